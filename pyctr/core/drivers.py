@@ -1,0 +1,183 @@
+"""Driver ABCs: one small interface per kind, as moby's graphdriver and libnetwork do.
+
+A driver is picked by name through stevedore (see :mod:`pyctr.core.selection`)
+and only the picked one is imported. ``probe()`` is cheap, runs before any
+instance exists, and raises one of :data:`pyctr.core.errors.SKIPPABLE` with a
+sentence the user can act on.
+
+The driver instance chosen for a command is also registered with pluggy, so a
+driver may implement lifecycle hooks (``pyctr_*`` methods) as well.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+from pyctr.core.errors import (  # noqa: F401  (re-exported: the drivers' vocabulary)
+    DriverError,
+    DriverNotSupported,
+    IncompatibleFilesystem,
+    PrerequisitesMissing,
+)
+
+KINDS = ("storage", "network", "volume", "cgroup")
+
+
+@dataclass(frozen=True)
+class DriverContext:
+    """What every driver is constructed with."""
+
+    root: Path  #: the storage root (``--root``)
+    runroot: Path  #: the run root (``--runroot``): volatile state, locks
+    options: dict[str, str] = field(default_factory=dict)  #: ``--<kind>-opt`` values
+
+
+class Driver(abc.ABC):
+    """Common part of all drivers."""
+
+    #: the entry point name, set by selection
+    name: ClassVar[str] = ""
+    #: the kind of driver; one of :data:`KINDS`
+    kind: ClassVar[str] = ""
+    #: auto-selection order: lower first; None means "only when named"
+    priority: ClassVar[int | None] = None
+
+    def __init__(self, ctx: DriverContext) -> None:
+        self.ctx = ctx
+
+    @classmethod
+    def probe(cls, ctx: DriverContext) -> None:  # noqa: B027  (optional override)
+        """Raise a SKIPPABLE error if this driver cannot work here; cheap."""
+
+    def status(self) -> list[tuple[str, str]]:
+        """Lines for ``pyctr info`` under this driver (name, value)."""
+        return []
+
+
+class StorageDriver(Driver):
+    """Layers: read-only image layers and one writable layer per container."""
+
+    kind = "storage"
+
+    @abc.abstractmethod
+    def create(self, layer_id: str, parent: str | None) -> None:
+        """Create an empty read-only layer on top of ``parent``."""
+
+    @abc.abstractmethod
+    def apply_diff(self, layer_id: str, parent: str | None, stream: IO[bytes]) -> int:
+        """Create ``layer_id`` from an uncompressed layer tar; return its unpacked size.
+
+        Must leave nothing behind when it raises.
+        """
+
+    @abc.abstractmethod
+    def create_rw(self, layer_id: str, parent: str | None) -> None:
+        """Create a container's writable layer on top of image layer ``parent``."""
+
+    @abc.abstractmethod
+    def get(self, layer_id: str) -> Path:
+        """Make the layer's full filesystem available (mount it) and return its path."""
+
+    @abc.abstractmethod
+    def put(self, layer_id: str) -> None:
+        """Release what :meth:`get` made available (unmount). Idempotent."""
+
+    @abc.abstractmethod
+    def remove(self, layer_id: str) -> None:
+        """Delete the layer. Idempotent."""
+
+    @abc.abstractmethod
+    def exists(self, layer_id: str) -> bool:
+        """Whether the layer exists and is complete."""
+
+    def metadata(self, layer_id: str) -> dict[str, str]:
+        """``GraphDriver.Data`` for ``inspect``."""
+        return {}
+
+    def diff_size(self, layer_id: str) -> int:
+        """Bytes the layer itself adds."""
+        return 0
+
+    def layers(self) -> list[str]:
+        """Every layer id present, complete or not (for ``system check``/prune)."""
+        return []
+
+
+@dataclass
+class NetworkAttachment:
+    """What a network driver reports for one container (``NetworkSettings``)."""
+
+    network: str
+    ip_address: str = ""
+    prefix_len: int = 0
+    gateway: str = ""
+    mac_address: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class NetworkDriver(Driver):
+    """A container's network: what namespace it gets and what is plugged into it."""
+
+    kind = "network"
+    #: whether the container gets a network namespace of its own
+    wants_network_namespace: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def connect(self, container: Any, pid: int) -> NetworkAttachment | None:
+        """Wire the container whose init has host pid ``pid``; runs in the parent
+        after the child's namespaces exist and before the user's command starts."""
+
+    @abc.abstractmethod
+    def disconnect(self, container: Any) -> None:
+        """Undo :meth:`connect`. Idempotent; safe after a crash."""
+
+    def cleanup_orphans(self, live_container_ids: set[str]) -> list[str]:
+        """Remove what belongs to containers that no longer exist; say what went."""
+        return []
+
+
+class VolumeDriver(Driver):
+    """Named volumes, as Docker's volume plugin API."""
+
+    kind = "volume"
+
+    @abc.abstractmethod
+    def create(self, name: str, options: dict[str, str]) -> None:
+        """Create the volume; refuse options it does not understand."""
+
+    @abc.abstractmethod
+    def remove(self, name: str) -> None:
+        """Delete the volume and its data."""
+
+    @abc.abstractmethod
+    def mount(self, name: str, container_id: str) -> Path:
+        """Make the volume's data available for a container; reference counted."""
+
+    @abc.abstractmethod
+    def unmount(self, name: str, container_id: str) -> None:
+        """Release one container's use; the last release unmounts."""
+
+    @abc.abstractmethod
+    def path(self, name: str) -> Path:
+        """Where the volume's data is (its Mountpoint)."""
+
+
+class CgroupDriver(Driver):
+    """A container's cgroup: placement, limits, stats, freezing and removal."""
+
+    kind = "cgroup"
+
+    @abc.abstractmethod
+    def create(self, container_id: str, parent: str | None, resources: dict[str, Any]) -> Any:
+        """Create the cgroup and write the limits; return a JSON-able handle."""
+
+    @abc.abstractmethod
+    def add_process(self, handle: Any, pid: int) -> None:
+        """Move ``pid`` into the cgroup."""
+
+    @abc.abstractmethod
+    def destroy(self, handle: Any) -> dict[str, Any]:
+        """Kill what is left, remove the cgroup; return final counters (OOM first)."""

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pyctr, its tests and its benchmarks use.
+# Idempotent: apt-get skips what is already there.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+PKGS=(
+  busybox-static          # the test image's only binary
+  docker-registry         # a real OCI registry for pull/push tests
+  skopeo umoci            # independent clients that push images and read ours back
+  nftables                # NAT and published ports
+  iproute2 bridge-utils   # independent views of what the bridge driver made (tests only)
+  nfs-ganesha nfs-ganesha-vfs nfs-common   # the NFS server and mount helper
+  qemu-system-x86 cpio zstd xz-utils kmod  # the kernel-matrix guest
+  podman runc crun conmon # benchmarks side by side
+  hyperfine
+  libseccomp2
+  apache2-utils           # htpasswd for the registry's auth tests
+  python3-venv tmux psmisc
+)
+need=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+if [ "${#need[@]}" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
