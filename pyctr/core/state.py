@@ -1,0 +1,159 @@
+"""The SQLite state database under ``--root``: containers, images, tags, and
+whatever plugins record (IP leases, volume references).
+
+WAL mode and a busy timeout make it safe for several pyctr processes at once;
+every state change is one transaction (:func:`transaction` takes the write
+lock up front with ``BEGIN IMMEDIATE`` so read-modify-write cannot race).
+
+Migrations are numbered; ``PRAGMA user_version`` says how many have run.
+Plugins append their own with :func:`register_migration` under a name of
+their own, so they never collide with the core's numbering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+from pyctr.core.errors import StateError
+
+DB_NAME = "pyctr.db"
+
+#: core schema, one entry per version; never edit an entry once released
+CORE_MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE containers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        image_id TEXT NOT NULL,
+        spec TEXT NOT NULL,            -- JSON ContainerSpec
+        drivers TEXT NOT NULL,         -- JSON {kind: driver name} chosen at create
+        status TEXT NOT NULL,          -- created|running|paused|exited|dead|removing
+        pid INTEGER NOT NULL DEFAULT 0,
+        exit_code INTEGER NOT NULL DEFAULT 0,
+        oom_killed INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL,
+        started REAL NOT NULL DEFAULT 0,
+        finished REAL NOT NULL DEFAULT 0,
+        runtime TEXT NOT NULL DEFAULT '{}'  -- JSON: cgroup handle, network, monitor pid
+    );
+    CREATE TABLE images (
+        id TEXT PRIMARY KEY,           -- sha256 of the config blob
+        config TEXT NOT NULL,          -- the OCI image config JSON
+        manifest_digest TEXT NOT NULL DEFAULT '',
+        layers TEXT NOT NULL,          -- JSON list of storage layer ids, base first
+        size INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL
+    );
+    CREATE TABLE tags (
+        name TEXT PRIMARY KEY,         -- docker.io/library/busybox:latest
+        image_id TEXT NOT NULL REFERENCES images(id)
+    );
+    CREATE TABLE layers (
+        id TEXT PRIMARY KEY,           -- storage layer id (chain id hex)
+        diff_id TEXT NOT NULL,
+        parent TEXT,
+        size INTEGER NOT NULL DEFAULT 0,
+        complete INTEGER NOT NULL DEFAULT 0   -- 0: intent recorded, not finished
+    );
+    CREATE TABLE plugin_migrations (name TEXT PRIMARY KEY);
+    """,
+]
+
+_plugin_migrations: dict[str, str] = {}
+
+
+def register_migration(name: str, sql: str) -> None:
+    """Let a plugin create its own tables; ``name`` must be unique and stable."""
+    _plugin_migrations[name] = sql
+
+
+def connect(root: Path | str) -> sqlite3.Connection:
+    """Open (and migrate) the database under ``root``."""
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o711)
+        conn = sqlite3.connect(root / DB_NAME, timeout=30.0, isolation_level=None)
+    except (OSError, sqlite3.Error) as e:
+        raise StateError(f"cannot open the state database under {root}: {e}") from None
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 30000")
+    _migrate(conn)
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version < len(CORE_MIGRATIONS):
+        # WAL is persistent in the file: set once, when the file is new.
+        conn.execute("PRAGMA journal_mode = WAL")
+        with transaction(conn):
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number in range(version, len(CORE_MIGRATIONS)):
+                for statement in _split(CORE_MIGRATIONS[number]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+    if _plugin_migrations:
+        done = {r[0] for r in conn.execute("SELECT name FROM plugin_migrations")}
+        pending = [n for n in _plugin_migrations if n not in done]
+        if pending:
+            with transaction(conn):
+                done = {r[0] for r in conn.execute("SELECT name FROM plugin_migrations")}
+                for name in pending:
+                    if name in done:
+                        continue
+                    for statement in _split(_plugin_migrations[name]):
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO plugin_migrations(name) VALUES (?)", (name,))
+
+
+def _split(script: str) -> list[str]:
+    # executescript() would commit our transaction; run statement by statement.
+    out, buf = [], []
+    for line in script.splitlines():
+        line = line.split("--", 1)[0]
+        buf.append(line)
+        if line.rstrip().endswith(";"):
+            stmt = "\n".join(buf).strip()
+            if stmt.rstrip(";").strip():
+                out.append(stmt)
+            buf = []
+    rest = "\n".join(buf).strip()
+    if rest:
+        out.append(rest)
+    return out
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction, holding the write lock from its first statement."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def atomic_write(path: Path | str, data: bytes, mode: int = 0o644) -> None:
+    """Write a file so that a crash leaves either the old or the new content."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
