@@ -1,0 +1,1 @@
+"""Test support shipped with pyctr: fixtures, a local registry, test images, conformance suites."""
