@@ -1,9 +1,79 @@
-"""pytest plugin registered through the ``pytest11`` entry point.
+"""pyctr's pytest plugin (entry point ``pytest11``): driver fixtures and conformance suites.
 
-Keeps imports light: fixture modules are imported here, their heavy
-dependencies only when a fixture runs.
+A third-party driver author runs pyctr's conformance suite for a kind against
+their driver without writing a test::
+
+    pytest --pyctr-driver=volume:mydriver --pyargs pyctr.testing.conformance.volume
+
+The fixtures ``storage_driver``, ``network_driver``, ``volume_driver`` and
+``cgroup_driver`` build the named driver through the same stevedore selection
+pyctr uses, on a private storage root under ``tmp_path``. A test module may
+override any of them to test a driver of its own choosing.
+
+Fixture modules are imported lazily: their heavy dependencies load only when a
+fixture runs.
 """
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+import pytest
+
 from pyctr.testing.registry import auth_registry, registry  # noqa: F401  (fixtures)
+
+
+def pytest_addoption(parser: Any) -> None:
+    group = parser.getgroup("pyctr")
+    group.addoption("--pyctr-driver", action="append", default=[], metavar="KIND:NAME",
+                    help="run pyctr's conformance suite of KIND against the driver NAME")
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line("markers", "root: needs root and a real kernel (namespaces, mounts, cgroups)")
+    config.addinivalue_line("markers", "conformance(kind): a driver conformance test of that kind")
+
+
+def chosen_driver(config: Any, kind: str) -> str | None:
+    for item in config.getoption("--pyctr-driver") or []:
+        k, _, name = item.partition(":")
+        if k == kind and name:
+            return name
+    return None
+
+
+def make_driver(kind: str, name: str, root: os.PathLike[str] | str) -> Any:
+    """Select ``name`` of ``kind`` as pyctr would, on a private root."""
+    from pathlib import Path
+
+    from pyctr.core.drivers import DriverContext
+    from pyctr.core.selection import select
+
+    root = Path(root)
+    ctx = DriverContext(root=root / "root", runroot=root / "run")
+    ctx.root.mkdir(parents=True, exist_ok=True)
+    ctx.runroot.mkdir(parents=True, exist_ok=True)
+    return select(kind, name, ctx)
+
+
+def _driver_fixture(kind: str):  # noqa: ANN202
+    @pytest.fixture
+    def fixture(request: Any, tmp_path: Any) -> Any:
+        name = chosen_driver(request.config, kind)
+        if name is None:
+            pytest.skip(f"no {kind} driver chosen: pass --pyctr-driver={kind}:NAME")
+        driver = make_driver(kind, name, tmp_path)
+        yield driver
+        from pyctr.core.plugins import plugins
+
+        plugins.unregister(driver)
+
+    fixture.__name__ = f"{kind}_driver"
+    return fixture
+
+
+storage_driver = _driver_fixture("storage")
+network_driver = _driver_fixture("network")
+volume_driver = _driver_fixture("volume")
+cgroup_driver = _driver_fixture("cgroup")
