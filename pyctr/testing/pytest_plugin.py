@@ -6,4 +6,4 @@ dependencies only when a fixture runs.
 
 from __future__ import annotations
 
-from pyctr.testing.registry import auth_registry, registry  # noqa: F401  (fixtures)
+from pyctr.testing.registry import auth_registry, registry, token_registry  # noqa: F401  (fixtures)
