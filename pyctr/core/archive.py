@@ -484,19 +484,33 @@ class _Extractor:
         finally:
             os.close(dfd)
 
-    def _clear_lower(self, dfd: int) -> None:
-        """Remove what lower layers put in this directory; keep this layer's entries."""
+    def _clear_lower(self, dfd: int) -> bool:
+        """Remove what lower layers put in this directory; keep this layer's entries.
+
+        A lower directory that holds entries of this layer (its parent was
+        implied, not declared) is kept with just those. Returns whether
+        anything is left.
+        """
+        left = False
         for entry in list(os.scandir(dfd)):
             st = entry.stat(follow_symlinks=False)
-            if (st.st_dev, st.st_ino) not in self.made:
-                self._remove(dfd, entry.name, st)
-            elif stat.S_ISDIR(st.st_mode):
+            ours = (st.st_dev, st.st_ino) in self.made
+            if stat.S_ISDIR(st.st_mode):
                 sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
                               dir_fd=dfd)
                 try:
-                    self._clear_lower(sub)
+                    keep = self._clear_lower(sub) or ours
                 finally:
                     os.close(sub)
+                if not keep:
+                    self._drop_cache()
+                    os.rmdir(entry.name, dir_fd=dfd)
+                left = left or keep
+            elif ours:
+                left = True
+            else:
+                self._remove(dfd, entry.name, st)
+        return left
 
     def finish(self) -> None:
         """Directory mtimes last, deepest first, after their contents stopped changing."""

@@ -70,6 +70,9 @@ class IngestWriter:
 
     # -- opening: lock, then pick up what an earlier attempt left ----------
     def _open(self) -> None:
+        if self.store.has(self.digest):
+            self._already_there()
+            return
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
@@ -84,8 +87,10 @@ class IngestWriter:
             os.close(fd)  # the holder committed or discarded it; take the new one
         self._fd = fd
         if self.store.has(self.digest):
-            self.done = True
-            self.offset = self.size if self.size is not None else os.path.getsize(self.store.path(self.digest))
+            # Someone else finished it while we waited for the lock; the
+            # partial we hold is an empty one we just created.
+            os.unlink(self.partial)
+            self._already_there()
             return
         have = os.fstat(fd).st_size
         if self.size is not None and have > self.size:
@@ -102,6 +107,10 @@ class IngestWriter:
         self.offset = have - left
         os.ftruncate(fd, self.offset)
         os.lseek(fd, self.offset, os.SEEK_SET)
+
+    def _already_there(self) -> None:
+        self.done = True
+        self.offset = self.size if self.size is not None else os.path.getsize(self.store.path(self.digest))
 
     def reset(self) -> None:
         """Discard what is there and start from byte 0."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pyctr.testing.registry import auth_registry, registry  # noqa: F401  (fixtures)
+from pyctr.testing.registry import auth_registry, registry, token_registry  # noqa: F401  (fixtures)
 
 
 def pytest_addoption(parser: Any) -> None:
