@@ -76,7 +76,7 @@ def driver_class(kind: str, name: str) -> type[Driver]:
             name=name,
             invoke_on_load=False,
             on_load_failure_callback=failed,
-            warn_on_missing_entrypoint=False,
+            on_missing_entrypoints_callback=lambda _names: None,
         )
     except NoMatches:
         raise DriverNotFound(f"no {kind} driver named {name!r}; available: {', '.join(names(kind))}") from None

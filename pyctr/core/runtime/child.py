@@ -101,12 +101,15 @@ def mount_dev(rootfs: str, in_user_namespace: bool) -> None:
 def mount_sys(rootfs: str, own_network: bool) -> None:
     """sysfs read-only; without a network namespace of our own, the host's is bound."""
     flags = linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
-    with opath(_real_dir(rootfs, "sys")) as target:
+    path = _real_dir(rootfs, "sys")
+    with opath(path) as target:
         if own_network:
             linux.mount("sysfs", target, "sysfs", flags)
-        else:
-            linux.mount("/sys", target, None, linux.MS_BIND | linux.MS_REC)
-            linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | flags)
+            return
+        linux.mount("/sys", target, None, linux.MS_BIND | linux.MS_REC)
+    # The remount must name the new mount, not the directory under it that the
+    # O_PATH descriptor still points at.
+    linux.mount(None, path, None, linux.MS_BIND | linux.MS_REMOUNT | flags)
 
 
 def bind_etc_files(rootfs: str, container_dir: str) -> None:
@@ -137,13 +140,15 @@ def mount_user_mounts(rootfs: str, spec: ContainerSpec) -> None:
         target = ensure_inside(rootfs, m.target, directory=is_dir)
         with opath(target) as t:
             linux.mount(source, t, None, linux.MS_BIND | linux.MS_REC)
-            propagation = {"private": linux.MS_PRIVATE, "rprivate": linux.MS_PRIVATE | linux.MS_REC,
-                           "shared": linux.MS_SHARED, "rshared": linux.MS_SHARED | linux.MS_REC,
-                           "slave": linux.MS_SLAVE, "rslave": linux.MS_SLAVE | linux.MS_REC}.get(m.propagation)
-            if propagation:
-                linux.mount(None, t, None, propagation)
-            if m.readonly:
-                linux.mount(None, t, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_REC)
+        # Later changes name the new mount by path: the O_PATH descriptor still
+        # points at the directory underneath it.
+        propagation = {"private": linux.MS_PRIVATE, "rprivate": linux.MS_PRIVATE | linux.MS_REC,
+                       "shared": linux.MS_SHARED, "rshared": linux.MS_SHARED | linux.MS_REC,
+                       "slave": linux.MS_SLAVE, "rslave": linux.MS_SLAVE | linux.MS_REC}.get(m.propagation)
+        if propagation:
+            linux.mount(None, target, None, propagation)
+        if m.readonly:
+            linux.mount(None, target, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
 
 
 def pivot_into(rootfs: str) -> None:

@@ -87,7 +87,8 @@ def setns(fd: int, nstype: int = 0) -> None:
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
     enc = lambda s: s.encode() if s is not None else None  # noqa: E731
     result = _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data))
-    _check(result, f"mount {fstype or source or ''} on {target}")
+    what = fstype or source or ("remount" if flags & MS_REMOUNT else "propagation change")
+    _check(result, f"mount {what} on {target}")
 
 
 def umount2(target: str, flags: int = 0) -> None:
