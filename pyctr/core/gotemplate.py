@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Callable
 
 from pyctr.core.errors import UsageError
@@ -74,15 +73,26 @@ class _ContinueLoop(Exception):
     pass
 
 
+class _Node:
+    """Plain slotted records (dataclasses would cost milliseconds at import)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any) -> None:
+        for name, value in zip(self.__slots__, args):
+            setattr(self, name, value)
+
+
 # --------------------------------------------------------------------------- lexer
 
 
-@dataclass
-class _Tok:
-    kind: str  # field var dot string number bool nil ident pipe lparen rparen comma declare assign
-    val: Any
-    text: str
-    space: bool  # whitespace before it: separates ``(x) .A`` (argument) from ``(x).A`` (chain)
+class _Tok(_Node):
+    """One token of an action.  ``kind`` is field, var, dot, string, number,
+    bool, nil, ident, pipe, lparen, rparen, comma, declare or assign; ``space``
+    says whitespace came before it, which tells ``(x) .A`` (two arguments)
+    from ``(x).A`` (a field of the parenthesized value)."""
+
+    __slots__ = ("kind", "val", "text", "space")
 
 
 _IDENT = re.compile(r"[^\W\d]\w*")
@@ -248,71 +258,56 @@ def _lex(src: str, docker_escapes: bool) -> list[tuple]:
 # --------------------------------------------------------------------------- AST
 
 
-@dataclass
-class _Field:
-    names: list[str]
+class _Field(_Node):
+    __slots__ = ("names",)
 
 
-@dataclass
-class _Var:
-    name: str
-    names: list[str]
+class _Var(_Node):
+    __slots__ = ("name", "names")
 
 
-@dataclass
-class _Dot:
-    pass
+class _Dot(_Node):
+    __slots__ = ()
 
 
-@dataclass
-class _Nil:
-    pass
+class _Nil(_Node):
+    __slots__ = ()
 
 
-@dataclass
-class _Lit:
-    value: Any
+class _Lit(_Node):
+    __slots__ = ("value",)
 
 
-@dataclass
-class _Ident:
-    name: str
+class _Ident(_Node):
+    __slots__ = ("name",)
 
 
-@dataclass
-class _Chain:
-    node: Any
-    names: list[str]
+class _Chain(_Node):
+    __slots__ = ("node", "names")
 
 
-@dataclass
-class _Cmd:
-    args: list
+class _Cmd(_Node):
+    __slots__ = ("args",)
 
 
-@dataclass
-class _Pipe:
-    decl: list[str]
-    assign: bool
-    cmds: list[_Cmd]
+class _Pipe(_Node):
+    __slots__ = ("decl", "assign", "cmds")
 
 
-@dataclass
-class _Action:
-    pipe: _Pipe
+class _Action(_Node):
+    __slots__ = ("pipe",)
 
 
-@dataclass
-class _Branch:
-    kind: str  # if, with, range
-    pipe: _Pipe
-    body: list
-    orelse: list
+class _Branch(_Node):
+    """``{{if}}``, ``{{with}}`` or ``{{range}}`` (``kind``); ``else if`` nests in ``orelse``."""
+
+    __slots__ = ("kind", "pipe", "body", "orelse")
 
 
-@dataclass
-class _Jump:
-    kind: str  # break, continue
+class _Jump(_Node):
+    """``{{break}}`` or ``{{continue}}``."""
+
+    __slots__ = ("kind",)
 
 
 def _src(node: Any) -> str:
@@ -601,8 +596,8 @@ def go_str(v: Any) -> str:
         return "[" + " ".join(go_str(e) for e in v) + "]"
     if isinstance(v, dict):
         return "map[" + " ".join(f"{go_str(k)}:{go_str(v[k])}" for k in _sorted_keys(v)) + "]"
-    if is_dataclass(v) and not isinstance(v, type):
-        return "{" + " ".join(go_str(getattr(v, f.name)) for f in fields(v)) + "}"
+    if hasattr(v, "__dataclass_fields__") and not isinstance(v, type):  # a Go struct's {a b}
+        return "{" + " ".join(go_str(getattr(v, f)) for f in v.__dataclass_fields__) + "}"
     return str(v)
 
 
@@ -657,8 +652,8 @@ def go_json(v: Any) -> str:
             f"{_json_str(k if isinstance(k, str) else go_str(k))}:{go_json(x)}" for k, x in v.items()) + "}"
     if isinstance(v, (list, tuple)):
         return "[" + ",".join(go_json(x) for x in v) + "]"
-    if is_dataclass(v) and not isinstance(v, type):
-        return go_json({f.name: getattr(v, f.name) for f in fields(v)})
+    if hasattr(v, "__dataclass_fields__") and not isinstance(v, type):
+        return go_json({f: getattr(v, f) for f in v.__dataclass_fields__})
     if hasattr(v, "__dict__"):
         return go_json({k: x for k, x in vars(v).items() if not k.startswith("_")})
     return _json_str(str(v))
@@ -685,14 +680,18 @@ def _num(neg: bool, prefix: str, digits: str, flags: str, width: int | None, zer
 
 def _fmt_one(arg: Any, flags: str, width: int | None, prec: int | None, verb: str) -> str:
     """One ``printf`` verb applied to one argument, as Go's fmt does."""
-    if isinstance(arg, (list, tuple)) and not (verb == "s" and isinstance(arg, bytes)):
+    if verb == "T" and isinstance(arg, (list, tuple, dict)):
+        return _pad(_go_type(arg), flags, width)
+    if isinstance(arg, (list, tuple)):  # Go applies the verb to each element
         return "[" + " ".join(_fmt_one(e, flags, width, prec, verb) for e in arg) + "]"
     if isinstance(arg, dict):
         return "map[" + " ".join(
             f"{_fmt_one(k, flags, width, prec, verb)}:{_fmt_one(arg[k], flags, width, prec, verb)}"
             for k in _sorted_keys(arg)) + "]"
     if arg is None or arg is MISSING:
-        return _pad("<nil>", flags, width) if verb == "v" else f"%!{verb}(<nil>)"
+        return _pad("<nil>", flags, width) if verb in "vT" else f"%!{verb}(<nil>)"
+    if verb == "T":
+        return _pad(_go_type(arg), flags, width)
     bad = f"%!{verb}({_go_type(arg)}={go_str(arg)})"
     if isinstance(arg, bool):
         return _pad(go_str(arg), flags, width) if verb in "vt" else bad
@@ -816,7 +815,7 @@ def _index(item: Any, *keys: Any) -> Any:
 def _slice(item: Any, *idx: Any) -> Any:
     if not isinstance(item, (list, tuple, str)):
         raise _ExecError(f"can't slice item of type {_go_type(item)}")
-    if len(idx) > 2 or (len(idx) == 2 and isinstance(item, str) and False):
+    if len(idx) > 2:  # Go's 3-index form only sets capacity, which Python lists lack
         raise _ExecError("too many slice indexes")
     bounds = [_want_int(i) for i in idx]
     lo = bounds[0] if bounds else 0
@@ -891,7 +890,7 @@ def _sprint(*args: Any) -> str:
 
 def _title(s: Any) -> str:
     """Go's ``strings.Title``: upper-case the first letter of each word, keep the rest."""
-    return re.sub(r"(?<![^\W_])\w", lambda m: m.group(0).upper(), _want_str(s))
+    return re.sub(r"(?<!\w)\w", lambda m: m.group(0).upper(), _want_str(s))
 
 
 def _split(s: Any, sep: Any) -> list[str]:
@@ -937,7 +936,7 @@ _FUNCS: dict[str, tuple[Callable[..., Any] | None, int, int | None]] = {
     "or": (None, 1, None),
     "not": (lambda v: not _truth(v), 1, 1),
     "index": (_index, 1, None),
-    "slice": (_slice, 1, 3),
+    "slice": (_slice, 1, 3),  # arity checked by _slice
     "len": (_len, 1, 1),
     "print": (_sprint, 0, None),
     "println": (lambda *a: " ".join(go_str(x) for x in a) + "\n", 0, None),
