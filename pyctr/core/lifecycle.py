@@ -267,3 +267,42 @@ def _alive(pid: int, starttime: int | None = None) -> bool:
     if current == 0:
         return False
     return starttime is None or starttime == 0 or current == starttime
+
+
+def reconcile(engine: Engine) -> list[str]:
+    """Finish what killed pyctr processes left: containers recorded as running whose
+    init is gone are cleaned up and marked exited (255, as Docker does)."""
+    from pyctr.core.container import list_all
+
+    done = []
+    for c in list_all(engine.db, engine.config.root):
+        if c.status in ("running", "paused") and not _alive(c.pid, c.runtime.get("starttime")):
+            c.error = c.error or "pyctr was killed while the container ran"
+            cleanup(engine, c, exit_code=255)
+            done.append(f"cleaned up container {c.short_id} ({c.name})")
+    return done
+
+
+def prune_orphans(engine: Engine) -> list[str]:
+    """``system prune``'s repair part: dead containers, then what no container owns."""
+    from pyctr.core.container import list_all
+
+    lines = reconcile(engine)
+    live = {c.id for c in list_all(engine.db, engine.config.root)}
+    lines += plugins.cleanup_orphans(live)
+    storage = engine.storage
+    cleanup_staging = getattr(storage, "cleanup_staging", None)
+    if cleanup_staging:
+        lines += [f"removed half-made layer {name}" for name in cleanup_staging()]
+    db_layers = {r[0] for r in engine.db.execute("SELECT id FROM layers WHERE driver = ?", (storage.name,))}
+    for layer in storage.layers():
+        if layer.startswith(".") or layer in live or layer in db_layers:
+            continue
+        storage.remove(layer)
+        lines.append(f"removed layer {layer[:12]} that no image or container owns")
+    with transaction(engine.db):
+        for row in engine.db.execute("SELECT id FROM layers WHERE driver = ? AND complete = 0", (storage.name,)).fetchall():
+            storage.remove(row[0])
+            engine.db.execute("DELETE FROM layers WHERE driver = ? AND id = ?", (storage.name, row[0]))
+            lines.append(f"removed incomplete layer {row[0][:12]}")
+    return lines

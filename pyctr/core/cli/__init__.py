@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "version": "system:version",
     "info": "system:info",
     "plugins": "system:plugins_cmd",
+    "system": "system:system_group",
     "import": "images:import_cmd",
     "images": "images:images",
     "run": "containers:run",

@@ -175,3 +175,33 @@ def plugins_cmd(fmt: str) -> None:
     table(["NAME", "KIND", "DISTRIBUTION", "VERSION", "SUPPORTED"],
           [[r["Name"], r["Kind"], r["Distribution"], r["Version"], r["Supported"]] for r in rows])
     sys.stdout.flush()
+
+
+@click.group(name="system")
+def system_group() -> None:
+    """Manage pyctr itself."""
+
+
+@system_group.command(name="prune")
+@click.option("--force", "-f", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--all", "-a", "prune_all", is_flag=True, help="Also remove unused images (not just dangling).")
+def system_prune(force: bool, prune_all: bool) -> None:
+    """Remove stopped containers and whatever crashed runs left behind."""
+    from pyctr.core import lifecycle
+    from pyctr.core.container import list_all
+
+    if not force and sys.stdin.isatty():
+        if not click.confirm("WARNING! This will remove all stopped containers and what killed runs left behind.\n"
+                             "Are you sure you want to continue?"):
+            return
+    eng = engine()
+    lines = lifecycle.prune_orphans(eng)
+    removed = []
+    for c in list_all(eng.db, eng.config.root):
+        if c.status not in ("running", "paused"):
+            lifecycle.remove(eng, c, force=True)
+            removed.append(c.id)
+    if removed:
+        click.echo("Deleted Containers:\n" + "\n".join(removed) + "\n")
+    for line in lines:
+        click.echo(line)
