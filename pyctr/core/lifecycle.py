@@ -125,6 +125,18 @@ def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] |
     storage = engine.storage_for(container)
     network = engine.network_for(container)
     rootfs = str(storage.get(container.id))
+    if spec.mounts:
+        from dataclasses import replace
+
+        from pyctr.core import mounts
+
+        try:
+            prepared = mounts.prepare(engine, container, rootfs)
+        except BaseException as e:
+            container.error = str(e)
+            cleanup(engine, container, exit_code=getattr(e, "exit_code", 125))
+            raise
+        spec = replace(spec, mounts=prepared)  # host paths for the child; the record keeps the names
     joins = {kind: mode[5:] for kind, mode in spec.namespaces.items() if mode.startswith("path:")}
     for kind, mode in spec.namespaces.items():
         if mode.startswith("container:"):
@@ -203,6 +215,10 @@ def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
         engine.storage_for(container).put(container.id)
     except (PyctrError, OSError) as e:
         errors.append(str(e))
+    if container.spec.mounts:
+        from pyctr.core import mounts
+
+        errors += mounts.release(engine, container)
     container.status = "exited" if container.started else "created"
     container.exit_code = exit_code
     container.pid = 0
@@ -218,8 +234,9 @@ def kill(container: Container, sig: int) -> None:
     os.kill(container.pid, sig)
 
 
-def remove(engine: Engine, container: Container, force: bool = False) -> None:
-    """Delete the container and everything it owns. Idempotent after a crash."""
+def remove(engine: Engine, container: Container, force: bool = False, volumes: bool = False) -> None:
+    """Delete the container and everything it owns (``volumes``: its anonymous volumes
+    too, as ``rm -v``). Idempotent after a crash."""
     running = container.status in ("running", "paused") and _alive(container.pid, container.runtime.get("starttime"))
     if running and not force:
         raise Conflict(f"you cannot remove a running container {container.short_id}; stop it first or use -f")
@@ -232,8 +249,14 @@ def remove(engine: Engine, container: Container, force: bool = False) -> None:
     import shutil
 
     shutil.rmtree(container.dir, ignore_errors=True)
+    if container.spec.mounts:
+        from pyctr.core import mounts
+
+        mounts.release(engine, container)  # a start killed half-way may still hold references
     with transaction(engine.db):
         engine.db.execute("DELETE FROM containers WHERE id = ?", (container.id,))
+    if volumes and container.spec.mounts:
+        mounts.remove_anonymous(engine, container)
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
@@ -289,6 +312,9 @@ def prune_orphans(engine: Engine) -> list[str]:
 
     lines = reconcile(engine)
     live = {c.id for c in list_all(engine.db, engine.config.root)}
+    from pyctr.core import volumes
+
+    lines += volumes.reconcile(engine)  # also loads the volume drivers, whose cleanup_orphans runs next
     lines += plugins.cleanup_orphans(live)
     storage = engine.storage
     cleanup_staging = getattr(storage, "cleanup_staging", None)

@@ -28,6 +28,9 @@ class Mount:
     propagation: str = ""  # rprivate, rshared, ... (bind)
     driver: str = ""  # volume driver chosen for a volume mount
     driver_options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # labels of a volume the mount creates
+    nocopy: bool = False  # volume: do not copy the image's content into an empty volume
+    create_host_path: bool = False  # bind from -v: a missing host directory is created, as Docker does
 
 
 @dataclass

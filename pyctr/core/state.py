@@ -75,6 +75,11 @@ def register_migration(name: str, sql: str) -> None:
     _plugin_migrations[name] = sql
 
 
+def apply_pending_migrations(conn: sqlite3.Connection) -> None:
+    """Run plugin migrations registered after ``conn`` was opened (a module imported late)."""
+    _migrate(conn)
+
+
 def connect(root: Path | str) -> sqlite3.Connection:
     """Open (and migrate) the database under ``root``."""
     root = Path(root)

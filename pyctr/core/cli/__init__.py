@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "run": "containers:run",
     "ps": "containers:ps",
     "rm": "containers:rm",
+    "volume": "volumes:volume_group",
 }
 
 

@@ -57,6 +57,11 @@ def container_options(f: Any) -> Any:
         click.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
         click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
         click.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=...)."),
+        click.option("--volume", "-v", "volume", multiple=True, help="Bind mount a volume (NAME:/path[:ro], /host:/path[:opts], /path)."),
+        click.option("--mount", "mount", multiple=True, help="Attach a filesystem mount (type=volume|bind|tmpfs,source=,target=,...)."),
+        click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory (/path[:options])."),
+        click.option("--volume-driver", "volume_driver", default="", help="Volume driver for the container's new volumes."),
+        click.option("--volumes-from", "volumes_from", multiple=True, help="Mount volumes from the specified container(s)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -93,6 +98,11 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
         network = "none"
     spec.network["mode"] = network or ""
     spec_from_image(spec, image, list(command), o["entrypoint"])
+    from pyctr.core import mounts
+
+    spec.mounts = mounts.build(eng, volumes=o["volume"], mounts=o["mount"], tmpfs=o["tmpfs"],
+                               volumes_from=o["volumes_from"], volume_driver=o["volume_driver"],
+                               image_config=image.config)
     return spec, image, network
 
 
@@ -115,11 +125,11 @@ def run(image: str, command: tuple[str, ...], detach: bool, **options: Any) -> N
         pid = lifecycle.start(eng, container)
     except BaseException:
         if spec.auto_remove:
-            lifecycle.remove(eng, container, force=True)
+            lifecycle.remove(eng, container, force=True, volumes=True)
         raise
     code = lifecycle.wait_foreground(eng, container, pid)
     if spec.auto_remove:
-        lifecycle.remove(eng, container, force=True)
+        lifecycle.remove(eng, container, force=True, volumes=True)
     sys.exit(code)
 
 
@@ -222,7 +232,7 @@ def rm(force: bool, volumes: bool, containers: tuple[str, ...]) -> None:
     for ref in containers:
         try:
             container = lookup(eng.db, eng.config.root, ref)
-            lifecycle.remove(eng, container, force=force)
+            lifecycle.remove(eng, container, force=force, volumes=volumes)
             click.echo(ref)
         except PyctrError as e:
             click.echo(f"Error: {e}", err=True)

@@ -17,7 +17,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from pyctr.core.runtime import linux
-from pyctr.core.runtime.paths import ensure_inside, opath, secure_join
+from pyctr.core.runtime.paths import ensure_inside, opath, opath_inside, secure_join
 
 if TYPE_CHECKING:
     from pyctr.core.spec import ContainerSpec
@@ -129,16 +129,17 @@ def mount_user_mounts(rootfs: str, spec: ContainerSpec) -> None:
     """Binds, tmpfs and volumes in the order given (sources already resolved by the parent)."""
     for m in spec.mounts:
         if m.type == "tmpfs":
+            from pyctr.core.runtime.mountopts import parse
+
             target = ensure_inside(rootfs, m.target, directory=True)
-            data = ",".join(o for o in m.options if o not in ("ro", "rw"))
-            with opath(target) as t:
-                linux.mount("tmpfs", t, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | (linux.MS_RDONLY if m.readonly else 0),
-                            data or None)
+            flags, data = parse(["nosuid", "nodev"] + list(m.options) + (["ro"] if m.readonly else []))
+            with opath_inside(rootfs, target) as t:
+                linux.mount("tmpfs", t, "tmpfs", flags, data or None)
             continue
         source = m.source
         is_dir = os.path.isdir(source)
         target = ensure_inside(rootfs, m.target, directory=is_dir)
-        with opath(target) as t:
+        with opath_inside(rootfs, target) as t:
             linux.mount(source, t, None, linux.MS_BIND | linux.MS_REC)
         # Later changes name the new mount by path: the O_PATH descriptor still
         # points at the directory underneath it.

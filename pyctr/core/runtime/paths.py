@@ -10,6 +10,7 @@ redirect them (CVE-2021-30465).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from typing import Iterator
@@ -61,7 +62,11 @@ def ensure_inside(root: str, path: str, *, directory: bool) -> str:
     """Resolve ``path`` inside ``root``, creating it (dir or empty file) if missing."""
     target = secure_join(root, path)
     if not os.path.lexists(target):
-        parent = ensure_inside(root, os.path.dirname(path) or "/", directory=True) if path.strip("/") else root
+        # The parent of the *resolved* path: a dangling symlink as the last
+        # component points somewhere else than the path's own directory.
+        parent_rel = os.path.relpath(os.path.dirname(target), os.path.abspath(root))
+        parent = ensure_inside(root, "/" if parent_rel == "." else parent_rel, directory=True) \
+            if target != os.path.abspath(root) else root
         name = os.path.basename(target)
         if directory:
             os.mkdir(os.path.join(parent, name), 0o755)
@@ -80,3 +85,16 @@ def opath(path: str) -> Iterator[str]:
         yield f"/proc/self/fd/{fd}"
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def opath_inside(root: str, path: str) -> Iterator[str]:
+    """:func:`opath`, then a check of where the descriptor really points: a directory
+    swapped for a symlink between resolving and opening (another container sharing a
+    volume) cannot move a mount outside ``root`` (runc's procfd check)."""
+    with opath(path) as fdpath:
+        real = os.readlink(fdpath)
+        top = os.path.realpath(root)
+        if real != top and not real.startswith(top.rstrip("/") + "/"):
+            raise OSError(errno.EXDEV, f"mount target {path} resolved outside the container root ({real})")
+        yield fdpath
