@@ -73,6 +73,12 @@ def _driver_fixture(kind: str):  # noqa: ANN202
     return fixture
 
 
+@pytest.fixture
+def volume_options() -> dict[str, str]:
+    """Options the volume conformance suite creates volumes with; override for a driver that needs some."""
+    return {}
+
+
 storage_driver = _driver_fixture("storage")
 network_driver = _driver_fixture("network")
 volume_driver = _driver_fixture("volume")

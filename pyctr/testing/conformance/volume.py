@@ -1,4 +1,8 @@
-"""Volume driver conformance: what every ``pyctr.volume`` driver must do."""
+"""Volume driver conformance: what every ``pyctr.volume`` driver must do.
+
+Tests create volumes with the ``volume_options`` fixture (``{}`` unless a test
+module overrides it: the ``nfs`` driver needs ``share=``).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,9 @@ def _name() -> str:
 
 
 class TestVolumeDriverConformance:
-    def test_create_gives_a_writable_directory(self, volume_driver):
+    def test_create_gives_a_writable_directory(self, volume_driver, volume_options):
         name = _name()
-        volume_driver.create(name, {})
+        volume_driver.create(name, volume_options)
         try:
             path = volume_driver.mount(name, "c1")
             assert os.path.isdir(path)
@@ -27,16 +31,16 @@ class TestVolumeDriverConformance:
         finally:
             volume_driver.remove(name)
 
-    def test_listed_after_create_and_gone_after_remove(self, volume_driver):
+    def test_listed_after_create_and_gone_after_remove(self, volume_driver, volume_options):
         name = _name()
-        volume_driver.create(name, {})
+        volume_driver.create(name, volume_options)
         assert name in volume_driver.list()
         volume_driver.remove(name)
         assert name not in volume_driver.list()
 
-    def test_data_survives_unmount_and_remount(self, volume_driver):
+    def test_data_survives_unmount_and_remount(self, volume_driver, volume_options):
         name = _name()
-        volume_driver.create(name, {})
+        volume_driver.create(name, volume_options)
         try:
             (volume_driver.mount(name, "c1") / "kept").write_text("1")
             volume_driver.unmount(name, "c1")
@@ -45,18 +49,18 @@ class TestVolumeDriverConformance:
         finally:
             volume_driver.remove(name)
 
-    def test_remove_refuses_a_volume_in_use(self, volume_driver):
+    def test_remove_refuses_a_volume_in_use(self, volume_driver, volume_options):
         name = _name()
-        volume_driver.create(name, {})
+        volume_driver.create(name, volume_options)
         volume_driver.mount(name, "c1")
         with pytest.raises(Conflict):
             volume_driver.remove(name)
         volume_driver.unmount(name, "c1")
         volume_driver.remove(name)
 
-    def test_reference_counting_keeps_data_available_until_last_user(self, volume_driver):
+    def test_reference_counting_keeps_data_available_until_last_user(self, volume_driver, volume_options):
         name = _name()
-        volume_driver.create(name, {})
+        volume_driver.create(name, volume_options)
         try:
             first = volume_driver.mount(name, "c1")
             second = volume_driver.mount(name, "c2")
@@ -71,8 +75,49 @@ class TestVolumeDriverConformance:
             volume_driver.remove(_name())
 
     @pytest.mark.parametrize("bad", ["../escape", "a/b", ".hidden", ""])
-    def test_invalid_names_are_refused_without_creating_anything(self, volume_driver, bad):
+    def test_invalid_names_are_refused_without_creating_anything(self, volume_driver, volume_options, bad):
         before = set(volume_driver.list())
         with pytest.raises(PyctrError):
-            volume_driver.create(bad, {})
+            volume_driver.create(bad, volume_options)
         assert set(volume_driver.list()) == before
+
+    def test_unknown_option_is_refused_without_creating_anything(self, volume_driver, volume_options):
+        name = _name()
+        with pytest.raises(PyctrError):
+            volume_driver.create(name, {**volume_options, "pyctr-conformance-bogus": "1"})
+        assert name not in volume_driver.list()
+
+    def test_mounting_twice_for_one_container_counts_once(self, volume_driver, volume_options):
+        name = _name()
+        volume_driver.create(name, volume_options)
+        volume_driver.mount(name, "c1")
+        volume_driver.mount(name, "c1")
+        volume_driver.unmount(name, "c1")
+        volume_driver.remove(name)  # no Conflict: c1 released it
+        assert name not in volume_driver.list()
+
+    def test_unmount_by_a_container_that_never_mounted_changes_nothing(self, volume_driver, volume_options):
+        name = _name()
+        volume_driver.create(name, volume_options)
+        try:
+            path = volume_driver.mount(name, "c1")
+            (path / "still").write_text("here")
+            volume_driver.unmount(name, "someone-else")
+            assert (volume_driver.path(name) / "still").read_text() == "here"
+            with pytest.raises(Conflict):
+                volume_driver.remove(name)
+            volume_driver.unmount(name, "c1")
+        finally:
+            volume_driver.remove(name)
+
+    def test_create_of_an_existing_name_keeps_its_data(self, volume_driver, volume_options):
+        name = _name()
+        volume_driver.create(name, volume_options)
+        try:
+            (volume_driver.mount(name, "c1") / "kept").write_text("1")
+            volume_driver.unmount(name, "c1")
+            volume_driver.create(name, volume_options)
+            assert (volume_driver.mount(name, "c2") / "kept").read_text() == "1"
+            volume_driver.unmount(name, "c2")
+        finally:
+            volume_driver.remove(name)
