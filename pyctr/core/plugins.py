@@ -85,6 +85,9 @@ class PyctrPlugins:
         """Register an object (a selected driver, a test plugin) for hooks."""
         if self.pm.is_registered(plugin):
             return
+        if name is not None and self.pm.get_plugin(name) is not None:
+            # A new instance of the same driver (a fresh Engine after fork) replaces the old one.
+            self.pm.unregister(name=name)
         registered = self.pm.register(plugin, name=name)
         self.pm.check_pending()
         if source and registered:

@@ -106,21 +106,78 @@ def run(image: str, command: tuple[str, ...], detach: bool, **options: Any) -> N
     from pyctr.core import lifecycle
     from pyctr.core.errors import UsageError
 
+    eng = engine()
+    spec, img, network = build_spec(image, command, options)
+    if detach and spec.auto_remove and spec.restart_policy != "no":
+        raise UsageError("conflicting options: --restart and --rm")
+    container = lifecycle.create(eng, spec, img, network)
     if detach:
-        raise UsageError("-d is not available yet in this build")
+        from pyctr.core.detach import start_detached
+
+        try:
+            start_detached(eng, container)
+        except BaseException:
+            if spec.auto_remove:
+                lifecycle.remove(eng, container, force=True)
+            raise
+        click.echo(container.id)
+        return
+    code = run_foreground(eng, container)
+    sys.exit(code)
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@container_options
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def create(image: str, command: tuple[str, ...], **options: Any) -> None:
+    """Create a new container without starting it."""
+    from pyctr.core import lifecycle
+
     eng = engine()
     spec, img, network = build_spec(image, command, options)
     container = lifecycle.create(eng, spec, img, network)
+    click.echo(container.id)
+
+
+def run_foreground(eng: Any, container: Any) -> int:
+    """Start ``container`` attached to this terminal and wait for it, as ``docker run`` without -d."""
+    import os
+
+    from pyctr.core import lifecycle
+
+    spec = container.spec
+    master = None
     try:
-        pid = lifecycle.start(eng, container)
+        if spec.tty:
+            from pyctr.core.runtime.tty import console_socket, receive_master
+
+            ours, theirs = console_socket()
+            try:
+                pid = lifecycle.start(eng, container, console=theirs.fileno())
+                theirs.close()
+                master = receive_master(ours)
+            finally:
+                theirs.close()
+                ours.close()
+        else:
+            stdin = 0 if spec.interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                pid = lifecycle.start(eng, container, stdio=(stdin, 1, 2))
+            finally:
+                if stdin != 0:
+                    os.close(stdin)
+        code = lifecycle.wait_foreground(eng, container, pid, master=master, interactive=spec.interactive)
     except BaseException:
         if spec.auto_remove:
             lifecycle.remove(eng, container, force=True)
         raise
-    code = lifecycle.wait_foreground(eng, container, pid)
+    finally:
+        if master is not None:
+            os.close(master)
     if spec.auto_remove:
         lifecycle.remove(eng, container, force=True)
-    sys.exit(code)
+    return code
 
 
 def _status_text(c: Any) -> str:

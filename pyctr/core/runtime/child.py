@@ -195,6 +195,27 @@ def make_readonly_paths() -> None:
                     linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
 
 
+def make_console(sock_fd: int, uid: int, gid: int) -> None:
+    """Open a pty in the container's /dev/pts, send the master to the parent, use the slave as stdio."""
+    import array
+    import termios
+
+    TIOCSPTLCK, TIOCGPTN = 0x40045431, 0x80045430
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+    slave = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
+    os.fchown(slave, uid, gid)
+    sock = socket.socket(fileno=sock_fd)
+    sock.sendmsg([b"M"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [master]))])
+    sock.close()
+    os.close(master)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 def remount_root_readonly() -> None:
     linux.mount(None, "/", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY)
 

@@ -41,7 +41,8 @@ class Launch:
     joins: dict[str, str]  #: kind -> /proc/<pid>/ns/<file> to setns into
     stdio: tuple[int, int, int] | None = None  #: fds to become 0, 1, 2 (None: inherit)
     setsid: bool = True
-    ctty: bool = False  #: make stdin the controlling terminal (with -t)
+    ctty: bool = False  #: make stdin the controlling terminal
+    console: int | None = None  #: unix socket: the init makes a pty in its own /dev/pts and sends the master
 
 
 class ExecError(RuntimeFailure):
@@ -153,8 +154,6 @@ def _child_guard(err_w: int, body: Callable[[], None]) -> None:
 
 def _stage1(launch: Launch, sync_w: int, go_r: int, err_w: int) -> None:
     """Join or create namespaces, then fork the init so it lands in the new PID namespace."""
-    if launch.setsid:
-        os.setsid()
     for kind, path in launch.joins.items():
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -183,6 +182,8 @@ def _init(launch: Launch, go_r: int) -> None:
     if launch.flags & linux.CLONE_NEWCGROUP:
         linux.unshare(linux.CLONE_NEWCGROUP)
     spec = launch.spec
+    if launch.setsid:
+        os.setsid()  # the init leads its own session: it can take a controlling tty
     if launch.stdio is not None:
         for target, fd in enumerate(launch.stdio):
             if fd != target:
@@ -215,6 +216,10 @@ def _init(launch: Launch, go_r: int) -> None:
         child.bring_up_loopback()
     plugins.start_container(spec)
     uid, gid, groups, home = security.lookup_user(spec.user)
+    if launch.console is not None:
+        # Made inside the container's own devpts, so ``tty`` and ``ps`` inside
+        # name it (/dev/pts/0), as runc's console socket does.
+        child.make_console(launch.console, uid, gid)
     env = list(spec.env)
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
