@@ -284,9 +284,11 @@ def _wait_gone(pid: int, timeout: float = 10.0) -> None:
 
 
 def _starttime(pid: int) -> int:
+    """The process's start time in clock ticks; 0 when it is gone or a zombie."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
+            fields = f.read().rsplit(")", 1)[1].split()
+        return 0 if fields[0] in ("Z", "X") else int(fields[19])
     except (OSError, IndexError, ValueError):
         return 0
 

@@ -57,6 +57,10 @@ def container_options(f: Any) -> Any:
         click.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
         click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
         click.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=...)."),
+        click.option("--restart", default="no", help="Restart policy: no, on-failure[:max-retries], always, unless-stopped."),
+        click.option("--stop-signal", default=None, help="Signal to stop the container."),
+        click.option("--stop-timeout", type=int, default=None, help="Seconds to wait for a stop before killing."),
+        click.option("--log-driver", type=click.Choice(["json-file", "none"]), default="json-file", help="Logging driver."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -76,6 +80,18 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
                          tty=o["tty"], interactive=o["interactive"], labels=_parse_labels(o["label"]),
                          privileged=o["privileged"], cap_add=list(o["cap_add"]), cap_drop=list(o["cap_drop"]),
                          read_only=o["read_only"], auto_remove=o["auto_remove"])
+    policy, _, count = o["restart"].partition(":")
+    if policy not in ("no", "on-failure", "always", "unless-stopped") or (count and (policy != "on-failure" or not count.isdigit())):
+        raise UsageError(f"invalid restart policy {o['restart']!r}: no, on-failure[:N], always or unless-stopped")
+    spec.restart_policy = o["restart"]
+    if o["stop_signal"]:
+        from pyctr.core.cli.control import parse_signal
+
+        parse_signal(o["stop_signal"])
+        spec.stop_signal = o["stop_signal"]
+    if o["stop_timeout"] is not None:
+        spec.stop_timeout = o["stop_timeout"]
+    spec.log_driver = o["log_driver"]
     for opt in o["security_opt"]:
         key, _, value = opt.partition("=")
         if key in ("no-new-privileges", "no_new_privileges") and value in ("", "true"):

@@ -11,12 +11,14 @@ stderr into Docker's json-file log, waits for the init to exit, then execs
 """
 
 import errno
-import json
 import os
 import select
 import signal
 import sys
 import time
+
+
+from _json import encode_basestring_ascii as _quote  # noqa: E402
 
 
 def _now():
@@ -99,8 +101,9 @@ def main(argv):
 def _log(log, stream, data):
     if log is None:
         return
-    entry = {"log": data.decode("utf-8", "replace"), "stream": stream, "time": _now()}
-    log.write((json.dumps(entry) + "\n").encode())
+    # _json's C encoder instead of the json package: a megabyte less for every running container
+    text = _quote(data.decode("utf-8", "replace"))
+    log.write(('{"log":%s,"stream":"%s","time":"%s"}\n' % (text, stream, _now())).encode())
 
 
 if __name__ == "__main__":
