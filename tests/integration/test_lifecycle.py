@@ -131,3 +131,25 @@ def test_bad_flag_is_one_line_and_exit_125(busybox):
     r = busybox("run", "--name", "bad name!", "busybox", "true")
     assert r.returncode == 125
     assert busybox("ps", "-a", "-q").stdout.strip() == ""
+
+
+def test_exec_joins_every_namespace_with_the_containers_user_and_capabilities(busybox):
+    busybox("--network=none", "run", "-d", "--name", "x", "--hostname", "xhost", "busybox", "sleep", "300", check=True)
+    try:
+        init = int(busybox("inspect", "--format", "{{.State.Pid}}", "x", check=True).stdout)
+        r = busybox("exec", "x", "sh", "-c",
+                    "hostname; for k in uts ipc pid net mnt; do readlink /proc/self/ns/$k; done; grep CapBnd /proc/self/status")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.split("\n")
+        assert lines[0] == "xhost"
+        for kind, line in zip(("uts", "ipc", "pid", "net", "mnt"), lines[1:6]):
+            assert line == os.readlink(f"/proc/{init}/ns/{kind}"), kind
+        assert lines[6].split()[1] == "00000000a80425fb"
+        assert busybox("exec", "-u", "99:99", "x", "id", "-u").stdout.strip() == "99"
+        assert busybox("exec", "x", "sh", "-c", "exit 9").returncode == 9
+        assert busybox("exec", "x", "no-such-binary").returncode == 127
+        assert busybox("exec", "-e", "FOO=bar", "-w", "/tmp", "x", "sh", "-c", "echo $FOO $(pwd)").stdout.strip() == "bar /tmp"
+    finally:
+        busybox("rm", "-f", "x")
+    r = busybox("exec", "x", "true")
+    assert r.returncode == 125

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "wait": "control:wait",
     "internal-finish": "control:internal_finish",
     "logs": "logs:logs",
+    "exec": "execute:execute",
     "ps": "containers:ps",
     "rm": "containers:rm",
 }
