@@ -62,6 +62,10 @@ def container_options(f: Any) -> Any:
         click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory (/path[:options])."),
         click.option("--volume-driver", "volume_driver", default="", help="Volume driver for the container's new volumes."),
         click.option("--volumes-from", "volumes_from", multiple=True, help="Mount volumes from the specified container(s)."),
+        click.option("--restart", default="no", help="Restart policy: no, on-failure[:max-retries], always, unless-stopped."),
+        click.option("--stop-signal", default=None, help="Signal to stop the container."),
+        click.option("--stop-timeout", type=int, default=None, help="Seconds to wait for a stop before killing."),
+        click.option("--log-driver", type=click.Choice(["json-file", "none"]), default="json-file", help="Logging driver."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -81,6 +85,18 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
                          tty=o["tty"], interactive=o["interactive"], labels=_parse_labels(o["label"]),
                          privileged=o["privileged"], cap_add=list(o["cap_add"]), cap_drop=list(o["cap_drop"]),
                          read_only=o["read_only"], auto_remove=o["auto_remove"])
+    policy, _, count = o["restart"].partition(":")
+    if policy not in ("no", "on-failure", "always", "unless-stopped") or (count and (policy != "on-failure" or not count.isdigit())):
+        raise UsageError(f"invalid restart policy {o['restart']!r}: no, on-failure[:N], always or unless-stopped")
+    spec.restart_policy = o["restart"]
+    if o["stop_signal"]:
+        from pyctr.core.cli.control import parse_signal
+
+        parse_signal(o["stop_signal"])
+        spec.stop_signal = o["stop_signal"]
+    if o["stop_timeout"] is not None:
+        spec.stop_timeout = o["stop_timeout"]
+    spec.log_driver = o["log_driver"]
     for opt in o["security_opt"]:
         key, _, value = opt.partition("=")
         if key in ("no-new-privileges", "no_new_privileges") and value in ("", "true"):
@@ -116,21 +132,78 @@ def run(image: str, command: tuple[str, ...], detach: bool, **options: Any) -> N
     from pyctr.core import lifecycle
     from pyctr.core.errors import UsageError
 
+    eng = engine()
+    spec, img, network = build_spec(image, command, options)
+    if detach and spec.auto_remove and spec.restart_policy != "no":
+        raise UsageError("conflicting options: --restart and --rm")
+    container = lifecycle.create(eng, spec, img, network)
     if detach:
-        raise UsageError("-d is not available yet in this build")
+        from pyctr.core.detach import start_detached
+
+        try:
+            start_detached(eng, container)
+        except BaseException:
+            if spec.auto_remove:
+                lifecycle.remove(eng, container, force=True, volumes=True)
+            raise
+        click.echo(container.id)
+        return
+    code = run_foreground(eng, container)
+    sys.exit(code)
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@container_options
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def create(image: str, command: tuple[str, ...], **options: Any) -> None:
+    """Create a new container without starting it."""
+    from pyctr.core import lifecycle
+
     eng = engine()
     spec, img, network = build_spec(image, command, options)
     container = lifecycle.create(eng, spec, img, network)
+    click.echo(container.id)
+
+
+def run_foreground(eng: Any, container: Any) -> int:
+    """Start ``container`` attached to this terminal and wait for it, as ``docker run`` without -d."""
+    import os
+
+    from pyctr.core import lifecycle
+
+    spec = container.spec
+    master = None
     try:
-        pid = lifecycle.start(eng, container)
+        if spec.tty:
+            from pyctr.core.runtime.tty import console_socket, receive_master
+
+            ours, theirs = console_socket()
+            try:
+                pid = lifecycle.start(eng, container, console=theirs.fileno())
+                theirs.close()
+                master = receive_master(ours)
+            finally:
+                theirs.close()
+                ours.close()
+        else:
+            stdin = 0 if spec.interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                pid = lifecycle.start(eng, container, stdio=(stdin, 1, 2))
+            finally:
+                if stdin != 0:
+                    os.close(stdin)
+        code = lifecycle.wait_foreground(eng, container, pid, master=master, interactive=spec.interactive)
     except BaseException:
         if spec.auto_remove:
             lifecycle.remove(eng, container, force=True, volumes=True)
         raise
-    code = lifecycle.wait_foreground(eng, container, pid)
+    finally:
+        if master is not None:
+            os.close(master)
     if spec.auto_remove:
         lifecycle.remove(eng, container, force=True, volumes=True)
-    sys.exit(code)
+    return code
 
 
 def _status_text(c: Any) -> str:
