@@ -27,6 +27,7 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+read -r T_INIT _ </proc/uptime  # kernel start to /init, on the guest's clock
 fail() {{ echo "pyctr-vm: stage 1: $*" >/dev/console; echo o >/proc/sysrq-trigger; sleep 60; }}
 while read -r m; do
   [ -n "$m" ] && {{ insmod "/modules/$m" || fail "insmod $m failed"; }}
@@ -41,6 +42,7 @@ mount -t tmpfs -o mode=1777,nosuid,nodev tmp /newroot/tmp
 mount -t tmpfs -o mode=1777,nosuid,nodev vartmp /newroot/var/tmp
 mkdir -p /newroot{GUEST_DIR}/io
 mount -t 9p -o {NINEP} {IO_TAG} /newroot{GUEST_DIR}/io || fail "cannot mount the I/O share"
+echo "$T_INIT" >/newroot{GUEST_DIR}/io/uptime-init
 cp /bin/busybox /stage2 /newroot{GUEST_DIR}/
 mount --move /dev /newroot/dev
 mount --move /sys /newroot/sys
@@ -80,7 +82,7 @@ $B ip link add pyctr0 type dummy && $B ip addr add 10.254.254.1/24 dev pyctr0 \\
   && $B ip link set pyctr0 up || say "no dummy interface"
 # No DNS: an empty resolv.conf fails lookups at once instead of after ~20 s.
 $B rm -f /etc/resolv.conf && : >/etc/resolv.conf
-echo booted >$IO/booted
+$B cat /proc/uptime >$IO/booted
 # The host's shell, not busybox's, which would prefer its own applets to the host's tools.
 /bin/sh $IO/run.sh </dev/null >$IO/stdout 2>$IO/stderr
 echo $? >$IO/rc.tmp && $B mv $IO/rc.tmp $IO/rc

@@ -11,6 +11,7 @@ qemu boots an ELF vmlinux through the PVH entry point in ~2.5 s, against
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ from pyctr.testing.vm.vmlinux import extract_vmlinux
 
 DEFAULT_KERNEL = "linux-image-amd64"
 DEFAULT_CACHE = Path("/var/cache/pyctr-vm")
+APT_LISTS = "/var/lib/apt/lists"
 _REAL_PACKAGE = re.compile(r"^linux-image-\d[\w.+-]*$")
 _COMPLETE = ".complete"
 
@@ -89,27 +91,56 @@ def _apt(*args: str) -> str:
     return proc.stdout
 
 
-def resolve_package(name: str) -> tuple[str, str]:
-    """Follow a meta package (linux-image-amd64) to the real one; return (name, version)."""
-    seen = set()
-    while not _REAL_PACKAGE.match(name):
-        if name in seen:
+def resolve_package(name: str, cache: Path | None = None) -> tuple[str, str]:
+    """Follow a meta package (linux-image-amd64) to the real one; return (name, version).
+
+    apt-cache takes ~1.5 s per call here (no binary package cache), so
+    answers are kept in the cache folder until apt's lists change.
+    """
+    memo_file = (cache or cache_dir()) / "resolved.json"
+    try:
+        stamp = Path(APT_LISTS).stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    memo = _read_memo(memo_file, stamp)
+    if name in memo:
+        return memo[name][0], memo[name][1]
+    real, seen = name, set()
+    while True:
+        if real in seen:
             raise NotFound(f"kernel package {name} depends on itself")
-        seen.add(name)
-        deps = _apt("apt-cache", "depends", "--no-recommends", "--no-suggests", name)
-        images = re.findall(r"Depends: (linux-image-\S+)", deps)
-        if not images:
+        seen.add(real)
+        show = _apt("apt-cache", "show", "--no-all-versions", real)
+        version = re.search(r"^Version: (\S+)", show, re.M)
+        if version is None:
+            raise NotFound(f"apt knows no version of {real}")
+        if _REAL_PACKAGE.match(real):
+            break
+        image = re.search(r"^Depends:.*?\b(linux-image-[^\s,(]+)", show, re.M)
+        if image is None:
             raise NotFound(f"{name} is neither a kernel package nor depends on one")
-        name = images[0]
-    show = _apt("apt-cache", "show", "--no-all-versions", name)
-    version = re.search(r"^Version: (\S+)", show, re.M)
-    if version is None:
-        raise NotFound(f"apt knows no version of {name}")
-    return name, version.group(1)
+        real = image.group(1)
+    memo[name] = [real, version.group(1)]
+    try:
+        memo_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo_file.with_name(f".resolved.{os.getpid()}")
+        tmp.write_text(json.dumps({"stamp": stamp, "packages": memo}))
+        os.replace(tmp, memo_file)
+    except OSError:
+        pass  # a read-only cache only costs the next run a few seconds
+    return real, version.group(1)
+
+
+def _read_memo(path: Path, stamp: int) -> dict[str, list[str]]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data.get("packages", {}) if data.get("stamp") == stamp else {}
 
 
 def _kernel_from_package(spec: str, cache: Path) -> Kernel:
-    name, version = resolve_package(spec)
+    name, version = resolve_package(spec, cache)
     folder = cache / f"{name}_{version}".replace(":", "%3a")
     if not (folder / _COMPLETE).exists():
         cache.mkdir(parents=True, exist_ok=True)

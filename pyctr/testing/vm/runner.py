@@ -33,6 +33,11 @@ QEMU = "qemu-system-x86_64"
 CMDLINE = "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init mitigations=off"
 
 
+def _cmdline() -> str:
+    # PYCTR_VM_APPEND adds kernel parameters, e.g. "loglevel=7" to see the boot.
+    return f"{CMDLINE} {os.environ.get('PYCTR_VM_APPEND', '')}".strip()
+
+
 @dataclass
 class VmResult:
     """What a guest run gave back."""
@@ -72,7 +77,7 @@ def qemu_command(kernel: Kernel, initrd: Path, io_dir: Path, shares: Sequence[Pa
         cmd += ["-accel", "tcg,thread=multi", "-cpu", "max"]
     cmd += ["-m", str(memory), "-smp", str(cpus), "-nographic", "-no-reboot", "-nodefaults",
             "-nic", "none",  # no network device at all: nothing can leave the machine
-            "-kernel", str(kernel.image), "-initrd", str(initrd), "-append", CMDLINE,
+            "-kernel", str(kernel.image), "-initrd", str(initrd), "-append", _cmdline(),
             "-serial", f"file:{io_dir.parent / 'console.log'}"]
     exports = [(ROOT_TAG, Path("/"), True), (IO_TAG, io_dir, False)]
     exports += [(f"share{i}", path, False) for i, path in enumerate(shares)]
@@ -140,13 +145,14 @@ def run_in_vm(command: Sequence[str], kernel: str | Kernel = DEFAULT_KERNEL, *,
               cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
               timeout: float = 600, shares: Sequence[str | os.PathLike[str]] = (),
               accel: str | None = None, memory: int = 2048, cpus: int = 2,
-              stream: bool = False) -> VmResult:
+              stream: bool = False, console: bool = False) -> VmResult:
     """Boot ``kernel`` and run ``command`` in ``cwd`` inside it.
 
     ``shares`` are host folders the guest sees read-write at the same path
     (everything else is a read-only view of the host with a tmpfs layer).
     With ``stream`` the command's stdout and stderr are copied to ours as
-    they come. A guest still running after ``timeout`` seconds is killed
+    they come; with ``console`` the kernel's console is copied to our
+    stderr too (boot problems). A guest still running after ``timeout`` seconds is killed
     and the result says so.
     """
     started = time.monotonic()
@@ -164,19 +170,21 @@ def run_in_vm(command: Sequence[str], kernel: str | Kernel = DEFAULT_KERNEL, *,
                   share_paths)
         argv = qemu_command(kernel, initrd, io_dir, share_paths, accel, memory, cpus)
         prepared = time.monotonic()
-        result = _boot(argv, io_dir, timeout, stream)
+        result = _boot(argv, io_dir, started + timeout, timeout, stream, console)
         result.timings.update(prepare=prepared - started, total=time.monotonic() - started)
         if result.message:
-            console = (Path(tmp) / "console.log")
-            tail = console.read_text(errors="replace").splitlines()[-25:] if console.exists() else []
-            if result.returncode != TIMEOUT_RC and tail:
+            log = Path(tmp) / "console.log"
+            tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else []
+            if "timed out" not in result.message and tail:
                 result.message += "\nlast console lines:\n" + "\n".join(tail)
     return result
 
 
-def _boot(argv: list[str], io_dir: Path, timeout: float, stream: bool) -> VmResult:
+def _boot(argv: list[str], io_dir: Path, deadline: float, timeout: float, stream: bool,
+          console: bool) -> VmResult:
     out = _Tail(io_dir / "stdout", sys.stdout if stream else None)
     err = _Tail(io_dir / "stderr", sys.stderr if stream else None)
+    tails = [out, err] + ([_Tail(io_dir.parent / "console.log", sys.stderr)] if console else [])
     timings: dict[str, float] = {}
     start = time.monotonic()
     qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -186,9 +194,9 @@ def _boot(argv: list[str], io_dir: Path, timeout: float, stream: bool) -> VmResu
         while qemu.poll() is None:
             if "boot" not in timings and (io_dir / "booted").exists():
                 timings["boot"] = time.monotonic() - start
-            out.poll()
-            err.poll()
-            if time.monotonic() - start > timeout:
+            for tail in tails:
+                tail.poll()
+            if time.monotonic() > deadline:
                 timed_out = True
                 break
             time.sleep(0.1)
@@ -196,9 +204,14 @@ def _boot(argv: list[str], io_dir: Path, timeout: float, stream: bool) -> VmResu
         if qemu.poll() is None:
             qemu.kill()  # our own child, by its PID
         qemu_output = qemu.communicate()[0].decode(errors="replace").strip()
-    out.poll()
-    err.poll()
+    for tail in tails:
+        tail.poll()
     timings["run"] = time.monotonic() - start
+    for name, key in (("uptime-init", "guest_init"), ("booted", "guest_ready")):
+        try:  # the guest's own clock: kernel start to /init, and to the command
+            timings[key] = float((io_dir / name).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
     if timed_out:
         return VmResult(TIMEOUT_RC, out.text(), err.text(),
                         f"pyctr-vm: the guest timed out after {timeout:g} s and was killed",
