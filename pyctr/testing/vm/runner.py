@@ -112,8 +112,13 @@ def _write_io(io_dir: Path, kernel: Kernel, command: Sequence[str], cwd: str,
     (io_dir / "config").write_text("\n".join(lines) + "\n")
     assignments = " ".join(q(f"{k}={v}") for k, v in env.items())
     (io_dir / "run.sh").write_text(
-        f"cd {q(cwd)} || exit {NO_EXIT_CODE_RC}\n"
+        f"cd {q(cwd)} 2>/dev/null || {{ echo {q(_CD_FAILED.format(cwd))} >&2; "
+        f"exit {NO_EXIT_CODE_RC}; }}\n"
         f"exec /usr/bin/env -i {assignments} {' '.join(q(c) for c in command)}\n")
+
+
+_CD_FAILED = ("pyctr-vm: {} does not exist in the guest (its /tmp, /var/tmp and /run are "
+              "its own tmpfs; share a host folder with --share)")
 
 
 class _Tail:
