@@ -30,7 +30,10 @@ mount -t devtmpfs devtmpfs /dev
 read -r T_INIT _ </proc/uptime  # kernel start to /init, on the guest's clock
 fail() {{ echo "pyctr-vm: stage 1: $*" >/dev/console; echo o >/proc/sysrq-trigger; sleep 60; }}
 while read -r m; do
-  [ -n "$m" ] && {{ insmod "/modules/$m" || fail "insmod $m failed"; }}
+  case "$m" in
+    *-dummy.ko) insmod "/modules/$m" numdummies=0 ;;
+    ?*) insmod "/modules/$m" || fail "insmod $m failed" ;;
+  esac
 done </modules/order
 mount -t 9p -o {NINEP},cache=loose,ro {ROOT_TAG} /lower || fail "cannot mount the host's root"
 mount -t tmpfs -o mode=0755 rootrw /rw && mkdir /rw/upper /rw/work
@@ -77,7 +80,7 @@ $B hostname pyctr-vm
 $B ip link set lo up
 . $IO/config
 # ganesha refuses to start with only a loopback address: a private dummy one.
-$B modprobe dummy numdummies=0 2>/dev/null || modprobe dummy numdummies=0
+[ -d /sys/module/dummy ] || $B modprobe dummy numdummies=0 2>/dev/null
 $B ip link add pyctr0 type dummy && $B ip addr add 10.254.254.1/24 dev pyctr0 \\
   && $B ip link set pyctr0 up || say "no dummy interface"
 # No DNS: an empty resolv.conf fails lookups at once instead of after ~20 s.

@@ -185,6 +185,15 @@ def run_in_vm(command: Sequence[str], kernel: str | Kernel = DEFAULT_KERNEL, *,
     return result
 
 
+def _die_with_parent() -> None:
+    """In the qemu child: a runner killed by CI's own timeout must not leave a guest behind."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _boot(argv: list[str], io_dir: Path, deadline: float, timeout: float, stream: bool,
           console: bool) -> VmResult:
     out = _Tail(io_dir / "stdout", sys.stdout if stream else None)
@@ -193,7 +202,7 @@ def _boot(argv: list[str], io_dir: Path, deadline: float, timeout: float, stream
     timings: dict[str, float] = {}
     start = time.monotonic()
     qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     timed_out = False
     try:
         while qemu.poll() is None:
