@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pyctr.testing.vm import Kernel, run_in_vm
+from pyctr.testing.vm import Kernel, prepare_kernel, run_in_vm
 
 pytestmark = pytest.mark.vm
 
@@ -34,6 +34,16 @@ def test_boots_the_kernel_and_returns_output_and_exit_code(guest_kernel: Kernel,
     assert greeting == "hello guest"
     assert result.stderr == "oops\n"
     assert 0 < result.timings["guest_init"] < result.timings["guest_ready"]
+    assert result.facts.splitlines()[0] == guest_kernel.version
+
+
+def test_a_kernel_image_path_boots_through_its_cached_vmlinux(guest_kernel: Kernel):
+    assert guest_kernel.modules_root is not None
+    bzimage = guest_kernel.modules_root / "boot" / f"vmlinuz-{guest_kernel.version}"
+    kernel = prepare_kernel(str(bzimage))
+    assert kernel.version == guest_kernel.version
+    assert kernel.image.read_bytes()[:4] == b"\x7fELF"
+    assert kernel.modules_dir == guest_kernel.modules_dir
 
 
 def test_host_root_is_read_only_and_shares_are_writable(guest_kernel: Kernel, tmp_path: Path):

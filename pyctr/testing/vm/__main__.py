@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         print(result.message, file=sys.stderr)
     if not args.quiet:
         t = result.timings
+        lines = result.facts.splitlines()
+        if len(lines) == 2:
+            print(f"pyctr-vm: guest kernel {lines[0]}, cgroup v2 only, controllers: {lines[1]}",
+                  file=sys.stderr)
         print(f"pyctr-vm: kernel {args.kernel}: exit code {result.returncode}, "
               f"command started {t.get('boot', float('nan')):.1f} s after qemu "
               f"(guest clock: /init at {t.get('guest_init', float('nan')):.1f} s, "

@@ -85,6 +85,7 @@ $B ip link add pyctr0 type dummy && $B ip addr add 10.254.254.1/24 dev pyctr0 \\
   && $B ip link set pyctr0 up || say "no dummy interface"
 # No DNS: an empty resolv.conf fails lookups at once instead of after ~20 s.
 $B rm -f /etc/resolv.conf && : >/etc/resolv.conf
+{{ $B uname -r; $B cat /sys/fs/cgroup/cgroup.subtree_control; }} >$IO/facts
 $B cat /proc/uptime >$IO/booted
 # The host's shell, not busybox's, which would prefer its own applets to the host's tools.
 /bin/sh $IO/run.sh </dev/null >$IO/stdout 2>$IO/stderr

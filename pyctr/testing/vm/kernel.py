@@ -11,6 +11,7 @@ qemu boots an ELF vmlinux through the PVH entry point in ~2.5 s, against
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -54,11 +55,11 @@ def cache_dir() -> Path:
 def prepare_kernel(spec: str = DEFAULT_KERNEL, cache: Path | None = None) -> Kernel:
     """Return a ready kernel for ``spec``: a Debian package name or a kernel image path."""
     if "/" in spec or Path(spec).is_file():
-        return _kernel_from_image(Path(spec))
+        return _kernel_from_image(Path(spec), cache or cache_dir())
     return _kernel_from_package(spec, cache or cache_dir())
 
 
-def _kernel_from_image(image: Path) -> Kernel:
+def _kernel_from_image(image: Path, cache: Path) -> Kernel:
     if not image.is_file():
         raise NotFound(f"kernel image {image} does not exist")
     image = image.resolve()
@@ -68,7 +69,25 @@ def _kernel_from_image(image: Path) -> Kernel:
     root = image.parent.parent
     if not (root / "lib" / "modules" / version).is_dir():
         root = Path("/") if Path("/lib/modules", version).is_dir() else None
-    return Kernel(image=image, version=version, modules_root=root, label=str(image))
+    return Kernel(image=_cached_vmlinux(image, version, cache), version=version,
+                  modules_root=root, label=str(image))
+
+
+def _cached_vmlinux(image: Path, version: str, cache: Path) -> Path:
+    """The uncompressed kernel of a bzImage, kept in the cache; the bzImage if there is none."""
+    with image.open("rb") as f:
+        if f.read(4) == b"\x7fELF":
+            return image
+    st = image.stat()
+    key = hashlib.sha256(f"{image}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    target = cache / "images" / key / f"vmlinux-{version}"
+    if not target.exists():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            extract_vmlinux(image, target)
+        except OSError:
+            return image  # a read-only cache: boot the bzImage, only slower
+    return target if target.exists() else image
 
 
 def _bzimage_version(image: Path) -> str:

@@ -47,6 +47,7 @@ class VmResult:
     stderr: str
     message: str = ""  # why the run failed outside the command (timeout, boot failure)
     timings: dict[str, float] = field(default_factory=dict)
+    facts: str = ""  # what the guest said about itself: uname -r, then its cgroup2 controllers
 
 
 def kvm_usable() -> bool:
@@ -177,6 +178,8 @@ def run_in_vm(command: Sequence[str], kernel: str | Kernel = DEFAULT_KERNEL, *,
         prepared = time.monotonic()
         result = _boot(argv, io_dir, started + timeout, timeout, stream, console)
         result.timings.update(prepare=prepared - started, total=time.monotonic() - started)
+        facts = io_dir / "facts"
+        result.facts = facts.read_text().strip() if facts.exists() else ""
         if result.message:
             log = Path(tmp) / "console.log"
             tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else []
@@ -229,11 +232,11 @@ def _boot(argv: list[str], io_dir: Path, deadline: float, timeout: float, stream
     if timed_out:
         return VmResult(TIMEOUT_RC, out.text(), err.text(),
                         f"pyctr-vm: the guest timed out after {timeout:g} s and was killed",
-                        timings)
+                        timings=timings)
     rc_file = io_dir / "rc"
     if not rc_file.exists():
         why = f"qemu exited with {qemu.returncode}" + (f": {qemu_output}" if qemu_output else "")
         return VmResult(NO_EXIT_CODE_RC, out.text(), err.text(),
-                        f"pyctr-vm: the guest stopped without an exit code ({why})", timings)
+                        f"pyctr-vm: the guest stopped without an exit code ({why})", timings=timings)
     return VmResult(int(rc_file.read_text().strip() or NO_EXIT_CODE_RC), out.text(), err.text(),
-                    "", timings)
+                    timings=timings)
