@@ -68,10 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         if len(lines) == 2:
             print(f"pyctr-vm: guest kernel {lines[0]}, cgroup v2 only, controllers: {lines[1]}",
                   file=sys.stderr)
-        print(f"pyctr-vm: kernel {args.kernel}: exit code {result.returncode}, "
-              f"command started {t.get('boot', float('nan')):.1f} s after qemu "
-              f"(guest clock: /init at {t.get('guest_init', float('nan')):.1f} s, "
-              f"command at {t.get('guest_ready', float('nan')):.1f} s), "
+        if "boot" in t:
+            boot = (f"command started {t['boot']:.1f} s after qemu (guest clock: /init at "
+                    f"{t.get('guest_init', 0):.1f} s, command at {t.get('guest_ready', 0):.1f} s)")
+        else:
+            boot = "the command never started"
+        print(f"pyctr-vm: kernel {args.kernel}: exit code {result.returncode}, {boot}, "
               f"total {t.get('total', 0):.1f} s", file=sys.stderr)
     return result.returncode
 

@@ -12,6 +12,7 @@ code.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -182,7 +183,9 @@ def run_in_vm(command: Sequence[str], kernel: str | Kernel = DEFAULT_KERNEL, *,
         result.facts = facts.read_text().strip() if facts.exists() else ""
         if result.message:
             log = Path(tmp) / "console.log"
-            tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else []
+            text = log.read_text(errors="replace") if log.exists() else ""
+            # SeaBIOS clears the screen with escape codes; keep the log readable.
+            tail = re.sub(r"\x1b(\[[0-9;?]*[A-Za-z]|c)", "", text).splitlines()[-25:]
             if "timed out" not in result.message and tail:
                 result.message += "\nlast console lines:\n" + "\n".join(tail)
     return result
