@@ -164,6 +164,10 @@ class VolumeDriver(Driver):
     def path(self, name: str) -> Path:
         """Where the volume's data is (its Mountpoint)."""
 
+    @abc.abstractmethod
+    def list(self) -> list[str]:
+        """Names of every volume this driver holds."""
+
 
 class CgroupDriver(Driver):
     """A container's cgroup: placement, limits, stats, freezing and removal."""

@@ -54,12 +54,15 @@ CORE_MIGRATIONS: list[str] = [
         image_id TEXT NOT NULL REFERENCES images(id)
     );
     CREATE TABLE layers (
-        id TEXT PRIMARY KEY,           -- storage layer id (chain id hex)
+        driver TEXT NOT NULL,          -- storage driver holding the layer
+        id TEXT NOT NULL,              -- storage layer id (chain id hex)
         diff_id TEXT NOT NULL,
         parent TEXT,
         size INTEGER NOT NULL DEFAULT 0,
-        complete INTEGER NOT NULL DEFAULT 0   -- 0: intent recorded, not finished
+        complete INTEGER NOT NULL DEFAULT 0,  -- 0: intent recorded, not finished
+        PRIMARY KEY (driver, id)
     );
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE plugin_migrations (name TEXT PRIMARY KEY);
     """,
 ]

@@ -1,1 +1,1 @@
-"""Test helpers shipped with pyctr: fixtures, the kernel-matrix VM runner, servers for tests."""
+"""Test support shipped with pyctr: fixtures, a local registry, test images, conformance suites."""

@@ -1,27 +1,96 @@
-"""pyctr's pytest plugin (entry point ``pytest11: pyctr``): shared fixtures and markers.
+"""pyctr's pytest plugin (entry point ``pytest11``): driver fixtures and conformance suites.
 
-``@pytest.mark.kernel("debian61")`` runs a test only on that kernel leg;
-the leg is named by ``PYCTR_KERNEL_LEG`` (tox sets it: ``host``,
-``kernel-debian61``...). Elsewhere the test is skipped with that reason.
+A third-party driver author runs pyctr's conformance suite for a kind against
+their driver without writing a test::
+
+    pytest --pyctr-driver=volume:mydriver --pyargs pyctr.testing.conformance.volume
+
+The fixtures ``storage_driver``, ``network_driver``, ``volume_driver`` and
+``cgroup_driver`` build the named driver through the same stevedore selection
+pyctr uses, on a private storage root under ``tmp_path``. A test module may
+override any of them to test a driver of its own choosing.
+
+Fixture modules are imported lazily: their heavy dependencies load only when a
+fixture runs.
+
+``nfs_server``, ``nfs_client`` and ``nfs_mount`` give a real nfs-ganesha and
+a kernel NFSv4 mount, or skip saying why. ``@pytest.mark.kernel("debian61")``
+runs a test only on that kernel leg; the leg is named by ``PYCTR_KERNEL_LEG``
+(tox sets it: ``host``, ``kernel-debian61``); elsewhere the test is skipped
+with that reason.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
-from pyctr.testing.fixtures import nfs_client, nfs_mount, nfs_server  # noqa: F401
+from pyctr.testing.fixtures import nfs_client, nfs_mount, nfs_server  # noqa: F401  (fixtures)
+from pyctr.testing.registry import auth_registry, registry, token_registry  # noqa: F401  (fixtures)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "vm: boots a qemu guest (pyctr.testing.vm)")
+def pytest_addoption(parser: Any) -> None:
+    group = parser.getgroup("pyctr")
+    group.addoption("--pyctr-driver", action="append", default=[], metavar="KIND:NAME",
+                    help="run pyctr's conformance suite of KIND against the driver NAME")
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line("markers", "root: needs root and a real kernel (namespaces, mounts, cgroups)")
+    config.addinivalue_line("markers", "conformance(kind): a driver conformance test of that kind")
     config.addinivalue_line("markers", "kernel(name): runs only on the named kernel leg")
+    config.addinivalue_line("markers", "vm: boots a qemu guest (pyctr.testing.vm)")
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
+def pytest_runtest_setup(item: Any) -> None:
     leg = os.environ.get("PYCTR_KERNEL_LEG", "")
     for marker in item.iter_markers("kernel"):
-        names = {n for n in marker.args} | {f"kernel-{n}" for n in marker.args}
+        names = set(marker.args) | {f"kernel-{n}" for n in marker.args}
         if leg not in names:
             pytest.skip(f"runs only on kernel leg {', '.join(marker.args)} (this is {leg or 'unnamed'})")
+
+
+def chosen_driver(config: Any, kind: str) -> str | None:
+    for item in config.getoption("--pyctr-driver") or []:
+        k, _, name = item.partition(":")
+        if k == kind and name:
+            return name
+    return None
+
+
+def make_driver(kind: str, name: str, root: os.PathLike[str] | str) -> Any:
+    """Select ``name`` of ``kind`` as pyctr would, on a private root."""
+    from pathlib import Path
+
+    from pyctr.core.drivers import DriverContext
+    from pyctr.core.selection import select
+
+    root = Path(root)
+    ctx = DriverContext(root=root / "root", runroot=root / "run")
+    ctx.root.mkdir(parents=True, exist_ok=True)
+    ctx.runroot.mkdir(parents=True, exist_ok=True)
+    return select(kind, name, ctx)
+
+
+def _driver_fixture(kind: str):  # noqa: ANN202
+    @pytest.fixture
+    def fixture(request: Any, tmp_path: Any) -> Any:
+        name = chosen_driver(request.config, kind)
+        if name is None:
+            pytest.skip(f"no {kind} driver chosen: pass --pyctr-driver={kind}:NAME")
+        driver = make_driver(kind, name, tmp_path)
+        yield driver
+        from pyctr.core.plugins import plugins
+
+        plugins.unregister(driver)
+
+    fixture.__name__ = f"{kind}_driver"
+    return fixture
+
+
+storage_driver = _driver_fixture("storage")
+network_driver = _driver_fixture("network")
+volume_driver = _driver_fixture("volume")
+cgroup_driver = _driver_fixture("cgroup")

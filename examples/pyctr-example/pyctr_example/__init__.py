@@ -1,0 +1,1 @@
+"""An example third-party pyctr plugin distribution."""

@@ -1,0 +1,5 @@
+"""``python -m pyctr`` is the ``pyctr`` command."""
+
+from pyctr.core.cli import main
+
+main()

@@ -1,0 +1,708 @@
+"""Safe layer extraction and layer creation.
+
+``tarfile`` is used only to parse headers (streaming ``r|`` mode) and to read
+member data. Every filesystem operation is done here, relative to directory
+file descriptors, because tarfile's own extraction filters have had bypasses
+(CVE-2025-4517 and relatives).
+
+How names are resolved (the same rules as containerd's ``pkg/archive``):
+
+* A member name is cleaned lexically first (leading ``/`` dropped, ``.`` and
+  ``..`` folded); a name that climbs above the root is refused.
+* The parent directories are then walked one component at a time with
+  ``O_PATH|O_NOFOLLOW`` opens relative to the previous directory's fd. A
+  symlink met on the way is read and resolved *as if the layer root were /*:
+  absolute targets restart at the root, ``..`` never goes above it. The kernel
+  is never handed a ``..`` or a path with more than one component, so nothing
+  outside the root can be reached, whatever symlinks earlier members made.
+* The last component is always acted on with ``dir_fd=parent`` and without
+  following symlinks.
+* A hardlink may only point at something created earlier in the same layer
+  (tracked by inode), and links to the entry itself: a symlink is linked, never
+  followed.
+
+Callers extract into a fresh directory and rename it into place on success
+(:func:`extract_layer_atomic`), so a broken or malicious layer leaves nothing.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+from pathlib import Path
+from typing import IO, Iterable, Literal
+
+from pyctr.core.errors import ImageError
+
+WHITEOUT_PREFIX = ".wh."
+WHITEOUT_OPAQUE = ".wh..wh..opq"
+OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
+_MAX_SYMLINK_HOPS = 40
+_MAX_DEV = 0xFFFFFFFF
+_CHUNK = 1 << 20
+_O_PATH_DIR = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+
+Whiteouts = Literal["overlay", "delete"]
+
+
+# ---------------------------------------------------------------- streams --
+class _ZstdReader:
+    """Minimal file object over a zstandard stream reader (read-only)."""
+
+    def __init__(self, fileobj: IO[bytes]) -> None:
+        import zstandard
+
+        self._r = zstandard.ZstdDecompressor().stream_reader(fileobj, read_across_frames=True)
+
+    def read(self, n: int = -1) -> bytes:
+        import zstandard
+
+        try:
+            return self._r.read(n)
+        except zstandard.ZstdError as e:
+            raise ImageError(f"corrupt zstd layer: {e}") from None
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._r.close()
+
+
+class _Peek:
+    """Puts back the sniffed bytes in front of a non-seekable stream."""
+
+    def __init__(self, head: bytes, fileobj: IO[bytes]) -> None:
+        self._head = head
+        self._f = fileobj
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n is None or n < 0:
+                out, self._head = self._head + self._f.read(), b""
+                return out
+            out, self._head = self._head[:n], self._head[n:]
+            if len(out) < n:
+                out += self._f.read(n - len(out))
+            return out
+        return self._f.read(n)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+class HashingReader:
+    """Counts and sha256-hashes what is read through it (for diff_ids)."""
+
+    def __init__(self, fileobj: IO[bytes]) -> None:
+        self._f = fileobj
+        self._h = hashlib.sha256()
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self._h.update(data)
+        self.count += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self) -> None:
+        while self.read(_CHUNK):
+            pass
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self._h.hexdigest()
+
+    def close(self) -> None:
+        pass
+
+
+def open_layer_stream(fileobj: IO[bytes]) -> IO[bytes]:
+    """Wrap a layer blob so reads return the uncompressed tar (gzip, zstd or plain)."""
+    head = fileobj.read(4)
+    src = _Peek(head, fileobj)
+    if head[:2] == b"\x1f\x8b":
+        import gzip
+
+        return gzip.GzipFile(fileobj=src, mode="rb")  # type: ignore[arg-type]
+    if head == b"\x28\xb5\x2f\xfd":
+        return _ZstdReader(src)  # type: ignore[arg-type]
+    return src  # type: ignore[return-value]
+
+
+# --------------------------------------------------------- name handling --
+def clean_name(name: str) -> str:
+    """Lexically clean a member name to a root-relative path ('' is the root)."""
+    if "\x00" in name:
+        raise ImageError(f"layer entry name contains NUL: {name!r}")
+    rel = name.lstrip("/")
+    if not rel:
+        return ""
+    norm = posixpath.normpath(rel)
+    if norm == ".":
+        return ""
+    if norm == ".." or norm.startswith("../"):
+        raise ImageError(f"layer entry {name!r} points outside the layer root")
+    return norm
+
+
+def _whiteout_target(base: str, name: str) -> str:
+    target = base[len(WHITEOUT_PREFIX):]
+    if target in ("", ".", "..") or "/" in target:
+        raise ImageError(f"invalid whiteout entry {name!r}")
+    return target
+
+
+# ---------------------------------------------------------- the extractor --
+class _Extractor:
+    def __init__(self, root_fd: int, whiteouts: Whiteouts, max_size: int, max_entries: int,
+                 same_owner: bool) -> None:
+        self.root_fd = root_fd
+        self.whiteouts = whiteouts
+        self.max_size = max_size
+        self.max_entries = max_entries
+        self.same_owner = same_owner
+        self.size = 0
+        self.entries = 0
+        # Inodes created (or re-declared, for directories) by this layer: the
+        # only things a hardlink may point at, and what survives an opaque marker.
+        self.made: set[tuple[int, int]] = set()
+        self.dir_times: list[tuple[str, tuple[int, int], int]] = []
+        self._dircache: dict[str, int] = {}
+
+    # -- resolution ---------------------------------------------------------
+    def close(self) -> None:
+        self._drop_cache()
+
+    def _drop_cache(self) -> None:
+        for fd in self._dircache.values():
+            os.close(fd)
+        self._dircache.clear()
+
+    def open_dir(self, rel: str, create: bool) -> int | None:
+        """An O_PATH fd of directory ``rel`` resolved inside the root (caller closes).
+
+        Missing components are created (0755) when ``create``; otherwise None.
+        """
+        cached = self._dircache.get(rel)
+        if cached is not None:
+            return os.dup(cached)
+        fd = self._walk(rel, create)
+        if fd is not None and rel:
+            if len(self._dircache) >= 64:
+                self._drop_cache()
+            self._dircache[rel] = os.dup(fd)
+        return fd
+
+    def _walk(self, rel: str, create: bool) -> int | None:
+        stack = [os.dup(self.root_fd)]
+        pending = [c for c in rel.split("/") if c] if rel else []
+        pending.reverse()  # a stack: pop() takes the next component
+        hops = 0
+        try:
+            while pending:
+                comp = pending.pop()
+                if comp == ".":
+                    continue
+                if comp == "..":
+                    if len(stack) > 1:
+                        os.close(stack.pop())
+                    continue
+                cur = stack[-1]
+                try:
+                    fd = os.open(comp, _O_PATH_DIR, dir_fd=cur)
+                except FileNotFoundError:
+                    if not create:
+                        return None
+                    try:
+                        os.mkdir(comp, 0o755, dir_fd=cur)
+                    except FileExistsError:
+                        pass
+                    fd = os.open(comp, _O_PATH_DIR, dir_fd=cur)
+                st = os.fstat(fd)
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(fd)
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    os.close(fd)
+                    hops += 1
+                    if hops > _MAX_SYMLINK_HOPS:
+                        raise ImageError(f"too many levels of symlinks resolving {rel!r} in layer")
+                    target = os.readlink(comp, dir_fd=cur)
+                    if target.startswith("/"):
+                        while len(stack) > 1:
+                            os.close(stack.pop())
+                    parts = [c for c in target.split("/") if c]
+                    pending.extend(reversed(parts))
+                    continue
+                os.close(fd)
+                if not create:
+                    return None
+                raise ImageError(f"layer path {rel!r}: {comp!r} is not a directory")
+            fd = stack.pop()
+            return fd
+        finally:
+            for f in stack:
+                os.close(f)
+
+    def parent_of(self, rel: str, create: bool = True) -> tuple[int | None, str]:
+        parent, base = posixpath.split(rel)
+        return self.open_dir(parent, create), base
+
+    # -- helpers --------------------------------------------------------------
+    def _lstat(self, pfd: int, base: str) -> os.stat_result | None:
+        try:
+            return os.stat(base, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def _remove(self, pfd: int, base: str, st: os.stat_result) -> None:
+        self._drop_cache()
+        if stat.S_ISDIR(st.st_mode):
+            # rmtree with dir_fd works on fds and never follows symlinks.
+            shutil.rmtree(base, dir_fd=pfd)
+        else:
+            os.unlink(base, dir_fd=pfd)
+        self.made.discard((st.st_dev, st.st_ino))
+
+    def _owner(self, ti: tarfile.TarInfo, pfd: int, base: str, fd: int | None = None) -> None:
+        if not self.same_owner:
+            return
+        if fd is not None:
+            os.fchown(fd, ti.uid, ti.gid)
+        else:
+            os.chown(base, ti.uid, ti.gid, dir_fd=pfd, follow_symlinks=False)
+
+    def _xattrs(self, ti: tarfile.TarInfo, target: int | str) -> None:
+        for key, value in (ti.pax_headers or {}).items():
+            if not key.startswith("SCHILY.xattr."):
+                continue
+            name = key[len("SCHILY.xattr."):]
+            # overlayfs metadata from a stranger could redirect lookups; only
+            # pyctr itself sets trusted.overlay.* (opaque markers).
+            if name.startswith("trusted.overlay.") or not name:
+                continue
+            raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+            try:
+                if isinstance(target, int):
+                    os.setxattr(target, name, raw)
+                else:
+                    os.setxattr(target, name, raw, follow_symlinks=False)
+            except OSError as e:
+                if e.errno not in (errno.ENOTSUP, errno.EPERM, errno.EOPNOTSUPP):
+                    raise
+
+    @staticmethod
+    def _mtime_ns(ti: tarfile.TarInfo) -> int:
+        return int(ti.mtime * 1_000_000_000)
+
+    # -- entries --------------------------------------------------------------
+    def apply(self, ti: tarfile.TarInfo, tf: tarfile.TarFile) -> None:
+        self.entries += 1
+        if self.entries > self.max_entries:
+            raise ImageError(f"layer has more than {self.max_entries} entries")
+        rel = clean_name(ti.name)
+        base = posixpath.basename(rel)
+
+        if base.startswith(WHITEOUT_PREFIX):
+            self._whiteout(rel, base, ti)
+            return
+        if rel == "":
+            if ti.isdir():
+                self._root_dir(ti)
+                return
+            raise ImageError(f"layer entry {ti.name!r} would replace the layer root")
+
+        if ti.ischr() or ti.isblk():
+            if not (0 <= ti.devmajor <= _MAX_DEV and 0 <= ti.devminor <= _MAX_DEV):
+                raise ImageError(f"layer entry {ti.name!r}: device number out of range")
+
+        pfd, base = self.parent_of(rel, create=True)
+        assert pfd is not None
+        try:
+            self._entry(ti, tf, rel, pfd, base)
+        finally:
+            os.close(pfd)
+
+    def _root_dir(self, ti: tarfile.TarInfo) -> None:
+        fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.root_fd)
+        try:
+            self._owner(ti, -1, "", fd)
+            os.fchmod(fd, ti.mode & 0o7777)
+            self._xattrs(ti, fd)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self.dir_times.append(("", (st.st_dev, st.st_ino), self._mtime_ns(ti)))
+
+    def _entry(self, ti: tarfile.TarInfo, tf: tarfile.TarFile, rel: str, pfd: int, base: str) -> None:
+        old = self._lstat(pfd, base)
+        if old is not None and not (ti.isdir() and stat.S_ISDIR(old.st_mode)):
+            self._remove(pfd, base, old)
+
+        mt = self._mtime_ns(ti)
+        if ti.isdir():
+            if old is None or not stat.S_ISDIR(old.st_mode):
+                os.mkdir(base, 0o700, dir_fd=pfd)
+            fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+            try:
+                self._owner(ti, pfd, base, fd)
+                os.fchmod(fd, ti.mode & 0o7777)
+                self._xattrs(ti, fd)
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+            self.made.add((st.st_dev, st.st_ino))
+            self.dir_times.append((rel, (st.st_dev, st.st_ino), mt))
+        elif ti.isreg():
+            self.size += ti.size
+            if self.size > self.max_size:
+                raise ImageError(f"layer unpacks to more than {self.max_size} bytes")
+            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600, dir_fd=pfd)
+            try:
+                src = tf.extractfile(ti)
+                left = ti.size
+                while left > 0 and src is not None:
+                    chunk = src.read(min(_CHUNK, left))
+                    if not chunk:
+                        raise ImageError(f"layer is truncated inside {ti.name!r}")
+                    _write_all(fd, chunk)
+                    left -= len(chunk)
+                self._owner(ti, pfd, base, fd)
+                os.fchmod(fd, ti.mode & 0o7777)
+                self._xattrs(ti, fd)
+                os.utime(fd, ns=(mt, mt))
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+            self.made.add((st.st_dev, st.st_ino))
+        elif ti.issym():
+            os.symlink(ti.linkname, base, dir_fd=pfd)
+            self._owner(ti, pfd, base)
+            os.utime(base, ns=(mt, mt), dir_fd=pfd, follow_symlinks=False)
+            st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+            self.made.add((st.st_dev, st.st_ino))
+        elif ti.islnk():
+            self._hardlink(ti, pfd, base)
+        elif ti.ischr() or ti.isblk() or ti.isfifo():
+            kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK if ti.isblk() else stat.S_IFIFO
+            dev = os.makedev(ti.devmajor, ti.devminor) if kind != stat.S_IFIFO else 0
+            try:
+                os.mknod(base, kind | 0o600, dev, dir_fd=pfd)
+            except PermissionError:
+                raise ImageError(f"layer entry {ti.name!r}: cannot create device node (needs CAP_MKNOD)") from None
+            self._special_meta(ti, pfd, base, mt)
+        else:
+            raise ImageError(f"layer entry {ti.name!r} has unsupported type {ti.type!r}")
+
+    def _special_meta(self, ti: tarfile.TarInfo, pfd: int, base: str, mt: int) -> None:
+        # A node just made by mknod is not a symlink, so following it is
+        # harmless; O_PATH fds cannot be fchmod'ed and opening a FIFO blocks.
+        self._owner(ti, pfd, base)
+        os.chmod(base, ti.mode & 0o7777, dir_fd=pfd)
+        self._xattrs(ti, f"/proc/self/fd/{pfd}/{base}")
+        os.utime(base, ns=(mt, mt), dir_fd=pfd, follow_symlinks=False)
+        st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+        self.made.add((st.st_dev, st.st_ino))
+
+    def _hardlink(self, ti: tarfile.TarInfo, pfd: int, base: str) -> None:
+        trel = clean_name(ti.linkname)
+        if trel == "":
+            raise ImageError(f"hardlink {ti.name!r} points at the layer root")
+        tpfd, tbase = self.parent_of(trel, create=False)
+        if tpfd is None:
+            raise ImageError(f"hardlink {ti.name!r} -> {ti.linkname!r}: target not in this layer")
+        try:
+            st = self._lstat(tpfd, tbase)
+            if st is None or (st.st_dev, st.st_ino) not in self.made or stat.S_ISDIR(st.st_mode):
+                raise ImageError(f"hardlink {ti.name!r} -> {ti.linkname!r}: target not in this layer")
+            # follow_symlinks=False: link the symlink itself, never its target.
+            os.link(tbase, base, src_dir_fd=tpfd, dst_dir_fd=pfd, follow_symlinks=False)
+        finally:
+            os.close(tpfd)
+
+    def _whiteout(self, rel: str, base: str, ti: tarfile.TarInfo) -> None:
+        parent = posixpath.dirname(rel)
+        if base == WHITEOUT_OPAQUE:
+            self._opaque(parent)
+            return
+        if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+            return  # other AUFS metadata (.wh..wh.plnk and friends): ignored like Docker
+        target = _whiteout_target(base, ti.name)
+        if self.whiteouts == "overlay":
+            pfd = self.open_dir(parent, create=True)
+            assert pfd is not None
+            try:
+                old = self._lstat(pfd, target)
+                if old is not None:
+                    self._remove(pfd, target, old)
+                try:
+                    os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
+                except PermissionError:
+                    raise ImageError("cannot create overlay whiteout (needs CAP_MKNOD)") from None
+                if self.same_owner:
+                    os.chown(target, 0, 0, dir_fd=pfd, follow_symlinks=False)
+                st = os.stat(target, dir_fd=pfd, follow_symlinks=False)
+                self.made.add((st.st_dev, st.st_ino))
+            finally:
+                os.close(pfd)
+            return
+        pfd = self.open_dir(parent, create=False)
+        if pfd is None:
+            return  # nothing there to delete
+        try:
+            old = self._lstat(pfd, target)
+            if old is not None:
+                self._remove(pfd, target, old)
+        finally:
+            os.close(pfd)
+
+    def _opaque(self, parent: str) -> None:
+        pfd = self.open_dir(parent, create=True)
+        assert pfd is not None
+        try:
+            dfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
+        finally:
+            os.close(pfd)
+        try:
+            if self.whiteouts == "overlay":
+                os.setxattr(dfd, OVERLAY_OPAQUE_XATTR, b"y")
+            else:
+                self._clear_lower(dfd)
+        finally:
+            os.close(dfd)
+
+    def _clear_lower(self, dfd: int) -> bool:
+        """Remove what lower layers put in this directory; keep this layer's entries.
+
+        A lower directory that holds entries of this layer (its parent was
+        implied, not declared) is kept with just those. Returns whether
+        anything is left.
+        """
+        left = False
+        for entry in list(os.scandir(dfd)):
+            st = entry.stat(follow_symlinks=False)
+            ours = (st.st_dev, st.st_ino) in self.made
+            if stat.S_ISDIR(st.st_mode):
+                sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=dfd)
+                try:
+                    keep = self._clear_lower(sub) or ours
+                finally:
+                    os.close(sub)
+                if not keep:
+                    self._drop_cache()
+                    os.rmdir(entry.name, dir_fd=dfd)
+                left = left or keep
+            elif ours:
+                left = True
+            else:
+                self._remove(dfd, entry.name, st)
+        return left
+
+    def finish(self) -> None:
+        """Directory mtimes last, deepest first, after their contents stopped changing."""
+        self._drop_cache()
+        for rel, ident, mt in sorted(self.dir_times, key=lambda t: t[0].count("/"), reverse=True):
+            if rel == "":
+                fd = os.open(".", os.O_PATH | os.O_CLOEXEC, dir_fd=self.root_fd)
+            else:
+                pfd, base = self.parent_of(rel, create=False)
+                if pfd is None:
+                    continue
+                try:
+                    fd = os.open(base, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+                except FileNotFoundError:
+                    continue
+                finally:
+                    os.close(pfd)
+            try:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) == ident:
+                    os.utime(f"/proc/self/fd/{fd}", ns=(mt, mt))
+            finally:
+                os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+# ------------------------------------------------------------- public API --
+def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts: Whiteouts = "overlay",
+                  max_size: int = 8 << 30, max_entries: int = 2_000_000,
+                  diff_id: str | None = None, same_owner: bool | None = None) -> int:
+    """Unpack one layer blob (gzip, zstd or plain tar) into the directory ``dest``.
+
+    Nothing outside ``dest`` is ever touched. ``whiteouts="overlay"`` turns
+    ``.wh.NAME`` into a 0:0 character device and ``.wh..wh..opq`` into the
+    ``trusted.overlay.opaque=y`` xattr (for an overlay2 ``diff/``);
+    ``"delete"`` removes what they name from ``dest`` (for a vfs layer that
+    starts as a copy of its parent). With ``diff_id`` the uncompressed stream
+    must hash to it. ``same_owner`` (default: running as root) applies the
+    tar's uid/gid.
+
+    Returns the number of bytes of file data unpacked. Raises
+    :class:`ImageError` for a broken, truncated, oversized or hostile layer;
+    ``dest`` is then half-written and the caller must delete it: extract into
+    a fresh temporary directory and rename on success, as
+    :func:`extract_layer_atomic` does.
+    """
+    if whiteouts not in ("overlay", "delete"):
+        raise ValueError(f"whiteouts must be 'overlay' or 'delete', not {whiteouts!r}")
+    if same_owner is None:
+        same_owner = os.geteuid() == 0
+    import zlib
+
+    root_fd = os.open(os.fspath(dest), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    ex = _Extractor(root_fd, whiteouts, max_size, max_entries, same_owner)
+    try:
+        raw = HashingReader(open_layer_stream(stream))
+        try:
+            with tarfile.open(fileobj=raw, mode="r|", errorlevel=2) as tf:  # type: ignore[call-overload]
+                # next() rather than iteration: tarfile keeps every member in
+                # tf.members, which for a 2M-entry layer would be gigabytes.
+                while (ti := tf.next()) is not None:
+                    ex.apply(ti, tf)
+                    tf.members.clear()
+            raw.drain()  # tar padding after the end marker is part of the diff_id
+        except (tarfile.TarError, EOFError, zlib.error) as e:
+            raise ImageError(f"broken layer: {e or type(e).__name__}") from None
+        except OSError as e:
+            if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+                              FileExistsError)) or e.errno in (errno.ELOOP, errno.EINVAL, errno.ENAMETOOLONG):
+                raise ImageError(f"cannot unpack layer: {e.strerror}: {e.filename or ''}".rstrip(": ")) from None
+            if getattr(e, "errno", None) is None:  # gzip.BadGzipFile and friends
+                raise ImageError(f"broken layer: {e}") from None
+            raise
+        if diff_id is not None and raw.digest != diff_id:
+            raise ImageError(f"layer content {raw.digest} does not match diff_id {diff_id}")
+        ex.finish()
+        return ex.size
+    finally:
+        ex.close()
+        os.close(root_fd)
+
+
+def extract_layer_atomic(stream: IO[bytes], final_dir: str | os.PathLike[str], **kwargs) -> int:
+    """:func:`extract_layer` into a temporary sibling of ``final_dir``, renamed into place on success.
+
+    On any failure the temporary directory is removed and ``final_dir`` does
+    not exist. ``final_dir`` must not exist yet.
+    """
+    final = Path(final_dir)
+    if final.exists():
+        raise ImageError(f"{final} already exists")
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    tmp.mkdir(mode=0o755)
+    try:
+        size = extract_layer(stream, tmp, **kwargs)
+        os.rename(tmp, final)
+        fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return size
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _walk_sorted(top: str) -> Iterable[tuple[str, str]]:
+    """(path on disk, name in tar) depth-first in byte order, never following symlinks."""
+    def rec(d: str, prefix: str) -> Iterable[tuple[str, str]]:
+        with os.scandir(d) as it:
+            entries = sorted(it, key=lambda e: e.name.encode("utf-8", "surrogateescape"))
+        for e in entries:
+            name = prefix + e.name
+            yield e.path, name
+            if e.is_dir(follow_symlinks=False):
+                yield from rec(e.path, name + "/")
+    return rec(top, "")
+
+
+def create_layer_tar(src_dir: str | os.PathLike[str], out_fileobj: IO[bytes], *,
+                     mtime: int | None = None) -> None:
+    """Write ``src_dir`` as an uncompressed PAX tar layer, deterministically.
+
+    Entries are sorted, hardlinks inside the tree become tar hardlinks, xattrs
+    are kept (SCHILY.xattr.*), and 0:0 character devices are written back as
+    ``.wh.`` whiteouts and ``trusted.overlay.opaque`` as ``.wh..wh..opq``, so
+    an overlay2 ``diff/`` round-trips. ``mtime`` overrides all timestamps.
+    """
+    seen: dict[tuple[int, int], str] = {}
+    with tarfile.open(fileobj=out_fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        for path, name in _walk_sorted(os.fspath(src_dir)):
+            st = os.lstat(path)
+            ti = tarfile.TarInfo(name)
+            ti.uid, ti.gid = st.st_uid, st.st_gid
+            ti.uname = ti.gname = ""
+            ti.mode = stat.S_IMODE(st.st_mode)
+            ti.mtime = st.st_mtime if mtime is None else mtime
+            pax: dict[str, str] = {}
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                wh = tarfile.TarInfo(posixpath.join(posixpath.dirname(name), WHITEOUT_PREFIX + posixpath.basename(name)))
+                wh.mtime = ti.mtime
+                wh.uname = wh.gname = ""
+                tf.addfile(wh)
+                continue
+            if not stat.S_ISLNK(st.st_mode):
+                try:
+                    for key in os.listxattr(path, follow_symlinks=False):
+                        val = os.getxattr(path, key, follow_symlinks=False)
+                        if key == OVERLAY_OPAQUE_XATTR:
+                            continue
+                        pax["SCHILY.xattr." + key] = val.decode("utf-8", "surrogateescape")
+                except OSError:
+                    pass
+            ti.pax_headers = pax
+            if stat.S_ISDIR(st.st_mode):
+                ti.type = tarfile.DIRTYPE
+                tf.addfile(ti)
+                try:
+                    if os.getxattr(path, OVERLAY_OPAQUE_XATTR, follow_symlinks=False) == b"y":
+                        op = tarfile.TarInfo(name + "/" + WHITEOUT_OPAQUE)
+                        op.mtime = ti.mtime
+                        op.uname = op.gname = ""
+                        tf.addfile(op)
+                except OSError:
+                    pass
+            elif stat.S_ISLNK(st.st_mode):
+                ti.type = tarfile.SYMTYPE
+                ti.linkname = os.readlink(path)
+                tf.addfile(ti)
+            elif stat.S_ISREG(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and key in seen:
+                    ti.type = tarfile.LNKTYPE
+                    ti.linkname = seen[key]
+                    tf.addfile(ti)
+                    continue
+                seen[key] = name
+                ti.size = st.st_size
+                with open(path, "rb") as f:
+                    tf.addfile(ti, f)
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                ti.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
+                ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+                tf.addfile(ti)
+            elif stat.S_ISFIFO(st.st_mode):
+                ti.type = tarfile.FIFOTYPE
+                tf.addfile(ti)
+            # sockets are not carried in layers (like Docker)

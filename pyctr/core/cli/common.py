@@ -1,0 +1,71 @@
+"""Helpers shared by the command modules: the engine, tables, templates, time."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+import click
+
+
+def engine(ctx: click.Context | None = None):  # noqa: ANN201
+    """The Engine of the current command (built on first use)."""
+    ctx = ctx or click.get_current_context()
+    return ctx.find_root().obj.engine
+
+
+def table(headers: list[str], rows: Iterable[list[str]]) -> None:
+    """Docker's column layout: each column as wide as its widest cell, three spaces apart."""
+    rows = [list(map(str, r)) for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    for line in [headers] + rows:
+        click.echo("   ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration: "Less than a second", "3 minutes", "2 weeks"."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def ago(timestamp: float) -> str:
+    return f"{human_duration(time.time() - timestamp)} ago"
+
+
+def human_size(n: float) -> str:
+    """Docker's units.HumanSize (decimal, 3 significant digits): 4.26MB, 1.2GB."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    i = 0
+    while n >= 1000 and i < len(units) - 1:
+        n /= 1000.0
+        i += 1
+    return f"{n:.4g}{units[i]}"
+
+
+def render(template: str, data: Any) -> str:
+    """A Go template (``--format``), the subset people paste from Docker docs."""
+    from pyctr.core.gotemplate import render as go_render
+
+    return go_render(template, data)

@@ -1,0 +1,288 @@
+"""Container commands: ``run``, ``ps``, ``rm``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from pyctr.core.cli.common import ago, engine, human_duration, render, table
+
+
+def _parse_env(values: tuple[str, ...], files: tuple[str, ...]) -> list[str]:
+    import os
+
+    from pyctr.core.errors import UsageError
+
+    env: list[str] = []
+    for path in files:
+        try:
+            with open(path) as f:
+                lines = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+        except OSError as e:
+            raise UsageError(f"cannot read env file {path}: {e.strerror}") from None
+        values = tuple(lines) + values
+    for item in values:
+        if "=" in item:
+            env.append(item)
+        elif item in os.environ:  # -e NAME passes the caller's value through, as Docker does
+            env.append(f"{item}={os.environ[item]}")
+    return env
+
+
+def _parse_labels(values: tuple[str, ...]) -> dict[str, str]:
+    return {k: v for k, _, v in (item.partition("=") for item in values)}
+
+
+def container_options(f: Any) -> Any:
+    """The options ``run`` and ``create`` share."""
+    options = [
+        click.option("--name", help="Assign a name to the container."),
+        click.option("--rm", "auto_remove", is_flag=True, help="Remove the container when it exits."),
+        click.option("--interactive", "-i", is_flag=True, help="Keep STDIN open."),
+        click.option("--tty", "-t", is_flag=True, help="Allocate a pseudo-TTY."),
+        click.option("--env", "-e", multiple=True, help="Set an environment variable."),
+        click.option("--env-file", multiple=True, help="Read environment variables from a file."),
+        click.option("--workdir", "-w", default="", help="Working directory inside the container."),
+        click.option("--user", "-u", default="", help="Username or UID (format: <name|uid>[:<group|gid>])."),
+        click.option("--entrypoint", default=None, help="Overwrite the image's ENTRYPOINT."),
+        click.option("--hostname", "-h", default="", help="Container host name."),
+        click.option("--label", "-l", multiple=True, help="Set metadata on a container."),
+        click.option("--network", "--net", "network", default=None, help="Network driver or mode (bridge, none, host, container:NAME)."),
+        click.option("--privileged", is_flag=True, help="Give extended privileges to this container."),
+        click.option("--cap-add", multiple=True, help="Add Linux capabilities."),
+        click.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
+        click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
+        click.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=...)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # noqa: ANN201
+    """A ContainerSpec from the command line and the image, before plugins change it."""
+    from pyctr.core.errors import UsageError
+    from pyctr.core.lifecycle import spec_from_image
+    from pyctr.core.spec import ContainerSpec
+
+    eng = engine()
+    image = eng.images.resolve(image_ref)
+    spec = ContainerSpec(image=image_ref, name=o["name"] or "", hostname=o["hostname"],
+                         env=_parse_env(o["env"], o["env_file"]), workdir=o["workdir"] or "/", user=o["user"],
+                         tty=o["tty"], interactive=o["interactive"], labels=_parse_labels(o["label"]),
+                         privileged=o["privileged"], cap_add=list(o["cap_add"]), cap_drop=list(o["cap_drop"]),
+                         read_only=o["read_only"], auto_remove=o["auto_remove"])
+    for opt in o["security_opt"]:
+        key, _, value = opt.partition("=")
+        if key in ("no-new-privileges", "no_new_privileges") and value in ("", "true"):
+            spec.no_new_privileges = True
+        elif key == "seccomp" and value:
+            spec.seccomp = value
+        else:
+            raise UsageError(f"invalid --security-opt: {opt!r}")
+    from pyctr.core.runtime.security import capability_set
+
+    capability_set(spec.cap_add, spec.cap_drop, spec.privileged)  # validates names before anything is made
+    network = o["network"] or eng.config.network
+    if network and network.startswith("container:"):
+        spec.namespaces["network"] = network
+        network = "none"
+    spec.network["mode"] = network or ""
+    spec_from_image(spec, image, list(command), o["entrypoint"])
+    return spec, image, network
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@container_options
+@click.option("--detach", "-d", is_flag=True, help="Run the container in the background and print its ID.")
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def run(image: str, command: tuple[str, ...], detach: bool, **options: Any) -> None:
+    """Create and run a new container from an image."""
+    from pyctr.core import lifecycle
+    from pyctr.core.errors import UsageError
+
+    eng = engine()
+    spec, img, network = build_spec(image, command, options)
+    if detach and spec.auto_remove and spec.restart_policy != "no":
+        raise UsageError("conflicting options: --restart and --rm")
+    container = lifecycle.create(eng, spec, img, network)
+    if detach:
+        from pyctr.core.detach import start_detached
+
+        try:
+            start_detached(eng, container)
+        except BaseException:
+            if spec.auto_remove:
+                lifecycle.remove(eng, container, force=True)
+            raise
+        click.echo(container.id)
+        return
+    code = run_foreground(eng, container)
+    sys.exit(code)
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@container_options
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def create(image: str, command: tuple[str, ...], **options: Any) -> None:
+    """Create a new container without starting it."""
+    from pyctr.core import lifecycle
+
+    eng = engine()
+    spec, img, network = build_spec(image, command, options)
+    container = lifecycle.create(eng, spec, img, network)
+    click.echo(container.id)
+
+
+def run_foreground(eng: Any, container: Any) -> int:
+    """Start ``container`` attached to this terminal and wait for it, as ``docker run`` without -d."""
+    import os
+
+    from pyctr.core import lifecycle
+
+    spec = container.spec
+    master = None
+    try:
+        if spec.tty:
+            from pyctr.core.runtime.tty import console_socket, receive_master
+
+            ours, theirs = console_socket()
+            try:
+                pid = lifecycle.start(eng, container, console=theirs.fileno())
+                theirs.close()
+                master = receive_master(ours)
+            finally:
+                theirs.close()
+                ours.close()
+        else:
+            stdin = 0 if spec.interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                pid = lifecycle.start(eng, container, stdio=(stdin, 1, 2))
+            finally:
+                if stdin != 0:
+                    os.close(stdin)
+        code = lifecycle.wait_foreground(eng, container, pid, master=master, interactive=spec.interactive)
+    except BaseException:
+        if spec.auto_remove:
+            lifecycle.remove(eng, container, force=True)
+        raise
+    finally:
+        if master is not None:
+            os.close(master)
+    if spec.auto_remove:
+        lifecycle.remove(eng, container, force=True)
+    return code
+
+
+def _status_text(c: Any) -> str:
+    from pyctr.core.lifecycle import _alive
+
+    if c.status in ("running", "paused"):
+        if not _alive(c.pid, c.runtime.get("starttime")):
+            return "Exited (unknown) - pyctr was killed; rm -f or system prune cleans up"
+        return f"Up {human_duration(time.time() - c.started)}" + (" (Paused)" if c.status == "paused" else "")
+    if c.status == "exited":
+        return f"Exited ({c.exit_code}) {ago(c.finished)}"
+    return c.status.capitalize()
+
+
+@click.command()
+@click.option("--all", "-a", "show_all", is_flag=True, help="Show all containers (default shows just running).")
+@click.option("--quiet", "-q", is_flag=True, help="Only display container IDs.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("--format", "fmt", help="Go template, or 'json'.")
+@click.option("--filter", "-f", "filters", multiple=True, help="Filter output (name=, id=, status=, label=).")
+@click.option("--last", "-n", type=int, default=-1, help="Show n last created containers.")
+@click.option("--latest", "-l", is_flag=True, help="Show the latest created container.")
+def ps(show_all: bool, quiet: bool, no_trunc: bool, fmt: str | None, filters: tuple[str, ...],
+       last: int, latest: bool) -> None:
+    """List containers."""
+    from pyctr.core.container import list_all
+
+    eng = engine()
+    containers = list_all(eng.db, eng.config.root)
+    if latest:
+        last = 1
+    if last >= 0:
+        containers, show_all = containers[:last], True
+    rows = []
+    for c in containers:
+        status = _status_text(c)
+        running = status.startswith("Up")
+        if not show_all and not running:
+            continue
+        state = ("paused" if c.status == "paused" else "running") if running else ("exited" if c.status in ("running", "paused") else c.status)
+        command = " ".join(c.spec.argv)
+        if not no_trunc and len(command) > 20:
+            command = command[:19] + "…"
+        row = {"ID": c.id if no_trunc else c.short_id, "Image": c.spec.image, "Command": f'"{command}"',
+               "CreatedAt": c.created, "RunningFor": ago(c.created), "Status": status, "State": state,
+               "Ports": "", "Names": c.name, "Labels": c.spec.labels, "Networks": c.drivers.get("network", "")}
+        if _ps_match(row, c, filters):
+            rows.append(row)
+    if quiet:
+        for r in rows:
+            click.echo(r["ID"])
+        return
+    if fmt == "json":
+        for r in rows:
+            click.echo(json.dumps(r))
+        return
+    if fmt:
+        for r in rows:
+            click.echo(render(fmt, r))
+        return
+    table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+          [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"], r["Names"]] for r in rows])
+
+
+def _ps_match(row: dict, c: Any, filters: tuple[str, ...]) -> bool:
+    from pyctr.core.errors import UsageError
+
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key == "name" and value not in c.name:
+            return False
+        if key == "id" and not c.id.startswith(value):
+            return False
+        if key == "status" and row["State"] != value:
+            return False
+        if key == "label":
+            k, _, v = value.partition("=")
+            if k not in c.spec.labels or (v and c.spec.labels[k] != v):
+                return False
+        if key == "ancestor" and value not in (c.spec.image, c.image_id):
+            return False
+        if key not in ("name", "id", "status", "label", "ancestor"):
+            raise UsageError(f"invalid filter {key!r}")
+    return True
+
+
+@click.command()
+@click.option("--force", "-f", is_flag=True, help="Force the removal of a running container (uses SIGKILL).")
+@click.option("--volumes", "-v", is_flag=True, help="Remove anonymous volumes associated with the container.")
+@click.argument("containers", nargs=-1, required=True)
+def rm(force: bool, volumes: bool, containers: tuple[str, ...]) -> None:
+    """Remove one or more containers."""
+    from pyctr.core import lifecycle
+    from pyctr.core.container import lookup
+    from pyctr.core.errors import PyctrError
+
+    eng = engine()
+    failed = 0
+    for ref in containers:
+        try:
+            container = lookup(eng.db, eng.config.root, ref)
+            lifecycle.remove(eng, container, force=force)
+            click.echo(ref)
+        except PyctrError as e:
+            click.echo(f"Error: {e}", err=True)
+            failed = 1
+    if failed:
+        sys.exit(1)

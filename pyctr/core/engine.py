@@ -1,0 +1,76 @@
+"""The Engine: one command's view of pyctr — settings, state database, drivers.
+
+Everything is created on first use, so a command pays only for what it
+touches (``pyctr ps`` never imports a driver).
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from typing import TYPE_CHECKING
+
+from pyctr.core.config import Config
+
+if TYPE_CHECKING:
+    from pyctr.core.container import Container
+    from pyctr.core.drivers import Driver, DriverContext, NetworkDriver, StorageDriver
+    from pyctr.core.images import ImageStore
+
+
+class Engine:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._drivers: dict[tuple[str, str | None], Driver] = {}
+
+    @functools.cached_property
+    def db(self) -> sqlite3.Connection:
+        from pyctr.core import state
+
+        return state.connect(self.config.root)
+
+    @functools.cached_property
+    def ctx(self) -> DriverContext:
+        from pyctr.core.drivers import DriverContext
+
+        return DriverContext(root=self.config.root, runroot=self.config.runroot)
+
+    def driver(self, kind: str, name: str | None = None) -> Driver:
+        """The driver of ``kind`` named ``name`` (or auto-selected), created once."""
+        key = (kind, name)
+        if key not in self._drivers:
+            from pyctr.core.selection import select
+
+            self._drivers[key] = select(kind, name, self.ctx)
+            # the auto-selected instance also answers for its own name
+            self._drivers.setdefault((kind, self._drivers[key].name), self._drivers[key])
+        return self._drivers[key]
+
+    # -- storage: one driver per root, remembered once chosen ---------------
+
+    def storage_driver_name(self) -> str:
+        """The root's storage driver: the flag, else the one the root already uses, else auto."""
+        if self.config.storage_driver:
+            return self.config.storage_driver
+        row = self.db.execute("SELECT value FROM settings WHERE key = 'storage_driver'").fetchone()
+        if row:
+            return row[0]
+        chosen = self.driver("storage", None).name
+        self.db.execute("INSERT OR IGNORE INTO settings(key, value) VALUES ('storage_driver', ?)", (chosen,))
+        return chosen
+
+    @property
+    def storage(self) -> StorageDriver:
+        return self.driver("storage", self.storage_driver_name())  # type: ignore[return-value]
+
+    def storage_for(self, container: Container) -> StorageDriver:
+        return self.driver("storage", container.drivers["storage"])  # type: ignore[return-value]
+
+    def network_for(self, container: Container) -> NetworkDriver:
+        return self.driver("network", container.drivers["network"])  # type: ignore[return-value]
+
+    @functools.cached_property
+    def images(self) -> ImageStore:
+        from pyctr.core.images import ImageStore
+
+        return ImageStore(self)

@@ -1,0 +1,340 @@
+"""Container lifecycle: create, start, wait, stop, remove — the order of things.
+
+This module knows *what* happens in which order; drivers and hook plugins
+know *how*. Every side effect is preceded by a state record, so a killed
+pyctr leaves something ``rm -f`` and ``system prune`` can finish.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from typing import TYPE_CHECKING, Any
+
+from pyctr.core.container import Container
+from pyctr.core.errors import Conflict, PyctrError, UsageError
+from pyctr.core.plugins import plugins
+from pyctr.core.state import atomic_write, transaction
+
+if TYPE_CHECKING:
+    from pyctr.core.engine import Engine
+    from pyctr.core.images import Image
+    from pyctr.core.spec import ContainerSpec
+
+VALID_NAME = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
+
+
+def spec_from_image(spec: ContainerSpec, image: Image, cmd: list[str], entrypoint: str | None) -> None:
+    """Fill the process part of ``spec`` from the image config, as Docker does."""
+    cfg = image.config.get("config") or {}
+    image_entry = cfg.get("Entrypoint") or []
+    image_cmd = cfg.get("Cmd") or []
+    if entrypoint is not None:
+        spec.entrypoint = [entrypoint] if entrypoint else []
+        spec.cmd = cmd  # an explicit entrypoint drops the image's Cmd
+    else:
+        spec.entrypoint = list(image_entry)
+        spec.cmd = cmd or list(image_cmd)
+    spec.argv = spec.entrypoint + spec.cmd
+    if not spec.argv:
+        raise UsageError("no command specified")
+    image_env = list(cfg.get("Env") or [])
+    given = {e.split("=", 1)[0] for e in spec.env}
+    spec.env = [e for e in image_env if e.split("=", 1)[0] not in given] + spec.env
+    if not any(e.startswith("PATH=") for e in spec.env):
+        from pyctr.core.runtime.child import DEFAULT_PATH
+
+        spec.env.insert(0, f"PATH={DEFAULT_PATH}")
+    if spec.workdir in ("", "/") and cfg.get("WorkingDir"):
+        spec.workdir = cfg["WorkingDir"]
+    if not spec.user:
+        spec.user = cfg.get("User") or ""
+    spec.labels = {**(cfg.get("Labels") or {}), **spec.labels}
+    if cfg.get("StopSignal") and spec.stop_signal == "SIGTERM":
+        spec.stop_signal = cfg["StopSignal"]
+    spec.image_id = image.id
+
+
+def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | None) -> Container:
+    """Record the container, then make its writable layer and its files."""
+    name = spec.name
+    if name:
+        if name.startswith("/"):
+            name = name[1:]
+        if not name or not name[0].isalnum() or any(c not in VALID_NAME for c in name):
+            raise UsageError(f"invalid container name {spec.name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    storage = engine.storage
+    net = engine.driver("network", network)
+    plugins.modify_container_spec(spec)
+    cid = secrets.token_hex(32)
+    if not name:
+        from pyctr.core.names import random_name
+
+        name = random_name()
+        while engine.db.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone():
+            name = f"{random_name()}{secrets.randbelow(100)}"
+    spec.name = name
+    if not spec.hostname:
+        spec.hostname = cid[:12]
+    container = Container(id=cid, name=name, image_id=image.id, spec=spec,
+                          drivers={"storage": storage.name, "network": net.name}, root=engine.config.root)
+    with transaction(engine.db):
+        container.insert(engine.db)
+    try:
+        storage.create_rw(cid, image.layers[-1] if image.layers else None)
+        _write_container_files(container)
+        plugins.create_container(container)
+    except BaseException:
+        remove(engine, container, force=True)
+        raise
+    return container
+
+
+def _write_container_files(container: Container) -> None:
+    container.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    spec = container.spec
+    atomic_write(container.dir / "hostname", f"{spec.hostname}\n".encode())
+    hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    atomic_write(container.dir / "hosts", ("\n".join(hosts) + "\n").encode())
+    atomic_write(container.dir / "resolv.conf", _host_resolv_conf().encode())
+
+
+def _host_resolv_conf() -> str:
+    """The host's resolv.conf without loopback resolvers (they mean nothing in a netns)."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        lines = []
+    kept = [ln for ln in lines if not (ln.split()[:1] == ["nameserver"] and len(ln.split()) > 1
+                                       and (ln.split()[1].startswith("127.") or ln.split()[1] == "::1"))]
+    return "\n".join(kept) + "\n"
+
+
+def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] | None = None,
+          console: int | None = None) -> int:
+    """Run the container's init; return its host pid once the user's command is executing."""
+    from pyctr.core.runtime.launch import Launch, spawn
+    from pyctr.core.runtime.linux import NAMESPACE_FILES
+
+    if container.status in ("running", "paused") and _alive(container.pid):
+        raise Conflict(f"container {container.name} is already running")
+    spec = container.spec
+    storage = engine.storage_for(container)
+    network = engine.network_for(container)
+    rootfs = str(storage.get(container.id))
+    joins = {kind: mode[5:] for kind, mode in spec.namespaces.items() if mode.startswith("path:")}
+    for kind, mode in spec.namespaces.items():
+        if mode.startswith("container:"):
+            from pyctr.core.container import lookup
+
+            other = lookup(engine.db, engine.config.root, mode[10:])
+            if other.status != "running" or not _alive(other.pid):
+                raise Conflict(f"cannot join the {kind} namespace of {other.name}: it is not running")
+            joins[kind] = f"/proc/{other.pid}/ns/{NAMESPACE_FILES[kind]}"
+    launch = Launch(spec=spec, rootfs=rootfs, container_dir=str(container.dir),
+                    flags=plugins.namespace_flags(spec), joins=joins, stdio=stdio, console=console)
+
+    def create_runtime(pid: int) -> None:
+        container.pid = pid
+        container.runtime["starttime"] = _starttime(pid)
+        container.runtime.pop("stopped_by_user", None)
+        container.status = "running"
+        container.started = time.time()
+        container.finished = 0.0
+        with transaction(engine.db):
+            container.save(engine.db)
+        plugins.create_runtime(container, pid)
+        attachment = network.connect(container, pid)
+        if attachment is not None:
+            container.runtime["network"] = vars(attachment)
+            container.save(engine.db)
+
+    try:
+        pid = spawn(launch, create_runtime)
+    except BaseException as e:
+        container.error = str(e)
+        cleanup(engine, container, exit_code=getattr(e, "exit_code", 125))
+        raise
+    plugins.poststart(container, pid)
+    return pid
+
+
+def wait_foreground(engine: Engine, container: Container, pid: int, master: int | None = None,
+                    interactive: bool = False) -> int:
+    """Wait for the init (our child via the subreaper), forwarding signals; return its exit code.
+
+    With a pty ``master`` (``-t``), the terminal is proxied until the init exits.
+    """
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+    def forward(signum: int, _frame: Any) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {s: signal.signal(s, forward) for s in forwarded}
+    try:
+        if master is not None:
+            from pyctr.core.runtime.tty import RawMode, proxy
+
+            with RawMode(0) if interactive else _nothing():
+                status = proxy(master, pid, forward_stdin=interactive)
+        else:
+            status = _wait(pid)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    code = os.waitstatus_to_exitcode(status)
+    code = 128 - code if code < 0 else code
+    cleanup(engine, container, exit_code=code)
+    return code
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _wait(pid: int) -> int:
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 255 << 8
+
+
+def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
+    """The init has exited: release network, cgroup and mounts; run poststop hooks."""
+    errors = plugins.poststop(container)
+    try:
+        engine.network_for(container).disconnect(container)
+    except PyctrError as e:
+        errors.append(str(e))
+    try:
+        engine.storage_for(container).put(container.id)
+    except (PyctrError, OSError) as e:
+        errors.append(str(e))
+    container.status = "exited" if container.started else "created"
+    container.exit_code = exit_code
+    container.pid = 0
+    container.finished = time.time()
+    with transaction(engine.db):
+        container.save(engine.db)
+    return errors
+
+
+def should_restart(container: Container) -> bool:
+    """Docker's restart policies, applied when the init exited on its own."""
+    policy, _, limit = container.spec.restart_policy.partition(":")
+    if container.runtime.get("stopped_by_user"):
+        return False
+    if policy == "always" or policy == "unless-stopped":
+        return True
+    if policy == "on-failure" and container.exit_code != 0:
+        return not limit or container.runtime.get("restart_count", 0) < int(limit)
+    return False
+
+
+def kill(container: Container, sig: int) -> None:
+    if container.status not in ("running", "paused") or not _alive(container.pid, container.runtime.get("starttime")):
+        raise Conflict(f"container {container.name} is not running")
+    os.kill(container.pid, sig)
+
+
+def remove(engine: Engine, container: Container, force: bool = False) -> None:
+    """Delete the container and everything it owns. Idempotent after a crash."""
+    running = container.status in ("running", "paused") and _alive(container.pid, container.runtime.get("starttime"))
+    if running and not force:
+        raise Conflict(f"you cannot remove a running container {container.short_id}; stop it first or use -f")
+    if running:
+        os.kill(container.pid, signal.SIGKILL)
+        _wait_gone(container.pid)
+    if container.status in ("running", "paused"):
+        cleanup(engine, container, exit_code=137)
+    engine.storage_for(container).remove(container.id)
+    import shutil
+
+    shutil.rmtree(container.dir, ignore_errors=True)
+    with transaction(engine.db):
+        engine.db.execute("DELETE FROM containers WHERE id = ?", (container.id,))
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:
+            if not os.path.exists(f"/proc/{pid}"):
+                return
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        time.sleep(0.01)
+
+
+def _starttime(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _alive(pid: int, starttime: int | None = None) -> bool:
+    """Whether ``pid`` is still the same process (pid reuse is checked by start time)."""
+    if pid <= 0:
+        return False
+    current = _starttime(pid)
+    if current == 0:
+        return False
+    return starttime is None or starttime == 0 or current == starttime
+
+
+def reconcile(engine: Engine) -> list[str]:
+    """Finish what killed pyctr processes left: containers recorded as running whose
+    init is gone are cleaned up and marked exited (255, as Docker does)."""
+    from pyctr.core.container import list_all
+
+    done = []
+    for c in list_all(engine.db, engine.config.root):
+        if c.status in ("running", "paused") and not _alive(c.pid, c.runtime.get("starttime")):
+            c.error = c.error or "pyctr was killed while the container ran"
+            cleanup(engine, c, exit_code=255)
+            done.append(f"cleaned up container {c.short_id} ({c.name})")
+    return done
+
+
+def prune_orphans(engine: Engine) -> list[str]:
+    """``system prune``'s repair part: dead containers, then what no container owns."""
+    from pyctr.core.container import list_all
+
+    lines = reconcile(engine)
+    live = {c.id for c in list_all(engine.db, engine.config.root)}
+    lines += plugins.cleanup_orphans(live)
+    storage = engine.storage
+    cleanup_staging = getattr(storage, "cleanup_staging", None)
+    if cleanup_staging:
+        lines += [f"removed half-made layer {name}" for name in cleanup_staging()]
+    db_layers = {r[0] for r in engine.db.execute("SELECT id FROM layers WHERE driver = ?", (storage.name,))}
+    for layer in storage.layers():
+        if layer.startswith(".") or layer in live or layer in db_layers:
+            continue
+        storage.remove(layer)
+        lines.append(f"removed layer {layer[:12]} that no image or container owns")
+    with transaction(engine.db):
+        for row in engine.db.execute("SELECT id FROM layers WHERE driver = ? AND complete = 0", (storage.name,)).fetchall():
+            storage.remove(row[0])
+            engine.db.execute("DELETE FROM layers WHERE driver = ? AND id = ?", (storage.name, row[0]))
+            lines.append(f"removed incomplete layer {row[0][:12]}")
+    return lines

@@ -1,0 +1,232 @@
+"""Starting a container's init: the parent's half and the child's entry.
+
+::
+
+    parent ──fork──> stage 1: join/unshare namespaces ──fork──> init (PID 1)
+      │                 exits at once; init is re-parented          │
+      │                 to us (we are a child subreaper)            │ waits for "go"
+      ├─ reads init's host pid                                      │
+      ├─ pyctr_create_runtime hooks (cgroups, uid maps, network)    │
+      ├─ writes "go" ─────────────────────────────────────────────> │ mounts, pivot_root,
+      └─ reads the error pipe: EOF = execve succeeded               │ privileges, execve
+
+Pipes, never sleeps. The error pipe is close-on-exec in the init, so a
+successful execve closes it; a failure writes ``code:message`` first.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from pyctr.core.errors import RuntimeFailure
+from pyctr.core.runtime import linux
+
+if TYPE_CHECKING:
+    from pyctr.core.spec import ContainerSpec
+
+
+@dataclass
+class Launch:
+    """What the child needs; plain data so it crosses fork unchanged."""
+
+    spec: ContainerSpec
+    rootfs: str
+    container_dir: str
+    flags: int  #: CLONE_NEW* to unshare
+    joins: dict[str, str]  #: kind -> /proc/<pid>/ns/<file> to setns into
+    stdio: tuple[int, int, int] | None = None  #: fds to become 0, 1, 2 (None: inherit)
+    setsid: bool = True
+    ctty: bool = False  #: make stdin the controlling terminal
+    console: int | None = None  #: unix socket: the init makes a pty in its own /dev/pts and sends the master
+
+
+class ExecError(RuntimeFailure):
+    """The user's command could not start; ``exit_code`` is 125, 126 or 127."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+def spawn(launch: Launch, create_runtime: Callable[[int], None]) -> int:
+    """Start the container's init and return its host pid once execve succeeded.
+
+    ``create_runtime(pid)`` runs while the init waits (cgroups, network). If
+    anything fails, the init is killed and reaped and the error raised.
+    """
+    linux.set_subreaper()
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # stage 1 -> parent: init's pid
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)  # parent -> stage 1 / init: continue
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)  # init -> parent: why it failed
+    sys.stdout.flush()
+    sys.stderr.flush()
+    stage1 = os.fork()
+    if stage1 == 0:
+        os.close(sync_r)
+        os.close(go_w)
+        os.close(err_r)
+        _child_guard(err_w, lambda: _stage1(launch, sync_w, go_r, err_w))
+    os.close(sync_w)
+    os.close(go_r)
+    os.close(err_w)
+    init_pid = 0
+    try:
+        message = _read_all(sync_r)
+        _, status = os.waitpid(stage1, 0)
+        if not message.startswith(b"pid "):
+            raise _error_from(_read_all(err_r)) if not message else RuntimeFailure(message.decode())
+        init_pid = int(message.split()[1])
+        create_runtime(init_pid)
+        os.write(go_w, b"G")
+        os.close(go_w)
+        go_w = -1
+        failure = _read_all(err_r)
+        if failure:
+            os.waitpid(init_pid, 0)
+            init_pid = 0
+            raise _error_from(failure)
+        return init_pid
+    except BaseException:
+        if init_pid:
+            _kill_and_reap(init_pid)
+        raise
+    finally:
+        for fd in (sync_r, err_r, go_w):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def _error_from(raw: bytes) -> ExecError:
+    code, _, message = raw.decode(errors="replace").partition(":")
+    return ExecError(int(code) if code.isdigit() else 125, message.strip() or "container init failed")
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _child_guard(err_w: int, body: Callable[[], None]) -> None:
+    """Run a forked stage; report any failure on the error pipe; never return."""
+    code = 125
+    try:
+        body()
+    except BaseException as e:  # noqa: BLE001  (everything must reach the parent as one line)
+        from pyctr.core.runtime.child import ExecFailure
+
+        if isinstance(e, ExecFailure):
+            code = e.code
+            message = str(e)
+        elif isinstance(e, OSError):
+            message = str(e) if e.strerror is None else f"{e.strerror}" if not e.args[1:] else str(e.args[1])
+            if e.filename:
+                message = f"{message}: {e.filename}"
+        else:
+            message = str(e) or type(e).__name__
+            if os.environ.get("PYCTR_DEBUG"):
+                message += "\n" + traceback.format_exc()
+        try:
+            os.write(err_w, f"{code}:{message}".encode())
+        except OSError:
+            pass
+    os._exit(code)
+
+
+def _stage1(launch: Launch, sync_w: int, go_r: int, err_w: int) -> None:
+    """Join or create namespaces, then fork the init so it lands in the new PID namespace."""
+    for kind, path in launch.joins.items():
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            linux.setns(fd, linux.NAMESPACE_FLAGS[kind])
+        finally:
+            os.close(fd)
+    # The cgroup namespace is made by the init once it is in its cgroup, so
+    # that cgroup becomes the namespace's root.
+    linux.unshare(launch.flags & ~linux.CLONE_NEWCGROUP)
+    init = os.fork()
+    if init == 0:
+        os.close(sync_w)
+        _child_guard(err_w, lambda: _init(launch, go_r))
+    os.write(sync_w, f"pid {init}".encode())
+    os._exit(0)
+
+
+def _init(launch: Launch, go_r: int) -> None:
+    """PID 1 of the container: wait for the parent, then become the user's command."""
+    from pyctr.core.plugins import plugins
+    from pyctr.core.runtime import child, security
+
+    if os.read(go_r, 1) != b"G":
+        os._exit(125)  # the parent gave up or died: start nothing
+    os.close(go_r)
+    if launch.flags & linux.CLONE_NEWCGROUP:
+        linux.unshare(linux.CLONE_NEWCGROUP)
+    spec = launch.spec
+    if launch.setsid:
+        os.setsid()  # the init leads its own session: it can take a controlling tty
+    if launch.stdio is not None:
+        for target, fd in enumerate(launch.stdio):
+            if fd != target:
+                os.dup2(fd, target)
+    if launch.ctty:
+        import fcntl
+        import termios
+
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    rootfs = launch.rootfs
+    own = {kind for kind, flag in linux.NAMESPACE_FLAGS.items() if launch.flags & flag}
+    in_userns = "user" in own
+    child.make_mounts_private()
+    child.bind_rootfs(rootfs)
+    child.mount_proc(rootfs)
+    child.mount_dev(rootfs, in_userns)
+    child.mount_sys(rootfs, "network" in own)
+    child.bind_etc_files(rootfs, launch.container_dir)
+    child.mount_user_mounts(rootfs, spec)
+    plugins.setup_child(spec, rootfs)
+    child.pivot_into(rootfs)
+    if not spec.privileged:
+        child.mask_paths()
+        child.make_readonly_paths()
+    if spec.read_only:
+        child.remount_root_readonly()
+    if "uts" in own and spec.hostname:
+        child.set_hostname(spec.hostname)
+    if "network" in own:
+        child.bring_up_loopback()
+    plugins.start_container(spec)
+    uid, gid, groups, home = security.lookup_user(spec.user)
+    if launch.console is not None:
+        # Made inside the container's own devpts, so ``tty`` and ``ps`` inside
+        # name it (/dev/pts/0), as runc's console socket does.
+        child.make_console(launch.console, uid, gid)
+    env = list(spec.env)
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={home}")
+    caps = security.capability_set(spec.cap_add, spec.cap_drop, spec.privileged)
+    child.change_workdir(spec.workdir)
+    if spec.no_new_privileges:
+        linux.set_no_new_privs()
+    security.become(uid, gid, groups, security.mask_of(caps))
+    child.mark_fds_cloexec()
+    child.execute(spec.argv, env)

@@ -1,0 +1,125 @@
+"""Choosing drivers: stevedore by name, or the first that works from a priority list.
+
+Only the chosen driver's module is imported. Listing names (for ``--help``
+choices and error messages) reads entry point metadata without importing
+anything.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from pyctr.core.errors import (
+    SKIPPABLE,
+    DriverConflict,
+    DriverError,
+    DriverNotFound,
+)
+
+if TYPE_CHECKING:
+    from pyctr.core.drivers import Driver, DriverContext
+
+#: auto-selection order per kind when the user names no driver
+PRIORITY: dict[str, tuple[str, ...]] = {
+    "storage": ("overlay2", "vfs"),
+    "network": ("bridge", "none"),
+    "volume": ("local",),
+    "cgroup": ("cgroupfs",),
+}
+
+
+def namespace(kind: str) -> str:
+    return f"pyctr.{kind}"
+
+
+@functools.lru_cache(maxsize=None)
+def _entry_points(kind: str) -> tuple:
+    from importlib.metadata import entry_points
+
+    return tuple(entry_points(group=namespace(kind)))
+
+
+def names(kind: str) -> list[str]:
+    """Installed driver names of a kind, without importing any driver."""
+    return sorted({ep.name for ep in _entry_points(kind)})
+
+
+def distributions(kind: str, name: str) -> list[tuple[str, str]]:
+    """(distribution, version) of every entry point claiming ``name``."""
+    return [
+        (ep.dist.name if ep.dist else "?", ep.dist.version if ep.dist else "?")
+        for ep in _entry_points(kind)
+        if ep.name == name
+    ]
+
+
+def driver_class(kind: str, name: str) -> type[Driver]:
+    """Import and return the class of the named driver (stevedore DriverManager)."""
+    from stevedore import driver as stevedore_driver
+    from stevedore.exception import MultipleMatches, NoMatches
+
+    if name not in names(kind):
+        available = ", ".join(names(kind)) or "none"
+        raise DriverNotFound(f"no {kind} driver named {name!r}; available: {available}")
+    claims = distributions(kind, name)
+    if len({d for d, _ in claims}) > 1:
+        who = " and ".join(sorted({d for d, _ in claims}))
+        raise DriverConflict(f"the {kind} driver name {name!r} is claimed by {who}; uninstall one of them")
+
+    def failed(_manager: object, entrypoint: object, exc: Exception) -> None:
+        raise DriverError(f"the {kind} driver {name!r} failed to load: {exc}") from exc
+
+    try:
+        manager = stevedore_driver.DriverManager(
+            namespace=namespace(kind),
+            name=name,
+            invoke_on_load=False,
+            on_load_failure_callback=failed,
+            on_missing_entrypoints_callback=lambda _names: None,
+        )
+    except NoMatches:
+        raise DriverNotFound(f"no {kind} driver named {name!r}; available: {', '.join(names(kind))}") from None
+    except MultipleMatches:
+        raise DriverConflict(f"the {kind} driver name {name!r} is claimed more than once; uninstall one") from None
+    cls = manager.driver
+    cls.name = name
+    return cls
+
+
+def probe(kind: str, name: str, ctx: DriverContext) -> str | None:
+    """None when the driver can work here, else the one-line reason why not."""
+    try:
+        driver_class(kind, name).probe(ctx)
+    except DriverError as e:
+        return str(e)
+    return None
+
+
+def select(kind: str, name: str | None, ctx: DriverContext) -> Driver:
+    """The driver instance to use: the named one, or the first workable by priority.
+
+    The instance is registered with pluggy so it can take part in hooks.
+    """
+    from pyctr.core.plugins import plugins
+
+    if name:
+        cls = driver_class(kind, name)
+        cls.probe(ctx)
+    else:
+        reasons = []
+        for candidate in PRIORITY.get(kind, ()) + tuple(n for n in names(kind) if n not in PRIORITY.get(kind, ())):
+            if candidate not in names(kind):
+                continue
+            try:
+                cls = driver_class(kind, candidate)
+                cls.probe(ctx)
+                break
+            except SKIPPABLE as e:
+                reasons.append(f"{candidate}: {e}")
+        else:
+            raise DriverNotFound(f"no usable {kind} driver here ({'; '.join(reasons) or 'none installed'})")
+    instance = cls(ctx)
+    dists = distributions(kind, cls.name)
+    plugins.register(instance, name=f"{kind}:{cls.name}", source=dists[0] if dists else None)
+    return instance

@@ -1,0 +1,89 @@
+"""The container specification: everything decided at ``create``.
+
+Built from the image config and the command line, changed by the
+``pyctr_modify_container_spec`` hooks, stored as JSON with the container and
+handed to the child process. Plain data only, so it crosses ``fork`` and the
+state database unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+#: namespace kinds, in the order they are unshared (user first: it owns the rest)
+NAMESPACE_KINDS = ("user", "mount", "uts", "ipc", "network", "pid", "cgroup")
+
+
+@dataclass
+class Mount:
+    """One mount inside the container (bind, tmpfs or volume)."""
+
+    type: str  # bind | tmpfs | volume
+    target: str
+    source: str = ""  # host path (bind), volume name (volume)
+    readonly: bool = False
+    options: list[str] = field(default_factory=list)  # mount(8)-style extra options
+    propagation: str = ""  # rprivate, rshared, ... (bind)
+    driver: str = ""  # volume driver chosen for a volume mount
+    driver_options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ContainerSpec:
+    """What a container is: image, process, isolation, resources, wiring."""
+
+    image: str = ""  # the reference as the user gave it
+    image_id: str = ""
+    name: str = ""
+    hostname: str = ""
+    domainname: str = ""
+    # process
+    argv: list[str] = field(default_factory=list)  # entrypoint + cmd, resolved
+    entrypoint: list[str] = field(default_factory=list)
+    cmd: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    workdir: str = "/"
+    user: str = ""  # as given: name|uid[:gid]
+    tty: bool = False
+    interactive: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    # isolation: kind -> "private" | "host" | "container:<id>" | "path:<ns file>"
+    namespaces: dict[str, str] = field(default_factory=dict)
+    uid_map: list[tuple[int, int, int]] = field(default_factory=list)
+    gid_map: list[tuple[int, int, int]] = field(default_factory=list)
+    mounts: list[Mount] = field(default_factory=list)
+    read_only: bool = False
+    privileged: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    no_new_privileges: bool = False
+    seccomp: str = "default"  # default | unconfined | path to a profile
+    # resources: cgroup limits, keys as the cgroup driver documents them
+    resources: dict[str, Any] = field(default_factory=dict)
+    cgroup_parent: str = ""
+    # network: mode is the network driver's name; the rest is the driver's business
+    network: dict[str, Any] = field(default_factory=dict)
+    # lifecycle
+    auto_remove: bool = False
+    restart_policy: str = "no"
+    stop_signal: str = "SIGTERM"
+    stop_timeout: int = 10
+    log_driver: str = "json-file"
+    init: bool = False
+    #: free-form data for plugins, namespaced by the plugin's name
+    annotations: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ContainerSpec:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        spec = cls(**{k: v for k, v in data.items() if k in known})
+        spec.mounts = [Mount(**m) if isinstance(m, dict) else m for m in spec.mounts]
+        spec.uid_map = [tuple(x) for x in spec.uid_map]  # type: ignore[misc]
+        spec.gid_map = [tuple(x) for x in spec.gid_map]  # type: ignore[misc]
+        return spec

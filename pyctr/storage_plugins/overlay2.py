@@ -1,0 +1,256 @@
+"""The overlay2 storage driver, laid out as Docker's so the seed's commands translate.
+
+::
+
+    overlay2/<id>/diff      the layer's own files (whiteouts as 0:0 char devices,
+                            opaque directories marked with trusted.overlay.opaque=y)
+    overlay2/<id>/link      the layer's short name
+    overlay2/<id>/lower     "l/<short>:l/<short>..." of every layer below, nearest first
+    overlay2/<id>/work      overlayfs' work directory (writable layers only)
+    overlay2/<id>/merged    where a container's layer is mounted
+    overlay2/l/<short>      -> ../<id>/diff
+
+Short names keep the mount options of long layer chains within a page: the
+mount is made from inside ``overlay2/`` with relative ``l/...`` paths. A
+layer is built under ``.tmp-<id>`` and renamed into place, and its short link
+is made last, so :meth:`exists` is false for anything half-made.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import IO
+
+from pyctr.core.drivers import DriverContext, StorageDriver
+from pyctr.core.errors import DriverError, DriverNotSupported, IncompatibleFilesystem, NotFound
+from pyctr.core.runtime import linux
+
+#: filesystems overlayfs cannot use as upper layer
+_UNSUPPORTED_BACKING = {"overlay", "aufs", "nfs", "nfs4", "cifs", "smb3", "9p", "fuse", "fuseblk", "ecryptfs"}
+
+
+def _fs_type(path: Path) -> str:
+    best, fstype = "", "unknown"
+    target = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            mnt = fields[4]
+            if (target == mnt or target.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                best, fstype = mnt, fields[fields.index("-") + 1]
+    return fstype
+
+
+def _is_mounted(path: Path) -> bool:
+    target = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == target for line in f)
+
+
+class Overlay2StorageDriver(StorageDriver):
+    priority = 10
+
+    def __init__(self, ctx: DriverContext) -> None:
+        super().__init__(ctx)
+        self.home = ctx.root / "overlay2"
+
+    @classmethod
+    def probe(cls, ctx: DriverContext) -> None:
+        try:
+            with open("/proc/filesystems") as f:
+                if not any(line.split()[-1] == "overlay" for line in f if line.strip()):
+                    raise DriverNotSupported("the kernel has no overlay filesystem (modprobe overlay)")
+        except OSError as e:
+            raise DriverNotSupported(f"cannot read /proc/filesystems: {e.strerror}") from None
+        existing = ctx.root
+        while not existing.exists():
+            existing = existing.parent
+        backing = _fs_type(existing)
+        if backing in _UNSUPPORTED_BACKING:
+            raise IncompatibleFilesystem(
+                f"{ctx.root} is on {backing}, which overlayfs cannot use as upper layer; use --root on ext4/xfs/btrfs/tmpfs or -s vfs")
+
+    # -- paths -----------------------------------------------------------------
+
+    def _dir(self, layer_id: str) -> Path:
+        if not layer_id or "/" in layer_id or layer_id.startswith(".") or layer_id == "l":
+            raise DriverError(f"invalid layer id {layer_id!r}")
+        return self.home / layer_id
+
+    def _short(self, layer_id: str) -> str:
+        return (self._dir(layer_id) / "link").read_text().strip()
+
+    def _lower_chain(self, parent: str | None) -> str:
+        """The ``lower`` file for a layer on top of ``parent``: parent first."""
+        if parent is None:
+            return ""
+        if not self.exists(parent):
+            raise NotFound(f"parent layer {parent} does not exist")
+        chain = f"l/{self._short(parent)}"
+        parent_lower = self._dir(parent) / "lower"
+        if parent_lower.exists():
+            below = parent_lower.read_text().strip()
+            if below:
+                chain += ":" + below
+        return chain
+
+    # -- creating ----------------------------------------------------------------
+
+    def _build(self, layer_id: str, parent: str | None, writable: bool, stream: IO[bytes] | None = None) -> int:
+        (self.home / "l").mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.exists(layer_id):
+            raise DriverError(f"layer {layer_id} already exists")
+        self.remove(layer_id)  # whatever a killed attempt left under the final name
+        lower = self._lower_chain(parent)
+        staging = self.home / f".tmp-{layer_id}-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        short = base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=")[:26]
+        size = 0
+        try:
+            staging.mkdir(mode=0o700)
+            (staging / "diff").mkdir(mode=0o755)
+            if stream is not None:
+                from pyctr.core.archive import extract_layer
+
+                size = extract_layer(stream, staging / "diff", whiteouts="overlay")
+            (staging / "link").write_text(short)
+            if lower:
+                (staging / "lower").write_text(lower)
+            if writable:
+                (staging / "work").mkdir(mode=0o700)
+                (staging / "merged").mkdir(mode=0o700)
+            os.rename(staging, self._dir(layer_id))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        os.symlink(f"../{layer_id}/diff", self.home / "l" / short)
+        return size
+
+    def create(self, layer_id: str, parent: str | None) -> None:
+        self._build(layer_id, parent, writable=False)
+
+    def apply_diff(self, layer_id: str, parent: str | None, stream: IO[bytes]) -> int:
+        return self._build(layer_id, parent, writable=False, stream=stream)
+
+    def create_rw(self, layer_id: str, parent: str | None) -> None:
+        self._build(layer_id, parent, writable=True)
+
+    # -- mounting ------------------------------------------------------------------
+
+    def get(self, layer_id: str) -> Path:
+        if not self.exists(layer_id):
+            raise NotFound(f"layer {layer_id} does not exist")
+        layer = self._dir(layer_id)
+        lower_file = layer / "lower"
+        lower = lower_file.read_text().strip() if lower_file.exists() else ""
+        if not (layer / "work").is_dir():
+            # a read-only image layer: its diff is the whole tree only without parents
+            if not lower:
+                return layer / "diff"
+            raise DriverError("read-only layers with parents are only mounted through a container layer")
+        merged = layer / "merged"
+        if _is_mounted(merged):
+            return merged
+        if not lower:
+            # overlayfs needs a lower layer; an empty one stands in for "scratch"
+            empty = layer / "empty"
+            empty.mkdir(exist_ok=True)
+            lower = f"{layer_id}/empty"
+        home = str(self.home)
+        absolute = ":".join(f"{home}/{p}" for p in lower.split(":"))
+        options = f"lowerdir={absolute},upperdir={home}/{layer_id}/diff,workdir={home}/{layer_id}/work"
+        relative = None
+        if len(options) >= os.sysconf("SC_PAGE_SIZE") - 1:
+            # Like Docker: a long chain is mounted from inside overlay2/ with
+            # relative l/<short> paths, so the options fit in one page.
+            relative = f"lowerdir={lower},upperdir={layer_id}/diff,workdir={layer_id}/work"
+        cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if relative:
+                os.chdir(self.home)
+            linux.mount("overlay", str(merged), "overlay", 0, relative or options)
+        except OSError as e:
+            raise DriverError(f"mounting the container's overlay failed: {e}") from None
+        finally:
+            os.fchdir(cwd)
+            os.close(cwd)
+        return merged
+
+    def put(self, layer_id: str) -> None:
+        merged = self._dir(layer_id) / "merged"
+        if merged.exists() and _is_mounted(merged):
+            try:
+                linux.umount2(str(merged), 0)
+            except OSError:
+                linux.umount2(str(merged), linux.MNT_DETACH)
+
+    # -- removing ---------------------------------------------------------------------
+
+    def remove(self, layer_id: str) -> None:
+        layer = self._dir(layer_id)
+        if not layer.exists():
+            return
+        self.put(layer_id)
+        link = layer / "link"
+        if link.exists():
+            try:
+                os.unlink(self.home / "l" / link.read_text().strip())
+            except FileNotFoundError:
+                pass
+        doomed = self.home / f".tmp-rm-{layer_id}-{os.getpid()}"
+        os.rename(layer, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def exists(self, layer_id: str) -> bool:
+        layer = self._dir(layer_id)
+        try:
+            return (self.home / "l" / (layer / "link").read_text().strip()).is_symlink()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def layers(self) -> list[str]:
+        if not self.home.is_dir():
+            return []
+        return sorted(n for n in os.listdir(self.home) if n != "l")
+
+    def cleanup_staging(self) -> list[str]:
+        removed = []
+        for name in self.layers():
+            if name.startswith(".tmp-"):
+                shutil.rmtree(self.home / name, ignore_errors=True)
+                removed.append(name)
+            elif not self.exists(name):
+                self.remove(name)
+                removed.append(name)
+        return removed
+
+    # -- reporting ------------------------------------------------------------------------
+
+    def metadata(self, layer_id: str) -> dict[str, str]:
+        layer = self._dir(layer_id)
+        data = {"UpperDir": str(layer / "diff")}
+        lower_file = layer / "lower"
+        if lower_file.exists() and lower_file.read_text().strip():
+            data["LowerDir"] = ":".join(os.path.realpath(self.home / p) for p in lower_file.read_text().strip().split(":"))
+        if (layer / "work").exists():
+            data["WorkDir"] = str(layer / "work")
+            data["MergedDir"] = str(layer / "merged")
+        return data
+
+    def diff_size(self, layer_id: str) -> int:
+        total = 0
+        for dirpath, _, files in os.walk(self._dir(layer_id) / "diff"):
+            for name in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, name)).st_size
+                except OSError:
+                    pass
+        return total
+
+    def status(self) -> list[tuple[str, str]]:
+        return [("Backing Filesystem", _fs_type(self.ctx.root if self.ctx.root.exists() else self.ctx.root.parent)),
+                ("Supports d_type", "true"), ("Using metacopy", "false"), ("Native Overlay Diff", "true")]

@@ -1,0 +1,126 @@
+"""What a test left on the machine: mounts, veths, named netns, cgroups, container processes.
+
+Each probe reads the kernel's own view (/proc, /sys, ``ip``), never pyctr's
+state, so a bug in pyctr's bookkeeping cannot hide a leak.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+
+
+def _own_cgroup_dirs() -> list[str]:
+    """The directories of the cgroups this process is in, one per mounted hierarchy."""
+    dirs = []
+    with open("/proc/self/cgroup") as f:
+        entries = [line.rstrip("\n").split(":", 2) for line in f]
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split() for line in f]
+    for m in mounts:
+        sep = m.index("-")
+        fstype, options = m[sep + 1], m[sep + 3] if len(m) > sep + 3 else ""
+        if fstype not in ("cgroup", "cgroup2"):
+            continue
+        for hid, controllers, path in entries:
+            if fstype == "cgroup2" and hid == "0":
+                dirs.append(m[4] + path)
+            elif fstype == "cgroup" and controllers and all(c in options.split(",") for c in controllers.split(",")):
+                dirs.append(m[4] + path)
+    return sorted(set(dirs))
+
+
+_CONTAINER_CGROUP = re.compile(r"^pyctr-[0-9a-f]{64}$")
+
+
+def _cgroups() -> set[str]:
+    """Container cgroups (``pyctr-<64 hex id>``) anywhere below the cgroups we run in."""
+    found = set()
+    for base in _own_cgroup_dirs():
+        for dirpath, dirnames, _ in os.walk(base):
+            for d in dirnames:
+                if _CONTAINER_CGROUP.match(d):
+                    found.add(os.path.join(dirpath, d))
+    return found
+
+
+def _links() -> set[str]:
+    names = set()
+    for name in os.listdir("/sys/class/net"):
+        if name.startswith(("veth", "pyctr")):
+            names.add(name)
+    return names
+
+
+def _netns() -> set[str]:
+    try:
+        return set(os.listdir("/run/netns"))
+    except FileNotFoundError:
+        return set()
+
+
+def _mounts(under: str) -> set[str]:
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f if line.split()[4].startswith(under) or "pyctr" in line.split()[4]}
+
+
+def _container_processes(under: str) -> set[int]:
+    """Processes in another PID namespace whose root filesystem lives under ``under``:
+    containers of this test session (others' containers on the machine are not ours)."""
+    own = os.readlink("/proc/self/ns/pid")
+    out = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/pid") == own:
+                continue
+            with open(f"/proc/{entry}/mountinfo") as f:
+                if under in f.read():
+                    out.add(int(entry))
+        except OSError:
+            continue
+    return out
+
+
+@dataclass
+class Snapshot:
+    mounts: set[str] = field(default_factory=set)
+    links: set[str] = field(default_factory=set)
+    netns: set[str] = field(default_factory=set)
+    cgroups: set[str] = field(default_factory=set)
+    processes: set[int] = field(default_factory=set)
+
+    @classmethod
+    def take(cls, under: str) -> Snapshot:
+        return cls(_mounts(under), _links(), _netns(), _cgroups(), _container_processes(under))
+
+    def leaked_since(self, before: Snapshot) -> dict[str, list]:
+        out = {}
+        for name in ("mounts", "links", "netns", "cgroups", "processes"):
+            new = getattr(self, name) - getattr(before, name)
+            if new:
+                out[name] = sorted(new)
+        return out
+
+
+def clean(leaks: dict[str, list]) -> None:
+    """Remove what a failing test left, so the next test starts clean."""
+    import signal
+
+    for pid in leaks.get("processes", []):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for mnt in sorted(leaks.get("mounts", []), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
+    # Links and named netns are only reported: on a shared machine another
+    # session may own them, and deleting by name could hit its work.
+    for cg in sorted(leaks.get("cgroups", []), key=len, reverse=True):
+        try:
+            os.rmdir(cg)
+        except OSError:
+            pass

@@ -1,0 +1,81 @@
+"""Fixtures for pyctr's own tests: a private storage root per test, the pyctr
+command run as a user would run it, a busybox image built from Debian's
+busybox-static, and a leak check that fails any root test leaving a mount,
+veth, netns, cgroup or container process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pyctr.testing import leaks
+
+PYCTR = [sys.executable, "-m", "pyctr"]
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="needs root (namespaces, mounts, cgroups)")
+        for item in items:
+            if "root" in item.keywords:
+                item.add_marker(skip)
+
+
+class Pyctr:
+    """The pyctr command line on a private root."""
+
+    def __init__(self, base: Path, storage_driver: str | None = None) -> None:
+        self.root = base / "root"
+        self.runroot = base / "run"
+        self.env = dict(os.environ, PYCTR_ROOT=str(self.root), PYCTR_RUNROOT=str(self.runroot),
+                        PYCTR_CONFIG=str(base / "no-config.toml"))
+        if storage_driver:
+            self.env["PYCTR_STORAGE_DRIVER"] = storage_driver
+        self.env.pop("PYCTR_NETWORK", None)
+
+    def __call__(self, *args: str, input: str | None = None, timeout: float = 120,
+                 check: bool = False) -> subprocess.CompletedProcess:
+        result = subprocess.run(PYCTR + list(args), input=input, capture_output=True, text=True,
+                                env=self.env, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"pyctr {' '.join(args)} exited {result.returncode}: {result.stderr}")
+        return result
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory) -> Path:
+    from pyctr.testing.rootfs import build_busybox_rootfs
+
+    return build_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
+
+
+@pytest.fixture
+def pyctr(tmp_path) -> Pyctr:
+    return Pyctr(tmp_path)
+
+
+@pytest.fixture
+def busybox(pyctr, busybox_rootfs) -> Pyctr:
+    """A private root holding the ``busybox`` image."""
+    pyctr("import", "--change", 'CMD ["sh"]', str(busybox_rootfs), "busybox", check=True)
+    return pyctr
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(request, tmp_path_factory):
+    """Fail a root test that leaves anything behind (and clean it up)."""
+    if "root" not in request.keywords or os.geteuid() != 0:
+        yield
+        return
+    under = str(tmp_path_factory.getbasetemp())
+    before = leaks.Snapshot.take(under)
+    yield
+    left = leaks.Snapshot.take(under).leaked_since(before)
+    if left:
+        leaks.clean(left)
+        pytest.fail(f"test left behind: {left}")

@@ -1,0 +1,88 @@
+"""pyctr plugins / info / the example third-party distribution."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def test_plugins_lists_every_builtin_and_the_example(pyctr):
+    r = pyctr("plugins", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    rows = {(x["Kind"], x["Name"]): x for x in json.loads(r.stdout)}
+    for kind, name in [("storage", "vfs"), ("network", "none"), ("network", "host"), ("hook", "namespace:pid"),
+                       ("hook", "namespace:network"), ("hook", "namespace:user")]:
+        assert (kind, name) in rows
+        assert rows[(kind, name)]["Distribution"] == "pyctr"
+    assert rows[("volume", "example")]["Distribution"] == "pyctr-example"
+    assert rows[("hook", "example-labels")]["Distribution"] == "pyctr-example"
+
+
+def test_disabling_autoload_drops_the_example_hook_plugin_but_not_builtins(pyctr):
+    pyctr.env["PYCTR_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    names = {x["Name"] for x in json.loads(pyctr("plugins", "--format", "json").stdout)}
+    assert "example-labels" not in names
+    assert "namespace:pid" in names
+
+
+def test_load_plugins_allow_list(pyctr):
+    pyctr.env["PYCTR_LOAD_PLUGINS"] = "some-other-dist"
+    names = {x["Name"] for x in json.loads(pyctr("plugins", "--format", "json").stdout)}
+    assert "example-labels" not in names
+    pyctr.env["PYCTR_LOAD_PLUGINS"] = "pyctr-example"
+    names = {x["Name"] for x in json.loads(pyctr("plugins", "--format", "json").stdout)}
+    assert "example-labels" in names
+
+
+def test_info_reports_storage_cgroup_kernel(pyctr):
+    r = pyctr("info")
+    assert r.returncode == 0, r.stderr
+    assert "Storage Driver:" in r.stdout
+    assert "Backing Filesystem:" in r.stdout
+    assert "Cgroup Version:" in r.stdout
+    assert f"Kernel Version: {os.uname().release}" in r.stdout
+    data = json.loads(pyctr("info", "--format", "json").stdout)
+    assert data["KernelVersion"] == os.uname().release
+    assert data["CgroupVersion"] in ("1", "2")
+
+
+@pytest.mark.root
+def test_example_hook_plugin_labels_containers_and_sets_env(busybox):
+    r = busybox("--network=none", "run", "--rm", "busybox", "sh", "-c", "echo $PYCTR_EXAMPLE")
+    assert r.stdout.strip() == "1"
+    busybox.env["PYCTR_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    r = busybox("--network=none", "run", "--rm", "busybox", "sh", "-c", "echo x$PYCTR_EXAMPLE")
+    assert r.stdout.strip() == "x"
+
+
+def test_two_distributions_claiming_one_driver_name_is_a_clear_error(pyctr, tmp_path):
+    """A real second distribution (a dist-info on the path) claiming ``vfs``."""
+    site = tmp_path / "site"
+    info = site / "pyctr_impostor-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pyctr-impostor\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[pyctr.storage]\nvfs = impostor:Driver\n")
+    pyctr.env["PYTHONPATH"] = str(site)
+    r = pyctr("--storage-driver=vfs", "info")
+    assert r.returncode == 125
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "pyctr-impostor" in r.stderr and "vfs" in r.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["ps"], ["ps", "-a"], ["images"]])
+def test_light_commands_import_no_driver_and_no_pyroute2(pyctr, argv):
+    code = (
+        "import sys\n"
+        "from pyctr.core.cli import main\n"
+        f"sys.argv = ['pyctr'] + {argv!r}\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in sys.modules if m.startswith(('pyroute2', 'pyctr.storage_plugins.', "
+        "'pyctr.network_plugins.', 'pyctr.plugins.cgroupfs', 'pyctr.plugins.volume'))]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=pyctr.env)
+    assert "HEAVY []" in r.stderr, r.stderr
