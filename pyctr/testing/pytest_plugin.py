@@ -12,6 +12,12 @@ override any of them to test a driver of its own choosing.
 
 Fixture modules are imported lazily: their heavy dependencies load only when a
 fixture runs.
+
+``nfs_server``, ``nfs_client`` and ``nfs_mount`` give a real nfs-ganesha and
+a kernel NFSv4 mount, or skip saying why. ``@pytest.mark.kernel("debian61")``
+runs a test only on that kernel leg; the leg is named by ``PYCTR_KERNEL_LEG``
+(tox sets it: ``host``, ``kernel-debian61``); elsewhere the test is skipped
+with that reason.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from pyctr.testing.fixtures import nfs_client, nfs_mount, nfs_server  # noqa: F401  (fixtures)
 from pyctr.testing.registry import auth_registry, registry, token_registry  # noqa: F401  (fixtures)
 
 
@@ -33,6 +40,16 @@ def pytest_addoption(parser: Any) -> None:
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "root: needs root and a real kernel (namespaces, mounts, cgroups)")
     config.addinivalue_line("markers", "conformance(kind): a driver conformance test of that kind")
+    config.addinivalue_line("markers", "kernel(name): runs only on the named kernel leg")
+    config.addinivalue_line("markers", "vm: boots a qemu guest (pyctr.testing.vm)")
+
+
+def pytest_runtest_setup(item: Any) -> None:
+    leg = os.environ.get("PYCTR_KERNEL_LEG", "")
+    for marker in item.iter_markers("kernel"):
+        names = set(marker.args) | {f"kernel-{n}" for n in marker.args}
+        if leg not in names:
+            pytest.skip(f"runs only on kernel leg {', '.join(marker.args)} (this is {leg or 'unnamed'})")
 
 
 def chosen_driver(config: Any, kind: str) -> str | None:
