@@ -125,8 +125,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def start_nfs_server(export: str | os.PathLike[str], port: int | None = None,
-                     timeout: float = 60) -> NfsServer:
-    """Start ganesha exporting ``export`` read-write (root not squashed) over NFSv4."""
+                     timeout: float = 60, pseudo: str = PSEUDO) -> NfsServer:
+    """Start ganesha exporting ``export`` read-write (root not squashed) over NFSv4,
+    as ``127.0.0.1:<pseudo>``."""
     binary = shutil.which(GANESHA) or (f"/usr/bin/{GANESHA}" if Path(f"/usr/bin/{GANESHA}").exists()
                                        else None)
     if binary is None:
@@ -137,13 +138,13 @@ def start_nfs_server(export: str | os.PathLike[str], port: int | None = None,
     port = port or free_port()
     config = workdir / "ganesha.conf"
     config.write_text(CONFIG.format(port=port, state=workdir / "state", export=export,
-                                    pseudo=PSEUDO))
+                                    pseudo=pseudo))
     log = workdir / "ganesha.log"
     argv = [binary, "-F", "-f", str(config), "-L", str(log), "-p", str(workdir / "ganesha.pid"),
             "-N", "NIV_EVENT"]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    server = NfsServer(export=export, port=port, workdir=workdir, process=proc)
+    server = NfsServer(export=export, port=port, workdir=workdir, process=proc, pseudo=pseudo)
     deadline = time.monotonic() + timeout
     while READY_LINE not in server.log:
         if proc.poll() is not None or time.monotonic() > deadline:
