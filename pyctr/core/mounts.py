@@ -317,8 +317,9 @@ def clean_target(target: str) -> str:
 
 def build(engine: Engine, *, volumes: tuple[str, ...] = (), mounts: tuple[str, ...] = (),
           tmpfs: tuple[str, ...] = (), volumes_from: tuple[str, ...] = (), volume_driver: str = "",
-          image_config: dict[str, Any] | None = None) -> list[Mount]:
-    """Every mount of a new container, in the order they must be made (parents first)."""
+          image_config: dict[str, Any] | None = None, check: bool = True) -> list[Mount]:
+    """Every mount of a new container, in the order they must be made (parents first);
+    ``check`` asks the drivers of volumes still to be created whether they can (see below)."""
     driver = volume_driver or (engine.config.volume_driver or "")
     user: list[Mount] = [parse_volume(v, driver) for v in volumes]
     for value in mounts:
@@ -345,8 +346,25 @@ def build(engine: Engine, *, volumes: tuple[str, ...] = (), mounts: tuple[str, .
             m = Mount(type="volume", target=target, driver=driver)
             _make_anonymous(m)
             taken[target] = m
-    # Docker's sortMounts: a mount inside another is made after it
-    return sorted(taken.values(), key=lambda m: len([p for p in m.target.split("/") if p]))
+    ordered = sorted(taken.values(), key=lambda m: len([p for p in m.target.split("/") if p]))  # Docker's sortMounts
+    if check:
+        check_new_volumes(engine, ordered)
+    return ordered
+
+
+def check_new_volumes(engine: Engine, ms: list[Mount]) -> None:
+    """Before anything exists: each volume still to be created has a driver that works here
+    and takes its options (``validate``, where the driver has one), so a kernel without
+    NFS fails ``run`` now, in one line, instead of leaving a container behind."""
+    from pyctr.core import volumes
+
+    for m in ms:
+        if m.type != "volume" or volumes.get(engine, m.source) is not None:
+            continue
+        drv = volumes.driver(engine, m.driver or engine.config.volume_driver or volumes.DEFAULT_DRIVER)
+        validate = getattr(drv, "validate", None)
+        if validate is not None:
+            validate(dict(m.driver_options))
 
 
 # ---------------------------------------------------------------------------

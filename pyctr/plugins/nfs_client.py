@@ -72,9 +72,13 @@ def _bracketed(addr: str) -> str:
     return f"[{addr}]" if ":" in addr else addr
 
 
-def mount(fstype: str, device: str, target: str, options: str) -> None:
-    """Mount ``device`` (``host:/path`` or ``:/path`` with ``addr=``) on ``target``."""
-    from pyctr.core.runtime import linux, mountopts
+def plan(fstype: str, device: str, options: str) -> tuple[str, int, list[str]]:
+    """What mount(2) gets: (source, flags, data strings to try in order); pure but for resolving names.
+
+    ``plan("nfs", ":/opt/test", "addr=10.0.0.13")`` is ``("10.0.0.13:/opt/test", 0,
+    ["addr=10.0.0.13,vers=4.2", ..., "addr=10.0.0.13,vers=3"])``.
+    """
+    from pyctr.core.runtime import mountopts
 
     flags, data = mountopts.parse(options)
     opts = [o for o in data.split(",") if o]
@@ -94,17 +98,22 @@ def mount(fstype: str, device: str, target: str, options: str) -> None:
     if not addr:
         addr = resolve(host)
         opts.append(f"addr={addr}")
-    device = f"{_bracketed(host or addr)}:{path}"
-    explicit = any(o.split("=", 1)[0] in ("vers", "nfsvers") for o in opts)
-    if explicit:
-        versions: list[str | None] = [None]
-    else:
-        versions = ["4.2", "4.1", "4.0"] + (["3"] if fstype == "nfs" else [])
+    source = f"{_bracketed(host or addr)}:{path}"
+    if any(o.split("=", 1)[0] in ("vers", "nfsvers") for o in opts):
+        return source, flags, [",".join(opts)]
+    versions = ["4.2", "4.1", "4.0"] + (["3"] if fstype == "nfs" else [])
+    return source, flags, [",".join(opts + [f"vers={v}"]) for v in versions]
+
+
+def mount(fstype: str, device: str, target: str, options: str) -> None:
+    """Mount ``device`` (``host:/path``, or ``:/path`` with ``addr=``) on ``target``."""
+    from pyctr.core.runtime import linux
+
+    source, flags, attempts = plan(fstype, device, options)
     first: OSError | None = None
-    for version in versions:
-        attempt = ",".join(opts + ([f"vers={version}"] if version else []))
+    for data in attempts:
         try:
-            linux.mount(device, target, fstype, flags, attempt)
+            linux.mount(source, target, fstype, flags, data)
             return
         except OSError as e:
             if first is None or first.errno in _TRY_NEXT:
@@ -112,5 +121,5 @@ def mount(fstype: str, device: str, target: str, options: str) -> None:
             if e.errno not in _TRY_NEXT:
                 break
     assert first is not None
-    raise DriverError(f"failed to mount NFS volume: mount {device} on {target} ({fstype}, {','.join(opts)}): "
+    raise DriverError(f"failed to mount NFS volume: mount {source} on {target} ({fstype}, {attempts[0]}): "
                       f"{os.strerror(first.errno or 0)}") from None

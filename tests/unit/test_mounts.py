@@ -187,10 +187,29 @@ def test_image_volumes_become_anonymous_unless_the_user_mounts_there(engine):
 def test_volume_driver_precedence(engine, tmp_path):
     engine.config.volume_driver = "example"
     ms = {m.target: m for m in mounts.build(engine, volumes=("aa:/a",),
-                                            mounts=("type=volume,src=bb,dst=/b,volume-driver=nfs",))}
+                                            mounts=("type=volume,src=bb,dst=/b,volume-driver=nfs",), check=False)}
     assert ms["/a"].driver == "example" and ms["/b"].driver == "nfs"
     ms = mounts.build(engine, volumes=("aa:/a",), volume_driver="local")
     assert ms[0].driver == "local"
+
+
+def test_new_volumes_are_checked_with_their_driver_before_anything_exists(engine):
+    from pyctr.core.errors import PyctrError
+    from pyctr.plugins import nfs_client
+
+    with pytest.raises(UsageError, match='invalid option: "bogus"'):
+        mounts.build(engine, mounts=("type=volume,src=vv,dst=/v,volume-opt=bogus=1",))
+    with pytest.raises(PyctrError, match="no volume driver named 'nope'"):
+        mounts.build(engine, volumes=("vv:/v",), volume_driver="nope")
+    problem = nfs_client.support_problem()
+    if problem is None:
+        pytest.skip("this kernel has an NFS client")
+    for kwargs in ({"mounts": ("type=volume,src=vv,dst=/v,volume-opt=type=nfs,volume-opt=device=:/x,"
+                               "volume-opt=o=addr=127.0.0.1",)},
+                   {"volumes": ("vv:/v",), "volume_driver": "nfs"}):
+        with pytest.raises(PyctrError) as info:
+            mounts.build(engine, **kwargs)
+        assert str(info.value) == problem
 
 
 def test_volumes_from_copies_volumes_and_binds(engine):
@@ -209,3 +228,37 @@ def test_volumes_from_copies_volumes_and_binds(engine):
     assert not mounts.build(engine, volumes_from=("source",))[0].readonly
     with pytest.raises(UsageError, match="invalid mode: rshared"):
         mounts.build(engine, volumes_from=("source:rshared",))
+
+
+# -- what the kernel's NFS client is handed (no client needed to check) ---------------
+
+def test_the_seed_volume_options_become_a_kernel_nfs_mount():
+    from pyctr.plugins import nfs_client
+
+    source, flags, attempts = nfs_client.plan("nfs", ":/opt/test", "addr=10.0.0.13")
+    assert source == "10.0.0.13:/opt/test" and flags == 0
+    assert attempts == [f"addr=10.0.0.13,vers={v}" for v in ("4.2", "4.1", "4.0", "3")]
+
+
+def test_nfs_plan_keeps_an_explicit_version_and_splits_flags():
+    from pyctr.core.runtime import linux
+    from pyctr.plugins import nfs_client
+
+    source, flags, attempts = nfs_client.plan("nfs4", "127.0.0.1:/export", "ro,nosuid,port=2050,vers=4.1")
+    assert source == "127.0.0.1:/export" and flags == linux.MS_RDONLY | linux.MS_NOSUID
+    assert attempts == ["port=2050,vers=4.1,addr=127.0.0.1"]
+    assert nfs_client.plan("nfs4", "[::1]:/e", "")[0] == "[::1]:/e"
+    assert nfs_client.plan("nfs", "localhost:/e", "nfsvers=3")[2] == ["nfsvers=3,addr=127.0.0.1"]
+
+
+@pytest.mark.parametrize("device, options, message", [
+    ("/export", "addr=127.0.0.1", "expected HOST:/path"),
+    ("host:export", "", "expected HOST:/path"),
+    (":/export", "", "names no server"),
+])
+def test_nfs_plan_errors(device, options, message):
+    from pyctr.core.errors import DriverError
+    from pyctr.plugins import nfs_client
+
+    with pytest.raises(DriverError, match=message):
+        nfs_client.plan("nfs", device, options)
