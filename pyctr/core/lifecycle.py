@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from pyctr.core.images import Image
     from pyctr.core.spec import ContainerSpec
 
+#: a static reaper for --init, as Docker bind-mounts its docker-init (tini)
+INIT_BINARY = "/usr/bin/tini-static"
+
 VALID_NAME = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 
 
@@ -40,6 +43,13 @@ def spec_from_image(spec: ContainerSpec, image: Image, cmd: list[str], entrypoin
     spec.argv = spec.entrypoint + spec.cmd
     if not spec.argv:
         raise UsageError("no command specified")
+    if spec.init:
+        if not os.path.exists(INIT_BINARY):
+            raise UsageError(f"--init needs {INIT_BINARY} (Debian package tini)")
+        from pyctr.core.spec import Mount
+
+        spec.mounts.append(Mount(type="bind", source=INIT_BINARY, target="/sbin/pyctr-init", readonly=True))
+        spec.argv = ["/sbin/pyctr-init", "--"] + spec.argv
     image_env = list(cfg.get("Env") or [])
     given = {e.split("=", 1)[0] for e in spec.env}
     spec.env = [e for e in image_env if e.split("=", 1)[0] not in given] + spec.env
@@ -84,12 +94,29 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
         container.insert(engine.db)
     try:
         storage.create_rw(cid, image.layers[-1] if image.layers else None)
+        if spec.uid_map:
+            _hand_layer_to_mapped_root(storage.metadata(cid), spec)
         _write_container_files(container)
         plugins.create_container(container)
     except BaseException:
         remove(engine, container, force=True)
         raise
     return container
+
+
+def _hand_layer_to_mapped_root(paths: dict[str, str], spec: ContainerSpec) -> None:
+    """With a user namespace, the container's root must own its writable layer
+    (and reach it): the image's files stay owned by the host and read as nobody."""
+    uid = next((host for inside, host, _ in spec.uid_map if inside == 0), None)
+    gid = next((host for inside, host, _ in (spec.gid_map or spec.uid_map) if inside == 0), None)
+    if uid is None or gid is None:
+        return
+    for key in ("UpperDir", "WorkDir", "MergedDir", "Dir"):
+        path = paths.get(key)
+        if path and os.path.isdir(path):
+            os.chown(path, uid, gid)
+            parent = os.path.dirname(path)
+            os.chmod(parent, os.stat(parent).st_mode | 0o711)
 
 
 def _write_container_files(container: Container) -> None:

@@ -34,6 +34,9 @@ COMMANDS: dict[str, str] = {
     "internal-finish": "control:internal_finish",
     "logs": "logs:logs",
     "exec": "execute:execute",
+    "rename": "control:rename",
+    "top": "control:top",
+    "container": "control:container_group",
     "ps": "containers:ps",
     "rm": "containers:rm",
 }

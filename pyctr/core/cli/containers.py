@@ -61,6 +61,13 @@ def container_options(f: Any) -> Any:
         click.option("--stop-signal", default=None, help="Signal to stop the container."),
         click.option("--stop-timeout", type=int, default=None, help="Seconds to wait for a stop before killing."),
         click.option("--log-driver", type=click.Choice(["json-file", "none"]), default="json-file", help="Logging driver."),
+        click.option("--pid", "pid_mode", default=None, help="PID namespace: host or container:NAME."),
+        click.option("--ipc", "ipc_mode", default=None, help="IPC namespace: host, private or container:NAME."),
+        click.option("--uts", "uts_mode", default=None, help="UTS namespace: host."),
+        click.option("--userns", default=None, help="User namespace: host, or private (remap root to 100000)."),
+        click.option("--uidmap", multiple=True, help="UID map CONTAINER:HOST:SIZE for a user namespace."),
+        click.option("--gidmap", multiple=True, help="GID map CONTAINER:HOST:SIZE for a user namespace."),
+        click.option("--init", "use_init", is_flag=True, help="Run a small init (tini) as PID 1 that reaps zombies."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -92,6 +99,8 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
     if o["stop_timeout"] is not None:
         spec.stop_timeout = o["stop_timeout"]
     spec.log_driver = o["log_driver"]
+    _namespace_modes(spec, o)
+    spec.init = o["use_init"]
     for opt in o["security_opt"]:
         key, _, value = opt.partition("=")
         if key in ("no-new-privileges", "no_new_privileges") and value in ("", "true"):
@@ -110,6 +119,39 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
     spec.network["mode"] = network or ""
     spec_from_image(spec, image, list(command), o["entrypoint"])
     return spec, image, network
+
+
+def _namespace_modes(spec: Any, o: dict[str, Any]) -> None:
+    from pyctr.core.errors import UsageError
+
+    for kind, value, allowed in (("pid", o["pid_mode"], ("host",)), ("ipc", o["ipc_mode"], ("host", "private", "shareable")),
+                                 ("uts", o["uts_mode"], ("host",))):
+        if not value:
+            continue
+        if value.startswith("container:") and kind != "uts" and len(value) > 10:
+            spec.namespaces[kind] = value
+        elif value in allowed:
+            spec.namespaces[kind] = "private" if value in ("private", "shareable") else value
+        else:
+            raise UsageError(f"invalid --{kind} value {value!r}")
+
+    def parse_map(items: tuple[str, ...], flag: str) -> list[tuple[int, int, int]]:
+        out = []
+        for item in items:
+            parts = item.split(":")
+            if len(parts) != 3 or not all(p.isdigit() for p in parts) or int(parts[2]) == 0:
+                raise UsageError(f"invalid {flag} {item!r}: want CONTAINER:HOST:SIZE")
+            out.append((int(parts[0]), int(parts[1]), int(parts[2])))
+        return out
+
+    spec.uid_map = parse_map(o["uidmap"], "--uidmap")
+    spec.gid_map = parse_map(o["gidmap"], "--gidmap") or list(spec.uid_map)
+    if o["userns"] not in (None, "", "host", "private"):
+        raise UsageError(f"invalid --userns value {o['userns']!r}: host or private")
+    if o["userns"] == "private" and not spec.uid_map:
+        spec.uid_map = spec.gid_map = [(0, 100000, 65536)]
+    if spec.uid_map:
+        spec.namespaces["user"] = "private"
 
 
 @click.command(context_settings={"allow_interspersed_args": False})

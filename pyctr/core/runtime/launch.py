@@ -197,6 +197,11 @@ def _init(launch: Launch, go_r: int) -> None:
     rootfs = launch.rootfs
     own = {kind for kind, flag in linux.NAMESPACE_FLAGS.items() if launch.flags & flag}
     in_userns = "user" in own
+    if in_userns:
+        # The maps are written now: become the namespace's root so files we
+        # create (device nodes, mount points) have an owner that exists in it.
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
     child.make_mounts_private()
     child.bind_rootfs(rootfs)
     child.mount_proc(rootfs)
