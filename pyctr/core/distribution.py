@@ -86,7 +86,9 @@ class _Retry(Exception):
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     """``Bearer realm="x",service="y"`` -> ("bearer", {...})."""
     scheme, _, rest = header.strip().partition(" ")
-    params = {k.lower(): v for k, v in re.findall(r'(\w+)\s*=\s*"?([^",]*)"?', rest)}
+    params = {}
+    for key, quoted, bare in re.findall(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))', rest):
+        params[key.lower()] = re.sub(r"\\(.)", r"\1", quoted) if quoted else bare
     return scheme.lower(), params
 
 
@@ -256,6 +258,9 @@ class RegistryClient:
                 h.update(self._auth_header(scope))
             try:
                 resp = self._raw(method, url, h, body)
+            except ConnectionRefusedError:
+                # Nobody listens there: retrying only makes the user wait.
+                raise ImageError(f"{urlsplit(url).netloc}: connection refused") from None
             except OSError as e:
                 raise _Retry(f"{urlsplit(url).netloc}: {e}") from e
             if resp.status == 401 and same_host and not authed_once:
