@@ -262,6 +262,10 @@ class RegistryClient:
                 # Nobody listens there: retrying only makes the user wait.
                 raise ImageError(f"{urlsplit(url).netloc}: connection refused") from None
             except OSError as e:
+                if type(e).__name__ == "SSLCertVerificationError":
+                    raise ImageError(f"{urlsplit(url).netloc}: TLS certificate not trusted "
+                                     f"({getattr(e, 'verify_message', e)}); use --tls-verify=false "
+                                     "only if you trust the network") from None
                 raise _Retry(f"{urlsplit(url).netloc}: {e}") from e
             if resp.status == 401 and same_host and not authed_once:
                 self._finish(resp)
