@@ -43,6 +43,7 @@ WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 _MAX_SYMLINK_HOPS = 40
+MAX_HEADER_BYTES = 16 << 20
 _MAX_DEV = 0xFFFFFFFF
 _CHUNK = 1 << 20
 _O_PATH_DIR = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -100,17 +101,32 @@ class _Peek:
 
 
 class HashingReader:
-    """Counts and sha256-hashes what is read through it (for diff_ids)."""
+    """Counts and sha256-hashes what is read through it (for diff_ids).
+
+    ``header_phase()`` / ``data_phase()`` bracket the reading of one tar
+    header: tarfile keeps PAX and GNU long-name payloads in memory, so a
+    header that announces gigabytes would be a memory bomb. Docker caps them
+    at 1 MiB; more than :data:`MAX_HEADER_BYTES` between two members is refused.
+    """
 
     def __init__(self, fileobj: IO[bytes]) -> None:
         self._f = fileobj
         self._h = hashlib.sha256()
         self.count = 0
+        self._header_start: int | None = None
+
+    def header_phase(self) -> None:
+        self._header_start = self.count
+
+    def data_phase(self) -> None:
+        self._header_start = None
 
     def read(self, n: int = -1) -> bytes:
         data = self._f.read(n)
         self._h.update(data)
         self.count += len(data)
+        if self._header_start is not None and self.count - self._header_start > MAX_HEADER_BYTES:
+            raise ImageError(f"layer has a tar header larger than {MAX_HEADER_BYTES} bytes")
         return data
 
     def readable(self) -> bool:
@@ -574,10 +590,16 @@ def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts:
     try:
         raw = HashingReader(open_layer_stream(stream))
         try:
+            raw.header_phase()  # opening already reads the first member's header
             with tarfile.open(fileobj=raw, mode="r|", errorlevel=2) as tf:  # type: ignore[call-overload]
                 # next() rather than iteration: tarfile keeps every member in
                 # tf.members, which for a 2M-entry layer would be gigabytes.
-                while (ti := tf.next()) is not None:
+                while True:
+                    raw.header_phase()
+                    ti = tf.next()
+                    raw.data_phase()
+                    if ti is None:
+                        break
                     ex.apply(ti, tf)
                     tf.members.clear()
             raw.drain()  # tar padding after the end marker is part of the diff_id
@@ -612,6 +634,7 @@ def extract_layer_atomic(stream: IO[bytes], final_dir: str | os.PathLike[str], *
     tmp.mkdir(mode=0o755)
     try:
         size = extract_layer(stream, tmp, **kwargs)
+        _syncfs(tmp)  # the layer's data is on disk before its name says it is complete
         os.rename(tmp, final)
         fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -622,6 +645,18 @@ def extract_layer_atomic(stream: IO[bytes], final_dir: str | os.PathLike[str], *
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _syncfs(path: Path) -> None:
+    import ctypes
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def _walk_sorted(top: str) -> Iterable[tuple[str, str]]:
