@@ -106,6 +106,81 @@ def platform_matches(entry: dict, platform: str) -> bool:
     return True
 
 
+LAYER_TYPES = {
+    "application/vnd.oci.image.layer.v1.tar": "none",
+    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
+    "application/vnd.docker.image.rootfs.diff.tar": "none",
+}
+CONFIG_TYPES = ("application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json")
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ImageManifest:
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+
+
+def _descriptor(d: object, what: str) -> Descriptor:
+    if not isinstance(d, dict):
+        raise ImageError(f"manifest {what} is not an object")
+    digest, size, mt = d.get("digest"), d.get("size"), d.get("mediaType", "")
+    validate_digest(digest)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ImageError(f"manifest {what} has an invalid size {size!r}")
+    if not isinstance(mt, str):
+        raise ImageError(f"manifest {what} has an invalid mediaType")
+    return Descriptor(mt, digest, size)  # type: ignore[arg-type]
+
+
+def parse_image_manifest(raw: bytes) -> ImageManifest:
+    """Validate an OCI / Docker schema2 image manifest: digests, sizes, layer media types."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise ImageError("image manifest is not JSON") from None
+    if not isinstance(doc, dict) or doc.get("schemaVersion") != 2:
+        raise ImageError("image manifest is not schemaVersion 2 (schema1 images are not supported)")
+    if doc.get("mediaType") in INDEX_TYPES or "manifests" in doc:
+        raise ImageError("expected an image manifest, got an index")
+    config = _descriptor(doc.get("config"), "config")
+    if config.media_type and config.media_type not in CONFIG_TYPES:
+        raise ImageError(f"not a container image (config type {config.media_type})")
+    layers = doc.get("layers")
+    if not isinstance(layers, list):
+        raise ImageError("image manifest has no layers list")
+    out = []
+    for i, entry in enumerate(layers):
+        d = _descriptor(entry, f"layer {i}")
+        if d.media_type not in LAYER_TYPES:
+            raise ImageError(f"layer {i} has unsupported media type {d.media_type!r}")
+        out.append(d)
+    return ImageManifest(config, tuple(out))
+
+
+def parse_diff_ids(config_raw: bytes, layer_count: int) -> list[str]:
+    """The config's rootfs.diff_ids, validated and checked against the manifest's layer count."""
+    try:
+        doc = json.loads(config_raw)
+        ids = doc["rootfs"]["diff_ids"]
+    except (ValueError, KeyError, TypeError):
+        raise ImageError("image config has no rootfs.diff_ids") from None
+    if not isinstance(ids, list) or len(ids) != layer_count:
+        raise ImageError(f"image config lists {len(ids) if isinstance(ids, list) else 0} diff_ids "
+                         f"for {layer_count} layers")
+    for d in ids:
+        validate_digest(d)
+    return ids
+
+
 class RegistryClient:
     """One registry; safe to use from several threads."""
 

@@ -20,7 +20,7 @@ import pytest
 
 from pyctr.core.archive import extract_layer, open_layer_stream
 from pyctr.core.content import ContentStore
-from pyctr.core.distribution import RegistryClient
+from pyctr.core.distribution import RegistryClient, parse_diff_ids, parse_image_manifest
 from pyctr.core.errors import ImageError, NotFound
 from pyctr.testing.images import push_test_images
 
@@ -61,6 +61,9 @@ def pull(client, store, repo, tag, platform="linux/amd64"):
     cfg_desc = man["config"]
     client.fetch_blob(repo, cfg_desc["digest"], cfg_desc["size"], store)
     config = json.loads(store.read(cfg_desc["digest"]))
+    parsed = parse_image_manifest(raw)
+    assert [d.digest for d in parsed.layers] == [la["digest"] for la in man["layers"]]
+    assert parse_diff_ids(store.read(cfg_desc["digest"]), len(parsed.layers)) == config["rootfs"]["diff_ids"]
     for layer in man["layers"]:
         client.fetch_blob(repo, layer["digest"], layer["size"], store)
     return raw, digest, man, config

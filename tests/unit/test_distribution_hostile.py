@@ -237,3 +237,32 @@ def test_credentials_file(tmp_path):
     assert load_credentials(f, "localhost:5000") is None
     assert load_credentials(f, "docker.io") == ("hub", "x")
     assert [p.name for p in f.parent.iterdir()] == ["auth.json"]  # no temp files left
+
+
+def test_parse_image_manifest():
+    from pyctr.core.distribution import parse_diff_ids, parse_image_manifest
+
+    d1, d2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    good = {"schemaVersion": 2, "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": d1,
+                                           "size": 10},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": d2, "size": 5}]}
+    m = parse_image_manifest(json.dumps(good).encode())
+    assert m.config.digest == d1 and m.layers[0].size == 5
+    for mutate in (
+        lambda g: g["layers"][0].update(digest="sha256:../../x"),
+        lambda g: g["layers"][0].update(size=-1),
+        lambda g: g["layers"][0].update(size="5"),
+        lambda g: g["layers"][0].update(mediaType="application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"),
+        lambda g: g["config"].update(mediaType="application/vnd.cncf.helm.config.v1+json"),
+        lambda g: g.update(schemaVersion=1),
+        lambda g: g.update(layers={}),
+    ):
+        bad = json.loads(json.dumps(good))
+        mutate(bad)
+        with pytest.raises(ImageError):
+            parse_image_manifest(json.dumps(bad).encode())
+    assert parse_diff_ids(json.dumps({"rootfs": {"diff_ids": [d2]}}).encode(), 1) == [d2]
+    with pytest.raises(ImageError):
+        parse_diff_ids(json.dumps({"rootfs": {"diff_ids": [d2]}}).encode(), 2)
+    with pytest.raises(ImageError):
+        parse_diff_ids(json.dumps({"rootfs": {"diff_ids": ["sha256:zz"]}}).encode(), 1)
