@@ -9,7 +9,6 @@ token one.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import stat
@@ -83,7 +82,7 @@ def test_pull_verifies_digests_and_diff_ids(reg, client, store):
             with store.open(layer["digest"]) as f:
                 h = hashlib.sha256()
                 s = open_layer_stream(f)
-                for chunk in iter(lambda: s.read(1 << 20), b""):
+                while chunk := s.read(1 << 20):
                     h.update(chunk)
             got.append("sha256:" + h.hexdigest())
         assert got == config["rootfs"]["diff_ids"] == im.diff_ids
@@ -95,7 +94,7 @@ def test_layers_apply_with_whiteouts(reg, client, store, tmp_path):
     _, _, man, config = pull(client, store, im.repository, im.tag)
     root = tmp_path / "rootfs"
     root.mkdir()
-    for layer, diff_id in zip(man["layers"], config["rootfs"]["diff_ids"]):
+    for layer, diff_id in zip(man["layers"], config["rootfs"]["diff_ids"], strict=True):
         with store.open(layer["digest"]) as f:
             extract_layer(f, root, whiteouts="delete", diff_id=diff_id)
     assert (root / "etc/motd").read_text() == "hello from app1\n"
