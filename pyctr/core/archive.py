@@ -621,11 +621,15 @@ def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts:
         os.close(root_fd)
 
 
-def extract_layer_atomic(stream: IO[bytes], final_dir: str | os.PathLike[str], **kwargs) -> int:
+def extract_layer_atomic(stream: IO[bytes], final_dir: str | os.PathLike[str], *, sync: bool = False,
+                         **kwargs) -> int:
     """:func:`extract_layer` into a temporary sibling of ``final_dir``, renamed into place on success.
 
     On any failure the temporary directory is removed and ``final_dir`` does
-    not exist. ``final_dir`` must not exist yet.
+    not exist. ``final_dir`` must not exist yet. A killed process never leaves
+    a half layer under the final name; ``sync=True`` also makes the data
+    durable before the rename (``syncfs``: costly on a busy filesystem, so
+    off by default, as in Docker and containers/storage).
     """
     final = Path(final_dir)
     if final.exists():
@@ -634,7 +638,8 @@ def extract_layer_atomic(stream: IO[bytes], final_dir: str | os.PathLike[str], *
     tmp.mkdir(mode=0o755)
     try:
         size = extract_layer(stream, tmp, **kwargs)
-        _syncfs(tmp)  # the layer's data is on disk before its name says it is complete
+        if sync:
+            _syncfs(tmp)  # the layer's data is on disk before its name says it is complete
         os.rename(tmp, final)
         fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:

@@ -253,3 +253,31 @@ def push_test_images(registry, workdir: str | os.PathLike[str] | None = None) ->
                                 extra={"arm64": TestImage(registry.host, "pyctr/multi", "latest", [arm_layer],
                                                           arm_cfg, arm_man)})
     return images
+
+
+def large_layer(seed: int, unpacked_bytes: int, files: int = 400, compression: str = "gzip") -> Layer:
+    """A layer of about ``unpacked_bytes`` in ``files`` files, half random and half text, like real binaries."""
+    import random
+
+    from pyctr.testing.tarbuild import entry as E
+
+    rnd = random.Random(seed)
+    per = max(1, unpacked_bytes // files)
+    text = (b"pyctr benchmark layer line with some repeated words and numbers 0123456789\n" * (per // 76 + 1))
+    entries = [E(f"data{seed}", "dir", mtime=FIXED_MTIME)]
+    for i in range(files):
+        d = f"data{seed}/d{i % 20}"
+        if i < 20:
+            entries.append(E(d, "dir", mtime=FIXED_MTIME))
+        body = rnd.randbytes(per // 2) + text[: per - per // 2]
+        entries.append(E(f"{d}/f{i}", data=body, mtime=FIXED_MTIME))
+    return make_layer(entries, compression)
+
+
+def push_large_image(registry, repository: str = "pyctr/bench", tag: str = "latest", *, layers: int = 4,
+                     unpacked_mb: int = 150, workdir: str | os.PathLike[str] | None = None) -> TestImage:
+    """The benchmark image: ``layers`` layers, about ``unpacked_mb`` MB unpacked in total."""
+    work = Path(workdir or tempfile.mkdtemp(prefix="pyctr-img-bench-"))
+    per = (unpacked_mb << 20) // layers
+    lays = [large_layer(i, per) for i in range(layers)]
+    return push_image(registry, repository, tag, lays, workdir=work)
