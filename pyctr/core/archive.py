@@ -206,22 +206,24 @@ class _Extractor:
             os.close(fd)
         self._dircache.clear()
 
-    def open_dir(self, rel: str, create: bool) -> int | None:
+    def open_dir(self, rel: str, create: bool, strict: bool = True) -> int | None:
         """An O_PATH fd of directory ``rel`` resolved inside the root (caller closes).
 
         Missing components are created (0755) when ``create``; otherwise None.
+        A component that is not a directory is an error when ``create`` and
+        ``strict``, else None.
         """
         cached = self._dircache.get(rel)
         if cached is not None:
             return os.dup(cached)
-        fd = self._walk(rel, create)
+        fd = self._walk(rel, create, strict)
         if fd is not None and rel:
             if len(self._dircache) >= 64:
                 self._drop_cache()
             self._dircache[rel] = os.dup(fd)
         return fd
 
-    def _walk(self, rel: str, create: bool) -> int | None:
+    def _walk(self, rel: str, create: bool, strict: bool = True) -> int | None:
         stack = [os.dup(self.root_fd)]
         pending = [c for c in rel.split("/") if c] if rel else []
         pending.reverse()  # a stack: pop() takes the next component
@@ -263,7 +265,7 @@ class _Extractor:
                     pending.extend(reversed(parts))
                     continue
                 os.close(fd)
-                if not create:
+                if not (create and strict):
                     return None
                 raise ImageError(f"layer path {rel!r}: {comp!r} is not a directory")
             fd = stack.pop()
@@ -458,8 +460,11 @@ class _Extractor:
             return  # other AUFS metadata (.wh..wh.plnk and friends): ignored like Docker
         target = _whiteout_target(base, ti.name)
         if self.whiteouts == "overlay":
-            pfd = self.open_dir(parent, create=True)
-            assert pfd is not None
+            # Under a non-directory there is nothing left to hide (umoci writes
+            # "opt" then "opt/.wh.keep" when a directory became a file).
+            pfd = self.open_dir(parent, create=True, strict=False)
+            if pfd is None:
+                return
             try:
                 old = self._lstat(pfd, target)
                 if old is not None:
@@ -486,8 +491,9 @@ class _Extractor:
             os.close(pfd)
 
     def _opaque(self, parent: str) -> None:
-        pfd = self.open_dir(parent, create=True)
-        assert pfd is not None
+        pfd = self.open_dir(parent, create=True, strict=False)
+        if pfd is None:
+            return  # not a directory (any more): nothing below it to hide
         try:
             dfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
         finally:
