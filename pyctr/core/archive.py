@@ -151,9 +151,9 @@ def open_layer_stream(fileobj: IO[bytes]) -> IO[bytes]:
     if head[:2] == b"\x1f\x8b":
         import gzip
 
-        return gzip.GzipFile(fileobj=src, mode="rb")  # type: ignore[arg-type]
+        return gzip.GzipFile(fileobj=src, mode="rb")  # type: ignore[call-overload]
     if head == b"\x28\xb5\x2f\xfd":
-        return _ZstdReader(src)  # type: ignore[arg-type]
+        return _ZstdReader(src)  # type: ignore[arg-type,return-value]
     return src  # type: ignore[return-value]
 
 
@@ -734,13 +734,13 @@ def create_layer_tar(src_dir: str | os.PathLike[str], out_fileobj: IO[bytes], *,
                 ti.linkname = os.readlink(path)
                 tf.addfile(ti)
             elif stat.S_ISREG(st.st_mode):
-                key = (st.st_dev, st.st_ino)
-                if st.st_nlink > 1 and key in seen:
+                ident = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and ident in seen:
                     ti.type = tarfile.LNKTYPE
-                    ti.linkname = seen[key]
+                    ti.linkname = seen[ident]
                     tf.addfile(ti)
                     continue
-                seen[key] = name
+                seen[ident] = name
                 ti.size = st.st_size
                 with open(path, "rb") as f:
                     tf.addfile(ti, f)

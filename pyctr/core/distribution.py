@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable, cast
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from pyctr.core.content import ContentStore, validate_digest
@@ -72,7 +72,7 @@ class ManifestResult:
 class _Resp:
     status: int
     headers: dict[str, str]
-    body: object  # http.client.HTTPResponse
+    body: Any  # http.client.HTTPResponse
     conn_key: tuple
 
     def header(self, name: str, default: str = "") -> str:
@@ -447,8 +447,8 @@ class RegistryClient:
         doc = json.loads(raw)
         for entry in doc.get("manifests") or []:
             if isinstance(entry, dict) and platform_matches(entry, platform):
-                child = entry.get("digest")
-                validate_digest(child)
+                validate_digest(entry.get("digest"))
+                child = cast(str, entry["digest"])
                 craw, ctype, cdigest = self.fetch_manifest(repository, child)
                 if ctype in INDEX_TYPES:
                     raise ImageError(f"{repository}:{reference}: nested index for {platform}")
