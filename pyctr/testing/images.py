@@ -281,3 +281,17 @@ def push_large_image(registry, repository: str = "pyctr/bench", tag: str = "late
     per = (unpacked_mb << 20) // layers
     lays = [large_layer(i, per) for i in range(layers)]
     return push_image(registry, repository, tag, lays, workdir=work)
+
+
+def _registry_images_fixture():
+    import pytest
+
+    @pytest.fixture(scope="session")
+    def registry_images(registry, tmp_path_factory) -> dict[str, TestImage]:
+        """The standard test images (see :func:`push_test_images`) in the session's anonymous ``registry``."""
+        return push_test_images(registry, tmp_path_factory.mktemp("pyctr-images"))
+
+    return registry_images
+
+
+registry_images = _registry_images_fixture()

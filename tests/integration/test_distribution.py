@@ -241,3 +241,10 @@ def test_wrong_credentials(reg):
         RegistryClient(r.host).get_manifest("pyctr/busybox", "latest")
     with pytest.raises(ImageError, match="unauthorized|authentication"):
         RegistryClient(r.host, credentials=(r.user, "wrong")).get_manifest("pyctr/busybox", "latest")
+
+
+def test_registry_images_fixture(registry_images, registry):
+    """The shared fixture other tests (pyctr pull) use: images are there and skopeo sees them."""
+    assert set(registry_images) >= {"busybox", "app1", "app2", "zstd", "multi"}
+    info = json.loads(skopeo_inspect(registry, "pyctr/app1:v1"))
+    assert info["Layers"] == [la.digest for la in registry_images["app1"].layers]
