@@ -612,12 +612,12 @@ def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts:
         except (tarfile.TarError, EOFError, zlib.error) as e:
             raise ImageError(f"broken layer: {e or type(e).__name__}") from None
         except OSError as e:
-            if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
-                              FileExistsError)) or e.errno in (errno.ELOOP, errno.EINVAL, errno.ENAMETOOLONG):
-                raise ImageError(f"cannot unpack layer: {e.strerror}: {e.filename or ''}".rstrip(": ")) from None
-            if getattr(e, "errno", None) is None:  # gzip.BadGzipFile and friends
+            if e.errno is None:  # gzip.BadGzipFile and other format errors
                 raise ImageError(f"broken layer: {e}") from None
-            raise
+            # Hostile names end here too (ELOOP, ENOTDIR, EEXIST...), and so do
+            # disk-full and read-only filesystems: one line either way.
+            where = f" ({e.filename})" if e.filename else ""
+            raise ImageError(f"cannot unpack layer: {e.strerror}{where}") from None
         if diff_id is not None and raw.digest != diff_id:
             raise ImageError(f"layer content {raw.digest} does not match diff_id {diff_id}")
         ex.finish()
