@@ -658,6 +658,40 @@ def extract_layer_atomic(stream: IO[bytes], final_dir: str | os.PathLike[str], *
         raise
 
 
+def remove_stale_extractions(parent: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary dirs left in ``parent`` by :func:`extract_layer_atomic` runs that were killed.
+
+    Only ``.NAME.tmp-PID-RANDOM`` directories whose PID is no longer alive are
+    removed (for ``system check`` / the next start). Returns what was removed.
+    """
+    removed = []
+    try:
+        names = os.listdir(parent)
+    except FileNotFoundError:
+        return removed
+    for name in names:
+        if not name.startswith(".") or ".tmp-" not in name:
+            continue
+        try:
+            pid = int(name.rsplit(".tmp-", 1)[1].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid != os.getpid():
+            try:
+                os.kill(pid, 0)
+                continue  # still running (or another process reused the PID): leave it
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        else:
+            continue
+        path = Path(parent) / name
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def _syncfs(path: Path) -> None:
     import ctypes
 
