@@ -274,3 +274,16 @@ def test_many_members_memory_is_not_kept(tmp_path):
     data = tar_bytes(*[E(f"d/f{i}", data=b"x") for i in range(3000)])
     size, dest = run(tmp_path, data)
     assert size == 3000 and len(os.listdir(dest / "d")) == 3000
+
+
+def test_remove_stale_extractions(tmp_path):
+    from pyctr.core.archive import remove_stale_extractions
+
+    live = tmp_path / f".a.tmp-{os.getpid()}-00ff"
+    dead = tmp_path / ".b.tmp-999999999-00ff"
+    other = tmp_path / "c"
+    for d in (live, dead, other):
+        d.mkdir()
+    (dead / "f").write_text("x")
+    assert remove_stale_extractions(tmp_path) == [dead]
+    assert live.exists() and other.exists() and not dead.exists()
