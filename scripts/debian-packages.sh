@@ -15,6 +15,7 @@ PKGS=(
   hyperfine
   libseccomp2
   apache2-utils           # htpasswd for the registry's auth tests
+  openssl                 # signs the test token server's JWTs (Bearer-auth registry tests)
   python3-venv tmux psmisc
 )
 need=()
