@@ -57,8 +57,9 @@ def podman_pull(host: str, repo: str, tag: str, root: Path) -> None:
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     reg = start_registry("none")
+    work = tempfile.TemporaryDirectory(prefix="pyctr-img-bench-push-")
     try:
-        im = push_large_image(reg)
+        im = push_large_image(reg, workdir=work.name)
         print(json.dumps({"layers": len(im.layers), "unpacked_mb": round(sum(len(la.tar) for la in im.layers) / 2**20, 1),
                           "compressed_mb": round(sum(la.size for la in im.layers) / 2**20, 1)}))
         results: dict[str, list[float]] = {"pyctr-blocks": []}
@@ -83,6 +84,7 @@ def main() -> None:
             print(f"ratio pyctr/podman: {statistics.median(results['pyctr-blocks']) / statistics.median(results['podman']):.2f}")
     finally:
         reg.stop()
+        work.cleanup()
 
 
 if __name__ == "__main__":

@@ -206,7 +206,11 @@ def push_image(registry, repository: str, tag: str, layers: list[Layer], *, work
 
 
 def push_test_images(registry, workdir: str | os.PathLike[str] | None = None) -> dict[str, TestImage]:
-    """Build and push the standard test images; returns them by name."""
+    """Build and push the standard test images; returns them by name.
+
+    Build files go to ``workdir`` (a new temporary directory if omitted: the
+    caller removes it, e.g. pass pytest's ``tmp_path_factory.mktemp()``).
+    """
     from pyctr.testing.tarbuild import entry as E
 
     work = Path(workdir or tempfile.mkdtemp(prefix="pyctr-img-images-"))
