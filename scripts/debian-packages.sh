@@ -16,6 +16,7 @@ PKGS=(
   tini                    # --init: a static reaper bind-mounted as the container's PID 1
   libseccomp2
   apache2-utils           # htpasswd for the registry's auth tests
+  openssl                 # signs the test token server's JWTs (Bearer-auth registry tests)
   python3-venv tmux psmisc
 )
 need=()
