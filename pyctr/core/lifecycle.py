@@ -95,7 +95,7 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
     try:
         storage.create_rw(cid, image.layers[-1] if image.layers else None)
         if spec.uid_map:
-            _hand_layer_to_mapped_root(storage.metadata(cid), spec)
+            _hand_layer_to_mapped_root(storage.metadata(cid), spec)  # may refuse: cleaned up below
         _write_container_files(container)
         plugins.create_container(container)
     except BaseException:
@@ -111,6 +111,13 @@ def _hand_layer_to_mapped_root(paths: dict[str, str], spec: ContainerSpec) -> No
     gid = next((host for inside, host, _ in (spec.gid_map or spec.uid_map) if inside == 0), None)
     if uid is None or gid is None:
         return
+    top = paths.get("MergedDir") or paths.get("Dir") or ""
+    parent = os.path.dirname(os.path.dirname(top))
+    while parent and parent != "/":
+        if not os.stat(parent).st_mode & 0o001:
+            raise UsageError(f"{parent} is not searchable by others, so the remapped root (host uid {uid}) cannot "
+                             f"reach the container's files; chmod o+x it or use a --root whose parents are")
+        parent = os.path.dirname(parent)
     for key in ("UpperDir", "WorkDir", "MergedDir", "Dir"):
         path = paths.get(key)
         if path and os.path.isdir(path):
