@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "internal-finish": "control:internal_finish",
     "logs": "logs:logs",
     "exec": "execute:execute",
+    "attach": "attach:attach",
     "rename": "control:rename",
     "top": "control:top",
     "container": "control:container_group",
