@@ -215,7 +215,7 @@ def wait_foreground(engine: Engine, container: Container, pid: int, master: int 
         if master is not None:
             from pyctr.core.runtime.tty import RawMode, proxy
 
-            with RawMode(0) if interactive else _nothing():
+            with RawMode(0, enabled=interactive):
                 status = proxy(master, pid, forward_stdin=interactive)
         else:
             status = _wait(pid)
@@ -226,14 +226,6 @@ def wait_foreground(engine: Engine, container: Container, pid: int, master: int 
     code = 128 - code if code < 0 else code
     cleanup(engine, container, exit_code=code)
     return code
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _wait(pid: int) -> int:
@@ -349,6 +341,18 @@ def reconcile(engine: Engine) -> list[str]:
             cleanup(engine, c, exit_code=255)
             done.append(f"cleaned up container {c.short_id} ({c.name})")
     return done
+
+
+def remove_stopped(engine: Engine) -> list[str]:
+    """Remove every container that is not running; return their ids."""
+    from pyctr.core.container import list_all
+
+    removed = []
+    for c in list_all(engine.db, engine.config.root):
+        if c.status not in ("running", "paused"):
+            remove(engine, c, force=True)
+            removed.append(c.id)
+    return removed
 
 
 def prune_orphans(engine: Engine) -> list[str]:

@@ -208,16 +208,9 @@ def run_foreground(eng: Any, container: Any) -> int:
     master = None
     try:
         if spec.tty:
-            from pyctr.core.runtime.tty import console_socket, receive_master
+            from pyctr.core.runtime.tty import start_with_console
 
-            ours, theirs = console_socket()
-            try:
-                pid = lifecycle.start(eng, container, console=theirs.fileno())
-                theirs.close()
-                master = receive_master(ours)
-            finally:
-                theirs.close()
-                ours.close()
+            pid, master = start_with_console(lambda console: lifecycle.start(eng, container, console=console))
         else:
             stdin = 0 if spec.interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             try:
