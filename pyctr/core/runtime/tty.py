@@ -17,7 +17,7 @@ import socket
 import struct
 import termios
 import tty
-from typing import Callable
+from collections.abc import Callable
 
 
 def console_socket() -> tuple[socket.socket, socket.socket]:
