@@ -68,6 +68,14 @@ def fs_magic(path: Path = CGROUP_ROOT) -> int | None:
     return buf.f_type & 0xFFFFFFFF
 
 
+def online_cpus() -> str | None:
+    """The kernel's list of online CPUs (``0-1``), for checking --cpuset-cpus."""
+    try:
+        return Path("/sys/devices/system/cpu/online").read_text().strip() or None
+    except OSError:
+        return None
+
+
 def clean_relative(path: str, *, what: str = "--cgroup-parent") -> str:
     """Normalise a cgroup path to 'a/b' (no leading slash); refuse '..' escapes."""
     if "\0" in path or "\n" in path:

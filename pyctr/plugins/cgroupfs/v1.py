@@ -62,6 +62,10 @@ class V1Backend:
                 break
         return c.clean_relative(text)
 
+    def parent_dirs(self) -> dict[str, Path]:
+        """Where containers without --cgroup-parent go, per controller."""
+        return {ctrl: c.under(point, self._parent_rel(ctrl, None)) for ctrl, (point, _m) in self.hier.items()}
+
     def paths(self, container_id: str, parent: str | None) -> dict[str, str]:
         c.check_container_id(container_id)
         out = {}
@@ -98,7 +102,7 @@ class V1Backend:
             anc = _existing(cs)
             cpus = c.read(anc / "cpuset.effective_cpus", "") or c.read(anc / "cpuset.cpus", "") or None
             mems = c.read(anc / "cpuset.effective_mems", "") or c.read(anc / "cpuset.mems", "") or None
-        res = validate(resources, ncpus=os.cpu_count() or 1, cpus_available=cpus,
+        res = validate(resources, ncpus=os.cpu_count() or 1, cpus_available=cpus or c.online_cpus(),
                        mems_available=mems, default_swap=not update)
         mem = parent_paths.get("memory")
         explicit_swap = resources.get("memory_swap") not in (None, 0, -1)
@@ -304,8 +308,7 @@ class V1Backend:
             for cid, h in self.records.all().items():
                 if cid not in live and h.get("version") == 1:
                     found[cid] = h
-        for ctrl, (point, _m) in self.hier.items():
-            base = c.under(point, self._parent_rel(ctrl, None))
+        for ctrl, base in self.parent_dirs().items():
             try:
                 names = os.listdir(base)
             except OSError:

@@ -78,6 +78,10 @@ class V2Backend:
             rel = c.clean_relative(text)
         return c.under(self.mount, rel)
 
+    def parent_dirs(self) -> dict[str, Path]:
+        """Where containers without --cgroup-parent go."""
+        return {"unified": self._parent(None)}
+
     def path(self, container_id: str, parent: str | None) -> Path:
         c.check_container_id(container_id)
         return c.under(self._parent(parent), c.PREFIX + container_id)
@@ -96,7 +100,7 @@ class V2Backend:
         anc = _existing(parent)
         cpus = c.read(anc / "cpuset.cpus.effective", "") or None
         mems = c.read(anc / "cpuset.mems.effective", "") or None
-        res = validate(resources, ncpus=os.cpu_count() or 1, cpus_available=cpus,
+        res = validate(resources, ncpus=os.cpu_count() or 1, cpus_available=cpus or c.online_cpus(),
                        mems_available=mems, default_swap=not update)
         res.pop("kernel_memory", None)
         res.pop("oom_kill_disable", None)
