@@ -203,7 +203,7 @@ class CgroupDriver(Driver):
 
     @abc.abstractmethod
     def stats(self, handle: Any) -> dict[str, int]:
-        """Counters for ``pyctr stats``: cpu_usage_ns, memory_usage, memory_limit,
+        """Counters for ``pyctr stats``: cpu_usage_ns, cpu_throttled_periods, memory_usage, memory_limit,
         pids_current, pids_limit (0 = none), blkio_read, blkio_write (bytes)."""
 
     @abc.abstractmethod

@@ -221,8 +221,11 @@ class V1Backend:
         return sorted(out)
 
     def stats(self, handle: dict[str, Any]) -> dict[str, int]:
-        out = dict.fromkeys(("cpu_usage_ns", "memory_usage", "memory_limit", "pids_current",
+        out = dict.fromkeys(("cpu_usage_ns", "cpu_throttled_periods", "memory_usage", "memory_limit", "pids_current",
                              "pids_limit", "blkio_read", "blkio_write"), 0)
+        cpu = self._path(handle, "cpu")
+        if cpu:
+            out["cpu_throttled_periods"] = c.read_keyed(cpu / "cpu.stat").get("nr_throttled", 0)
         acct = self._path(handle, "cpuacct")
         if acct:
             out["cpu_usage_ns"] = c.read_int(acct / "cpuacct.usage")

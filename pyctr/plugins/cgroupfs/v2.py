@@ -224,9 +224,11 @@ class V2Backend:
 
     def stats(self, handle: dict[str, Any]) -> dict[str, int]:
         p = self._dir(handle)
-        out = dict.fromkeys(("cpu_usage_ns", "memory_usage", "memory_limit", "pids_current",
+        out = dict.fromkeys(("cpu_usage_ns", "cpu_throttled_periods", "memory_usage", "memory_limit", "pids_current",
                              "pids_limit", "blkio_read", "blkio_write"), 0)
-        out["cpu_usage_ns"] = c.read_keyed(p / "cpu.stat").get("usage_usec", 0) * 1000
+        cpu = c.read_keyed(p / "cpu.stat")
+        out["cpu_usage_ns"] = cpu.get("usage_usec", 0) * 1000
+        out["cpu_throttled_periods"] = cpu.get("nr_throttled", 0)  # only with the cpu controller
         if (p / "memory.current").exists():
             usage = c.read_int(p / "memory.current")
             inactive = c.read_keyed(p / "memory.stat").get("inactive_file", 0)
