@@ -170,7 +170,13 @@ class VolumeDriver(Driver):
 
 
 class CgroupDriver(Driver):
-    """A container's cgroup: placement, limits, stats, freezing and removal."""
+    """A container's cgroup: placement, limits, stats, freezing and removal.
+
+    Placement: below the cgroup pyctr runs in, unless ``--cgroup-parent``.
+    Option ``parent`` (``ctx.options``): a sub-cgroup of that default to use
+    instead; ``cleanup_orphans`` prunes there and removes it when empty (the
+    conformance suite relies on it to stay away from other containers).
+    """
 
     kind = "cgroup"
 

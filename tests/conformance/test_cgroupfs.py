@@ -43,11 +43,10 @@ def cgroup_driver(tmp_path: Path):
     yield driver
     left = sorted(str(p / n) for p in set(parents.values()) if p.is_dir()
                   for n in os.listdir(p) if n.startswith("pyctr-"))
-    driver.cleanup_orphans(set())
-    for p in set(parents.values()):
-        if p.is_dir():
-            os.rmdir(p)
+    driver.cleanup_orphans(set())  # also removes the now empty private parent
+    still = [str(p) for p in set(parents.values()) if p.exists()]
     assert not left, f"test left cgroups behind: {left}"
+    assert not still, f"cleanup_orphans left the private parent: {still}"
 
 
 @pytest.fixture
@@ -180,14 +179,17 @@ def test_cgroup_parent_relative_and_absolute(cgroup_driver) -> None:
         key, own, mount = "unified", b.own, b.mount
     sub = "cg-par-" + secrets.token_hex(4)
     rel = f"{own}/{sub}".lstrip("/")
-    made: set[Path] = set()
+    # every directory the parent path needs that does not exist yet, in any
+    # hierarchy, is ours to remove afterwards (deepest first)
+    points = {pt for pt, _o in b.hier.values()} if b.version == 1 else {b.mount}
+    made = [pt / "/".join(rel.split("/")[:i]) for pt in points for i in range(1, rel.count("/") + 2)]
+    made = sorted((p for p in made if not p.exists()), key=lambda p: len(p.parts), reverse=True)
     try:
         for parent in (rel, f"/{rel}", f"{mount}/{rel}"):
             cid = "cg" + secrets.token_hex(6)
             h = cgroup_driver.create(cid, parent, {})
             for p in h["paths"].values():
                 assert Path(p).name == f"pyctr-{cid}" and Path(p).parent.name == sub
-                made.add(Path(p).parent)
             assert Path(h["paths"][key]) == Path(mount) / rel / f"pyctr-{cid}"
             cgroup_driver.destroy(h)
             assert not Path(h["paths"][key]).exists()

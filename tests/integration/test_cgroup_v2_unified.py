@@ -49,10 +49,9 @@ def finish(driver: CgroupfsCgroupDriver) -> None:
     """Fail when a pyctr-* cgroup is left under the test's parent; remove the parent."""
     base = driver.backend.parent_dirs()["unified"]
     left = sorted(n for n in os.listdir(base) if n.startswith("pyctr-")) if base.is_dir() else []
-    driver.cleanup_orphans(set())
-    if base.is_dir():
-        os.rmdir(base)
+    driver.cleanup_orphans(set())  # also removes the now empty private parent
     assert not left, f"test left cgroups behind in {base}: {left}"
+    assert not base.exists(), f"cleanup_orphans left the private parent {base}"
 
 
 @pytest.fixture

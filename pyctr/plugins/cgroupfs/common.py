@@ -198,6 +198,21 @@ def rmdir_tree(path: Path, *, timeout: float = 5.0) -> None:
                 delay = min(delay * 2, 0.2)
 
 
+def prune_empty(own: Path, rel: str) -> None:
+    """rmdir ``own/rel`` and its parents up to (not including) ``own`` while empty.
+
+    For the driver's ``parent`` option: placement cgroups pyctr made for
+    itself go once no container is left in them; busy ones stay.
+    """
+    parts = [p for p in rel.split("/") if p]
+    while parts:
+        try:
+            os.rmdir(under(own, "/".join(parts)))
+        except OSError:
+            return
+        parts.pop()
+
+
 def wait_for(check: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     delay = 0.002

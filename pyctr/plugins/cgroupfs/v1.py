@@ -324,6 +324,9 @@ class V1Backend:
                 h["paths"].setdefault(ctrl, str(base / name))
         for cid, h in found.items():
             self.destroy(h)
+        if self.default_parent:
+            for point, mine in {v for v in self.hier.values()}:
+                c.prune_empty(c.under(point, mine), self.default_parent)
         return sorted(found)
 
     def status(self) -> list[tuple[str, str]]:

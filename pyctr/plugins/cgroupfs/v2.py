@@ -308,6 +308,8 @@ class V2Backend:
                                        "paths": {"unified": str(base / name)}})
         for h in found.values():
             self.destroy(h)
+        if self.default_parent:
+            c.prune_empty(c.under(self.mount, self.own), self.default_parent)
         return sorted(found)
 
     def status(self) -> list[tuple[str, str]]:

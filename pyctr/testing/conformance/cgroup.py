@@ -1,18 +1,25 @@
 """Conformance suite for cgroup drivers (``pyctr.cgroup`` entry points).
 
-Subclass :class:`CgroupDriverConformance` in a test module and provide a
-``cgroup_driver`` fixture: an instance of the driver under test whose default
-placement is a cgroup of its own for the test (``cleanup_orphans`` is called
-with an empty live set and must touch nothing else). Everything here uses
-real processes and real kernel limits::
+Run it against an installed driver without writing a test::
+
+    pytest --pyctr-driver=cgroup:NAME --pyargs pyctr.testing.conformance.cgroup
+
+or subclass :class:`CgroupDriverConformance` in a test module and provide a
+``cgroup_driver`` fixture (an instance of the driver under test)::
 
     class TestMine(CgroupDriverConformance):
         @pytest.fixture
         def cgroup_driver(self, tmp_path):
-            yield MyCgroupDriver(DriverContext(tmp_path, tmp_path, {"parent": "..."}))
+            d = MyCgroupDriver(DriverContext(tmp_path, tmp_path, {"parent": "t-123"}))
+            yield d
+            d.cleanup_orphans(set())
 
-A feature the host lacks (the driver raises ``DriverNotSupported`` at create)
-skips the test with the driver's own sentence.
+Tests that call ``cleanup_orphans`` run only when the driver was given a
+private placement (the ``parent`` option, see :class:`~pyctr.core.drivers.CgroupDriver`),
+because pruning the default placement would remove other containers' cgroups.
+Everything here uses real processes and real kernel limits. A feature the
+host lacks (``DriverNotSupported`` at create) skips the test with the
+driver's own sentence.
 """
 
 from __future__ import annotations
@@ -125,6 +132,13 @@ class CgroupDriverConformance:
         yield h
         h.close()
 
+    @pytest.fixture
+    def private(self, cg: Harness) -> Harness:
+        """``cg`` for tests that prune: only with a private placement."""
+        if not getattr(cg.driver, "ctx", None) or not cg.driver.ctx.options.get("parent"):
+            pytest.skip("cleanup_orphans needs a private placement (driver option parent=...)")
+        return cg
+
     # -------------------------------------------------------------- placement
 
     def test_create_add_process_and_list(self, cg: Harness) -> None:
@@ -169,7 +183,8 @@ class CgroupDriverConformance:
             {"no_such_limit": 1},
         ],
     )
-    def test_nonsense_refused_before_anything_exists(self, cg: Harness, resources: dict[str, Any]) -> None:
+    def test_nonsense_refused_before_anything_exists(self, private: Harness, resources: dict[str, Any]) -> None:
+        cg = private
         cid = cg.new_id()
         with pytest.raises(UsageError) as err:
             cg.driver.create(cid, None, resources)
@@ -265,7 +280,8 @@ class CgroupDriverConformance:
         cg.driver.destroy(handle)
         assert p.wait(timeout=10) == -9
 
-    def test_cleanup_orphans_removes_only_the_dead(self, cg: Harness) -> None:
+    def test_cleanup_orphans_removes_only_the_dead(self, private: Harness) -> None:
+        cg = private
         live_id, dead_id = cg.new_id(), cg.new_id()
         live = cg.create(container_id=live_id)
         dead = cg.create(container_id=dead_id)
@@ -277,7 +293,8 @@ class CgroupDriverConformance:
         assert keep.poll() is None and cg.driver.pids(live) == [keep.pid]
         assert cg.driver.pids(dead) == []
 
-    def test_many_create_destroy_cycles(self, cg: Harness) -> None:
+    def test_many_create_destroy_cycles(self, private: Harness) -> None:
+        cg = private
         """The issue's "nothing left after 100 create/remove cycles"."""
         for _ in range(100):
             h = cg.create({"memory": 16 * MiB, "pids_limit": 10})
@@ -296,6 +313,28 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+class TestCgroupConformance(CgroupDriverConformance):
+    """Collected by ``--pyargs pyctr.testing.conformance.cgroup``; the driver is
+    the one named by ``--pyctr-driver=cgroup:NAME``, with a private placement."""
+
+    @pytest.fixture
+    def cgroup_driver(self, request: Any, tmp_path: Any):
+        from pyctr.core.drivers import DriverContext
+        from pyctr.core.selection import select
+        from pyctr.testing.pytest_plugin import chosen_driver
+
+        name = chosen_driver(request.config, "cgroup")
+        if name is None:
+            pytest.skip("no cgroup driver chosen: pass --pyctr-driver=cgroup:NAME")
+        ctx = DriverContext(tmp_path / "root", tmp_path / "run", {"parent": "pyctr-conformance-" + secrets.token_hex(4)})
+        driver = select("cgroup", name, ctx)
+        yield driver
+        driver.cleanup_orphans(set())
+        from pyctr.core.plugins import plugins
+
+        plugins.unregister(driver)
 
 
 __all__ = ["CgroupDriverConformance", "Harness", "cpu_rate"]
