@@ -44,7 +44,7 @@ def parse_bytes(value: str | int, *, what: str = "size", allow_unlimited: bool =
         size = float(num)
     except ValueError:
         raise UsageError(f"invalid {what}: '{text}'") from None
-    if size < 0 or size != size or num.strip() != num or "_" in num:
+    if not 0 <= size < float("inf") or num.strip() != num or "_" in num:
         raise UsageError(f"invalid {what}: '{text}'")
     if not sfx:
         return int(size)
@@ -62,7 +62,7 @@ def parse_bytes(value: str | int, *, what: str = "size", allow_unlimited: bool =
     return result
 
 
-def parse_cpus(value: str | float | int) -> int:
+def parse_cpus(value: str | float) -> int:
     """Parse ``--cpus`` (``0.5``, ``1.25``, ``2``) into nano CPUs, exactly as Docker.
 
     The value is read as a rational number, so ``0.1`` is exact; more than nine
@@ -95,4 +95,4 @@ def format_bytes(size: float, *, binary: bool = True) -> str:
     while size >= base and i < len(abbrs) - 1:
         size /= base
         i += 1
-    return "%.4g%s" % (size, abbrs[i])
+    return f"{size:.4g}{abbrs[i]}"

@@ -19,9 +19,21 @@ import pytest
 from pyctr.core.drivers import DriverContext
 from pyctr.core.errors import DriverNotSupported
 from pyctr.plugins.cgroupfs import CgroupfsCgroupDriver
-from pyctr.plugins.cgroupfs.common import CGROUP2_SUPER_MAGIC, Records, fs_magic, read_keyed
+from pyctr.plugins.cgroupfs.common import (
+    CGROUP2_SUPER_MAGIC,
+    Records,
+    fs_magic,
+    read_keyed,
+)
 from pyctr.plugins.cgroupfs.v2 import V2Backend
-from pyctr.testing.conformance.cgroup import BUSY, FORK_BOMB, SLEEPER, CgroupDriverConformance, Harness, cpu_rate
+from pyctr.testing.conformance.cgroup import (
+    BUSY,
+    FORK_BOMB,
+    SLEEPER,
+    CgroupDriverConformance,
+    Harness,
+    cpu_rate,
+)
 
 pytestmark = pytest.mark.root
 MiB = 1024 * 1024

@@ -7,7 +7,11 @@ import pytest
 from pyctr.core.errors import UsageError
 from pyctr.plugins.cgroupfs.common import check_container_id, clean_relative
 from pyctr.plugins.cgroupfs.resources import cpu_quota_period, parse_cpu_list, validate
-from pyctr.plugins.cgroupfs.v2 import blkio_to_io_weight, needed_controllers, shares_to_weight
+from pyctr.plugins.cgroupfs.v2 import (
+    blkio_to_io_weight,
+    needed_controllers,
+    shares_to_weight,
+)
 
 MiB = 1024 * 1024
 

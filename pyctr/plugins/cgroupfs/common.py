@@ -12,8 +12,9 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pyctr.core.errors import DriverError, UsageError
 

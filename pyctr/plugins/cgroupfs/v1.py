@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pyctr.core.errors import Conflict, DriverError, DriverNotSupported
+from pyctr.core.errors import Conflict, DriverError, DriverNotSupported, UsageError
 from pyctr.plugins.cgroupfs import common as c
 from pyctr.plugins.cgroupfs.resources import cpu_quota_period, validate
 
@@ -51,7 +51,7 @@ class V1Backend:
     # ----------------------------------------------------------------- paths
 
     def _parent_rel(self, ctrl: str, parent: str | None) -> str:
-        point, mine = self.hier[ctrl]
+        mine = self.hier[ctrl][1]
         if parent is None or parent == "":
             return "/".join(p for p in (mine, self.default_parent) if p)
         text = parent
@@ -177,7 +177,10 @@ class V1Backend:
         if update and limit > 0 and swap == 0 and memsw.exists():
             cur_sw = c.read_int(memsw, -1)
             if 0 < cur_sw < limit and cur_sw < (1 << 62):
-                raise DriverError("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time")
+                raise UsageError(
+                    "Memory limit should be smaller than already set memoryswap limit, "
+                    "update the memoryswap at the same time"
+                )
         if limit and swap:
             cur = c.read_int(mem / "memory.limit_in_bytes", -1)
             # the kernel requires memory <= memsw at every step: order the writes

@@ -105,7 +105,7 @@ class Harness:
         for h in reversed(self.handles):
             try:
                 self.driver.destroy(h)
-            except Exception as e:  # keep tearing down; report at the end
+            except Exception as e:  # noqa: BLE001  (keep tearing down; report at the end)
                 errors.append(e)
         for p in self.procs:
             if p.poll() is None:
@@ -232,7 +232,7 @@ class CgroupDriverConformance:
         assert ok <= 19 and fail >= 1  # the bomb's own process counts too
         assert cg.driver.stats(handle)["pids_current"] <= 20
         # the host is not affected: it can still start processes
-        assert subprocess.run(["true"]).returncode == 0
+        assert subprocess.run(["true"], check=False).returncode == 0
 
     # -------------------------------------------------------------------- cpu
 
