@@ -344,6 +344,15 @@ def _existing(path: Path) -> Path:
 
 def _mkdirs(path: Path, *, cpuset: bool) -> None:
     """mkdir -p, one level at a time so cpuset dirs get cpus/mems before use."""
+    for _ in range(3):
+        try:
+            return _mkdirs_once(path, cpuset=cpuset)
+        except FileNotFoundError:
+            continue  # a concurrent prune removed an empty parent: make it again
+    raise DriverError(f"cannot create cgroup {path}: its parent keeps disappearing")
+
+
+def _mkdirs_once(path: Path, *, cpuset: bool) -> None:
     missing = []
     p = path
     while not p.exists():
@@ -352,8 +361,10 @@ def _mkdirs(path: Path, *, cpuset: bool) -> None:
     for d in reversed(missing):
         try:
             os.mkdir(d)
-        except FileExistsError:
-            continue
+        except (FileExistsError, FileNotFoundError):
+            if d.exists():
+                continue
+            raise
         except OSError as e:
             raise DriverError(f"cannot create cgroup {d}: {e.strerror}") from None
         if cpuset and not c.read(d / "cpuset.cpus", "").strip():

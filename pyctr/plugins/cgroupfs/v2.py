@@ -134,6 +134,14 @@ class V2Backend:
 
     def _mkdirs(self, path: Path, need: set[str]) -> None:
         """Create the missing ancestors and the leaf, delegating controllers on the way."""
+        for _ in range(3):
+            try:
+                return self._mkdirs_once(path, need)
+            except FileNotFoundError:
+                continue  # a concurrent prune removed an empty parent: make it again
+        raise DriverError(f"cannot create cgroup {path}: its parent keeps disappearing")
+
+    def _mkdirs_once(self, path: Path, need: set[str]) -> None:
         missing = []
         p = path
         while not p.exists():
@@ -145,6 +153,8 @@ class V2Backend:
                 os.mkdir(d)
             except FileExistsError:
                 continue
+            except FileNotFoundError:
+                raise
             except OSError as e:
                 raise DriverError(f"cannot create cgroup {d}: {e.strerror}") from None
 

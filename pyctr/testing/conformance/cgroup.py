@@ -222,6 +222,18 @@ class CgroupDriverConformance:
         assert (p.returncode, out.strip()) == (0, "done")
         assert cg.driver.oom_events(handle) == {"oom": 0, "oom_kill": 0}
 
+    def test_stats_follow_usage(self, cg: Harness) -> None:
+        handle = cg.create({"memory": 128 * MiB})
+        p = cg.spawn(GATE + "x = b'\\x01' * (48 << 20)\nprint('ready', flush=True)\n"
+                     "y = 0\nfor _ in range(3_000_000):\n    y += 1\ntime.sleep(120)\n", handle, stdout=True)
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        st = cg.driver.stats(handle)
+        assert st["memory_usage"] >= 40 * MiB, st
+        assert st["memory_limit"] == 128 * MiB
+        assert st["cpu_usage_ns"] > 0
+        assert set(st) >= {"cpu_usage_ns", "memory_usage", "memory_limit", "pids_current",
+                           "pids_limit", "blkio_read", "blkio_write"}
+
     # ------------------------------------------------------------------- pids
 
     def test_pids_limit_stops_a_fork_bomb(self, cg: Harness) -> None:
