@@ -1,6 +1,7 @@
 """Conformance suite for cgroup drivers (``pyctr.cgroup`` entry points).
 
-Run it against an installed driver without writing a test::
+Run it against an installed driver without writing a test (the pytest
+plugin's ``cgroup_driver`` fixture gives the driver a private placement)::
 
     pytest --pyctr-driver=cgroup:NAME --pyargs pyctr.testing.conformance.cgroup
 
@@ -253,9 +254,15 @@ class CgroupDriverConformance:
         cg.spawn(BUSY, handle)
         cg.spawn(BUSY, handle)  # two loops: unlimited they would take both cores
         time.sleep(0.3)
-        rate = cpu_rate(cg.driver, handle, 2.0)
-        # generous below: other work on the host may take CPU from the loops too
-        assert 0.2 <= rate <= 0.7, f"busy loops under --cpus 0.5 used {rate:.2f} CPUs"
+        rates = []
+        # the ceiling must hold in every window; the floor only needs one window
+        # where other work on a busy host left the loops their half core
+        for _ in range(4):
+            rates.append(cpu_rate(cg.driver, handle, 2.0))
+            assert rates[-1] <= 0.7, f"busy loops under --cpus 0.5 used {rates[-1]:.2f} CPUs"
+            if rates[-1] >= 0.3:
+                break
+        assert max(rates) >= 0.3, f"busy loops under --cpus 0.5 got only {rates} CPUs"
         assert cg.driver.stats(handle)["cpu_throttled_periods"] > 0
 
     def test_freeze_and_thaw(self, cg: Harness) -> None:
@@ -327,26 +334,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-class TestCgroupConformance(CgroupDriverConformance):
-    """Collected by ``--pyargs pyctr.testing.conformance.cgroup``; the driver is
-    the one named by ``--pyctr-driver=cgroup:NAME``, with a private placement."""
-
-    @pytest.fixture
-    def cgroup_driver(self, request: Any, tmp_path: Any):
-        from pyctr.core.drivers import DriverContext
-        from pyctr.core.selection import select
-        from pyctr.testing.pytest_plugin import chosen_driver
-
-        name = chosen_driver(request.config, "cgroup")
-        if name is None:
-            pytest.skip("no cgroup driver chosen: pass --pyctr-driver=cgroup:NAME")
-        ctx = DriverContext(tmp_path / "root", tmp_path / "run", {"parent": "pyctr-conformance-" + secrets.token_hex(4)})
-        driver = select("cgroup", name, ctx)
-        yield driver
-        driver.cleanup_orphans(set())
-        from pyctr.core.plugins import plugins
-
-        plugins.unregister(driver)
+class TestCgroupDriverConformance(CgroupDriverConformance):
+    """Collected by ``--pyctr-driver=cgroup:NAME --pyargs pyctr.testing.conformance.cgroup``;
+    the plugin's ``cgroup_driver`` fixture gives the driver a private placement."""
 
 
-__all__ = ["CgroupDriverConformance", "Harness", "cpu_rate"]
+__all__ = ["CgroupDriverConformance", "Harness", "TestCgroupDriverConformance", "cpu_rate"]
