@@ -154,6 +154,8 @@ def test_oom_kill_disable_on_v1(cg: Harness) -> None:
     handle = cg.create({"memory": 32 * MiB, "oom_kill_disable": True})
     assert handle["version"] == 1
     assert "oom_kill_disable 1" in _file(handle, "memory", "memory.oom_control").read_text()
+    cg.driver.update(handle, {"oom_kill_disable": False})
+    assert "oom_kill_disable 0" in _file(handle, "memory", "memory.oom_control").read_text()
 
 
 def test_kernel_memory_is_refused_or_really_applied(cgroup_driver) -> None:

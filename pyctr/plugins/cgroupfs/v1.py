@@ -203,8 +203,8 @@ class V1Backend:
             if c.read_int(mem / "memory.kmem.limit_in_bytes") != km // page * page:
                 # kernels since 5.4 keep the file but ignore what is written
                 raise DriverNotSupported("--kernel-memory is not supported by this kernel (memory.kmem.limit_in_bytes ignores limits)")
-        if res.get("oom_kill_disable"):
-            c.write(mem / "memory.oom_control", 1, what="--oom-kill-disable")
+        if "oom_kill_disable" in res:  # update may turn it off again
+            c.write(mem / "memory.oom_control", int(res["oom_kill_disable"]), what="--oom-kill-disable")
 
     def update(self, handle: dict[str, Any], resources: dict[str, Any]) -> None:
         parents = {k: Path(v) for k, v in handle.get("paths", {}).items()}
