@@ -162,7 +162,10 @@ def test_limits_without_their_controller_are_refused_in_one_line(cg: Harness) ->
 
 
 def test_status_says_version_2(v2) -> None:
-    assert dict(v2.status())["Cgroup Version"] == "2"
+    lines = dict(v2.status())
+    assert lines["Cgroup Version"] == "2"
+    own = v2.backend.parent_dirs()["unified"].parent
+    assert lines["Cgroup Controllers"] == " ".join((own / "cgroup.controllers").read_text().split())
 
 
 class TestV2Conformance(CgroupDriverConformance):

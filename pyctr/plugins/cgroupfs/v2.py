@@ -323,7 +323,8 @@ class V2Backend:
         return sorted(found)
 
     def status(self) -> list[tuple[str, str]]:
-        ctrls = c.read(self._parent(None) / "cgroup.controllers", "").split()
+        # what our own cgroup can hand down (the option parent may not exist yet)
+        ctrls = c.read(c.under(self.mount, self.own) / "cgroup.controllers", "").split()
         return [("Cgroup Version", "2"), ("Cgroup Controllers", " ".join(ctrls))]
 
 
