@@ -250,20 +250,29 @@ class CgroupDriverConformance:
     # -------------------------------------------------------------------- cpu
 
     def test_cpus_half_a_core(self, cg: Harness) -> None:
-        handle = cg.create({"nano_cpus": 500_000_000})
-        cg.spawn(BUSY, handle)
-        cg.spawn(BUSY, handle)  # two loops: unlimited they would take both cores
+        """Two busy loops under --cpus 0.5 use at most ~half a core, and about
+        as much as a single unlimited loop next to them gets (up to half a core):
+        a busy shared host may starve both, so the floor is relative to it."""
+        limited = cg.create({"nano_cpus": 500_000_000})
+        control = cg.create()
+        cg.spawn(BUSY, limited)
+        cg.spawn(BUSY, limited)  # two loops: unlimited they would take both cores
+        cg.spawn(BUSY, control)
         time.sleep(0.3)
-        rates = []
-        # the ceiling must hold in every window; the floor only needs one window
-        # where other work on a busy host left the loops their half core
+        seen = []
         for _ in range(4):
-            rates.append(cpu_rate(cg.driver, handle, 2.0))
-            assert rates[-1] <= 0.7, f"busy loops under --cpus 0.5 used {rates[-1]:.2f} CPUs"
-            if rates[-1] >= 0.3:
+            a0, b0, t0 = cg.driver.stats(limited)["cpu_usage_ns"], cg.driver.stats(control)["cpu_usage_ns"], time.monotonic()
+            time.sleep(2.0)
+            a1, b1, t1 = cg.driver.stats(limited)["cpu_usage_ns"], cg.driver.stats(control)["cpu_usage_ns"], time.monotonic()
+            a, b = (a1 - a0) / 1e9 / (t1 - t0), (b1 - b0) / 1e9 / (t1 - t0)
+            seen.append((round(a, 3), round(b, 3)))
+            assert a <= 0.7, f"busy loops under --cpus 0.5 used {a:.2f} CPUs"
+            if a >= 0.6 * min(0.5, b):
                 break
-        assert max(rates) >= 0.3, f"busy loops under --cpus 0.5 got only {rates} CPUs"
-        assert cg.driver.stats(handle)["cpu_throttled_periods"] > 0
+        else:
+            pytest.fail(f"--cpus 0.5 starved the loops: (limited, unlimited control) CPUs per window: {seen}")
+        # the kernel throttled them, unless the host never let them reach the quota
+        assert cg.driver.stats(limited)["cpu_throttled_periods"] > 0 or max(x for x, _ in seen) < 0.45
 
     def test_freeze_and_thaw(self, cg: Harness) -> None:
         handle = cg.create()
