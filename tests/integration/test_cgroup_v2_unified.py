@@ -33,6 +33,7 @@ from pyctr.testing.conformance.cgroup import (
     CgroupDriverConformance,
     Harness,
     cpu_rate,
+    runs_again,
 )
 
 pytestmark = pytest.mark.root
@@ -105,7 +106,7 @@ def test_freeze_and_thaw_through_cgroup_events(cg: Harness) -> None:
     assert cpu_rate(cg.driver, handle, 0.5) < 0.02  # cpu.stat usage_usec exists without controllers
     cg.driver.thaw(handle)
     assert events(handle)["frozen"] == 0
-    assert cpu_rate(cg.driver, handle, 0.5) > 0.05
+    assert runs_again(cg.driver, handle)
     assert p.poll() is None
 
 
