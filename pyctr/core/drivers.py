@@ -188,6 +188,10 @@ class CgroupDriver(Driver):
     def add_process(self, handle: Any, pid: int) -> None:
         """Move ``pid`` into the cgroup."""
 
+    def validate(self, resources: dict[str, Any]) -> dict[str, Any]:
+        """Check limits without creating anything (``create`` runs it first); return them normalised."""
+        return dict(resources)
+
     @abc.abstractmethod
     def destroy(self, handle: Any) -> dict[str, Any]:
         """Kill what is left, remove the cgroup; return final counters (OOM first).

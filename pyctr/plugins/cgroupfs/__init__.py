@@ -74,6 +74,19 @@ class CgroupfsCgroupDriver(CgroupDriver):
             raise DriverError(f"not a cgroup v{self.backend.version} handle of the cgroupfs driver: {handle!r}")
         return handle
 
+    def validate(self, resources: dict[str, Any]) -> dict[str, Any]:
+        import os
+
+        from pyctr.plugins.cgroupfs import common
+        from pyctr.plugins.cgroupfs import resources as rules
+
+        if resources.get("kernel_memory") and self.backend.version == 2:
+            from pyctr.core.errors import UsageError
+
+            raise UsageError("--kernel-memory is not supported with cgroup v2 (the kernel has no kmem limit there)")
+        return rules.validate(dict(resources), ncpus=os.cpu_count() or 1, cpus_available=common.online_cpus(),
+                              default_swap=False)
+
     def create(self, container_id: str, parent: str | None, resources: dict[str, Any]) -> dict[str, Any]:
         return self.backend.create(container_id, parent or None, dict(resources or {}))
 

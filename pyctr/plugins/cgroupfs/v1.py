@@ -325,7 +325,7 @@ class V1Backend:
                     continue
                 h = found.setdefault(cid, {"driver": "cgroupfs", "version": 1, "id": cid, "paths": {}})
                 h["paths"].setdefault(ctrl, str(base / name))
-        for cid, h in found.items():
+        for _cid, h in found.items():
             self.destroy(h)
         if self.default_parent:
             for point, mine in {v for v in self.hier.values()}:
