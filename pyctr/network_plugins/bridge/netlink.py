@@ -21,7 +21,8 @@ import socket
 import struct
 import sys
 import types
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 NETLINK_ROUTE = 0
 CLONE_NEWNET = 0x40000000

@@ -11,13 +11,15 @@ nftables layout, one table of pyctr's own (``ip pyctr`` by default)::
     set bridges           every pyctr bridge
     set nat_bridges       bridges whose traffic is masqueraded (not --internal)
     set internal_bridges  --internal networks: no traffic in or out
+    set same_bridge       (bridge . bridge): traffic within one network is allowed
     chain prerouting  nat/dstnat   fib daddr type local jump ports
     chain output      nat/-100     fib daddr type local jump ports   (host, 127.0.0.1)
     chain ports       DNAT rules of published ports, comment = container id
     chain postrouting nat/srcnat   masquerade: leaving a bridge; 127.0.0.1 into a
                                    bridge (route_localnet); DNAT-ed bridge-to-bridge (hairpin)
-    chain forward     filter       internal networks closed; networks isolated from
-                                   each other except through published ports
+    chain forward     filter       within one network: accept; internal networks closed;
+                                   networks isolated from each other except through
+                                   published ports
 
 The base chains hold only static rules that refer to the sets, so
 "ensure" is: add table/sets/chains, flush the base chains, add the static
@@ -286,6 +288,7 @@ def base_ruleset(table: str) -> list[dict[str, Any]]:
     cmds: list[dict[str, Any]] = [{"add": {"table": {"family": FAMILY, "name": table}}}]
     for s in ("bridges", "nat_bridges", "internal_bridges"):
         cmds.append({"add": {"set": {**t, "name": s, "type": "ifname"}}})
+    cmds.append({"add": {"set": {**t, "name": "same_bridge", "type": ["ifname", "ifname"]}}})
     cmds += [
         chain("prerouting", type="nat", hook="prerouting", prio=-100, policy="accept"),
         chain("output", type="nat", hook="output", prio=-100, policy="accept"),
@@ -310,8 +313,12 @@ def base_ruleset(table: str) -> list[dict[str, Any]]:
         # bridge; without SNAT the server would answer it directly
         rule("postrouting", _m(_meta("iifname"), bridges), _m(_meta("oifname"), bridges), _DNATED,
              {"masquerade": None}),
-        rule("forward", _m(_meta("iifname"), internal), _m(_meta("oifname"), internal, "!="), {"drop": None}),
-        rule("forward", _m(_meta("oifname"), internal), _m(_meta("iifname"), internal, "!="), {"drop": None}),
+        # traffic within one bridge: with br_netfilter loaded, bridged frames
+        # pass this hook too, with the bridge as both iif and oif
+        rule("forward", _m({"concat": [_meta("iifname"), _meta("oifname")]}, "@same_bridge"),
+             {"accept": None}),
+        rule("forward", _m(_meta("iifname"), internal), {"drop": None}),
+        rule("forward", _m(_meta("oifname"), internal), {"drop": None}),
         rule("forward", _DNATED, {"accept": None}),
         # one pyctr network does not route into another (Docker's isolation)
         rule("forward", _m(_meta("iifname"), bridges), _m(_meta("oifname"), bridges), {"drop": None}),
@@ -322,7 +329,10 @@ def base_ruleset(table: str) -> list[dict[str, Any]]:
 def network_elements(table: str, net: Network, verb: str = "add") -> list[dict[str, Any]]:
     t = {"family": FAMILY, "table": table}
     sets = ["bridges", "internal_bridges" if net.internal else "nat_bridges"]
-    return [{verb: {"element": {**t, "name": s, "elem": [net.bridge]}}} for s in sets]
+    cmds = [{verb: {"element": {**t, "name": s, "elem": [net.bridge]}}} for s in sets]
+    cmds.append({verb: {"element": {**t, "name": "same_bridge",
+                                    "elem": [{"concat": [net.bridge, net.bridge]}]}}})
+    return cmds
 
 
 def remove_network_elements(table: str, net: Network) -> list[dict[str, Any]]:
