@@ -188,7 +188,11 @@ class BridgeNetworkDriver(NetworkDriver):
             raise UsageError(str(e)) from None
         conn = self._db()
         try:
-            net = self._resolve(conn, str(want.get("network") or DEFAULT_NETWORK))
+            # "mode" is what the CLI records (the --network value); a user
+            # network's name there means this network
+            mode = str(want.get("mode") or "")
+            ref = want.get("network") or (mode if mode not in ("", "bridge") else DEFAULT_NETWORK)
+            net = self._resolve(conn, str(ref))
             old = ipam.endpoints(conn, container.id, net.id)
             if old:
                 with RTNL() as host:
