@@ -186,7 +186,7 @@ def test_internal_network_elements() -> None:
 def test_remove_network_elements_adds_before_deleting() -> None:
     cmds = plan.remove_network_elements("pyctr", NET)
     verbs = [next(iter(c)) for c in cmds]
-    assert verbs == ["add"] * 3 + ["delete"] * 3  # delete of a missing element fails: add first
+    assert verbs == ["add"] * 4 + ["delete"] * 4  # delete of a missing element fails: add first
 
 
 def test_base_ruleset_is_static() -> None:

@@ -12,11 +12,13 @@ nftables layout, one table of pyctr's own (``ip pyctr`` by default)::
     set nat_bridges       bridges whose traffic is masqueraded (not --internal)
     set internal_bridges  --internal networks: no traffic in or out
     set same_bridge       (bridge . bridge): traffic within one network is allowed
+    set subnets           the networks' subnets (hairpin masquerade)
     chain prerouting  nat/dstnat   fib daddr type local jump ports
     chain output      nat/-100     fib daddr type local jump ports   (host, 127.0.0.1)
     chain ports       DNAT rules of published ports, comment = container id
     chain postrouting nat/srcnat   masquerade: leaving a bridge; 127.0.0.1 into a
-                                   bridge (route_localnet); DNAT-ed bridge-to-bridge (hairpin)
+                                   bridge (route_localnet); DNAT-ed from a subnet back into
+                                   a bridge (hairpin)
     chain forward     filter       within one network: accept; internal networks closed;
                                    networks isolated from each other except through
                                    published ports
@@ -289,6 +291,7 @@ def base_ruleset(table: str) -> list[dict[str, Any]]:
     for s in ("bridges", "nat_bridges", "internal_bridges"):
         cmds.append({"add": {"set": {**t, "name": s, "type": "ifname"}}})
     cmds.append({"add": {"set": {**t, "name": "same_bridge", "type": ["ifname", "ifname"]}}})
+    cmds.append({"add": {"set": {**t, "name": "subnets", "type": "ipv4_addr", "flags": ["interval"]}}})
     cmds += [
         chain("prerouting", type="nat", hook="prerouting", prio=-100, policy="accept"),
         chain("output", type="nat", hook="output", prio=-100, policy="accept"),
@@ -310,9 +313,11 @@ def base_ruleset(table: str) -> list[dict[str, Any]]:
                                {"prefix": {"addr": "127.0.0.0", "len": 8}}),
              _m(_meta("oifname"), bridges), {"masquerade": None}),
         # hairpin: a container reaching a published port lands back on a
-        # bridge; without SNAT the server would answer it directly
-        rule("postrouting", _m(_meta("iifname"), bridges), _m(_meta("oifname"), bridges), _DNATED,
-             {"masquerade": None}),
+        # bridge; without SNAT the server would answer it directly. Matched
+        # on the source subnet, not iifname: with br_netfilter the DNAT can
+        # happen in the bridge path, where this hook sees no input device.
+        rule("postrouting", _m({"payload": {"protocol": "ip", "field": "saddr"}}, "@subnets"),
+             _m(_meta("oifname"), bridges), _DNATED, {"masquerade": None}),
         # traffic within one bridge: with br_netfilter loaded, bridged frames
         # pass this hook too, with the bridge as both iif and oif
         rule("forward", _m({"concat": [_meta("iifname"), _meta("oifname")]}, "@same_bridge"),
@@ -332,6 +337,9 @@ def network_elements(table: str, net: Network, verb: str = "add") -> list[dict[s
     cmds = [{verb: {"element": {**t, "name": s, "elem": [net.bridge]}}} for s in sets]
     cmds.append({verb: {"element": {**t, "name": "same_bridge",
                                     "elem": [{"concat": [net.bridge, net.bridge]}]}}})
+    sub = ipaddress.ip_network(net.subnet)
+    cmds.append({verb: {"element": {**t, "name": "subnets", "elem": [
+        {"prefix": {"addr": str(sub.network_address), "len": sub.prefixlen}}]}}})
     return cmds
 
 
