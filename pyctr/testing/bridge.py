@@ -59,8 +59,8 @@ def our_bridges(session: BridgeSession) -> list[str]:
 def leftovers(session: BridgeSession, drivers: list[Any]) -> list[str]:
     """What a finished test must not leave."""
     out = []
-    bridges = [session.bridge] + [n.bridge for d in drivers for n in _networks(d)]
-    for br in bridges:
+    bridges = {session.bridge} | {n.bridge for d in drivers for n in _networks(d)}
+    for br in sorted(bridges):
         for link in _ip_json("link", "show", "master", br):
             out.append(f"{link['ifname']} on {br}")
     r = subprocess.run(["nft", "-j", "list", "chain", "ip", session.table, "ports"],

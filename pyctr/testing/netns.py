@@ -108,7 +108,7 @@ def http_get(url: str, timeout: float = 2.0) -> str:
     """One GET with the standard library (imported here: tests only)."""
     import urllib.request
 
-    with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310  (test-made URLs)
+    with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode()
 
 

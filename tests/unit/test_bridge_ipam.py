@@ -14,7 +14,7 @@ from pyctr.core.state import transaction
 from pyctr.network_plugins.bridge import ipam, plan
 
 
-def _net(conn, subnet: str = "10.77.0.0/24", name: str = "n") -> plan.Network:  # noqa: ANN001
+def _net(conn, subnet: str = "10.77.0.0/24", name: str = "n") -> plan.Network:
     import ipaddress
 
     gw = str(ipaddress.ip_network(subnet).network_address + 1)
@@ -28,13 +28,13 @@ def _ep(cid: str | None = None, ports: list[str] = ()) -> ipam.Endpoint:  # type
 
 
 @pytest.fixture
-def conn(tmp_path: Path):  # noqa: ANN201
+def conn(tmp_path: Path):
     c = state.connect(tmp_path)
     yield c
     c.close()
 
 
-def test_first_address_skips_network_and_gateway(conn) -> None:  # noqa: ANN001
+def test_first_address_skips_network_and_gateway(conn) -> None:
     net = _net(conn)
     ep = ipam.allocate(conn, net, _ep())
     assert ep.address == "10.77.0.2"
@@ -42,14 +42,14 @@ def test_first_address_skips_network_and_gateway(conn) -> None:  # noqa: ANN001
     assert ep.veth == plan.veth_name(ep.container_id, net.id)
 
 
-def test_a_slash_30_has_one_address_and_no_broadcast(conn) -> None:  # noqa: ANN001
+def test_a_slash_30_has_one_address_and_no_broadcast(conn) -> None:
     net = _net(conn, "10.77.0.0/30")  # .0 network, .1 gateway, .2 free, .3 broadcast
     assert ipam.allocate(conn, net, _ep()).address == "10.77.0.2"
     with pytest.raises(Conflict, match="no free address"):
         ipam.allocate(conn, net, _ep())
 
 
-def test_release_frees_the_address(conn) -> None:  # noqa: ANN001
+def test_release_frees_the_address(conn) -> None:
     net = _net(conn, "10.77.0.0/30")
     ep = ipam.allocate(conn, net, _ep())
     ipam.release(conn, ep.container_id)
@@ -58,7 +58,7 @@ def test_release_frees_the_address(conn) -> None:  # noqa: ANN001
     assert ipam.endpoints(conn, ep.container_id) == []
 
 
-def test_allocation_is_idempotent_per_container(conn) -> None:  # noqa: ANN001
+def test_allocation_is_idempotent_per_container(conn) -> None:
     net = _net(conn)
     cid = secrets.token_hex(32)
     a = ipam.allocate(conn, net, _ep(cid))
@@ -67,7 +67,7 @@ def test_allocation_is_idempotent_per_container(conn) -> None:  # noqa: ANN001
     assert conn.execute("SELECT COUNT(*) FROM bridge_leases").fetchone()[0] == 1
 
 
-def test_requested_address(conn) -> None:  # noqa: ANN001
+def test_requested_address(conn) -> None:
     net = _net(conn)
     assert ipam.allocate(conn, net, _ep(), requested="10.77.0.50").address == "10.77.0.50"
     with pytest.raises(Conflict, match="already in use"):
@@ -79,7 +79,7 @@ def test_requested_address(conn) -> None:  # noqa: ANN001
     assert conn.execute("SELECT COUNT(*) FROM bridge_leases").fetchone()[0] == 1
 
 
-def test_published_host_ports_cannot_be_taken_twice(conn) -> None:  # noqa: ANN001
+def test_published_host_ports_cannot_be_taken_twice(conn) -> None:
     net = _net(conn)
     ipam.allocate(conn, net, _ep(ports=["8080:80"]))
     with pytest.raises(Conflict, match="already published"):
@@ -87,7 +87,7 @@ def test_published_host_ports_cannot_be_taken_twice(conn) -> None:  # noqa: ANN0
     ipam.allocate(conn, net, _ep(ports=["8080:80/udp"]))
 
 
-def test_random_host_port_is_chosen_inside_the_transaction(conn) -> None:  # noqa: ANN001
+def test_random_host_port_is_chosen_inside_the_transaction(conn) -> None:
     net = _net(conn)
     seen = []
 
@@ -100,7 +100,7 @@ def test_random_host_port_is_chosen_inside_the_transaction(conn) -> None:  # noq
     assert seen == [[], [40001]]  # the second choice sees the first
 
 
-def test_network_with_endpoints_cannot_be_deleted(conn) -> None:  # noqa: ANN001
+def test_network_with_endpoints_cannot_be_deleted(conn) -> None:
     net = _net(conn)
     ep = ipam.allocate(conn, net, _ep())
     with pytest.raises(Conflict), transaction(conn):
@@ -111,13 +111,13 @@ def test_network_with_endpoints_cannot_be_deleted(conn) -> None:  # noqa: ANN001
     assert ipam.get_network(conn, net.name) is None
 
 
-def test_network_names_are_unique(conn) -> None:  # noqa: ANN001
+def test_network_names_are_unique(conn) -> None:
     _net(conn, name="x")
     with pytest.raises(Conflict):
         _net(conn, "10.78.0.0/24", name="x")
 
 
-def test_lookup_by_name_id_and_prefix(conn) -> None:  # noqa: ANN001
+def test_lookup_by_name_id_and_prefix(conn) -> None:
     net = _net(conn, name="front")
     assert ipam.get_network(conn, "front").id == net.id
     assert ipam.get_network(conn, net.id).name == "front"
@@ -132,7 +132,7 @@ def _allocate_in_child(root: str, net_id: str, out: multiprocessing.Queue) -> No
     c.close()
 
 
-def test_50_concurrent_allocations_get_50_addresses(tmp_path: Path, conn) -> None:  # noqa: ANN001
+def test_50_concurrent_allocations_get_50_addresses(tmp_path: Path, conn) -> None:
     net = _net(conn)
     ctx = multiprocessing.get_context("fork")
     q = ctx.Queue()

@@ -25,7 +25,7 @@ def test_target_of() -> None:
 
 
 @pytest.fixture
-def driver_and_target(tmp_path: Path):  # noqa: ANN201
+def driver_and_target(tmp_path: Path):
     ctx = DriverContext(root=tmp_path / "root", runroot=tmp_path / "run")
     conn = state.connect(ctx.root)
     target = Container(id=secrets.token_hex(32), name="web", image_id="",
@@ -39,7 +39,7 @@ def driver_and_target(tmp_path: Path):  # noqa: ANN201
     return ContainerNetworkDriver(ctx), target
 
 
-def test_spec_joins_the_target_by_id(driver_and_target) -> None:  # noqa: ANN001
+def test_spec_joins_the_target_by_id(driver_and_target) -> None:
     driver, target = driver_and_target
     spec = ContainerSpec(network={"mode": "container:web"})
     driver.pyctr_modify_container_spec(spec)
@@ -48,13 +48,13 @@ def test_spec_joins_the_target_by_id(driver_and_target) -> None:  # noqa: ANN001
     assert ContainerNetworkDriver.wants_network_namespace is False
 
 
-def test_unknown_target(driver_and_target) -> None:  # noqa: ANN001
+def test_unknown_target(driver_and_target) -> None:
     driver, _ = driver_and_target
     with pytest.raises(NotFound):
         driver.pyctr_modify_container_spec(ContainerSpec(network={"container": "nope"}))
 
 
-def test_connect_shares_hosts_and_resolv(driver_and_target, tmp_path: Path) -> None:  # noqa: ANN001
+def test_connect_shares_hosts_and_resolv(driver_and_target, tmp_path: Path) -> None:
     driver, target = driver_and_target
     me = Container(id=secrets.token_hex(32), name="side", image_id="",
                    spec=ContainerSpec(network={"container": "web"}), drivers={}, root=driver.ctx.root)

@@ -28,12 +28,12 @@ state database before it is made, so ``disconnect`` and
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import ipaddress
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ class BridgeNetworkDriver(NetworkDriver):
 
         return state.connect(self.ctx.root)
 
-    @contextmanager
+    @contextlib.contextmanager
     def _network_lock(self, network_id: str) -> Iterator[None]:
         """Serialises rewriting the hosts files of one network's containers."""
         d = Path(self.ctx.runroot) / "network"
@@ -223,10 +223,8 @@ class BridgeNetworkDriver(NetworkDriver):
                 files.write_in_place(ep.hosts_path, files.render_hosts(ep, peers))
                 self._refresh_hosts(conn, net, only_peers_of=container.id)
             except BaseException as e:
-                try:
+                with contextlib.suppress(Exception):  # the first error is the one to report
                     self._teardown(conn, container.id)
-                except Exception:  # noqa: BLE001  (the first error is the one to report)
-                    pass
                 if isinstance(e, PyctrError) or not isinstance(e, Exception):
                     raise
                 raise DriverError(f"cannot connect the container to network {net.name}: {e}") from None
@@ -286,9 +284,9 @@ class BridgeNetworkDriver(NetworkDriver):
                 links = host.links()
                 ours = {lk["index"] for lk in links if lk["name"] in {n.bridge for n in nets}}
                 for lk in links:
-                    if lk["master"] in ours and lk["kind"] == "veth" and lk["name"] not in known:
-                        if apply.link_del(host, lk["name"]):
-                            report.append(f"veth {lk['name']}")
+                    if (lk["master"] in ours and lk["kind"] == "veth" and lk["name"] not in known
+                            and apply.link_del(host, lk["name"])):
+                        report.append(f"veth {lk['name']}")
         finally:
             conn.close()
         return report

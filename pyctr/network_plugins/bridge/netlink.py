@@ -125,7 +125,7 @@ class RTNL:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> RTNL:
+    def __enter__(self) -> RTNL:  # noqa: PYI034  (3.11 has typing.Self, but this stays plain)
         return self
 
     def __exit__(self, *exc: object) -> None:
