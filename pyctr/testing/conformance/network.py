@@ -126,3 +126,8 @@ class NetworkDriverConformance:
             assert _other_links(netns_proc) == []
         # and afterwards a disconnect has nothing left to do, without error
         network_driver.disconnect(container)
+
+
+class TestNetworkDriver(NetworkDriverConformance):
+    """Collected by ``--pyargs pyctr.testing.conformance.network`` with the plugin's
+    ``network_driver`` fixture (skipped unless ``--pyctr-driver=network:NAME``)."""
