@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,12 @@ from pyctr.testing.pytest_plugin import make_driver
 
 
 @pytest.fixture(params=["none", "host"])
-def network_driver(request: Any, tmp_path: Path) -> Any:
-    return make_driver("network", request.param, tmp_path)
+def network_driver(request: Any, tmp_path: Path) -> Iterator[Any]:
+    from pyctr.core.plugins import plugins
+
+    driver = make_driver("network", request.param, tmp_path)
+    yield driver
+    plugins.unregister(driver)  # selection registered it for hooks
 
 
 class TestBuiltinNetworkConformance(NetworkDriverConformance):
