@@ -128,6 +128,6 @@ class NetworkDriverConformance:
         network_driver.disconnect(container)
 
 
-class TestNetworkDriver(NetworkDriverConformance):
+class TestNetworkDriverConformance(NetworkDriverConformance):
     """Collected by ``--pyargs pyctr.testing.conformance.network`` with the plugin's
     ``network_driver`` fixture (skipped unless ``--pyctr-driver=network:NAME``)."""
