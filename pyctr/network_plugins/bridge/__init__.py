@@ -84,9 +84,22 @@ class BridgeNetworkDriver(NetworkDriver):
     # -- helpers -----------------------------------------------------------
 
     def _db(self) -> Any:
+        """This thread's connection to the state database, kept open.
+
+        Opening runs the migration check and the last close of a WAL database
+        checkpoints it (an fsync): both are paid once, not per call.
+        """
+        import threading
+
         from pyctr.core import state
 
-        return state.connect(self.ctx.root)
+        local = self.__dict__.setdefault("_local", threading.local())
+        conn = getattr(local, "conn", None)
+        # never use a connection across fork (the detached monitor disconnects)
+        if conn is None or getattr(local, "pid", 0) != os.getpid():
+            conn = local.conn = state.connect(self.ctx.root)
+            local.pid = os.getpid()
+        return conn
 
     @contextlib.contextmanager
     def _network_lock(self, network_id: str) -> Iterator[None]:
@@ -187,50 +200,47 @@ class BridgeNetworkDriver(NetworkDriver):
         except ValueError as e:
             raise UsageError(str(e)) from None
         conn = self._db()
+        # "mode" is what the CLI records (the --network value); a user
+        # network's name there means this network
+        mode = str(want.get("mode") or "")
+        ref = want.get("network") or (mode if mode not in ("", "bridge") else DEFAULT_NETWORK)
+        net = self._resolve(conn, str(ref))
+        old = ipam.endpoints(conn, container.id, net.id)
+        if old:
+            with RTNL() as host:
+                if host.link(old[0].veth) is not None:
+                    return self._attachment(net, old[0])  # already connected
+            self._teardown(conn, container.id)
+        ep = ipam.Endpoint(
+            container_id=container.id, network_id=net.id, veth="", address="", mac="",
+            name=container.name, hostname=spec.hostname or container.id[:12],
+            aliases=list(want.get("aliases") or []), extra_hosts=list(want.get("add_hosts") or []),
+            hosts_path=str(Path(container.dir) / "hosts"), ports=ports)
+        ep = ipam.allocate(conn, net, ep, want.get("ip") or None, self._free_port)
         try:
-            # "mode" is what the CLI records (the --network value); a user
-            # network's name there means this network
-            mode = str(want.get("mode") or "")
-            ref = want.get("network") or (mode if mode not in ("", "bridge") else DEFAULT_NETWORK)
-            net = self._resolve(conn, str(ref))
-            old = ipam.endpoints(conn, container.id, net.id)
-            if old:
-                with RTNL() as host:
-                    if host.link(old[0].veth) is not None:
-                        return self._attachment(net, old[0])  # already connected
-                self._teardown(conn, container.id)
-            ep = ipam.Endpoint(
-                container_id=container.id, network_id=net.id, veth="", address="", mac="",
-                name=container.name, hostname=spec.hostname or container.id[:12],
-                aliases=list(want.get("aliases") or []), extra_hosts=list(want.get("add_hosts") or []),
-                hosts_path=str(Path(container.dir) / "hosts"), ports=ports)
-            ep = ipam.allocate(conn, net, ep, want.get("ip") or None, self._free_port)
+            with RTNL() as host:
+                self._ensure_bridge(host, net)
+                apply.perform(plan.plan_endpoint(net, container.id, pid, ep.address), host, pid)
+            nat.run(plan.base_ruleset(self.table) + plan.network_elements(self.table, net)
+                    + plan.port_rules(self.table, container.id, ep.address, ep.ports))
+            Path(container.dir).mkdir(parents=True, exist_ok=True)
             try:
-                with RTNL() as host:
-                    self._ensure_bridge(host, net)
-                    apply.perform(plan.plan_endpoint(net, container.id, pid, ep.address), host, pid)
-                nat.run(plan.base_ruleset(self.table) + plan.network_elements(self.table, net)
-                        + plan.port_rules(self.table, container.id, ep.address, ep.ports))
-                Path(container.dir).mkdir(parents=True, exist_ok=True)
-                try:
-                    host_resolv = Path("/etc/resolv.conf").read_text()
-                except OSError:
-                    host_resolv = ""
-                files.write_in_place(Path(container.dir) / "resolv.conf", files.render_resolv(
-                    host_resolv, want.get("dns") or None, want.get("dns_search") or None,
-                    want.get("dns_options") or None))
-                peers = ipam.endpoints(conn, network_id=net.id) if not ipam.is_default(conn, net.id) else []
-                files.write_in_place(ep.hosts_path, files.render_hosts(ep, peers))
-                self._refresh_hosts(conn, net, only_peers_of=container.id)
-            except BaseException as e:
-                with contextlib.suppress(Exception):  # the first error is the one to report
-                    self._teardown(conn, container.id)
-                if isinstance(e, PyctrError) or not isinstance(e, Exception):
-                    raise
-                raise DriverError(f"cannot connect the container to network {net.name}: {e}") from None
-            return self._attachment(net, ep)
-        finally:
-            conn.close()
+                host_resolv = Path("/etc/resolv.conf").read_text()
+            except OSError:
+                host_resolv = ""
+            files.write_in_place(Path(container.dir) / "resolv.conf", files.render_resolv(
+                host_resolv, want.get("dns") or None, want.get("dns_search") or None,
+                want.get("dns_options") or None))
+            peers = ipam.endpoints(conn, network_id=net.id) if not ipam.is_default(conn, net.id) else []
+            files.write_in_place(ep.hosts_path, files.render_hosts(ep, peers))
+            self._refresh_hosts(conn, net, only_peers_of=container.id)
+        except BaseException as e:
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                self._teardown(conn, container.id)
+            if isinstance(e, PyctrError) or not isinstance(e, Exception):
+                raise
+            raise DriverError(f"cannot connect the container to network {net.name}: {e}") from None
+        return self._attachment(net, ep)
 
     def _teardown(self, conn: Any, container_id: str) -> list[str]:
         from pyctr.network_plugins.bridge import apply, nat
@@ -256,13 +266,10 @@ class BridgeNetworkDriver(NetworkDriver):
         return gone
 
     def disconnect(self, container: Any) -> None:
-        conn = self._db()
         try:
-            self._teardown(conn, container.id)
+            self._teardown(self._db(), container.id)
         except OSError as e:
             raise DriverError(f"cannot disconnect container {container.id[:12]}: {e}") from None
-        finally:
-            conn.close()
 
     def cleanup_orphans(self, live_container_ids: set[str]) -> list[str]:
         from pyctr.network_plugins.bridge import apply, nat
@@ -270,25 +277,22 @@ class BridgeNetworkDriver(NetworkDriver):
 
         conn = self._db()
         report: list[str] = []
-        try:
-            for cid in sorted(ipam.lease_owners(conn) - set(live_container_ids)):
-                report += self._teardown(conn, cid)
-            n = nat.delete_rules(self.table, keep=set(live_container_ids))
-            if n:
-                report.append(f"{n} orphaned nftables rule(s)")
-            # veths on our bridges that no record explains (made by hand or
-            # by a version that crashed before recording): nothing owns them
-            nets = ipam.list_networks(conn)
-            known = {ep.veth for ep in ipam.endpoints(conn)}
-            with RTNL() as host:
-                links = host.links()
-                ours = {lk["index"] for lk in links if lk["name"] in {n.bridge for n in nets}}
-                for lk in links:
-                    if (lk["master"] in ours and lk["kind"] == "veth" and lk["name"] not in known
-                            and apply.link_del(host, lk["name"])):
-                        report.append(f"veth {lk['name']}")
-        finally:
-            conn.close()
+        for cid in sorted(ipam.lease_owners(conn) - set(live_container_ids)):
+            report += self._teardown(conn, cid)
+        n = nat.delete_rules(self.table, keep=set(live_container_ids))
+        if n:
+            report.append(f"{n} orphaned nftables rule(s)")
+        # veths on our bridges that no record explains (made by hand or
+        # by a version that crashed before recording): nothing owns them
+        nets = ipam.list_networks(conn)
+        known = {ep.veth for ep in ipam.endpoints(conn)}
+        with RTNL() as host:
+            links = host.links()
+            ours = {lk["index"] for lk in links if lk["name"] in {n.bridge for n in nets}}
+            for lk in links:
+                if (lk["master"] in ours and lk["kind"] == "veth" and lk["name"] not in known
+                        and apply.link_del(host, lk["name"])):
+                    report.append(f"veth {lk['name']}")
         return report
 
     def status(self) -> list[tuple[str, str]]:
@@ -308,30 +312,27 @@ class BridgeNetworkDriver(NetworkDriver):
             raise UsageError("--gateway needs --subnet")
         routes = self._routes()
         conn = self._db()
-        try:
-            with transaction(conn):
-                taken = [n.subnet for n in ipam.list_networks(conn)]
-                try:
-                    if subnet:
-                        sub, gw = plan.check_subnet(subnet, gateway, routes, taken)
-                    else:
-                        sub = plan.choose_subnet(self.pools, routes, taken) or ""
-                        if not sub:
-                            raise DriverError("no subnet of the address pools is free; give --subnet")
-                        gw = str(ipaddress.ip_network(sub).network_address + 1)
-                except ValueError as e:
-                    raise UsageError(str(e)) from None
-                net = ipam.insert_network(conn, name, None, sub, gw, internal=internal, mtu=self.mtu)
+        with transaction(conn):
+            taken = [n.subnet for n in ipam.list_networks(conn)]
             try:
-                with RTNL() as host:
-                    self._ensure_bridge(host, net)
-                nat.run(plan.base_ruleset(self.table) + plan.network_elements(self.table, net))
-            except BaseException:
-                self._drop_network(conn, net)
-                raise
-            return self._describe(conn, net)
-        finally:
-            conn.close()
+                if subnet:
+                    sub, gw = plan.check_subnet(subnet, gateway, routes, taken)
+                else:
+                    sub = plan.choose_subnet(self.pools, routes, taken) or ""
+                    if not sub:
+                        raise DriverError("no subnet of the address pools is free; give --subnet")
+                    gw = str(ipaddress.ip_network(sub).network_address + 1)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            net = ipam.insert_network(conn, name, None, sub, gw, internal=internal, mtu=self.mtu)
+        try:
+            with RTNL() as host:
+                self._ensure_bridge(host, net)
+            nat.run(plan.base_ruleset(self.table) + plan.network_elements(self.table, net))
+        except BaseException:
+            self._drop_network(conn, net)
+            raise
+        return self._describe(conn, net)
 
     def _drop_network(self, conn: Any, net: plan.Network) -> None:
         from pyctr.core.state import transaction
@@ -347,45 +348,33 @@ class BridgeNetworkDriver(NetworkDriver):
 
     def remove_network(self, ref: str) -> None:
         conn = self._db()
-        try:
-            net = ipam.require_network(conn, ref)
-            if ipam.is_default(conn, net.id):
-                raise Conflict(f"{net.name} is a pre-defined network and cannot be removed")
-            self._drop_network(conn, net)
-        finally:
-            conn.close()
+        net = ipam.require_network(conn, ref)
+        if ipam.is_default(conn, net.id):
+            raise Conflict(f"{net.name} is a pre-defined network and cannot be removed")
+        self._drop_network(conn, net)
 
     def prune_networks(self) -> list[str]:
         conn = self._db()
         gone = []
-        try:
-            for net in ipam.list_networks(conn):
-                if not ipam.is_default(conn, net.id) and not ipam.endpoints(conn, network_id=net.id):
-                    self._drop_network(conn, net)
-                    gone.append(net.name)
-        finally:
-            conn.close()
+        for net in ipam.list_networks(conn):
+            if not ipam.is_default(conn, net.id) and not ipam.endpoints(conn, network_id=net.id):
+                self._drop_network(conn, net)
+                gone.append(net.name)
         return gone
 
     def list_networks(self) -> list[dict[str, Any]]:
         conn = self._db()
-        try:
-            return [self._describe(conn, n) for n in ipam.list_networks(conn)]
-        finally:
-            conn.close()
+        return [self._describe(conn, n) for n in ipam.list_networks(conn)]
 
     def inspect_network(self, ref: str) -> dict[str, Any]:
         conn = self._db()
-        try:
-            if ref in (DEFAULT_NETWORK, "default"):
-                net = self._default_network(conn)
-            else:
-                net = ipam.get_network(conn, ref)
-                if net is None:
-                    raise NotFound(f"network {ref} not found")
-            return self._describe(conn, net)
-        finally:
-            conn.close()
+        if ref in (DEFAULT_NETWORK, "default"):
+            net = self._default_network(conn)
+        else:
+            net = ipam.get_network(conn, ref)
+            if net is None:
+                raise NotFound(f"network {ref} not found")
+        return self._describe(conn, net)
 
     def _describe(self, conn: Any, net: plan.Network) -> dict[str, Any]:
         """Docker's ``network inspect`` shape."""
@@ -404,10 +393,7 @@ class BridgeNetworkDriver(NetworkDriver):
     def ports(self, container_id: str) -> list[dict[str, Any]]:
         """Published ports of a container (``pyctr port``)."""
         conn = self._db()
-        try:
-            return [p.to_dict() for ep in ipam.endpoints(conn, container_id) for p in ep.ports]
-        finally:
-            conn.close()
+        return [p.to_dict() for ep in ipam.endpoints(conn, container_id) for p in ep.ports]
 
 
 __all__ = ["BridgeNetworkDriver"]

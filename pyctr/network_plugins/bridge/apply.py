@@ -57,10 +57,14 @@ def read_view(rtnl: RTNL, ifnames: list[str], routes: bool = False,
 
 
 def _index(rtnl: RTNL, ifname: str) -> int:
-    link = rtnl.link(ifname)
-    if link is None:
-        raise NetlinkError(errno.ENODEV, f"no interface {ifname}")
-    return link["index"]
+    # one lookup per name and socket: a plan names the same link several times
+    cache = rtnl.__dict__.setdefault("index_cache", {})
+    if ifname not in cache:
+        link = rtnl.link(ifname)
+        if link is None:
+            raise NetlinkError(errno.ENODEV, f"no interface {ifname}")
+        cache[ifname] = link["index"]
+    return cache[ifname]
 
 
 def _up(rtnl: RTNL, ifname: str) -> None:
@@ -111,6 +115,7 @@ def _veth(rtnl: RTNL, op: dict[str, Any]) -> None:
 
 def link_del(rtnl: RTNL, ifname: str) -> bool:
     """Delete a link if it exists; True when something went."""
+    rtnl.__dict__.get("index_cache", {}).pop(ifname, None)
     link = rtnl.link(ifname)
     if link is None:
         return False
