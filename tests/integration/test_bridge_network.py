@@ -378,3 +378,24 @@ def test_the_ruleset_passes_nft_check(bridge_session: BridgeSession) -> None:  #
     r = subprocess.run(["nft", "-c", "-j", "-f", "-"], input=json.dumps(doc), capture_output=True, text=True,
                        check=False)
     assert r.returncode == 0, r.stderr
+
+
+def test_pyctr_run_with_the_bridge_driver(busybox: Any, bridge_session: BridgeSession) -> None:  # noqa: F811
+    """Through the real runtime and CLI: the container sees eth0, its address and the default route."""
+    busybox.env["PYCTR_NETWORK_OPT"] = ";".join(f"{k}={v}" for k, v in bridge_session.options().items())
+    r = busybox("run", "--rm", "--network", "bridge", "busybox", "sh", "-c",
+                "ip -o -4 addr show eth0; ip route; cat /etc/hosts; ping -c 1 -W 2 $(ip route | awk '/default/ {print $3}')",
+                check=True)
+    pool_prefix = bridge_session.pools.split(".")[:2]
+    assert f"inet {'.'.join(pool_prefix)}." in r.stdout, r.stdout
+    assert "default via " in r.stdout and "1 packets received" in r.stdout
+    veth_links = subprocess.run(["ip", "-j", "link", "show", "master", bridge_session.bridge],
+                                capture_output=True, text=True, check=True).stdout
+    assert json.loads(veth_links or "[]") == []  # --rm took the veth with it
+    from pyctr.core import state
+
+    conn = state.connect(busybox.root)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM bridge_leases").fetchone()[0] == 0
+    finally:
+        conn.close()

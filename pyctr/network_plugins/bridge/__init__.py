@@ -15,7 +15,7 @@ IPAM in the state database, NAT and published ports in nftables.
 ``add_hosts``   ``--add-host`` ``["name:ip", ...]``
 ==============  ==============================================================
 
-Driver options (``--network-opt`` / ``DriverContext.options``): ``bridge``
+Driver options (``DriverContext.options``, or ``PYCTR_NETWORK_OPT="k=v;k=v"``): ``bridge``
 (default ``pyctr0``), ``table`` (nftables table, default ``pyctr``),
 ``pools`` (``"172.17.0.0/16:16,192.168.0.0/16:20"``), ``mtu``.
 
@@ -60,7 +60,8 @@ class BridgeNetworkDriver(NetworkDriver):
 
     def __init__(self, ctx: DriverContext) -> None:
         super().__init__(ctx)
-        o = ctx.options
+        o = dict(_env_options())
+        o.update(ctx.options)
         self.bridge = o.get("bridge", "pyctr0")
         self.table = o.get("table", "pyctr")
         self.mtu = int(o.get("mtu", plan.DEFAULT_MTU))
@@ -394,6 +395,16 @@ class BridgeNetworkDriver(NetworkDriver):
         """Published ports of a container (``pyctr port``)."""
         conn = self._db()
         return [p.to_dict() for ep in ipam.endpoints(conn, container_id) for p in ep.ports]
+
+
+def _env_options() -> list[tuple[str, str]]:
+    """``PYCTR_NETWORK_OPT="bridge=br0;table=t;pools=10.1.0.0/16:24"`` until the CLI has --network-opt."""
+    out = []
+    for item in os.environ.get("PYCTR_NETWORK_OPT", "").split(";"):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            out.append((key.strip(), value.strip()))
+    return out
 
 
 __all__ = ["BridgeNetworkDriver"]
