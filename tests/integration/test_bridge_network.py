@@ -399,3 +399,25 @@ def test_pyctr_run_with_the_bridge_driver(busybox: Any, bridge_session: BridgeSe
         assert conn.execute("SELECT COUNT(*) FROM bridge_leases").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+def test_system_prune_cleans_what_a_killed_pyctr_left(busybox: Any, bridge_session: BridgeSession,  # noqa: F811
+                                                      procs: list[Any]) -> None:
+    """A connect whose pyctr died (no container record): `pyctr system prune` removes veth, rule, lease."""
+    s = bridge_session
+    opts = ";".join(f"{k}={v}" for k, v in s.options().items())
+    busybox.env["PYCTR_NETWORK_OPT"] = opts
+    c = ctr(procs)
+    r = subprocess.run([sys.executable, "-c", CRASHER, s.tag, s.bridge, s.table, s.pools,
+                        str(busybox.root.parent), str(c.pid), str(free_port())],
+                       capture_output=True, text=True, timeout=60, check=False,
+                       env={**busybox.env, "PYCTR_NETWORK_OPT": opts})
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    _cid, veth = r.stdout.split()
+    assert c.links() == ["lo", "eth0"]
+    out = busybox("system", "prune", "--force", check=True).stdout
+    assert veth in out, out
+    assert c.links() == ["lo"]
+    rules = subprocess.run(["nft", "-j", "list", "chain", "ip", s.table, "ports"], capture_output=True,
+                           text=True, check=True).stdout
+    assert not [i for i in json.loads(rules)["nftables"] if "rule" in i]
