@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 #: pyctr's own hook plugins, imported on first use (module paths)
 BUILTIN_PLUGINS = (
     "pyctr.plugins.namespaces",
-    "pyctr.network_plugins.bridge_prune",
+    "pyctr.plugins.network_prune",
 )
 
 ENTRY_POINT_GROUP = "pyctr"

@@ -1,4 +1,4 @@
-"""``system prune`` for the bridge driver, whichever network driver the command picked.
+"""``system prune`` for the bridge network driver, whichever network driver the command picked.
 
 ``pyctr_cleanup_orphans`` reaches registered hook plugins only, and a network
 driver is registered only when a command selects it; this small plugin (a
