@@ -421,3 +421,27 @@ def test_system_prune_cleans_what_a_killed_pyctr_left(busybox: Any, bridge_sessi
     rules = subprocess.run(["nft", "-j", "list", "chain", "ip", s.table, "ports"], capture_output=True,
                            text=True, check=True).stdout
     assert not [i for i in json.loads(rules)["nftables"] if "rule" in i]
+
+
+def test_published_udp_port(bridge_driver: Any, procs: list[Any]) -> None:  # noqa: F811
+    import socket as _socket
+
+    c = ctr(procs)
+    hp = free_port(_socket.SOCK_DGRAM)
+    cont = fake_container(bridge_driver.ctx.root, network={"ports": [f"127.0.0.1:{hp}:5353/udp"]})
+    bridge_driver.connect(cont, c.pid)
+    try:
+        echo = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 5353))\n"
+                "while True:\n    d, a = s.recvfrom(100); s.sendto(b'echo:' + d, a)")
+        procs.append(c.popen_in([sys.executable, "-c", echo]))
+        wait_for(lambda: c.run(["ss", "-Huln", "sport = :5353"]).stdout.strip())
+
+        def ask() -> bytes:
+            with _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM) as s:
+                s.settimeout(1)
+                s.sendto(b"hi", ("127.0.0.1", hp))
+                return s.recv(100)
+
+        assert wait_for(ask) == b"echo:hi"
+    finally:
+        bridge_driver.disconnect(cont)
