@@ -47,7 +47,7 @@ def main() -> None:
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     tag = secrets.token_hex(3)
-    s = BridgeSession(tag=tag, bridge=f"pn{tag}", table=f"pyctrnet{tag}", pools="10.231.0.0/16:24")
+    s = BridgeSession(tag=tag, bridge=f"pnet{tag}", table=f"pyctrnet{tag}", pools="10.231.0.0/16:24")
     tmp = Path(tempfile.mkdtemp(prefix="netbench"))
     d = s.make_driver(tmp)
     times: dict[str, list[float]] = {"connect": [], "disconnect": [], "connect -p": [], "disconnect -p": []}

@@ -1,6 +1,6 @@
 """Fixtures for tests of the bridge network driver (import them into a test module).
 
-Every name is unique to the test session (``pn<hex>`` bridges, table
+Every name is unique to the test session (``pnet<hex>`` bridges, table
 ``pyctrnet<hex>``, a random 10.x pool), so sessions running side by side on
 one machine never share a bridge, a subnet or a rule. ``bridge_leakcheck``
 fails a test that leaves a veth on the session's bridges, a DNAT rule, a
@@ -96,7 +96,7 @@ def _networks(driver: Any) -> list[Any]:
 @pytest.fixture(scope="session")
 def bridge_session() -> Iterator[BridgeSession]:
     tag = secrets.token_hex(3)
-    s = BridgeSession(tag=tag, bridge=f"pn{tag}", table=f"pyctrnet{tag}",
+    s = BridgeSession(tag=tag, bridge=f"pnet{tag}", table=f"pyctrnet{tag}",
                       pools=f"10.{secrets.randbelow(150) + 100}.0.0/16:24")
     yield s
     # the end of the session: our bridges (default and user networks) and table

@@ -61,7 +61,7 @@ class Peer:
         self.proc = ctr(procs)
         a, b = secrets.randbelow(250) + 1, secrets.randbelow(63) * 4
         self.host_ip, self.ip = f"198.18.{a}.{b + 1}", f"198.18.{a}.{b + 2}"
-        self.link = f"vx{session.tag}{n}"
+        self.link = f"vnet{session.tag}{n}"
         session.links.append(self.link)
         sh = ["ip", "link", "add", self.link, "type", "veth", "peer", "name", "ext0", "netns", str(self.proc.pid)]
         subprocess.run(sh, check=True)
