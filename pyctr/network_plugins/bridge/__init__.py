@@ -69,13 +69,14 @@ class BridgeNetworkDriver(UserNetworks, NetworkDriver):
 
     @classmethod
     def probe(cls, ctx: DriverContext) -> None:
+        import ctypes.util
         import importlib.util
         import shutil
 
         if not os.path.exists("/proc/sys/net/ipv4"):
             raise PrerequisitesMissing("the bridge network driver needs IPv4 networking in this kernel")
-        if shutil.which("nft") is None:
-            raise PrerequisitesMissing("the bridge network driver needs nft: install the nftables package")
+        if shutil.which("nft") is None and ctypes.util.find_library("nftables") is None:
+            raise PrerequisitesMissing("the bridge network driver needs nftables: install the nftables package")
         if importlib.util.find_spec("pyroute2") is None:
             raise PrerequisitesMissing("the bridge network driver needs pyroute2: pip install 'pyroute2>=0.9,<0.10'")
 
