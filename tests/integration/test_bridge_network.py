@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from pyctr.core.errors import Conflict
+from pyctr.core.errors import Conflict, DriverError
 from pyctr.testing.bridge import BridgeSession, bridge_driver, bridge_session  # noqa: F401  (fixtures)
 from pyctr.testing.netns import (
     NetnsProcess,
@@ -445,3 +445,26 @@ def test_published_udp_port(bridge_driver: Any, procs: list[Any]) -> None:  # no
         assert wait_for(ask) == b"echo:hi"
     finally:
         bridge_driver.disconnect(cont)
+
+
+@pytest.mark.parametrize("via", ["libnftables", "nft binary"])
+def test_nat_backends(via: str, monkeypatch: pytest.MonkeyPatch, bridge_session: BridgeSession) -> None:  # noqa: F811
+    """Both ways of talking to nftables apply, list and delete the same rules."""
+    from pyctr.network_plugins.bridge import nat, plan
+
+    if via == "nft binary":
+        monkeypatch.setattr(nat, "_lib", False)
+    else:
+        assert nat._libnft(), "libnftables.so.1 is part of Debian's nftables: it should load"
+    table = f"chk{bridge_session.tag}{len(via)}"
+    cid = secrets.token_hex(32)
+    try:
+        nat.run(plan.base_ruleset(table) + plan.port_rules(table, cid, "10.9.0.2", [plan.parse_port("8080:80")]))
+        assert nat.list_table(table) is not None
+        assert nat.delete_rules(table, owners={cid}) == 1
+        assert [i for i in nat.list_ports(table)["nftables"] if "rule" in i] == []
+        with pytest.raises(DriverError):
+            nat.run([{"add": {"rule": {"family": "ip", "table": table, "chain": "nochain", "expr": []}}}])
+    finally:
+        assert nat.remove_table(table)
+    assert nat.list_table(table) is None
