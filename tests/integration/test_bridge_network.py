@@ -318,18 +318,29 @@ from pyctr.testing.netns import fake_container
 s = BridgeSession(tag=sys.argv[1], bridge=sys.argv[2], table=sys.argv[3], pools=sys.argv[4])
 d = s.make_driver(Path(sys.argv[5]))
 c = fake_container(d.ctx.root, network={"ports": ["127.0.0.1:" + sys.argv[7] + ":80"]})
+if len(sys.argv) > 8 and sys.argv[8] == "before-nft":
+    # die in the middle of connect: veth made and moved, no rule yet
+    from pyctr.network_plugins.bridge import nat, plan
+    def die(cmds):
+        print(c.id, plan.veth_name(c.id, plan_net_id()), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    def plan_net_id():
+        from pyctr.network_plugins.bridge import ipam
+        return ipam.endpoints(d._db(), c.id)[0].network_id
+    nat.run = die
 att = d.connect(c, int(sys.argv[6]))
 print(c.id, att.extra["veth"], flush=True)
 os.kill(os.getpid(), signal.SIGKILL)  # pyctr dies before the container runs or is removed
 """
 
 
+@pytest.mark.parametrize("stage", ["after-connect", "before-nft"])
 def test_cleanup_orphans_after_pyctr_was_killed(bridge_driver: Any, procs: list[Any],  # noqa: F811
-                                                bridge_session: BridgeSession) -> None:  # noqa: F811
+                                                bridge_session: BridgeSession, stage: str) -> None:  # noqa: F811
     c = ctr(procs)
     s = bridge_session
     r = subprocess.run([sys.executable, "-c", CRASHER, s.tag, s.bridge, s.table, s.pools,
-                        str(Path(bridge_driver.ctx.root).parent), str(c.pid), str(free_port())],
+                        str(Path(bridge_driver.ctx.root).parent), str(c.pid), str(free_port()), stage],
                        capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == -signal.SIGKILL, r.stderr
     _cid, veth = r.stdout.split()
@@ -337,7 +348,8 @@ def test_cleanup_orphans_after_pyctr_was_killed(bridge_driver: Any, procs: list[
     assert subprocess.run(["ip", "link", "show", veth], capture_output=True, check=False).returncode == 0
     # the container record is gone: only the live set (empty) tells
     report = bridge_driver.cleanup_orphans(set())
-    assert any(veth in line for line in report) and any("nftables" in line for line in report)
+    assert any(veth in line for line in report), report
+    assert any("nftables" in line for line in report) == (stage == "after-connect"), report
     assert any("lease" in line for line in report)
     assert c.links() == ["lo"]
     assert bridge_driver.cleanup_orphans(set()) == []
