@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from pyctr.core.errors import Conflict, DriverError
-from pyctr.testing.bridge import BridgeSession, bridge_driver, bridge_session  # noqa: F401  (fixtures)
+from pyctr.testing.bridge import BridgeSession, bridge_driver, bridge_session, leftovers  # noqa: F401  (fixtures)
 from pyctr.testing.netns import (
     NetnsProcess,
     fake_container,
@@ -480,3 +480,52 @@ def test_nat_backends(via: str, monkeypatch: pytest.MonkeyPatch, bridge_session:
     finally:
         assert nat.remove_table(table)
     assert nat.list_table(table) is None
+
+
+RACER = """
+import sys
+from pathlib import Path
+from pyctr.testing.bridge import BridgeSession
+from pyctr.testing.netns import fake_container
+s = BridgeSession(tag=sys.argv[1], bridge=sys.argv[2], table=sys.argv[3], pools=sys.argv[4])
+d = s.make_driver(Path(sys.argv[5]))
+c = fake_container(d.ctx.root, network={"ports": ["127.0.0.1:" + sys.argv[7] + ":80"]})
+sys.stdin.read()  # start together
+att = d.connect(c, int(sys.argv[6]))
+print(c.id, att.ip_address, att.extra["network_id"], flush=True)
+"""
+
+
+def test_first_connects_race_from_many_processes(tmp_path: Path, procs: list[Any]) -> None:
+    """8 pyctr processes connect at once on a host with no bridge, no table, no default network yet."""
+    tag = secrets.token_hex(3)
+    s = BridgeSession(tag=tag, bridge=f"pnet{tag}", table=f"pyctrnet{tag}",
+                      pools=f"10.{secrets.randbelow(100) + 100}.0.0/16:24")
+    d = s.make_driver(tmp_path)
+    ports: set[int] = set()
+    while len(ports) < 8:
+        ports.add(free_port())
+    ctrs = [ctr(procs) for _ in ports]
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, s.tag, s.bridge, s.table, s.pools, str(tmp_path),
+                                str(c.pid), str(p)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+              for c, p in zip(ctrs, sorted(ports))]
+    try:
+        for r in racers:
+            r.stdin.close()  # type: ignore[union-attr]
+        outs = [r.stdout.read().split() for r in racers]  # type: ignore[union-attr]
+        assert all(r.wait(timeout=120) == 0 for r in racers)
+        assert len({o[1] for o in outs}) == 8  # distinct addresses
+        assert len({o[2] for o in outs}) == 1  # one default network, created once
+        for c in ctrs:
+            assert c.links() == ["lo", "eth0"]
+        assert d.cleanup_orphans(set())  # the racers' records are all this driver's root has
+        assert all(c.links() == ["lo"] for c in ctrs)
+        assert leftovers(s, [d]) == []
+    finally:
+        for r in racers:
+            if r.poll() is None:
+                r.kill()
+                r.wait()
+        d.cleanup_orphans(set())
+        subprocess.run(["ip", "link", "del", s.bridge], capture_output=True, check=False)
+        subprocess.run(["nft", "delete", "table", "ip", s.table], capture_output=True, check=False)
