@@ -265,9 +265,12 @@ class BridgeNetworkDriver(UserNetworks, NetworkDriver):
         return gone
 
     def disconnect(self, container: Any) -> None:
+        import sqlite3
+
         try:
             self._teardown(self._db(), container.id)
-        except OSError as e:
+        except (OSError, sqlite3.Error, ValueError) as e:
+            # a PyctrError, so the runtime's cleanup goes on with cgroups and mounts
             raise DriverError(f"cannot disconnect container {container.id[:12]}: {e}") from None
 
     def cleanup_orphans(self, live_container_ids: set[str]) -> list[str]:
