@@ -185,6 +185,14 @@ class BridgeNetworkDriver(UserNetworks, NetworkDriver):
     # -- NetworkDriver -----------------------------------------------------
 
     def connect(self, container: Any, pid: int) -> NetworkAttachment:
+        import sqlite3
+
+        try:
+            return self._connect(container, pid)
+        except (OSError, sqlite3.Error) as e:  # before anything was made (after: see _connect)
+            raise DriverError(f"cannot connect container {container.id[:12]} to its network: {e}") from None
+
+    def _connect(self, container: Any, pid: int) -> NetworkAttachment:
         from pyctr.network_plugins.bridge import apply, files, nat
         from pyctr.network_plugins.bridge.netlink import RTNL
 
