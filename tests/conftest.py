@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pyctr.testing import leaks
+from pyctr.testing.bridge import bridge_session  # noqa: F401  (session fixture)
 
 PYCTR = [sys.executable, "-m", "pyctr"]
 
@@ -45,6 +46,13 @@ class Pyctr:
         if check and result.returncode != 0:
             raise AssertionError(f"pyctr {' '.join(args)} exited {result.returncode}: {result.stderr}")
         return result
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_bridge(bridge_session):
+    """Bridge containers of this session use a bridge, nft table and pool of their own."""
+    os.environ["PYCTR_NETWORK_OPT"] = ";".join(f"{k}={v}" for k, v in bridge_session.options().items())
+    yield bridge_session
 
 
 @pytest.fixture(scope="session", autouse=True)
