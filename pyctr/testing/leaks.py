@@ -66,16 +66,20 @@ def _mounts(under: str) -> set[str]:
         return {line.split()[4] for line in f if line.split()[4].startswith(under) or "pyctr" in line.split()[4]}
 
 
-def _foreign_pidns_processes() -> set[int]:
-    """Processes in another PID namespace than ours: container processes."""
+def _container_processes(under: str) -> set[int]:
+    """Processes in another PID namespace whose root filesystem lives under ``under``:
+    containers of this test session (others' containers on the machine are not ours)."""
     own = os.readlink("/proc/self/ns/pid")
     out = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            if os.readlink(f"/proc/{entry}/ns/pid") != own:
-                out.add(int(entry))
+            if os.readlink(f"/proc/{entry}/ns/pid") == own:
+                continue
+            with open(f"/proc/{entry}/mountinfo") as f:
+                if under in f.read():
+                    out.add(int(entry))
         except OSError:
             continue
     return out
@@ -91,7 +95,7 @@ class Snapshot:
 
     @classmethod
     def take(cls, under: str) -> Snapshot:
-        return cls(_mounts(under), _links(), _netns(), _cgroups(), _foreign_pidns_processes())
+        return cls(_mounts(under), _links(), _netns(), _cgroups(), _container_processes(under))
 
     def leaked_since(self, before: Snapshot) -> dict[str, list]:
         out = {}

@@ -175,14 +175,19 @@ def _stage1(launch: Launch, sync_w: int, go_r: int, err_w: int) -> None:
 def _init(launch: Launch, go_r: int) -> None:
     """PID 1 of the container: wait for the parent, then become the user's command."""
     from pyctr.core.plugins import plugins
-    from pyctr.core.runtime import child, security
+    from pyctr.core.runtime import child, seccomp, security
 
+    spec = launch.spec
+    caps = security.capability_set(spec.cap_add, spec.cap_drop, spec.privileged)
+    # Built while the parent sets up cgroups and network (libseccomp needs
+    # tens of ms for three architectures), and before pivot_root, while a
+    # profile path still means the host's file.
+    seccomp_filter = seccomp.Prepared(spec.seccomp, spec.privileged, caps)
     if os.read(go_r, 1) != b"G":
         os._exit(125)  # the parent gave up or died: start nothing
     os.close(go_r)
     if launch.flags & linux.CLONE_NEWCGROUP:
         linux.unshare(linux.CLONE_NEWCGROUP)
-    spec = launch.spec
     if launch.stdio is not None:
         for target, fd in enumerate(launch.stdio):
             if fd != target:
@@ -218,10 +223,17 @@ def _init(launch: Launch, go_r: int) -> None:
     env = list(spec.env)
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
-    caps = security.capability_set(spec.cap_add, spec.cap_drop, spec.privileged)
     child.change_workdir(spec.workdir)
     if spec.no_new_privileges:
         linux.set_no_new_privs()
+    # runc's order: without no_new_privs the kernel lets only CAP_SYS_ADMIN
+    # install a filter, so load it before the user and capability switch;
+    # with no_new_privs load it as late as possible, so that the fewest of
+    # pyctr's own syscalls have to pass the container's profile.
+    if not spec.no_new_privileges:
+        seccomp_filter.load()
     security.become(uid, gid, groups, security.mask_of(caps))
     child.mark_fds_cloexec()
+    if spec.no_new_privileges:
+        seccomp_filter.load()
     child.execute(spec.argv, env)
