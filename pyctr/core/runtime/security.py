@@ -41,12 +41,23 @@ def capability_set(cap_add: list[str], cap_drop: list[str], privileged: bool) ->
         if n != "ALL" and n not in CAPABILITIES:
             raise UsageError(f"unknown capability: {name!r}")
     if privileged:
-        return sorted(CAPABILITIES)
+        # Docker's "all capabilities" are those its own bounding set holds:
+        # asking for more (pyctr itself confined) makes capset fail.
+        bounding = _own_bounding()
+        return sorted(n for n, bit in CAPABILITIES.items() if bounding >> bit & 1)
     adds = {normalize_cap(c) for c in cap_add}
     drops = {normalize_cap(c) for c in cap_drop}
     caps = set(CAPABILITIES) if "ALL" in adds else set(DEFAULT_CAPABILITIES) | (adds - {"ALL"})
     caps = set() if "ALL" in drops else caps - drops
     return sorted(caps)
+
+
+def _own_bounding() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                return int(line.split()[1], 16)
+    return (1 << (linux.last_cap() + 1)) - 1
 
 
 def mask_of(names: list[str]) -> int:
