@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from pyctr.core.images import Image
     from pyctr.core.spec import ContainerSpec
 
+#: a static reaper for --init, as Docker bind-mounts its docker-init (tini)
+INIT_BINARY = "/usr/bin/tini-static"
+
 VALID_NAME = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 
 
@@ -40,6 +43,13 @@ def spec_from_image(spec: ContainerSpec, image: Image, cmd: list[str], entrypoin
     spec.argv = spec.entrypoint + spec.cmd
     if not spec.argv:
         raise UsageError("no command specified")
+    if spec.init:
+        if not os.path.exists(INIT_BINARY):
+            raise UsageError(f"--init needs {INIT_BINARY} (Debian package tini)")
+        from pyctr.core.spec import Mount
+
+        spec.mounts.append(Mount(type="bind", source=INIT_BINARY, target="/sbin/pyctr-init", readonly=True))
+        spec.argv = ["/sbin/pyctr-init", "--"] + spec.argv
     image_env = list(cfg.get("Env") or [])
     given = {e.split("=", 1)[0] for e in spec.env}
     spec.env = [e for e in image_env if e.split("=", 1)[0] not in given] + spec.env
@@ -84,12 +94,36 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
         container.insert(engine.db)
     try:
         storage.create_rw(cid, image.layers[-1] if image.layers else None)
+        if spec.uid_map:
+            _hand_layer_to_mapped_root(storage.metadata(cid), spec)  # may refuse: cleaned up below
         _write_container_files(container)
         plugins.create_container(container)
     except BaseException:
         remove(engine, container, force=True)
         raise
     return container
+
+
+def _hand_layer_to_mapped_root(paths: dict[str, str], spec: ContainerSpec) -> None:
+    """With a user namespace, the container's root must own its writable layer
+    (and reach it): the image's files stay owned by the host and read as nobody."""
+    uid = next((host for inside, host, _ in spec.uid_map if inside == 0), None)
+    gid = next((host for inside, host, _ in (spec.gid_map or spec.uid_map) if inside == 0), None)
+    if uid is None or gid is None:
+        return
+    top = paths.get("MergedDir") or paths.get("Dir") or ""
+    parent = os.path.dirname(os.path.dirname(top))
+    while parent and parent != "/":
+        if not os.stat(parent).st_mode & 0o001:
+            raise UsageError(f"{parent} is not searchable by others, so the remapped root (host uid {uid}) cannot "
+                             f"reach the container's files; chmod o+x it or use a --root whose parents are")
+        parent = os.path.dirname(parent)
+    for key in ("UpperDir", "WorkDir", "MergedDir", "Dir"):
+        path = paths.get(key)
+        if path and os.path.isdir(path):
+            os.chown(path, uid, gid)
+            parent = os.path.dirname(path)
+            os.chmod(parent, os.stat(parent).st_mode | 0o711)
 
 
 def _write_container_files(container: Container) -> None:
@@ -114,7 +148,7 @@ def _host_resolv_conf() -> str:
 
 
 def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] | None = None,
-          ctty: bool = False) -> int:
+          console: int | None = None) -> int:
     """Run the container's init; return its host pid once the user's command is executing."""
     from pyctr.core.runtime.launch import Launch, spawn
     from pyctr.core.runtime.linux import NAMESPACE_FILES
@@ -135,11 +169,12 @@ def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] |
                 raise Conflict(f"cannot join the {kind} namespace of {other.name}: it is not running")
             joins[kind] = f"/proc/{other.pid}/ns/{NAMESPACE_FILES[kind]}"
     launch = Launch(spec=spec, rootfs=rootfs, container_dir=str(container.dir),
-                    flags=plugins.namespace_flags(spec), joins=joins, stdio=stdio, ctty=ctty)
+                    flags=plugins.namespace_flags(spec), joins=joins, stdio=stdio, console=console)
 
     def create_runtime(pid: int) -> None:
         container.pid = pid
         container.runtime["starttime"] = _starttime(pid)
+        container.runtime.pop("stopped_by_user", None)
         container.status = "running"
         container.started = time.time()
         container.finished = 0.0
@@ -161,10 +196,13 @@ def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] |
     return pid
 
 
-def wait_foreground(engine: Engine, container: Container, pid: int) -> int:
-    """Wait for the init (our child via the subreaper), forwarding signals; return its exit code."""
-    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-                 signal.SIGWINCH)
+def wait_foreground(engine: Engine, container: Container, pid: int, master: int | None = None,
+                    interactive: bool = False) -> int:
+    """Wait for the init (our child via the subreaper), forwarding signals; return its exit code.
+
+    With a pty ``master`` (``-t``), the terminal is proxied until the init exits.
+    """
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
     def forward(signum: int, _frame: Any) -> None:
         try:
@@ -174,15 +212,13 @@ def wait_foreground(engine: Engine, container: Container, pid: int) -> int:
 
     previous = {s: signal.signal(s, forward) for s in forwarded}
     try:
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                status = 255 << 8
-                break
+        if master is not None:
+            from pyctr.core.runtime.tty import RawMode, proxy
+
+            with RawMode(0) if interactive else _nothing():
+                status = proxy(master, pid, forward_stdin=interactive)
+        else:
+            status = _wait(pid)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -190,6 +226,24 @@ def wait_foreground(engine: Engine, container: Container, pid: int) -> int:
     code = 128 - code if code < 0 else code
     cleanup(engine, container, exit_code=code)
     return code
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _wait(pid: int) -> int:
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 255 << 8
 
 
 def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
@@ -210,6 +264,18 @@ def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
     with transaction(engine.db):
         container.save(engine.db)
     return errors
+
+
+def should_restart(container: Container) -> bool:
+    """Docker's restart policies, applied when the init exited on its own."""
+    policy, _, limit = container.spec.restart_policy.partition(":")
+    if container.runtime.get("stopped_by_user"):
+        return False
+    if policy == "always" or policy == "unless-stopped":
+        return True
+    if policy == "on-failure" and container.exit_code != 0:
+        return not limit or container.runtime.get("restart_count", 0) < int(limit)
+    return False
 
 
 def kill(container: Container, sig: int) -> None:
@@ -252,9 +318,11 @@ def _wait_gone(pid: int, timeout: float = 10.0) -> None:
 
 
 def _starttime(pid: int) -> int:
+    """The process's start time in clock ticks; 0 when it is gone or a zombie."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
+            fields = f.read().rsplit(")", 1)[1].split()
+        return 0 if fields[0] in ("Z", "X") else int(fields[19])
     except (OSError, IndexError, ValueError):
         return 0
 

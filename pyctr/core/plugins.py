@@ -30,6 +30,16 @@ BUILTIN_PLUGINS = (
 ENTRY_POINT_GROUP = "pyctr"
 
 
+class _PluginManager(pluggy.PluginManager):
+    def parse_hookimpl_opts(self, plugin: object, name: str):  # noqa: ANN201
+        # pluggy inspects every attribute of every plugin it registers; a driver
+        # instance has dozens. Only pyctr_* names can be hooks, so skip the rest
+        # before the (slow) static attribute lookup.
+        if not name.startswith("pyctr_"):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
 
@@ -51,7 +61,7 @@ class PyctrPlugins:
         return self._pm
 
     def _load(self) -> pluggy.PluginManager:
-        pm = pluggy.PluginManager("pyctr")
+        pm = _PluginManager("pyctr")
         pm.add_hookspecs(hookspecs)
         for modname in BUILTIN_PLUGINS:
             module = importlib.import_module(modname)
@@ -85,6 +95,9 @@ class PyctrPlugins:
         """Register an object (a selected driver, a test plugin) for hooks."""
         if self.pm.is_registered(plugin):
             return
+        if name is not None and self.pm.get_plugin(name) is not None:
+            # A new instance of the same driver (a fresh Engine after fork) replaces the old one.
+            self.pm.unregister(name=name)
         registered = self.pm.register(plugin, name=name)
         self.pm.check_pending()
         if source and registered:

@@ -63,7 +63,7 @@ def _netns() -> set[str]:
 
 def _mounts(under: str) -> set[str]:
     with open("/proc/self/mountinfo") as f:
-        return {line.split()[4] for line in f if line.split()[4].startswith(under) or "pyctr" in line.split()[4]}
+        return {line.split()[4] for line in f if line.split()[4].startswith(under)}
 
 
 def _container_processes(under: str) -> set[int]:

@@ -10,8 +10,11 @@ The fixtures ``storage_driver``, ``network_driver``, ``volume_driver`` and
 pyctr uses, on a private storage root under ``tmp_path``. A test module may
 override any of them to test a driver of its own choosing.
 
-Fixture modules are imported lazily: their heavy dependencies load only when a
-fixture runs.
+Also the fixtures of :mod:`pyctr.testing.registry` (``registry``,
+``auth_registry``, ``token_registry``: real docker-registry servers on
+127.0.0.1) and :mod:`pyctr.testing.images` (``registry_images``: the standard
+test images pushed there with skopeo). Heavy work happens only when a fixture
+runs.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from pyctr.testing.images import registry_images  # noqa: F401  (fixture)
 from pyctr.testing.registry import auth_registry, registry, token_registry  # noqa: F401  (fixtures)
 
 

@@ -57,6 +57,17 @@ def container_options(f: Any) -> Any:
         click.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
         click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
         click.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=...)."),
+        click.option("--restart", default="no", help="Restart policy: no, on-failure[:max-retries], always, unless-stopped."),
+        click.option("--stop-signal", default=None, help="Signal to stop the container."),
+        click.option("--stop-timeout", type=int, default=None, help="Seconds to wait for a stop before killing."),
+        click.option("--log-driver", type=click.Choice(["json-file", "none"]), default="json-file", help="Logging driver."),
+        click.option("--pid", "pid_mode", default=None, help="PID namespace: host or container:NAME."),
+        click.option("--ipc", "ipc_mode", default=None, help="IPC namespace: host, private or container:NAME."),
+        click.option("--uts", "uts_mode", default=None, help="UTS namespace: host."),
+        click.option("--userns", default=None, help="User namespace: host, or private (remap root to 100000)."),
+        click.option("--uidmap", multiple=True, help="UID map CONTAINER:HOST:SIZE for a user namespace."),
+        click.option("--gidmap", multiple=True, help="GID map CONTAINER:HOST:SIZE for a user namespace."),
+        click.option("--init", "use_init", is_flag=True, help="Run a small init (tini) as PID 1 that reaps zombies."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -76,6 +87,20 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
                          tty=o["tty"], interactive=o["interactive"], labels=_parse_labels(o["label"]),
                          privileged=o["privileged"], cap_add=list(o["cap_add"]), cap_drop=list(o["cap_drop"]),
                          read_only=o["read_only"], auto_remove=o["auto_remove"])
+    policy, _, count = o["restart"].partition(":")
+    if policy not in ("no", "on-failure", "always", "unless-stopped") or (count and (policy != "on-failure" or not count.isdigit())):
+        raise UsageError(f"invalid restart policy {o['restart']!r}: no, on-failure[:N], always or unless-stopped")
+    spec.restart_policy = o["restart"]
+    if o["stop_signal"]:
+        from pyctr.core.cli.control import parse_signal
+
+        parse_signal(o["stop_signal"])
+        spec.stop_signal = o["stop_signal"]
+    if o["stop_timeout"] is not None:
+        spec.stop_timeout = o["stop_timeout"]
+    spec.log_driver = o["log_driver"]
+    _namespace_modes(spec, o)
+    spec.init = o["use_init"]
     for opt in o["security_opt"]:
         key, _, value = opt.partition("=")
         if key in ("no-new-privileges", "no_new_privileges") and value in ("", "true"):
@@ -98,6 +123,39 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
     return spec, image, network
 
 
+def _namespace_modes(spec: Any, o: dict[str, Any]) -> None:
+    from pyctr.core.errors import UsageError
+
+    for kind, value, allowed in (("pid", o["pid_mode"], ("host",)), ("ipc", o["ipc_mode"], ("host", "private", "shareable")),
+                                 ("uts", o["uts_mode"], ("host",))):
+        if not value:
+            continue
+        if value.startswith("container:") and kind != "uts" and len(value) > 10:
+            spec.namespaces[kind] = value
+        elif value in allowed:
+            spec.namespaces[kind] = "private" if value in ("private", "shareable") else value
+        else:
+            raise UsageError(f"invalid --{kind} value {value!r}")
+
+    def parse_map(items: tuple[str, ...], flag: str) -> list[tuple[int, int, int]]:
+        out = []
+        for item in items:
+            parts = item.split(":")
+            if len(parts) != 3 or not all(p.isdigit() for p in parts) or int(parts[2]) == 0:
+                raise UsageError(f"invalid {flag} {item!r}: want CONTAINER:HOST:SIZE")
+            out.append((int(parts[0]), int(parts[1]), int(parts[2])))
+        return out
+
+    spec.uid_map = parse_map(o["uidmap"], "--uidmap")
+    spec.gid_map = parse_map(o["gidmap"], "--gidmap") or list(spec.uid_map)
+    if o["userns"] not in (None, "", "host", "private"):
+        raise UsageError(f"invalid --userns value {o['userns']!r}: host or private")
+    if o["userns"] == "private" and not spec.uid_map:
+        spec.uid_map = spec.gid_map = [(0, 100000, 65536)]
+    if spec.uid_map:
+        spec.namespaces["user"] = "private"
+
+
 @click.command(context_settings={"allow_interspersed_args": False})
 @container_options
 @click.option("--detach", "-d", is_flag=True, help="Run the container in the background and print its ID.")
@@ -108,21 +166,78 @@ def run(image: str, command: tuple[str, ...], detach: bool, **options: Any) -> N
     from pyctr.core import lifecycle
     from pyctr.core.errors import UsageError
 
+    eng = engine()
+    spec, img, network = build_spec(image, command, options)
+    if detach and spec.auto_remove and spec.restart_policy != "no":
+        raise UsageError("conflicting options: --restart and --rm")
+    container = lifecycle.create(eng, spec, img, network)
     if detach:
-        raise UsageError("-d is not available yet in this build")
+        from pyctr.core.detach import start_detached
+
+        try:
+            start_detached(eng, container)
+        except BaseException:
+            if spec.auto_remove:
+                lifecycle.remove(eng, container, force=True)
+            raise
+        click.echo(container.id)
+        return
+    code = run_foreground(eng, container)
+    sys.exit(code)
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@container_options
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def create(image: str, command: tuple[str, ...], **options: Any) -> None:
+    """Create a new container without starting it."""
+    from pyctr.core import lifecycle
+
     eng = engine()
     spec, img, network = build_spec(image, command, options)
     container = lifecycle.create(eng, spec, img, network)
+    click.echo(container.id)
+
+
+def run_foreground(eng: Any, container: Any) -> int:
+    """Start ``container`` attached to this terminal and wait for it, as ``docker run`` without -d."""
+    import os
+
+    from pyctr.core import lifecycle
+
+    spec = container.spec
+    master = None
     try:
-        pid = lifecycle.start(eng, container)
+        if spec.tty:
+            from pyctr.core.runtime.tty import console_socket, receive_master
+
+            ours, theirs = console_socket()
+            try:
+                pid = lifecycle.start(eng, container, console=theirs.fileno())
+                theirs.close()
+                master = receive_master(ours)
+            finally:
+                theirs.close()
+                ours.close()
+        else:
+            stdin = 0 if spec.interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                pid = lifecycle.start(eng, container, stdio=(stdin, 1, 2))
+            finally:
+                if stdin != 0:
+                    os.close(stdin)
+        code = lifecycle.wait_foreground(eng, container, pid, master=master, interactive=spec.interactive)
     except BaseException:
         if spec.auto_remove:
             lifecycle.remove(eng, container, force=True)
         raise
-    code = lifecycle.wait_foreground(eng, container, pid)
+    finally:
+        if master is not None:
+            os.close(master)
     if spec.auto_remove:
         lifecycle.remove(eng, container, force=True)
-    sys.exit(code)
+    return code
 
 
 def _status_text(c: Any) -> str:

@@ -1,5 +1,8 @@
 """The container's init, from its new namespaces to ``execve``: a list of steps.
 
+Everything here runs after the child may have left the host's filesystem, so
+this module imports all it needs at the top (a lazy import would fail there).
+
 Runs in the forked child only. Each step is a function named for what it
 does, in the order runc does them. Anything that goes wrong raises; the
 caller reports the message to the parent over the error pipe and exits 125
@@ -8,12 +11,14 @@ caller reports the message to the parent over the error pipe and exits 125
 
 from __future__ import annotations
 
+import array
 import errno
 import fcntl
 import os
 import socket
 import stat
 import struct
+import termios
 from typing import TYPE_CHECKING
 
 from pyctr.core.runtime import linux
@@ -193,6 +198,24 @@ def make_readonly_paths() -> None:
         linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
         linux.mount(None, path, None,
                     linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+
+
+def make_console(sock_fd: int, uid: int, gid: int) -> None:
+    """Open a pty in the container's /dev/pts, send the master to the parent, use the slave as stdio."""
+    TIOCSPTLCK, TIOCGPTN = 0x40045431, 0x80045430
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+    slave = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
+    os.fchown(slave, uid, gid)
+    sock = socket.socket(fileno=sock_fd)
+    sock.sendmsg([b"M"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [master]))])
+    sock.close()
+    os.close(master)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def remount_root_readonly() -> None:

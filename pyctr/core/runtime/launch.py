@@ -24,7 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from pyctr.core.errors import RuntimeFailure
-from pyctr.core.runtime import linux
+
+# The child runs inside the container's root, where pyctr's and Python's files
+# are not visible: every module it uses is imported here, before the fork.
+from pyctr.core.runtime import child, linux, seccomp, security
+from pyctr.core.runtime.child import ExecFailure
 
 if TYPE_CHECKING:
     from pyctr.core.spec import ContainerSpec
@@ -41,7 +45,8 @@ class Launch:
     joins: dict[str, str]  #: kind -> /proc/<pid>/ns/<file> to setns into
     stdio: tuple[int, int, int] | None = None  #: fds to become 0, 1, 2 (None: inherit)
     setsid: bool = True
-    ctty: bool = False  #: make stdin the controlling terminal (with -t)
+    ctty: bool = False  #: make stdin the controlling terminal
+    console: int | None = None  #: unix socket: the init makes a pty in its own /dev/pts and sends the master
 
 
 class ExecError(RuntimeFailure):
@@ -131,8 +136,6 @@ def _child_guard(err_w: int, body: Callable[[], None]) -> None:
     try:
         body()
     except BaseException as e:  # noqa: BLE001  (everything must reach the parent as one line)
-        from pyctr.core.runtime.child import ExecFailure
-
         if isinstance(e, ExecFailure):
             code = e.code
             message = str(e)
@@ -153,8 +156,6 @@ def _child_guard(err_w: int, body: Callable[[], None]) -> None:
 
 def _stage1(launch: Launch, sync_w: int, go_r: int, err_w: int) -> None:
     """Join or create namespaces, then fork the init so it lands in the new PID namespace."""
-    if launch.setsid:
-        os.setsid()
     for kind, path in launch.joins.items():
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -175,19 +176,19 @@ def _stage1(launch: Launch, sync_w: int, go_r: int, err_w: int) -> None:
 def _init(launch: Launch, go_r: int) -> None:
     """PID 1 of the container: wait for the parent, then become the user's command."""
     from pyctr.core.plugins import plugins
-    from pyctr.core.runtime import child, seccomp, security
 
-    spec = launch.spec
-    caps = security.capability_set(spec.cap_add, spec.cap_drop, spec.privileged)
     # Built while the parent sets up cgroups and network (libseccomp needs
-    # tens of ms for three architectures), and before pivot_root, while a
-    # profile path still means the host's file.
-    seccomp_filter = seccomp.Prepared(spec.seccomp, spec.privileged, caps)
+    # tens of ms for three architectures), and before pivot_root, while
+    # libseccomp.so is still visible.
+    seccomp_filter = _prepare_seccomp(launch.spec)
     if os.read(go_r, 1) != b"G":
         os._exit(125)  # the parent gave up or died: start nothing
     os.close(go_r)
     if launch.flags & linux.CLONE_NEWCGROUP:
         linux.unshare(linux.CLONE_NEWCGROUP)
+    spec = launch.spec
+    if launch.setsid:
+        os.setsid()  # the init leads its own session: it can take a controlling tty
     if launch.stdio is not None:
         for target, fd in enumerate(launch.stdio):
             if fd != target:
@@ -200,6 +201,11 @@ def _init(launch: Launch, go_r: int) -> None:
     rootfs = launch.rootfs
     own = {kind for kind, flag in linux.NAMESPACE_FLAGS.items() if launch.flags & flag}
     in_userns = "user" in own
+    if in_userns:
+        # The maps are written now: become the namespace's root so files we
+        # create (device nodes, mount points) have an owner that exists in it.
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
     child.make_mounts_private()
     child.bind_rootfs(rootfs)
     child.mount_proc(rootfs)
@@ -219,11 +225,27 @@ def _init(launch: Launch, go_r: int) -> None:
     if "network" in own:
         child.bring_up_loopback()
     plugins.start_container(spec)
-    uid, gid, groups, home = security.lookup_user(spec.user)
-    env = list(spec.env)
+    become_process(spec, spec.argv, list(spec.env), spec.user, spec.workdir, launch.console, seccomp_filter)
+
+
+def _prepare_seccomp(spec: ContainerSpec) -> seccomp.Prepared:
+    caps = security.capability_set(spec.cap_add, spec.cap_drop, spec.privileged)
+    return seccomp.Prepared(spec.seccomp, spec.privileged, caps)
+
+
+def become_process(spec: ContainerSpec, argv: list[str], env: list[str], user: str, workdir: str,
+                   console: int | None, seccomp_filter: seccomp.Prepared) -> None:
+    """The common tail of a container's init and of ``exec``: terminal, user,
+    capabilities, working directory, then execve. Runs inside the container's root."""
+    uid, gid, groups, home = security.lookup_user(user)
+    if console is not None:
+        # Made inside the container's own devpts, so ``tty`` and ``ps`` inside
+        # name it (/dev/pts/0), as runc's console socket does.
+        child.make_console(console, uid, gid)
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
-    child.change_workdir(spec.workdir)
+    caps = security.capability_set(spec.cap_add, spec.cap_drop, spec.privileged)
+    child.change_workdir(workdir)
     if spec.no_new_privileges:
         linux.set_no_new_privs()
     # runc's order: without no_new_privs the kernel lets only CAP_SYS_ADMIN
@@ -236,4 +258,100 @@ def _init(launch: Launch, go_r: int) -> None:
     child.mark_fds_cloexec()
     if spec.no_new_privileges:
         seccomp_filter.load()
-    child.execute(spec.argv, env)
+    child.execute(argv, env)
+
+
+# ---------------------------------------------------------------------------
+# exec: a new process in a running container
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class ExecLaunch:
+    spec: ContainerSpec
+    argv: list[str]
+    env: list[str]
+    user: str
+    workdir: str
+    joins: dict[str, str]  #: kind -> /proc/<init>/ns/<file>, in the order to join
+    stdio: tuple[int, int, int] | None = None
+    console: int | None = None
+
+
+def spawn_exec(launch: ExecLaunch, place: Callable[[int], None]) -> int:
+    """Start a process inside the container's namespaces; return its host pid once it exec'd.
+
+    ``place(pid)`` puts it in the container's cgroups while it waits.
+    """
+    linux.set_subreaper()
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    stage1 = os.fork()
+    if stage1 == 0:
+        os.close(sync_r)
+        os.close(go_w)
+        os.close(err_r)
+        _child_guard(err_w, lambda: _exec_stage1(launch, sync_w, go_r, err_w))
+    os.close(sync_w)
+    os.close(go_r)
+    os.close(err_w)
+    pid = 0
+    try:
+        message = _read_all(sync_r)
+        os.waitpid(stage1, 0)
+        if not message.startswith(b"pid "):
+            raise _error_from(_read_all(err_r))
+        pid = int(message.split()[1])
+        place(pid)
+        os.write(go_w, b"G")
+        failure = _read_all(err_r)
+        if failure:
+            os.waitpid(pid, 0)
+            pid = 0
+            raise _error_from(failure)
+        return pid
+    except BaseException:
+        if pid:
+            _kill_and_reap(pid)
+        raise
+    finally:
+        for fd in (sync_r, err_r, go_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _exec_stage1(launch: ExecLaunch, sync_w: int, go_r: int, err_w: int) -> None:
+    # Not dumpable before joining: a process in the container must not be able
+    # to open /proc/<us>/exe or our memory (CVE-2019-5736).
+    linux.set_dumpable(False)
+    # The same filter as the container's init, built while libseccomp.so is
+    # still visible (the mount namespace is joined next).
+    seccomp_filter = _prepare_seccomp(launch.spec)
+    fds = {kind: os.open(path, os.O_RDONLY | os.O_CLOEXEC) for kind, path in launch.joins.items()}
+    for kind, fd in fds.items():
+        linux.setns(fd, linux.NAMESPACE_FLAGS[kind])
+        os.close(fd)
+    child = os.fork()  # lands in the container's PID namespace
+    if child == 0:
+        os.close(sync_w)
+        _child_guard(err_w, lambda: _exec_child(launch, go_r, seccomp_filter))
+    os.write(sync_w, f"pid {child}".encode())
+    os._exit(0)
+
+
+def _exec_child(launch: ExecLaunch, go_r: int, seccomp_filter: seccomp.Prepared) -> None:
+    if os.read(go_r, 1) != b"G":
+        os._exit(125)
+    os.close(go_r)
+    os.setsid()
+    if launch.stdio is not None:
+        for target, fd in enumerate(launch.stdio):
+            if fd != target:
+                os.dup2(fd, target)
+    become_process(launch.spec, launch.argv, launch.env, launch.user, launch.workdir, launch.console,
+                   seccomp_filter)

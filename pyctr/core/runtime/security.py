@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from pyctr.core.errors import UsageError
 from pyctr.core.runtime import linux
 
 CAPABILITIES = {
@@ -34,17 +35,12 @@ def normalize_cap(name: str) -> str:
 
 def capability_set(cap_add: list[str], cap_drop: list[str], privileged: bool) -> list[str]:
     """The capability names a container gets, Docker's way (``ALL`` allowed in both)."""
-    from pyctr.core.errors import UsageError
-
     for name in list(cap_add) + list(cap_drop):
         n = normalize_cap(name)
         if n != "ALL" and n not in CAPABILITIES:
             raise UsageError(f"unknown capability: {name!r}")
     if privileged:
-        # Docker's "all capabilities" are those its own bounding set holds:
-        # asking for more (pyctr itself confined) makes capset fail.
-        bounding = _own_bounding()
-        return sorted(n for n, bit in CAPABILITIES.items() if bounding >> bit & 1)
+        return sorted(CAPABILITIES)
     adds = {normalize_cap(c) for c in cap_add}
     drops = {normalize_cap(c) for c in cap_drop}
     caps = set(CAPABILITIES) if "ALL" in adds else set(DEFAULT_CAPABILITIES) | (adds - {"ALL"})
@@ -52,20 +48,15 @@ def capability_set(cap_add: list[str], cap_drop: list[str], privileged: bool) ->
     return sorted(caps)
 
 
-def _own_bounding() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("CapBnd:"):
-                return int(line.split()[1], 16)
-    return (1 << (linux.last_cap() + 1)) - 1
-
-
 def mask_of(names: list[str]) -> int:
+    """The capability bits for ``names`` that this kernel has and our own bounding set holds
+    (a container cannot get what pyctr itself was denied, e.g. --privileged in a restricted VM)."""
     last = linux.last_cap()
     mask = 0
     for n in names:
-        if CAPABILITIES[n] <= last:
-            mask |= 1 << CAPABILITIES[n]
+        cap = CAPABILITIES[n]
+        if cap <= last and linux.prctl(linux.PR_CAPBSET_READ, cap) == 1:
+            mask |= 1 << cap
     return mask
 
 
@@ -81,8 +72,6 @@ def lookup_user(user: str) -> tuple[int, int, list[int], str]:
     Runs after pivot_root, so the files read are the container's own and no
     link in them can lead out of the rootfs.
     """
-    from pyctr.core.errors import UsageError
-
     name, _, group = (user or "0").partition(":")
     passwd = _read_db("/etc/passwd")
     groups = _read_db("/etc/group")
