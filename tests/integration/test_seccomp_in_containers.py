@@ -90,3 +90,25 @@ def test_bad_profile_exits_125_with_one_line_and_creates_nothing(busybox, tmp_pa
     assert len(lines) == 1 and str(profile) in lines[0], r.stderr
     assert "Traceback" not in r.stderr
     assert busybox("ps", "-a", "-q", check=True).stdout.strip() == ""
+
+
+def test_exec_gets_the_containers_filter(busybox, tmp_path):
+    profile = tmp_path / "no-mkdir.json"
+    profile.write_text(json.dumps({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}],
+    }))
+    names = {"d": (), "u": ("--security-opt", "seccomp=unconfined"), "p": ("--security-opt", f"seccomp={profile}")}
+    try:
+        for name, options in names.items():
+            busybox("--network=none", "run", "-d", "--name", name, *options, "busybox", "sleep", "300", check=True)
+        grep = ("grep", "^Seccomp:", "/proc/self/status")
+        assert busybox("exec", "d", *grep).stdout.split() == ["Seccomp:", "2"]
+        assert busybox("exec", "-u", "99:99", "d", *grep).stdout.split() == ["Seccomp:", "2"]
+        assert busybox("exec", "u", *grep).stdout.split() == ["Seccomp:", "0"]
+        r = busybox("exec", "d", "unshare", "-U", "true")
+        assert r.returncode != 0 and "Operation not permitted" in r.stderr
+        r = busybox("exec", "p", "sh", "-c", "mkdir /x; echo mkdir=$?; touch /y && echo touched")
+        assert "mkdir=1" in r.stdout and "touched" in r.stdout, r.stderr
+    finally:
+        busybox("rm", "-f", *names)
