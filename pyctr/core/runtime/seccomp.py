@@ -1,17 +1,18 @@
-"""Seccomp for the container's init: Docker/OCI profiles compiled by libseccomp.
+"""Seccomp for containers: Docker/OCI profiles compiled by libseccomp.
 
 ``load_profile`` reads a profile (the built-in Docker default, a Docker JSON
 file, or its text as stored with the container) into plain data and checks
 everything that can be checked without the kernel, so the CLI can refuse a
-bad file before anything is created. ``apply`` turns that data into a filter
+bad file before anything is created. ``build`` turns that data into a filter
 the way Docker and runc do: entries chosen by the container's capabilities,
 architecture and kernel (moby ``setupSeccomp``), then one libseccomp rule per
 syscall (runc ``InitSeccomp``), on the native architecture plus the ones the
-profile's archMap adds (x86 and x32 on amd64, as Docker). libseccomp's BPF is
-exported and loaded with seccomp(2) by pyctr itself, so that the slow part
-(tens of milliseconds) can run before the init is told to go, and so that
-loading does not set no_new_privs behind the user's back (libseccomp's
-default; Docker leaves that to ``--security-opt no-new-privileges``).
+profile's archMap adds (x86 and x32 on amd64, as Docker). ``load`` installs
+the exported BPF with seccomp(2); ``apply`` does both. pyctr loads the program
+itself so that the slow part (tens of milliseconds) can run before the init
+is told to go (``Prepared``), and so that loading does not set no_new_privs
+behind the user's back (libseccomp's default; Docker leaves that to
+``--security-opt no-new-privileges``).
 
 libseccomp (Debian's libseccomp2) is used through ctypes: there are no Python
 bindings for this interpreter, and the C library already knows every syscall
