@@ -244,3 +244,16 @@ def test_default_filter_blocks_unshare_with_eperm_and_clone3_with_enosys():
         return 0 if os.getpid() > 0 and os.listdir("/") else 4
 
     assert run_filtered(compiled, body) == 0
+
+
+def test_prepared_keeps_a_failure_for_load_and_privileged_means_none():
+    broken = seccomp.Prepared('{"defaultAction": "SCMP_ACT_SOMETIMES"}', False, [])
+    assert broken.filter is None
+    with pytest.raises(UsageError, match="unknown action 'SCMP_ACT_SOMETIMES'"):
+        broken.load()
+    privileged = seccomp.Prepared("default", True, [])
+    assert privileged.filter is None and privileged.error is None
+    privileged.load()  # nothing to install
+    assert seccomp.Prepared("unconfined", False, []).filter is None
+    built = seccomp.Prepared("default", False, list(DEFAULT_CAPABILITIES))
+    assert built.error is None and built.filter is not None and len(built.filter.program) > 1000 * 8
