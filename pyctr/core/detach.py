@@ -78,13 +78,9 @@ def _become_monitor(old_engine: Engine, container_id: str, report: int) -> None:
     log_path = str(container.dir / f"{container.id}-json.log") if spec.log_driver == "json-file" else "-"
     in_w = -1
     if spec.tty:
-        from pyctr.core.runtime.tty import console_socket, receive_master
+        from pyctr.core.runtime.tty import start_with_console
 
-        ours, theirs = console_socket()
-        pid = lifecycle.start(engine, container, console=theirs.fileno())
-        theirs.close()
-        out_r = receive_master(ours)
-        ours.close()
+        pid, out_r = start_with_console(lambda console: lifecycle.start(engine, container, console=console))
         err_r = -1
         in_w = out_r if spec.interactive else -1
     else:

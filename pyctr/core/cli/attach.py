@@ -52,7 +52,7 @@ def attach(detach_keys: str, no_stdin: bool, sig_proxy: bool, container: str) ->
     sock = attach_socket(c, connect=True)
     use_stdin = not no_stdin and c.spec.interactive
     detached = False
-    with RawMode(0) if (use_stdin and c.spec.tty and os.isatty(0)) else _Null():
+    with RawMode(0, enabled=use_stdin and c.spec.tty):
         seen = b""
         readers = [sock.fileno()] + ([0] if use_stdin else [])
         while True:
@@ -78,11 +78,3 @@ def attach(detach_keys: str, no_stdin: bool, sig_proxy: bool, container: str) ->
         return
     done = wait_stopped(eng, c.id, timeout=30)
     sys.exit(done.exit_code if done is not None else 0)
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

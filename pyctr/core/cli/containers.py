@@ -68,6 +68,20 @@ def container_options(f: Any) -> Any:
         click.option("--uidmap", multiple=True, help="UID map CONTAINER:HOST:SIZE for a user namespace."),
         click.option("--gidmap", multiple=True, help="GID map CONTAINER:HOST:SIZE for a user namespace."),
         click.option("--init", "use_init", is_flag=True, help="Run a small init (tini) as PID 1 that reaps zombies."),
+        click.option("--memory", "-m", default=None, help="Memory limit (e.g. 10m, 1g)."),
+        click.option("--memory-swap", default=None, help="Memory plus swap limit; -1 for unlimited swap."),
+        click.option("--memory-reservation", default=None, help="Memory soft limit."),
+        click.option("--kernel-memory", default=None, help="Kernel memory limit (cgroup v1 kernels that still have it)."),
+        click.option("--cpus", default=None, help="Number of CPUs (e.g. 0.5)."),
+        click.option("--cpu-shares", "-c", type=int, default=None, help="CPU shares (relative weight)."),
+        click.option("--cpu-quota", type=int, default=None, help="Limit CPU CFS quota (us)."),
+        click.option("--cpu-period", type=int, default=None, help="Limit CPU CFS period (us)."),
+        click.option("--cpuset-cpus", default=None, help="CPUs in which to allow execution (0-3, 0,1)."),
+        click.option("--cpuset-mems", default=None, help="Memory nodes in which to allow execution."),
+        click.option("--pids-limit", type=int, default=None, help="Tune container pids limit (-1 for unlimited)."),
+        click.option("--blkio-weight", type=int, default=None, help="Block IO weight (10-1000)."),
+        click.option("--oom-kill-disable", is_flag=True, help="Disable OOM Killer."),
+        click.option("--cgroup-parent", default="", help="Parent cgroup for the container."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -99,6 +113,8 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
     if o["stop_timeout"] is not None:
         spec.stop_timeout = o["stop_timeout"]
     spec.log_driver = o["log_driver"]
+    spec.resources = resources_from(o)
+    spec.cgroup_parent = o["cgroup_parent"]
     _namespace_modes(spec, o)
     spec.init = o["use_init"]
     for opt in o["security_opt"]:
@@ -121,6 +137,26 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
     spec.network["mode"] = network or ""
     spec_from_image(spec, image, list(command), o["entrypoint"])
     return spec, image, network
+
+
+def resources_from(o: dict[str, Any]) -> dict[str, Any]:
+    """cgroup limits from the flags, in the driver's keys, units parsed as Docker does."""
+    from pyctr.core.units import parse_bytes, parse_cpus
+
+    res: dict[str, Any] = {}
+    for key in ("memory", "memory_reservation", "kernel_memory"):
+        if o.get(key) is not None:
+            res[key] = parse_bytes(o[key], what=f"--{key.replace('_', '-')}")
+    if o.get("memory_swap") is not None:
+        res["memory_swap"] = parse_bytes(o["memory_swap"], what="--memory-swap", allow_unlimited=True)
+    if o.get("cpus") is not None:
+        res["nano_cpus"] = parse_cpus(o["cpus"])
+    for key in ("cpu_shares", "cpu_quota", "cpu_period", "pids_limit", "blkio_weight", "cpuset_cpus", "cpuset_mems"):
+        if o.get(key) is not None:
+            res[key] = o[key]
+    if o.get("oom_kill_disable"):
+        res["oom_kill_disable"] = True
+    return res
 
 
 def _namespace_modes(spec: Any, o: dict[str, Any]) -> None:
@@ -210,16 +246,9 @@ def run_foreground(eng: Any, container: Any) -> int:
     master = None
     try:
         if spec.tty:
-            from pyctr.core.runtime.tty import console_socket, receive_master
+            from pyctr.core.runtime.tty import start_with_console
 
-            ours, theirs = console_socket()
-            try:
-                pid = lifecycle.start(eng, container, console=theirs.fileno())
-                theirs.close()
-                master = receive_master(ours)
-            finally:
-                theirs.close()
-                ours.close()
+            pid, master = start_with_console(lambda console: lifecycle.start(eng, container, console=console))
         else:
             stdin = 0 if spec.interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             try:

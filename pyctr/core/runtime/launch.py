@@ -20,8 +20,9 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from pyctr.core.errors import RuntimeFailure
 
@@ -63,10 +64,16 @@ def spawn(launch: Launch, create_runtime: Callable[[int], None]) -> int:
     ``create_runtime(pid)`` runs while the init waits (cgroups, network). If
     anything fails, the init is killed and reaped and the error raised.
     """
+    return _two_stages(lambda sync_w, go_r, err_w: _stage1(launch, sync_w, go_r, err_w), create_runtime)
+
+
+def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Callable[[int], None]) -> int:
+    """Fork stage 1 (which forks the real process and exits), run ``while_waiting(pid)``
+    while that process waits, release it, and return its pid once it has exec'd."""
     linux.set_subreaper()
-    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # stage 1 -> parent: init's pid
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)  # parent -> stage 1 / init: continue
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)  # init -> parent: why it failed
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # stage 1 -> parent: the process's pid
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)  # parent -> the process: continue
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)  # the process -> parent: why it failed
     sys.stdout.flush()
     sys.stderr.flush()
     stage1 = os.fork()
@@ -74,30 +81,30 @@ def spawn(launch: Launch, create_runtime: Callable[[int], None]) -> int:
         os.close(sync_r)
         os.close(go_w)
         os.close(err_r)
-        _child_guard(err_w, lambda: _stage1(launch, sync_w, go_r, err_w))
+        _child_guard(err_w, lambda: stage1_body(sync_w, go_r, err_w))
     os.close(sync_w)
     os.close(go_r)
     os.close(err_w)
-    init_pid = 0
+    pid = 0
     try:
         message = _read_all(sync_r)
-        _, status = os.waitpid(stage1, 0)
+        os.waitpid(stage1, 0)
         if not message.startswith(b"pid "):
             raise _error_from(_read_all(err_r)) if not message else RuntimeFailure(message.decode())
-        init_pid = int(message.split()[1])
-        create_runtime(init_pid)
+        pid = int(message.split()[1])
+        while_waiting(pid)
         os.write(go_w, b"G")
         os.close(go_w)
         go_w = -1
         failure = _read_all(err_r)
         if failure:
-            os.waitpid(init_pid, 0)
-            init_pid = 0
+            os.waitpid(pid, 0)
+            pid = 0
             raise _error_from(failure)
-        return init_pid
+        return pid
     except BaseException:
-        if init_pid:
-            _kill_and_reap(init_pid)
+        if pid:
+            _kill_and_reap(pid)
         raise
     finally:
         for fd in (sync_r, err_r, go_w):
@@ -283,46 +290,7 @@ def spawn_exec(launch: ExecLaunch, place: Callable[[int], None]) -> int:
 
     ``place(pid)`` puts it in the container's cgroups while it waits.
     """
-    linux.set_subreaper()
-    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    stage1 = os.fork()
-    if stage1 == 0:
-        os.close(sync_r)
-        os.close(go_w)
-        os.close(err_r)
-        _child_guard(err_w, lambda: _exec_stage1(launch, sync_w, go_r, err_w))
-    os.close(sync_w)
-    os.close(go_r)
-    os.close(err_w)
-    pid = 0
-    try:
-        message = _read_all(sync_r)
-        os.waitpid(stage1, 0)
-        if not message.startswith(b"pid "):
-            raise _error_from(_read_all(err_r))
-        pid = int(message.split()[1])
-        place(pid)
-        os.write(go_w, b"G")
-        failure = _read_all(err_r)
-        if failure:
-            os.waitpid(pid, 0)
-            pid = 0
-            raise _error_from(failure)
-        return pid
-    except BaseException:
-        if pid:
-            _kill_and_reap(pid)
-        raise
-    finally:
-        for fd in (sync_r, err_r, go_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    return _two_stages(lambda sync_w, go_r, err_w: _exec_stage1(launch, sync_w, go_r, err_w), place)
 
 
 def _exec_stage1(launch: ExecLaunch, sync_w: int, go_r: int, err_w: int) -> None:
