@@ -131,7 +131,9 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
         if key in ("no-new-privileges", "no_new_privileges") and value in ("", "true"):
             spec.no_new_privileges = True
         elif key == "seccomp" and value:
-            spec.seccomp = value
+            from pyctr.core.runtime.seccomp import option_value
+
+            spec.seccomp = option_value(value)  # a file is read and checked now, before anything exists
         else:
             raise UsageError(f"invalid --security-opt: {opt!r}")
     from pyctr.core.runtime.security import capability_set
