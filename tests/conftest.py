@@ -49,7 +49,7 @@ class Pyctr:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def session_bridge(bridge_session):
+def session_bridge(bridge_session):  # noqa: F811  (the imported fixture, requested by name)
     """Bridge containers of this session use a bridge, nft table and pool of their own."""
     os.environ["PYCTR_NETWORK_OPT"] = ";".join(f"{k}={v}" for k, v in bridge_session.options().items())
     yield bridge_session
@@ -65,7 +65,7 @@ def session_cgroup_subtree():
     for base in leaks._own_cgroup_dirs():
         path = os.path.join(base, name)
         if os.path.isdir(path):
-            for dirpath, dirnames, _ in sorted(os.walk(path), key=lambda w: -len(w[0])):
+            for dirpath, _dirnames, _ in sorted(os.walk(path), key=lambda w: -len(w[0])):
                 try:
                     os.rmdir(dirpath)
                 except OSError:
