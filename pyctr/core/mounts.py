@@ -317,11 +317,12 @@ def clean_target(target: str) -> str:
 
 def build(engine: Engine, *, volumes: tuple[str, ...] = (), mounts: tuple[str, ...] = (),
           tmpfs: tuple[str, ...] = (), volumes_from: tuple[str, ...] = (), volume_driver: str = "",
-          image_config: dict[str, Any] | None = None, check: bool = True) -> list[Mount]:
+          image_config: dict[str, Any] | None = None, check: bool = True,
+          existing: list[Mount] | tuple[Mount, ...] = ()) -> list[Mount]:
     """Every mount of a new container, in the order they must be made (parents first);
     ``check`` asks the drivers of volumes still to be created whether they can (see below)."""
     driver = volume_driver or (engine.config.volume_driver or "")
-    user: list[Mount] = [parse_volume(v, driver) for v in volumes]
+    user: list[Mount] = list(existing) + [parse_volume(v, driver) for v in volumes]  # existing: --init's binary
     for value in mounts:
         m = parse_mount(value)
         if m.type == "volume" and not m.driver:

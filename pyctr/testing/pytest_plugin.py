@@ -18,16 +18,24 @@ a kernel NFSv4 mount, or skip saying why. ``@pytest.mark.kernel("debian61")``
 runs a test only on that kernel leg; the leg is named by ``PYCTR_KERNEL_LEG``
 (tox sets it: ``host``, ``kernel-debian61``); elsewhere the test is skipped
 with that reason.
+
+Also the fixtures of :mod:`pyctr.testing.registry` (``registry``,
+``auth_registry``, ``token_registry``: real docker-registry servers on
+127.0.0.1) and :mod:`pyctr.testing.images` (``registry_images``: the standard
+test images pushed there with skopeo). Heavy work happens only when a fixture
+runs.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 import pytest
 
 from pyctr.testing.fixtures import nfs_client, nfs_mount, nfs_server  # noqa: F401  (fixtures)
+from pyctr.testing.images import registry_images  # noqa: F401  (fixture)
 from pyctr.testing.registry import auth_registry, registry, token_registry  # noqa: F401  (fixtures)
 
 
@@ -60,7 +68,8 @@ def chosen_driver(config: Any, kind: str) -> str | None:
     return None
 
 
-def make_driver(kind: str, name: str, root: os.PathLike[str] | str) -> Any:
+def make_driver(kind: str, name: str, root: os.PathLike[str] | str,
+                options: dict[str, str] | None = None) -> Any:
     """Select ``name`` of ``kind`` as pyctr would, on a private root."""
     from pathlib import Path
 
@@ -68,7 +77,7 @@ def make_driver(kind: str, name: str, root: os.PathLike[str] | str) -> Any:
     from pyctr.core.selection import select
 
     root = Path(root)
-    ctx = DriverContext(root=root / "root", runroot=root / "run")
+    ctx = DriverContext(root=root / "root", runroot=root / "run", options=dict(options or {}))
     ctx.root.mkdir(parents=True, exist_ok=True)
     ctx.runroot.mkdir(parents=True, exist_ok=True)
     return select(kind, name, ctx)
@@ -80,8 +89,13 @@ def _driver_fixture(kind: str):  # noqa: ANN202
         name = chosen_driver(request.config, kind)
         if name is None:
             pytest.skip(f"no {kind} driver chosen: pass --pyctr-driver={kind}:NAME")
-        driver = make_driver(kind, name, tmp_path)
+        # a cgroup driver gets a private placement (the ``parent`` option), so
+        # that pruning in the suite cannot reach other containers' cgroups
+        options = {"parent": "pyctr-test-" + secrets.token_hex(5)} if kind == "cgroup" else None
+        driver = make_driver(kind, name, tmp_path, options)
         yield driver
+        if kind == "cgroup":
+            driver.cleanup_orphans(set())  # what the test left, and the private parent
         from pyctr.core.plugins import plugins
 
         plugins.unregister(driver)

@@ -13,7 +13,7 @@ import contextlib
 import errno
 import os
 import stat
-from typing import Iterator
+from collections.abc import Iterator
 
 MAX_SYMLINKS = 40
 
