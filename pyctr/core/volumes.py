@@ -15,8 +15,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from pyctr.core.errors import SKIPPABLE, Conflict, NotFound, UsageError
 from pyctr.core.state import apply_pending_migrations, register_migration, transaction

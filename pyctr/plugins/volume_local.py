@@ -23,8 +23,9 @@ import functools
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pyctr import hookimpl
 from pyctr.core.drivers import VolumeDriver

@@ -250,9 +250,9 @@ def test_a_local_tmpfs_volume_is_mounted_while_used_and_unmounted_after(busybox,
 
 def test_system_prune_releases_a_volume_a_killed_run_left_mounted(busybox):
     busybox("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "crashy", check=True)
-    from pyctr.testing.pytest_plugin import make_driver  # noqa: F401  (the same selection pyctr uses)
     from pyctr.core.drivers import DriverContext
     from pyctr.plugins.volume_local import LocalVolumeDriver
+    from pyctr.testing.pytest_plugin import make_driver  # noqa: F401  (the same selection pyctr uses)
 
     # what a pyctr killed between mounting and recording the container leaves: a
     # reference held by a container id the state database does not know

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -31,7 +31,7 @@ def _key_values(items: tuple[str, ...], what: str) -> dict[str, str]:
 
 def _created_at(ts: float) -> str:
     """RFC 3339 in the host's zone, as Docker prints CreatedAt."""
-    text = datetime.fromtimestamp(int(ts), timezone.utc).astimezone().isoformat()
+    text = datetime.fromtimestamp(int(ts), UTC).astimezone().isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
