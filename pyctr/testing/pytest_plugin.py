@@ -42,6 +42,7 @@ def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "conformance(kind): a driver conformance test of that kind")
     config.addinivalue_line("markers", "kernel(name): runs only on the named kernel leg")
     config.addinivalue_line("markers", "vm: boots a qemu guest (pyctr.testing.vm)")
+    config.addinivalue_line("markers", "matrix: kernel-dependent: also runs in every kernel leg's guest")
 
 
 def pytest_runtest_setup(item: Any) -> None:
