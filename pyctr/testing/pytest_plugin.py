@@ -45,12 +45,15 @@ def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "matrix: kernel-dependent: also runs in every kernel leg's guest")
 
 
-def pytest_runtest_setup(item: Any) -> None:
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    # A skip marker (not a skip at run time) so the report points at the test itself.
     leg = os.environ.get("PYCTR_KERNEL_LEG", "")
-    for marker in item.iter_markers("kernel"):
-        names = set(marker.args) | {f"kernel-{n}" for n in marker.args}
-        if leg not in names:
-            pytest.skip(f"runs only on kernel leg {', '.join(marker.args)} (this is {leg or 'unnamed'})")
+    for item in items:
+        for marker in item.iter_markers("kernel"):
+            names = set(marker.args) | {f"kernel-{n}" for n in marker.args}
+            if leg not in names:
+                reason = f"runs only on kernel leg {', '.join(marker.args)} (this is {leg or 'unnamed'})"
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def chosen_driver(config: Any, kind: str) -> str | None:
