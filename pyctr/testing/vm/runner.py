@@ -76,7 +76,7 @@ def qemu_command(kernel: Kernel, initrd: Path, io_dir: Path, shares: Sequence[Pa
     if accel == "kvm":
         cmd += ["-accel", "kvm", "-cpu", "host"]
     else:
-        cmd += ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        cmd += ["-accel", "tcg,thread=multi", "-cpu", os.environ.get("PYCTR_VM_CPU", "max")]
     cmd += ["-m", str(memory), "-smp", str(cpus), "-nographic", "-no-reboot", "-nodefaults",
             "-nic", "none",  # no network device at all: nothing can leave the machine
             "-kernel", str(kernel.image), "-initrd", str(initrd), "-append", _cmdline(),
