@@ -13,8 +13,10 @@ PKGS=(
   qemu-system-x86 cpio zstd xz-utils kmod  # the kernel-matrix guest
   podman runc crun conmon # benchmarks side by side
   hyperfine
+  tini                    # --init: a static reaper bind-mounted as the container's PID 1
   libseccomp2
   apache2-utils           # htpasswd for the registry's auth tests
+  openssl                 # signs the test token server's JWTs (Bearer-auth registry tests)
   python3-venv tmux psmisc
 )
 need=()

@@ -47,6 +47,23 @@ class Pyctr:
         return result
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cgroup_subtree():
+    """Every container of this test session goes into a cgroup subtree of its own,
+    below the cgroups this process runs in."""
+    name = f"pyctr-tests-{os.getpid()}"
+    os.environ["PYCTR_CGROUP_SUBTREE"] = name
+    yield name
+    for base in leaks._own_cgroup_dirs():
+        path = os.path.join(base, name)
+        if os.path.isdir(path):
+            for dirpath, dirnames, _ in sorted(os.walk(path), key=lambda w: -len(w[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    pass
+
+
 @pytest.fixture(scope="session")
 def busybox_rootfs(tmp_path_factory) -> Path:
     from pyctr.testing.rootfs import build_busybox_rootfs

@@ -34,8 +34,9 @@ import posixpath
 import shutil
 import stat
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Iterable, Literal
+from typing import IO, Literal
 
 from pyctr.core.errors import ImageError
 
@@ -43,6 +44,7 @@ WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 _MAX_SYMLINK_HOPS = 40
+MAX_HEADER_BYTES = 16 << 20
 _MAX_DEV = 0xFFFFFFFF
 _CHUNK = 1 << 20
 _O_PATH_DIR = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -100,17 +102,32 @@ class _Peek:
 
 
 class HashingReader:
-    """Counts and sha256-hashes what is read through it (for diff_ids)."""
+    """Counts and sha256-hashes what is read through it (for diff_ids).
+
+    ``header_phase()`` / ``data_phase()`` bracket the reading of one tar
+    header: tarfile keeps PAX and GNU long-name payloads in memory, so a
+    header that announces gigabytes would be a memory bomb. Docker caps them
+    at 1 MiB; more than :data:`MAX_HEADER_BYTES` between two members is refused.
+    """
 
     def __init__(self, fileobj: IO[bytes]) -> None:
         self._f = fileobj
         self._h = hashlib.sha256()
         self.count = 0
+        self._header_start: int | None = None
+
+    def header_phase(self) -> None:
+        self._header_start = self.count
+
+    def data_phase(self) -> None:
+        self._header_start = None
 
     def read(self, n: int = -1) -> bytes:
         data = self._f.read(n)
         self._h.update(data)
         self.count += len(data)
+        if self._header_start is not None and self.count - self._header_start > MAX_HEADER_BYTES:
+            raise ImageError(f"layer has a tar header larger than {MAX_HEADER_BYTES} bytes")
         return data
 
     def readable(self) -> bool:
@@ -135,9 +152,9 @@ def open_layer_stream(fileobj: IO[bytes]) -> IO[bytes]:
     if head[:2] == b"\x1f\x8b":
         import gzip
 
-        return gzip.GzipFile(fileobj=src, mode="rb")  # type: ignore[arg-type]
+        return gzip.GzipFile(fileobj=src, mode="rb")  # type: ignore[call-overload]
     if head == b"\x28\xb5\x2f\xfd":
-        return _ZstdReader(src)  # type: ignore[arg-type]
+        return _ZstdReader(src)  # type: ignore[arg-type,return-value]
     return src  # type: ignore[return-value]
 
 
@@ -190,22 +207,24 @@ class _Extractor:
             os.close(fd)
         self._dircache.clear()
 
-    def open_dir(self, rel: str, create: bool) -> int | None:
+    def open_dir(self, rel: str, create: bool, strict: bool = True) -> int | None:
         """An O_PATH fd of directory ``rel`` resolved inside the root (caller closes).
 
         Missing components are created (0755) when ``create``; otherwise None.
+        A component that is not a directory is an error when ``create`` and
+        ``strict``, else None.
         """
         cached = self._dircache.get(rel)
         if cached is not None:
             return os.dup(cached)
-        fd = self._walk(rel, create)
+        fd = self._walk(rel, create, strict)
         if fd is not None and rel:
             if len(self._dircache) >= 64:
                 self._drop_cache()
             self._dircache[rel] = os.dup(fd)
         return fd
 
-    def _walk(self, rel: str, create: bool) -> int | None:
+    def _walk(self, rel: str, create: bool, strict: bool = True) -> int | None:
         stack = [os.dup(self.root_fd)]
         pending = [c for c in rel.split("/") if c] if rel else []
         pending.reverse()  # a stack: pop() takes the next component
@@ -247,7 +266,7 @@ class _Extractor:
                     pending.extend(reversed(parts))
                     continue
                 os.close(fd)
-                if not create:
+                if not (create and strict):
                     return None
                 raise ImageError(f"layer path {rel!r}: {comp!r} is not a directory")
             fd = stack.pop()
@@ -442,8 +461,11 @@ class _Extractor:
             return  # other AUFS metadata (.wh..wh.plnk and friends): ignored like Docker
         target = _whiteout_target(base, ti.name)
         if self.whiteouts == "overlay":
-            pfd = self.open_dir(parent, create=True)
-            assert pfd is not None
+            # Under a non-directory there is nothing left to hide (umoci writes
+            # "opt" then "opt/.wh.keep" when a directory became a file).
+            pfd = self.open_dir(parent, create=True, strict=False)
+            if pfd is None:
+                return
             try:
                 old = self._lstat(pfd, target)
                 if old is not None:
@@ -470,8 +492,9 @@ class _Extractor:
             os.close(pfd)
 
     def _opaque(self, parent: str) -> None:
-        pfd = self.open_dir(parent, create=True)
-        assert pfd is not None
+        pfd = self.open_dir(parent, create=True, strict=False)
+        if pfd is None:
+            return  # not a directory (any more): nothing below it to hide
         try:
             dfd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pfd)
         finally:
@@ -574,22 +597,28 @@ def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts:
     try:
         raw = HashingReader(open_layer_stream(stream))
         try:
+            raw.header_phase()  # opening already reads the first member's header
             with tarfile.open(fileobj=raw, mode="r|", errorlevel=2) as tf:  # type: ignore[call-overload]
                 # next() rather than iteration: tarfile keeps every member in
                 # tf.members, which for a 2M-entry layer would be gigabytes.
-                while (ti := tf.next()) is not None:
+                while True:
+                    raw.header_phase()
+                    ti = tf.next()
+                    raw.data_phase()
+                    if ti is None:
+                        break
                     ex.apply(ti, tf)
                     tf.members.clear()
             raw.drain()  # tar padding after the end marker is part of the diff_id
         except (tarfile.TarError, EOFError, zlib.error) as e:
             raise ImageError(f"broken layer: {e or type(e).__name__}") from None
         except OSError as e:
-            if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
-                              FileExistsError)) or e.errno in (errno.ELOOP, errno.EINVAL, errno.ENAMETOOLONG):
-                raise ImageError(f"cannot unpack layer: {e.strerror}: {e.filename or ''}".rstrip(": ")) from None
-            if getattr(e, "errno", None) is None:  # gzip.BadGzipFile and friends
+            if e.errno is None:  # gzip.BadGzipFile and other format errors
                 raise ImageError(f"broken layer: {e}") from None
-            raise
+            # Hostile names end here too (ELOOP, ENOTDIR, EEXIST...), and so do
+            # disk-full and read-only filesystems: one line either way.
+            where = f" ({e.filename})" if e.filename else ""
+            raise ImageError(f"cannot unpack layer: {e.strerror}{where}") from None
         if diff_id is not None and raw.digest != diff_id:
             raise ImageError(f"layer content {raw.digest} does not match diff_id {diff_id}")
         ex.finish()
@@ -599,11 +628,15 @@ def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts:
         os.close(root_fd)
 
 
-def extract_layer_atomic(stream: IO[bytes], final_dir: str | os.PathLike[str], **kwargs) -> int:
+def extract_layer_atomic(stream: IO[bytes], final_dir: str | os.PathLike[str], *, sync: bool = False,
+                         **kwargs) -> int:
     """:func:`extract_layer` into a temporary sibling of ``final_dir``, renamed into place on success.
 
     On any failure the temporary directory is removed and ``final_dir`` does
-    not exist. ``final_dir`` must not exist yet.
+    not exist. ``final_dir`` must not exist yet. A killed process never leaves
+    a half layer under the final name; ``sync=True`` also makes the data
+    durable before the rename (``syncfs``: costly on a busy filesystem, so
+    off by default, as in Docker and containers/storage).
     """
     final = Path(final_dir)
     if final.exists():
@@ -612,6 +645,8 @@ def extract_layer_atomic(stream: IO[bytes], final_dir: str | os.PathLike[str], *
     tmp.mkdir(mode=0o755)
     try:
         size = extract_layer(stream, tmp, **kwargs)
+        if sync:
+            _syncfs(tmp)  # the layer's data is on disk before its name says it is complete
         os.rename(tmp, final)
         fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -622,6 +657,52 @@ def extract_layer_atomic(stream: IO[bytes], final_dir: str | os.PathLike[str], *
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def remove_stale_extractions(parent: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary dirs left in ``parent`` by :func:`extract_layer_atomic` runs that were killed.
+
+    Only ``.NAME.tmp-PID-RANDOM`` directories whose PID is no longer alive are
+    removed (for ``system check`` / the next start). Returns what was removed.
+    """
+    removed = []
+    try:
+        names = os.listdir(parent)
+    except FileNotFoundError:
+        return removed
+    for name in names:
+        if not name.startswith(".") or ".tmp-" not in name:
+            continue
+        try:
+            pid = int(name.rsplit(".tmp-", 1)[1].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid != os.getpid():
+            try:
+                os.kill(pid, 0)
+                continue  # still running (or another process reused the PID): leave it
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        else:
+            continue
+        path = Path(parent) / name
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _syncfs(path: Path) -> None:
+    import ctypes
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def _walk_sorted(top: str) -> Iterable[tuple[str, str]]:
@@ -688,13 +769,13 @@ def create_layer_tar(src_dir: str | os.PathLike[str], out_fileobj: IO[bytes], *,
                 ti.linkname = os.readlink(path)
                 tf.addfile(ti)
             elif stat.S_ISREG(st.st_mode):
-                key = (st.st_dev, st.st_ino)
-                if st.st_nlink > 1 and key in seen:
+                ident = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and ident in seen:
                     ti.type = tarfile.LNKTYPE
-                    ti.linkname = seen[key]
+                    ti.linkname = seen[ident]
                     tf.addfile(ti)
                     continue
-                seen[key] = name
+                seen[ident] = name
                 ti.size = st.st_size
                 with open(path, "rb") as f:
                     tf.addfile(ti, f)

@@ -13,12 +13,14 @@ Digests come from registries and image files, i.e. from strangers:
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from pyctr.core.errors import ImageError, NotFound
 
@@ -272,7 +274,7 @@ class ContentStore:
             if _DIGEST_RE.fullmatch("sha256:" + name):
                 yield "sha256:" + name
 
-    def partials(self) -> list[Path]:
+    def partials(self) -> builtins.list[Path]:
         """Leftover ``.partial`` files (for ``system check`` / prune)."""
         try:
             return sorted((self.root / "ingest").glob("*.partial"))

@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -28,6 +29,16 @@ BUILTIN_PLUGINS = (
 )
 
 ENTRY_POINT_GROUP = "pyctr"
+
+
+class _PluginManager(pluggy.PluginManager):
+    def parse_hookimpl_opts(self, plugin: object, name: str):  # noqa: ANN201
+        # pluggy inspects every attribute of every plugin it registers; a driver
+        # instance has dozens. Only pyctr_* names can be hooks, so skip the rest
+        # before the (slow) static attribute lookup.
+        if not name.startswith("pyctr_"):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
 
 
 def _truthy(value: str | None) -> bool:
@@ -51,7 +62,7 @@ class PyctrPlugins:
         return self._pm
 
     def _load(self) -> pluggy.PluginManager:
-        pm = pluggy.PluginManager("pyctr")
+        pm = _PluginManager("pyctr")
         pm.add_hookspecs(hookspecs)
         for modname in BUILTIN_PLUGINS:
             module = importlib.import_module(modname)

@@ -35,10 +35,15 @@ def _own_cgroup_dirs() -> list[str]:
 _CONTAINER_CGROUP = re.compile(r"^pyctr-[0-9a-f]{64}$")
 
 
-def _cgroups() -> set[str]:
-    """Container cgroups (``pyctr-<64 hex id>``) anywhere below the cgroups we run in."""
+def _cgroups(parent: str = "") -> set[str]:
+    """Container cgroups (``pyctr-<64 hex id>``) below ``parent`` (relative to the cgroups we run in).
+
+    The tests give each session a subtree of its own (``PYCTR_CGROUP_SUBTREE``), so
+    containers of other sessions on the machine are never counted, nor touched.
+    """
     found = set()
     for base in _own_cgroup_dirs():
+        base = os.path.join(base, parent) if parent else base
         for dirpath, dirnames, _ in os.walk(base):
             for d in dirnames:
                 if _CONTAINER_CGROUP.match(d):
@@ -63,7 +68,7 @@ def _netns() -> set[str]:
 
 def _mounts(under: str) -> set[str]:
     with open("/proc/self/mountinfo") as f:
-        return {line.split()[4] for line in f if line.split()[4].startswith(under) or "pyctr" in line.split()[4]}
+        return {line.split()[4] for line in f if line.split()[4].startswith(under)}
 
 
 def _container_processes(under: str) -> set[int]:
@@ -95,7 +100,8 @@ class Snapshot:
 
     @classmethod
     def take(cls, under: str) -> Snapshot:
-        return cls(_mounts(under), _links(), _netns(), _cgroups(), _container_processes(under))
+        return cls(_mounts(under), _links(), _netns(), _cgroups(os.environ.get("PYCTR_CGROUP_SUBTREE", "")),
+                   _container_processes(under))
 
     def leaked_since(self, before: Snapshot) -> dict[str, list]:
         out = {}

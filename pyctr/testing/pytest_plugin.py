@@ -10,8 +10,11 @@ The fixtures ``storage_driver``, ``network_driver``, ``volume_driver`` and
 pyctr uses, on a private storage root under ``tmp_path``. A test module may
 override any of them to test a driver of its own choosing.
 
-Fixture modules are imported lazily: their heavy dependencies load only when a
-fixture runs.
+Also the fixtures of :mod:`pyctr.testing.registry` (``registry``,
+``auth_registry``, ``token_registry``: real docker-registry servers on
+127.0.0.1) and :mod:`pyctr.testing.images` (``registry_images``: the standard
+test images pushed there with skopeo). Heavy work happens only when a fixture
+runs.
 
 ``nfs_server``, ``nfs_client`` and ``nfs_mount`` give a real nfs-ganesha and
 a kernel NFSv4 mount, or skip saying why. ``@pytest.mark.kernel("debian61")``
@@ -23,11 +26,13 @@ with that reason.
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 import pytest
 
 from pyctr.testing.fixtures import nfs_client, nfs_mount, nfs_server  # noqa: F401  (fixtures)
+from pyctr.testing.images import registry_images  # noqa: F401  (fixture)
 from pyctr.testing.registry import auth_registry, registry, token_registry  # noqa: F401  (fixtures)
 
 
@@ -64,7 +69,8 @@ def chosen_driver(config: Any, kind: str) -> str | None:
     return None
 
 
-def make_driver(kind: str, name: str, root: os.PathLike[str] | str) -> Any:
+def make_driver(kind: str, name: str, root: os.PathLike[str] | str,
+                options: dict[str, str] | None = None) -> Any:
     """Select ``name`` of ``kind`` as pyctr would, on a private root."""
     from pathlib import Path
 
@@ -72,7 +78,7 @@ def make_driver(kind: str, name: str, root: os.PathLike[str] | str) -> Any:
     from pyctr.core.selection import select
 
     root = Path(root)
-    ctx = DriverContext(root=root / "root", runroot=root / "run")
+    ctx = DriverContext(root=root / "root", runroot=root / "run", options=dict(options or {}))
     ctx.root.mkdir(parents=True, exist_ok=True)
     ctx.runroot.mkdir(parents=True, exist_ok=True)
     return select(kind, name, ctx)
@@ -84,8 +90,13 @@ def _driver_fixture(kind: str):  # noqa: ANN202
         name = chosen_driver(request.config, kind)
         if name is None:
             pytest.skip(f"no {kind} driver chosen: pass --pyctr-driver={kind}:NAME")
-        driver = make_driver(kind, name, tmp_path)
+        # a cgroup driver gets a private placement (the ``parent`` option), so
+        # that pruning in the suite cannot reach other containers' cgroups
+        options = {"parent": "pyctr-test-" + secrets.token_hex(5)} if kind == "cgroup" else None
+        driver = make_driver(kind, name, tmp_path, options)
         yield driver
+        if kind == "cgroup":
+            driver.cleanup_orphans(set())  # what the test left, and the private parent
         from pyctr.core.plugins import plugins
 
         plugins.unregister(driver)

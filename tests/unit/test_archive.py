@@ -256,3 +256,34 @@ def test_create_layer_tar_overlay_roundtrip(tmp_path):
 
     names = tarfile.open(fileobj=io.BytesIO(out.getvalue())).getnames()
     assert "etc/.wh.passwd" in names and "opt/app/.wh..wh..opq" in names and "opt/app/new" in names
+
+
+def test_huge_pax_header_refused(tmp_path):
+    import tarfile
+
+    ti = tarfile.TarInfo("f")
+    ti.pax_headers = {"comment": "x" * (17 << 20)}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        tf.addfile(ti, io.BytesIO(b""))
+    with pytest.raises(ImageError, match="header larger"):
+        run(tmp_path, gzip_bytes(buf.getvalue()))
+
+
+def test_many_members_memory_is_not_kept(tmp_path):
+    data = tar_bytes(*[E(f"d/f{i}", data=b"x") for i in range(3000)])
+    size, dest = run(tmp_path, data)
+    assert size == 3000 and len(os.listdir(dest / "d")) == 3000
+
+
+def test_remove_stale_extractions(tmp_path):
+    from pyctr.core.archive import remove_stale_extractions
+
+    live = tmp_path / f".a.tmp-{os.getpid()}-00ff"
+    dead = tmp_path / ".b.tmp-999999999-00ff"
+    other = tmp_path / "c"
+    for d in (live, dead, other):
+        d.mkdir()
+    (dead / "f").write_text("x")
+    assert remove_stale_extractions(tmp_path) == [dead]
+    assert live.exists() and other.exists() and not dead.exists()

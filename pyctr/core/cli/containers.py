@@ -57,6 +57,31 @@ def container_options(f: Any) -> Any:
         click.option("--cap-drop", multiple=True, help="Drop Linux capabilities."),
         click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
         click.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=...)."),
+        click.option("--restart", default="no", help="Restart policy: no, on-failure[:max-retries], always, unless-stopped."),
+        click.option("--stop-signal", default=None, help="Signal to stop the container."),
+        click.option("--stop-timeout", type=int, default=None, help="Seconds to wait for a stop before killing."),
+        click.option("--log-driver", type=click.Choice(["json-file", "none"]), default="json-file", help="Logging driver."),
+        click.option("--pid", "pid_mode", default=None, help="PID namespace: host or container:NAME."),
+        click.option("--ipc", "ipc_mode", default=None, help="IPC namespace: host, private or container:NAME."),
+        click.option("--uts", "uts_mode", default=None, help="UTS namespace: host."),
+        click.option("--userns", default=None, help="User namespace: host, or private (remap root to 100000)."),
+        click.option("--uidmap", multiple=True, help="UID map CONTAINER:HOST:SIZE for a user namespace."),
+        click.option("--gidmap", multiple=True, help="GID map CONTAINER:HOST:SIZE for a user namespace."),
+        click.option("--init", "use_init", is_flag=True, help="Run a small init (tini) as PID 1 that reaps zombies."),
+        click.option("--memory", "-m", default=None, help="Memory limit (e.g. 10m, 1g)."),
+        click.option("--memory-swap", default=None, help="Memory plus swap limit; -1 for unlimited swap."),
+        click.option("--memory-reservation", default=None, help="Memory soft limit."),
+        click.option("--kernel-memory", default=None, help="Kernel memory limit (cgroup v1 kernels that still have it)."),
+        click.option("--cpus", default=None, help="Number of CPUs (e.g. 0.5)."),
+        click.option("--cpu-shares", "-c", type=int, default=None, help="CPU shares (relative weight)."),
+        click.option("--cpu-quota", type=int, default=None, help="Limit CPU CFS quota (us)."),
+        click.option("--cpu-period", type=int, default=None, help="Limit CPU CFS period (us)."),
+        click.option("--cpuset-cpus", default=None, help="CPUs in which to allow execution (0-3, 0,1)."),
+        click.option("--cpuset-mems", default=None, help="Memory nodes in which to allow execution."),
+        click.option("--pids-limit", type=int, default=None, help="Tune container pids limit (-1 for unlimited)."),
+        click.option("--blkio-weight", type=int, default=None, help="Block IO weight (10-1000)."),
+        click.option("--oom-kill-disable", is_flag=True, help="Disable OOM Killer."),
+        click.option("--cgroup-parent", default="", help="Parent cgroup for the container."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -76,6 +101,22 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
                          tty=o["tty"], interactive=o["interactive"], labels=_parse_labels(o["label"]),
                          privileged=o["privileged"], cap_add=list(o["cap_add"]), cap_drop=list(o["cap_drop"]),
                          read_only=o["read_only"], auto_remove=o["auto_remove"])
+    policy, _, count = o["restart"].partition(":")
+    if policy not in ("no", "on-failure", "always", "unless-stopped") or (count and (policy != "on-failure" or not count.isdigit())):
+        raise UsageError(f"invalid restart policy {o['restart']!r}: no, on-failure[:N], always or unless-stopped")
+    spec.restart_policy = o["restart"]
+    if o["stop_signal"]:
+        from pyctr.core.cli.control import parse_signal
+
+        parse_signal(o["stop_signal"])
+        spec.stop_signal = o["stop_signal"]
+    if o["stop_timeout"] is not None:
+        spec.stop_timeout = o["stop_timeout"]
+    spec.log_driver = o["log_driver"]
+    spec.resources = resources_from(o)
+    spec.cgroup_parent = o["cgroup_parent"]
+    _namespace_modes(spec, o)
+    spec.init = o["use_init"]
     for opt in o["security_opt"]:
         key, _, value = opt.partition("=")
         if key in ("no-new-privileges", "no_new_privileges") and value in ("", "true"):
@@ -94,6 +135,59 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
     spec.network["mode"] = network or ""
     spec_from_image(spec, image, list(command), o["entrypoint"])
     return spec, image, network
+
+
+def resources_from(o: dict[str, Any]) -> dict[str, Any]:
+    """cgroup limits from the flags, in the driver's keys, units parsed as Docker does."""
+    from pyctr.core.units import parse_bytes, parse_cpus
+
+    res: dict[str, Any] = {}
+    for key in ("memory", "memory_reservation", "kernel_memory"):
+        if o.get(key) is not None:
+            res[key] = parse_bytes(o[key], what=f"--{key.replace('_', '-')}")
+    if o.get("memory_swap") is not None:
+        res["memory_swap"] = parse_bytes(o["memory_swap"], what="--memory-swap", allow_unlimited=True)
+    if o.get("cpus") is not None:
+        res["nano_cpus"] = parse_cpus(o["cpus"])
+    for key in ("cpu_shares", "cpu_quota", "cpu_period", "pids_limit", "blkio_weight", "cpuset_cpus", "cpuset_mems"):
+        if o.get(key) is not None:
+            res[key] = o[key]
+    if o.get("oom_kill_disable"):
+        res["oom_kill_disable"] = True
+    return res
+
+
+def _namespace_modes(spec: Any, o: dict[str, Any]) -> None:
+    from pyctr.core.errors import UsageError
+
+    for kind, value, allowed in (("pid", o["pid_mode"], ("host",)), ("ipc", o["ipc_mode"], ("host", "private", "shareable")),
+                                 ("uts", o["uts_mode"], ("host",))):
+        if not value:
+            continue
+        if value.startswith("container:") and kind != "uts" and len(value) > 10:
+            spec.namespaces[kind] = value
+        elif value in allowed:
+            spec.namespaces[kind] = "private" if value in ("private", "shareable") else value
+        else:
+            raise UsageError(f"invalid --{kind} value {value!r}")
+
+    def parse_map(items: tuple[str, ...], flag: str) -> list[tuple[int, int, int]]:
+        out = []
+        for item in items:
+            parts = item.split(":")
+            if len(parts) != 3 or not all(p.isdigit() for p in parts) or int(parts[2]) == 0:
+                raise UsageError(f"invalid {flag} {item!r}: want CONTAINER:HOST:SIZE")
+            out.append((int(parts[0]), int(parts[1]), int(parts[2])))
+        return out
+
+    spec.uid_map = parse_map(o["uidmap"], "--uidmap")
+    spec.gid_map = parse_map(o["gidmap"], "--gidmap") or list(spec.uid_map)
+    if o["userns"] not in (None, "", "host", "private"):
+        raise UsageError(f"invalid --userns value {o['userns']!r}: host or private")
+    if o["userns"] == "private" and not spec.uid_map:
+        spec.uid_map = spec.gid_map = [(0, 100000, 65536)]
+    if spec.uid_map:
+        spec.namespaces["user"] = "private"
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -150,16 +244,9 @@ def run_foreground(eng: Any, container: Any) -> int:
     master = None
     try:
         if spec.tty:
-            from pyctr.core.runtime.tty import console_socket, receive_master
+            from pyctr.core.runtime.tty import start_with_console
 
-            ours, theirs = console_socket()
-            try:
-                pid = lifecycle.start(eng, container, console=theirs.fileno())
-                theirs.close()
-                master = receive_master(ours)
-            finally:
-                theirs.close()
-                ours.close()
+            pid, master = start_with_console(lambda console: lifecycle.start(eng, container, console=console))
         else:
             stdin = 0 if spec.interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             try:

@@ -216,3 +216,99 @@ def internal_finish(container_id: str, exit_code: int) -> None:
             pass
     if c.spec.auto_remove:
         lifecycle.remove(eng, c, force=True)
+
+
+@click.command()
+@click.argument("container")
+@click.argument("new_name")
+def rename(container: str, new_name: str) -> None:
+    """Rename a container."""
+    from pyctr.core.container import lookup
+    from pyctr.core.lifecycle import VALID_NAME
+    from pyctr.core.state import transaction
+
+    eng = engine()
+    c = lookup(eng.db, eng.config.root, container)
+    name = new_name.lstrip("/")
+    if not name or not name[0].isalnum() or any(ch not in VALID_NAME for ch in name):
+        raise UsageError(f"invalid container name {new_name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    c.name = name
+    import sqlite3
+
+    try:
+        with transaction(eng.db):
+            c.save(eng.db)
+    except sqlite3.IntegrityError:
+        raise Conflict(f'the container name "/{name}" is already in use') from None
+
+
+@click.command()
+@click.argument("container")
+@click.argument("ps_options", nargs=-1)
+def top(container: str, ps_options: tuple[str, ...]) -> None:
+    """Display the running processes of a container (as the host's ps sees them)."""
+    import subprocess
+
+    from pyctr.core.container import lookup
+    from pyctr.core.lifecycle import _alive
+
+    eng = engine()
+    c = lookup(eng.db, eng.config.root, container)
+    if c.status != "running" or not _alive(c.pid, c.runtime.get("starttime")):
+        raise Conflict(f"container {c.name} is not running")
+    import os
+
+    own_ns = os.readlink(f"/proc/{c.pid}/ns/pid")
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == own_ns:
+                    pids.append(entry)
+            except OSError:
+                continue
+    args = list(ps_options) or ["-f"]
+    out = subprocess.run(["ps", *args, "-p", ",".join(sorted(pids, key=int))], capture_output=True, text=True)
+    if out.returncode not in (0, 1):
+        raise UsageError(f"ps failed: {out.stderr.strip()}")
+    click.echo(out.stdout, nl=False)
+
+
+@click.command(name="prune")
+@click.option("--force", "-f", is_flag=True, help="Do not prompt for confirmation.")
+def container_prune(force: bool) -> None:
+    """Remove all stopped containers."""
+    from pyctr.core import lifecycle
+
+    if not force and sys.stdin.isatty() and not click.confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"):
+        return
+    eng = engine()
+    lifecycle.reconcile(eng)
+    removed = lifecycle.remove_stopped(eng)
+    if removed:
+        click.echo("Deleted Containers:\n" + "\n".join(removed) + "\n")
+    click.echo("Total reclaimed space: 0B")
+
+
+class _ContainerGroup(click.Group):
+    """``pyctr container ls|run|rm|...``: the top-level container commands under one roof."""
+
+    NAMES = ("attach", "create", "exec", "inspect", "kill", "logs", "ls", "rename", "restart", "rm", "run",
+             "start", "stop", "top", "wait")
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.NAMES) | {"prune"})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "prune":
+            return container_prune
+        if name not in self.NAMES:
+            return None
+        from pyctr.core.cli import cli
+
+        return cli.get_command(ctx, "ps" if name == "ls" else name)
+
+
+@click.group(name="container", cls=_ContainerGroup)
+def container_group() -> None:
+    """Manage containers."""

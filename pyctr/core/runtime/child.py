@@ -1,5 +1,8 @@
 """The container's init, from its new namespaces to ``execve``: a list of steps.
 
+Everything here runs after the child may have left the host's filesystem, so
+this module imports all it needs at the top (a lazy import would fail there).
+
 Runs in the forked child only. Each step is a function named for what it
 does, in the order runc does them. Anything that goes wrong raises; the
 caller reports the message to the parent over the error pipe and exits 125
@@ -8,12 +11,14 @@ caller reports the message to the parent over the error pipe and exits 125
 
 from __future__ import annotations
 
+import array
 import errno
 import fcntl
 import os
 import socket
 import stat
 import struct
+import termios
 from typing import TYPE_CHECKING
 
 from pyctr.core.runtime import linux
@@ -197,9 +202,6 @@ def make_readonly_paths() -> None:
 
 def make_console(sock_fd: int, uid: int, gid: int) -> None:
     """Open a pty in the container's /dev/pts, send the master to the parent, use the slave as stdio."""
-    import array
-    import termios
-
     TIOCSPTLCK, TIOCGPTN = 0x40045431, 0x80045430
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from pyctr.core.errors import UsageError
 from pyctr.core.runtime import linux
 
 CAPABILITIES = {
@@ -34,8 +35,6 @@ def normalize_cap(name: str) -> str:
 
 def capability_set(cap_add: list[str], cap_drop: list[str], privileged: bool) -> list[str]:
     """The capability names a container gets, Docker's way (``ALL`` allowed in both)."""
-    from pyctr.core.errors import UsageError
-
     for name in list(cap_add) + list(cap_drop):
         n = normalize_cap(name)
         if n != "ALL" and n not in CAPABILITIES:
@@ -50,11 +49,14 @@ def capability_set(cap_add: list[str], cap_drop: list[str], privileged: bool) ->
 
 
 def mask_of(names: list[str]) -> int:
+    """The capability bits for ``names`` that this kernel has and our own bounding set holds
+    (a container cannot get what pyctr itself was denied, e.g. --privileged in a restricted VM)."""
     last = linux.last_cap()
     mask = 0
     for n in names:
-        if CAPABILITIES[n] <= last:
-            mask |= 1 << CAPABILITIES[n]
+        cap = CAPABILITIES[n]
+        if cap <= last and linux.prctl(linux.PR_CAPBSET_READ, cap) == 1:
+            mask |= 1 << cap
     return mask
 
 
@@ -70,8 +72,6 @@ def lookup_user(user: str) -> tuple[int, int, list[int], str]:
     Runs after pivot_root, so the files read are the container's own and no
     link in them can lead out of the rootfs.
     """
-    from pyctr.core.errors import UsageError
-
     name, _, group = (user or "0").partition(":")
     passwd = _read_db("/etc/passwd")
     groups = _read_db("/etc/group")

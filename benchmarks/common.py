@@ -1,0 +1,97 @@
+"""Shared helpers for the side-by-side benchmarks: timing, podman's flags here, reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+#: podman on this kind of host: runc (crun refuses the hybrid cgroup layout), and
+#: explicit ulimits (no CAP_SYS_RESOURCE to raise them)
+PODMAN = ["podman", "--runtime", "runc"]
+PODMAN_RUN = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+PYCTR = [sys.executable, "-m", "pyctr"]
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None, check: bool = True) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - start
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
+    return elapsed
+
+
+def median_of(argv: list[str], runs: int, env: dict[str, str] | None = None, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        timed(argv, env)
+    return statistics.median(timed(argv, env) for _ in range(runs))
+
+
+def concurrent(argvs: list[list[str]], env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    procs = [subprocess.Popen(a, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for a in argvs]
+    failures = [p for p in procs if p.wait() != 0]
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {len(procs)} concurrent runs failed: {failures[0].stderr.read()!r}")
+    return elapsed
+
+
+class Workspace:
+    """A private pyctr root with the busybox image, and the same image for podman and runc."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="pyctr-bench-"))
+        self.env = dict(os.environ, PYCTR_ROOT=str(self.dir / "root"), PYCTR_RUNROOT=str(self.dir / "run"),
+                        PYCTR_CONFIG=str(self.dir / "none.toml"))
+        from pyctr.testing.rootfs import build_busybox_rootfs
+
+        self.rootfs = build_busybox_rootfs(self.dir / "rootfs")
+        subprocess.run(PYCTR + ["import", "--change", 'CMD ["sh"]', str(self.rootfs), "busybox"], env=self.env,
+                       check=True, stdout=subprocess.DEVNULL)
+        self.podman_image = None
+        if have("podman"):
+            tar = subprocess.Popen(["tar", "-C", str(self.rootfs), "-c", "."], stdout=subprocess.PIPE)
+            subprocess.run(PODMAN + ["import", "--change", 'CMD ["sh"]', "-", "localhost/pyctr-bench-busybox:latest"],
+                           stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL)
+            tar.wait()
+            self.podman_image = "localhost/pyctr-bench-busybox:latest"
+
+    def runc_bundle(self, args: list[str]) -> Path:
+        bundle = self.dir / f"bundle-{len(list(self.dir.glob('bundle-*')))}"
+        bundle.mkdir()
+        subprocess.run(["runc", "spec"], cwd=bundle, check=True)
+        spec = json.loads((bundle / "config.json").read_text())
+        spec["root"] = {"path": str(self.rootfs), "readonly": True}
+        spec["process"]["args"] = args
+        spec["process"]["terminal"] = False
+        (bundle / "config.json").write_text(json.dumps(spec))
+        return bundle
+
+    def close(self) -> None:
+        if self.podman_image:
+            subprocess.run(PODMAN + ["rmi", "-f", self.podman_image], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(PYCTR + ["system", "prune", "-f"], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def report(title: str, rows: list[tuple[str, float | None]], ratio_to: str | None = None) -> None:
+    print(f"\n{title}")
+    base = dict(rows).get(ratio_to) if ratio_to else None
+    for name, value in rows:
+        if value is None:
+            print(f"  {name:<40} not installed")
+            continue
+        extra = f"  ({value / base:.2f}x {ratio_to})" if base and name != ratio_to else ""
+        print(f"  {name:<40} {value * 1000:8.1f} ms{extra}")

@@ -1,0 +1,205 @@
+"""Detached containers, their monitor and logs, and the lifecycle commands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+LOOP = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
+
+
+def _state(p, name: str) -> str:
+    return p("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name, check=True).stdout.strip()
+
+
+def _until(predicate, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def test_run_detached_prints_the_id_and_logs_are_kept(busybox):
+    r = busybox("--network=none", "run", "-d", "--name", "ticker", "busybox", "sh", "-c", LOOP)
+    assert r.returncode == 0, r.stderr
+    cid = r.stdout.strip()
+    assert len(cid) == 64
+    try:
+        assert "ticker" in busybox("ps").stdout
+        _until(lambda: "tick 3" in busybox("logs", "ticker").stdout)
+        assert busybox("logs", "--tail", "1", "ticker").stdout.count("\n") == 1
+        stamped = busybox("logs", "-t", "--tail", "1", "ticker").stdout
+        assert stamped[:4].isdigit() and "T" in stamped.split()[0]
+    finally:
+        busybox("rm", "-f", "ticker")
+
+
+def test_the_monitor_is_small_and_the_init_is_its_child(busybox):
+    busybox("--network=none", "run", "-d", "--name", "m", "busybox", "sleep", "300", check=True)
+    try:
+        pid = int(busybox("inspect", "--format", "{{.State.Pid}}", "m", check=True).stdout)
+        with open(f"/proc/{pid}/stat") as f:
+            monitor = int(f.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{monitor}/status") as f:
+            rss_kb = int(next(line for line in f if line.startswith("VmRSS")).split()[1])
+        with open(f"/proc/{monitor}/cmdline") as f:
+            assert "monitor.py" in f.read()
+        assert rss_kb <= 12 * 1024, f"monitor uses {rss_kb} kB"
+    finally:
+        busybox("rm", "-f", "m")
+
+
+def test_stop_sends_the_stop_signal_then_kill(busybox):
+    busybox("--network=none", "run", "-d", "--name", "s", "busybox", "sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.1; done", check=True)
+    time.sleep(0.5)
+    assert busybox("stop", "s").returncode == 0
+    assert _state(busybox, "s") == "exited 7"
+    # PID 1 without a TERM handler ignores it: stop falls back to SIGKILL after -t
+    busybox("start", "s", check=True)
+    busybox("--network=none", "run", "-d", "--name", "s2", "busybox", "sleep", "300", check=True)
+    started = time.monotonic()
+    busybox("stop", "-t", "1", "s2", check=True)
+    assert time.monotonic() - started < 15
+    assert _state(busybox, "s2") == "exited 137"
+    busybox("rm", "-f", "s", "s2")
+
+
+def test_kill_with_a_signal_and_wait_reports_the_code(busybox):
+    busybox("--network=none", "run", "-d", "--name", "k", "busybox", "sh", "-c", "trap 'exit 12' USR1; while true; do sleep 0.1; done", check=True)
+    time.sleep(0.5)
+    busybox("kill", "-s", "USR1", "k", check=True)
+    assert busybox("wait", "k").stdout.strip() == "12"
+    busybox("rm", "k", check=True)
+
+
+def test_start_of_a_created_container_and_attach(busybox):
+    cid = busybox("--network=none", "create", "--name", "c", "busybox", "sh", "-c", "echo hello-from-c; exit 4").stdout.strip()
+    assert len(cid) == 64
+    assert _state(busybox, "c") == "created 0"
+    r = busybox("start", "-a", "c")
+    assert r.returncode == 4 and "hello-from-c" in r.stdout
+    busybox("rm", "c", check=True)
+
+
+def test_restart_policy_on_failure_counts(busybox):
+    busybox("--network=none", "run", "-d", "--name", "r", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3", check=True)
+    _until(lambda: busybox("inspect", "--format", "{{.RestartCount}} {{.State.Status}}", "r").stdout.strip() == "2 exited")
+    busybox("rm", "-f", "r")
+
+
+def test_detached_rm_removes_after_exit(busybox):
+    busybox("--network=none", "run", "-d", "--rm", "--name", "gone", "busybox", "true", check=True)
+    _until(lambda: "gone" not in busybox("ps", "-a").stdout)
+
+
+def test_rm_refuses_a_running_container_unless_forced(busybox):
+    busybox("--network=none", "run", "-d", "--name", "busy", "busybox", "sleep", "300", check=True)
+    r = busybox("rm", "busy")
+    assert r.returncode == 1 and "stop it first" in r.stderr
+    assert busybox("rm", "-f", "busy").returncode == 0
+    assert "busy" not in busybox("ps", "-a").stdout
+
+
+def test_sigkill_of_the_monitor_is_reported_truthfully_and_prune_cleans(busybox):
+    busybox("--network=none", "run", "-d", "--name", "orphan", "busybox", "sleep", "300", check=True)
+    pid = int(busybox("inspect", "--format", "{{.State.Pid}}", "orphan", check=True).stdout)
+    with open(f"/proc/{pid}/stat") as f:
+        monitor = int(f.read().rsplit(")", 1)[1].split()[1])
+    os.kill(monitor, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    _until(lambda: not os.path.exists(f"/proc/{pid}/stat") or open(f"/proc/{pid}/stat").read().split()[2] == "Z")
+    assert "Exited" in busybox("ps", "-a", "--filter", "name=orphan").stdout
+    r = busybox("system", "prune", "-f")
+    assert r.returncode == 0, r.stderr
+    assert "orphan" not in busybox("ps", "-a").stdout
+
+
+def test_bad_flag_is_one_line_and_exit_125(busybox):
+    r = busybox("run", "--no-such-flag", "busybox", "true")
+    assert r.returncode == 125
+    assert r.stderr.startswith("Error:")
+    r = busybox("run", "no-such-image", "true")
+    assert r.returncode == 125 and len(r.stderr.strip().splitlines()) == 1
+    r = busybox("run", "--name", "bad name!", "busybox", "true")
+    assert r.returncode == 125
+    assert busybox("ps", "-a", "-q").stdout.strip() == ""
+
+
+def test_exec_joins_every_namespace_with_the_containers_user_and_capabilities(busybox):
+    busybox("--network=none", "run", "-d", "--name", "x", "--hostname", "xhost", "busybox", "sleep", "300", check=True)
+    try:
+        init = int(busybox("inspect", "--format", "{{.State.Pid}}", "x", check=True).stdout)
+        r = busybox("exec", "x", "sh", "-c",
+                    "hostname; for k in uts ipc pid net mnt; do readlink /proc/self/ns/$k; done; grep CapBnd /proc/self/status")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.split("\n")
+        assert lines[0] == "xhost"
+        for kind, line in zip(("uts", "ipc", "pid", "net", "mnt"), lines[1:6]):
+            assert line == os.readlink(f"/proc/{init}/ns/{kind}"), kind
+        assert lines[6].split()[1] == "00000000a80425fb"
+        assert busybox("exec", "-u", "99:99", "x", "id", "-u").stdout.strip() == "99"
+        assert busybox("exec", "x", "sh", "-c", "exit 9").returncode == 9
+        assert busybox("exec", "x", "no-such-binary").returncode == 127
+        assert busybox("exec", "-e", "FOO=bar", "-w", "/tmp", "x", "sh", "-c", "echo $FOO $(pwd)").stdout.strip() == "bar /tmp"
+    finally:
+        busybox("rm", "-f", "x")
+    r = busybox("exec", "x", "true")
+    assert r.returncode == 125
+
+
+def test_attach_to_a_detached_tty_container_and_detach_with_ctrl_p_ctrl_q(busybox):
+    import sys
+
+    from tests.helpers import Terminal
+
+    busybox("--network=none", "run", "-dit", "--name", "att", "busybox", "sh", check=True)
+    try:
+        term = Terminal([sys.executable, "-m", "pyctr", "attach", "att"], busybox.env)
+        _until_attached(term)
+        term.type("echo attached-$((40+2))")
+        term.expect("attached-42")
+        os.write(term.fd, b"\x10\x11")
+        term.expect("read escape sequence")
+        assert term.wait() == 0
+        assert "Up" in busybox("ps", "--filter", "name=att").stdout  # still running
+        term = Terminal([sys.executable, "-m", "pyctr", "attach", "att"], busybox.env)
+        _until_attached(term)
+        term.type("exit 6")
+        assert term.wait() == 6
+    finally:
+        busybox("rm", "-f", "att")
+
+
+def _until_attached(term) -> None:
+    """Press Enter until the container's shell answers with a prompt: typing before the
+    client has put the terminal in raw mode would be flushed, as on a real terminal."""
+    for _ in range(30):
+        term.type("")
+        try:
+            term.expect("# ", timeout=1)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("never attached")
+
+
+def test_attach_without_tty_forwards_stdin(busybox):
+    import subprocess
+    import sys
+
+    busybox("--network=none", "run", "-di", "--name", "cat", "busybox", "sh", "-c", "read line; echo got:$line; exit 2", check=True)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pyctr", "attach", "cat"], input="hello\n", capture_output=True,
+                              text=True, env=busybox.env, timeout=60)
+        assert "got:hello" in proc.stdout
+        assert proc.returncode == 2
+    finally:
+        busybox("rm", "-f", "cat")
