@@ -15,6 +15,12 @@ Also the fixtures of :mod:`pyctr.testing.registry` (``registry``,
 127.0.0.1) and :mod:`pyctr.testing.images` (``registry_images``: the standard
 test images pushed there with skopeo). Heavy work happens only when a fixture
 runs.
+
+``nfs_server``, ``nfs_client`` and ``nfs_mount`` give a real nfs-ganesha and
+a kernel NFSv4 mount, or skip saying why. ``@pytest.mark.kernel("debian61")``
+runs a test only on that kernel leg; the leg is named by ``PYCTR_KERNEL_LEG``
+(tox sets it: ``host``, ``kernel-debian61``); elsewhere the test is skipped
+with that reason.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from pyctr.testing.fixtures import nfs_client, nfs_mount, nfs_server  # noqa: F401  (fixtures)
 from pyctr.testing.images import registry_images  # noqa: F401  (fixture)
 from pyctr.testing.registry import auth_registry, registry, token_registry  # noqa: F401  (fixtures)
 
@@ -38,6 +45,20 @@ def pytest_addoption(parser: Any) -> None:
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "root: needs root and a real kernel (namespaces, mounts, cgroups)")
     config.addinivalue_line("markers", "conformance(kind): a driver conformance test of that kind")
+    config.addinivalue_line("markers", "kernel(name): runs only on the named kernel leg")
+    config.addinivalue_line("markers", "vm: boots a qemu guest (pyctr.testing.vm)")
+    config.addinivalue_line("markers", "matrix: kernel-dependent: also runs in every kernel leg's guest")
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    # A skip marker (not a skip at run time) so the report points at the test itself.
+    leg = os.environ.get("PYCTR_KERNEL_LEG", "")
+    for item in items:
+        for marker in item.iter_markers("kernel"):
+            names = set(marker.args) | {f"kernel-{n}" for n in marker.args}
+            if leg not in names:
+                reason = f"runs only on kernel leg {', '.join(marker.args)} (this is {leg or 'unnamed'})"
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def chosen_driver(config: Any, kind: str) -> str | None:
