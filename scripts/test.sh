@@ -4,7 +4,7 @@
 # kernel-debian61) runs one leg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-legs=${1:-unit,host}
+legs=${1:-unit,host,kernel-debian61}
 mkdir -p .ci/results
 rm -f .ci/results/*.xml
 status=0

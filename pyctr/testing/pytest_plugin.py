@@ -10,20 +10,17 @@ The fixtures ``storage_driver``, ``network_driver``, ``volume_driver`` and
 pyctr uses, on a private storage root under ``tmp_path``. A test module may
 override any of them to test a driver of its own choosing.
 
-Fixture modules are imported lazily: their heavy dependencies load only when a
-fixture runs.
+Also the fixtures of :mod:`pyctr.testing.registry` (``registry``,
+``auth_registry``, ``token_registry``: real docker-registry servers on
+127.0.0.1) and :mod:`pyctr.testing.images` (``registry_images``: the standard
+test images pushed there with skopeo). Heavy work happens only when a fixture
+runs.
 
 ``nfs_server``, ``nfs_client`` and ``nfs_mount`` give a real nfs-ganesha and
 a kernel NFSv4 mount, or skip saying why. ``@pytest.mark.kernel("debian61")``
 runs a test only on that kernel leg; the leg is named by ``PYCTR_KERNEL_LEG``
 (tox sets it: ``host``, ``kernel-debian61``); elsewhere the test is skipped
 with that reason.
-
-Also the fixtures of :mod:`pyctr.testing.registry` (``registry``,
-``auth_registry``, ``token_registry``: real docker-registry servers on
-127.0.0.1) and :mod:`pyctr.testing.images` (``registry_images``: the standard
-test images pushed there with skopeo). Heavy work happens only when a fixture
-runs.
 """
 
 from __future__ import annotations
@@ -50,14 +47,18 @@ def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "conformance(kind): a driver conformance test of that kind")
     config.addinivalue_line("markers", "kernel(name): runs only on the named kernel leg")
     config.addinivalue_line("markers", "vm: boots a qemu guest (pyctr.testing.vm)")
+    config.addinivalue_line("markers", "matrix: kernel-dependent: also runs in every kernel leg's guest")
 
 
-def pytest_runtest_setup(item: Any) -> None:
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    # A skip marker (not a skip at run time) so the report points at the test itself.
     leg = os.environ.get("PYCTR_KERNEL_LEG", "")
-    for marker in item.iter_markers("kernel"):
-        names = set(marker.args) | {f"kernel-{n}" for n in marker.args}
-        if leg not in names:
-            pytest.skip(f"runs only on kernel leg {', '.join(marker.args)} (this is {leg or 'unnamed'})")
+    for item in items:
+        for marker in item.iter_markers("kernel"):
+            names = set(marker.args) | {f"kernel-{n}" for n in marker.args}
+            if leg not in names:
+                reason = f"runs only on kernel leg {', '.join(marker.args)} (this is {leg or 'unnamed'})"
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def chosen_driver(config: Any, kind: str) -> str | None:

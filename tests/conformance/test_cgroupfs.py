@@ -19,7 +19,7 @@ from pyctr.core.errors import DriverNotSupported, UsageError
 from pyctr.plugins.cgroupfs import CgroupfsCgroupDriver
 from pyctr.testing.conformance.cgroup import SLEEPER, CgroupDriverConformance, Harness
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.matrix]  # kernel-dependent: runs on every kernel leg
 MiB = 1024 * 1024
 
 

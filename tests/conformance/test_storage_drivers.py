@@ -7,6 +7,8 @@ import pytest
 from pyctr.testing.conformance.storage import TestStorageDriverConformance as _Suite
 from pyctr.testing.pytest_plugin import make_driver
 
+pytestmark = pytest.mark.matrix  # overlayfs differs between kernels: run on every leg
+
 
 @pytest.fixture(params=["overlay2", "vfs"])
 def storage_driver(request, tmp_path):

@@ -36,7 +36,7 @@ from pyctr.testing.conformance.cgroup import (
     runs_again,
 )
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.matrix]  # kernel-dependent: runs on every kernel leg
 MiB = 1024 * 1024
 
 

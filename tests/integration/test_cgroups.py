@@ -9,7 +9,7 @@ import pytest
 
 from pyctr.testing.leaks import _own_cgroup_dirs
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.matrix]  # kernel-dependent: runs on every kernel leg
 
 
 def _cgroup_dir(p, name: str, controller: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.matrix]
 
 
 def test_a_file_written_through_nfs_lands_in_the_export(nfs_mount: Path, nfs_server):

@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import Terminal
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.matrix]  # kernel-dependent: runs on every kernel leg
 
 
 def _shell(busybox, *flags: str) -> Terminal:

@@ -11,6 +11,7 @@ code.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import shlex
@@ -76,7 +77,7 @@ def qemu_command(kernel: Kernel, initrd: Path, io_dir: Path, shares: Sequence[Pa
     if accel == "kvm":
         cmd += ["-accel", "kvm", "-cpu", "host"]
     else:
-        cmd += ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        cmd += ["-accel", "tcg,thread=multi", "-cpu", os.environ.get("PYCTR_VM_CPU", "max")]
     cmd += ["-m", str(memory), "-smp", str(cpus), "-nographic", "-no-reboot", "-nodefaults",
             "-nic", "none",  # no network device at all: nothing can leave the machine
             "-kernel", str(kernel.image), "-initrd", str(initrd), "-append", _cmdline(),
@@ -84,7 +85,8 @@ def qemu_command(kernel: Kernel, initrd: Path, io_dir: Path, shares: Sequence[Pa
     exports = [(ROOT_TAG, Path("/"), True), (IO_TAG, io_dir, False)]
     exports += [(f"share{i}", path, False) for i, path in enumerate(shares)]
     for tag, path, readonly in exports:
-        opts = f"local,id={tag},path={path},security_model={model},multidevs=remap"
+        where = str(path).replace(",", ",,")  # qemu's option syntax doubles commas
+        opts = f"local,id={tag},path={where},security_model={model},multidevs=remap"
         cmd += ["-fsdev", opts + (",readonly=on" if readonly else ""),
                 "-device", f"virtio-9p-pci,fsdev={tag},mount_tag={tag}"]
     return cmd
@@ -128,6 +130,8 @@ class _Tail:
 
     def __init__(self, path: Path, sink: IO[str] | None) -> None:
         self.path, self.sink, self.offset, self.chunks = path, sink, 0, []
+        # A read may end inside a multi-byte character: decode incrementally.
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def poll(self) -> None:
         try:
@@ -138,7 +142,7 @@ class _Tail:
             return
         if data:
             self.offset += len(data)
-            text = data.decode(errors="replace")
+            text = self.decoder.decode(data)
             self.chunks.append(text)
             if self.sink is not None:
                 self.sink.write(text)
