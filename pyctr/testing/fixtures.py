@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -123,3 +123,31 @@ def test_nonsense_limits_are_one_line_exit_125_and_nothing_is_made(busybox):
         assert r.returncode == 125, (flags, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert busybox("ps", "-a", "-q").stdout.strip() == ""
+
+
+def test_seed_demo_dd_in_tmpfs_is_killed_and_the_shell_survives(busybox):
+    """The seed's cgroup chapter, typed into an interactive shell on a real pty."""
+    import sys
+
+    from tests.helpers import Terminal
+
+    term = Terminal([sys.executable, "-m", "pyctr", "--network=none", "run", "--rm", "-it", "--name", "busybox",
+                     "-m", "10m", "--mount", "type=tmpfs,dst=/tmp", "busybox", "/bin/sh"], busybox.env)
+    try:
+        term.expect("# ")
+        pid = busybox("inspect", "--format", "{{.State.Pid}}", "busybox", check=True).stdout.strip()
+        path = _cgroup_dir(busybox, "busybox", "memory")
+        assert pid in open(os.path.join(path, "cgroup.procs")).read().split()
+        limit_file = "memory.limit_in_bytes" if _v1() else "memory.max"
+        assert open(os.path.join(path, limit_file)).read().strip() == "10485760"
+        term.type("dd if=/dev/urandom of=/tmp/xxx bs=2M count=10; echo dd-status=$?")
+        term.expect("\n")  # the echo of what was typed
+        out = term.expect("dd-status=")
+        term.expect("# ", timeout=30)
+        assert "Killed" in out
+        term.type("echo still-alive-$$")
+        term.expect("still-alive-1")
+        assert int(busybox("inspect", "--format", "{{.State.OOMEvents}}", "busybox").stdout) >= 1
+    finally:
+        term.type("exit")
+        term.wait()

@@ -20,9 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Mapping, Sequence
+from typing import IO
 
 from pyctr.core.errors import PrerequisitesMissing
 from pyctr.testing.vm.guestinit import IO_TAG, ROOT_TAG

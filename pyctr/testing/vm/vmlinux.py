@@ -8,11 +8,10 @@ and keep the first result that is an ELF file.
 
 from __future__ import annotations
 
-import gzip
 import lzma
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ELF_MAGIC = b"\x7fELF"
 
