@@ -96,6 +96,8 @@ def pull(engine: Engine, name: str, *, platform: str = "linux/amd64", tls_verify
         config_raw = content.read(cfg.digest, limit=MAX_CONFIG)
         diff_ids = parse_diff_ids(config_raw, len(manifest.layers))
         content.put_bytes(result.raw)  # push and save find the manifest here
+        if result.index_raw:
+            content.put_bytes(result.index_raw)
         chains = chain_ids(diff_ids)
         layer_ids = [c.split(":", 1)[1] for c in chains]
         _cleanup_stale(engine)
