@@ -227,6 +227,21 @@ def test_save_is_read_by_skopeo_and_load_round_trips(pyctr, tmp_path, registry_i
     pyctr("save", "-o", str(out), img.ref, check=True)
     info = subprocess.run(["skopeo", "inspect", f"docker-archive:{out}"], capture_output=True, text=True, check=True)
     assert json.loads(info.stdout)["Layers"] == img.diff_ids
+    import shutil
+
+    if shutil.which("podman"):
+        import tempfile
+
+        run = tempfile.mkdtemp(prefix="img2-pod-")  # podman wants a runroot under 50 characters
+        pod = ["podman", "--root", str(tmp_path / "pod/s"), "--runroot", run, "--storage-driver", "vfs"]
+        try:
+            r = subprocess.run(pod + ["load", "-i", str(out)], capture_output=True, text=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+            ids = subprocess.run(pod + ["images", "-q", "--no-trunc"], check=True, capture_output=True, text=True).stdout
+            assert img.config_digest in ids
+        finally:
+            subprocess.run(pod + ["system", "reset", "-f"], capture_output=True, timeout=120)
+            shutil.rmtree(run, ignore_errors=True)
     other = Pyctr(tmp_path / "second")
     r = other("load", "-i", str(out), check=True)
     assert r.stdout.strip() == f"Loaded image: {img.ref}"
@@ -283,3 +298,17 @@ def test_system_check_finds_a_corrupted_blob(pyctr, registry_images):
     df = pyctr("system", "df", check=True).stdout.splitlines()
     assert df[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
     assert df[1].split()[:3] == ["Images", "1", "0"]
+
+
+def test_pull_into_vfs_applies_layers_in_order(tmp_path, registry_images):
+    """vfs copies each parent, so its layers unpack base first; whiteouts delete."""
+    vfs = Pyctr(tmp_path, storage_driver="vfs")
+    img = registry_images["app1"]
+    r = vfs("pull", "--tls-verify=false", img.ref, check=True)
+    assert "Status: Downloaded newer image" in r.stdout
+    from pyctr.core.images import chain_ids
+
+    top = tmp_path / "root" / "vfs" / "dir" / chain_ids(img.diff_ids)[-1][7:]
+    assert not (top / "etc/hostname").exists() and (top / "etc/motd").read_text() == "hello from app1\n"
+    assert sorted(os.listdir(top / "usr/share/doc")) == ["APP1"]
+    assert vfs("run", "--rm", img.ref, "cat", "/opt/app1/run.sh", check=True).stdout == "#!/bin/sh\necho app1\n"
