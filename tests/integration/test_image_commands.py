@@ -312,3 +312,28 @@ def test_pull_into_vfs_applies_layers_in_order(tmp_path, registry_images):
     assert not (top / "etc/hostname").exists() and (top / "etc/motd").read_text() == "hello from app1\n"
     assert sorted(os.listdir(top / "usr/share/doc")) == ["APP1"]
     assert vfs("run", "--rm", img.ref, "cat", "/opt/app1/run.sh", check=True).stdout == "#!/bin/sh\necho app1\n"
+
+
+def test_system_check_finds_killed_extractions_and_incomplete_layers(pyctr, registry_images):
+    import sqlite3
+
+    img = registry_images["app2"]
+    pulled(pyctr, img.ref)
+    stale = overlay_dir(pyctr) / f".tmp-{'e' * 64}-999999999-0badc0de"
+    (stale / "diff").mkdir(parents=True)
+    from pyctr.core.images import chain_ids
+
+    top = chain_ids(img.diff_ids)[-1][7:]
+    db = sqlite3.connect(pyctr.root / "pyctr.db")
+    db.execute("UPDATE layers SET complete = 0 WHERE id = ?", (top,))
+    db.commit()
+    db.close()
+    r = pyctr("system", "check")
+    assert r.returncode == 1
+    assert f"staging directory {stale.name}" in r.stdout and f"layer {top[:12]} is incomplete" in r.stdout
+    r = pyctr("system", "check", "--repair")
+    assert r.returncode == 0, r.stdout
+    assert f"pulled {img.registry}/{img.repository}:{img.tag} again" in r.stdout
+    assert not stale.exists()
+    assert pyctr("system", "check", check=True).stdout.strip() == "no problems found"
+    assert pyctr("run", "--rm", img.ref, "cat", "/etc/motd", check=True).stdout == "hello from app2\n"
