@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import time
 
 
@@ -23,3 +25,49 @@ def find_container_process(marker: str, timeout: float = 10.0) -> int:
                 return int(entry)
         time.sleep(0.05)
     raise AssertionError(f"no process with {marker!r} appeared")
+
+
+class Terminal:
+    """A program on a real pty, read and typed into like a person would."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.execvpe(argv[0], argv, env)
+        self.buffer = ""
+
+    def expect(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{text!r} did not appear; screen so far: {self.buffer!r}")
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 4096).decode(errors="replace")
+                except OSError:
+                    chunk = ""
+                if not chunk:
+                    raise AssertionError(f"{text!r} did not appear before EOF; screen: {self.buffer!r}")
+                self.buffer += chunk
+        before, _, self.buffer = self.buffer.partition(text)
+        return before
+
+    def type(self, line: str) -> None:
+        os.write(self.fd, line.encode() + b"\r")
+
+    def wait(self, timeout: float = 30.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.read(self.fd, 4096)
+            except OSError:
+                pass
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        os.kill(self.pid, 9)
+        raise AssertionError("the program did not exit")

@@ -34,8 +34,9 @@ import posixpath
 import shutil
 import stat
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Iterable, Literal
+from typing import IO, Literal
 
 from pyctr.core.errors import ImageError
 

@@ -24,6 +24,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "network": (None, "PYCTR_NETWORK"),
     "volume_driver": (None, "PYCTR_VOLUME_DRIVER"),
     "cgroup_manager": (None, "PYCTR_CGROUP_MANAGER"),
+    "cgroup_subtree": ("", "PYCTR_CGROUP_SUBTREE"),
     "log_level": ("warning", "PYCTR_LOG_LEVEL"),
     "insecure_registries": ((), "PYCTR_INSECURE_REGISTRIES"),
 }
@@ -39,6 +40,8 @@ class Config:
     network: str | None = None
     volume_driver: str | None = None
     cgroup_manager: str | None = None
+    #: containers without --cgroup-parent go here, below the cgroup pyctr runs in (never above it)
+    cgroup_subtree: str = ""
     log_level: str = "warning"
     insecure_registries: tuple[str, ...] = ()
     #: where each value came from, for ``pyctr info --format json``

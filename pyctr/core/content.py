@@ -18,8 +18,9 @@ import fcntl
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from pyctr.core.errors import ImageError, NotFound
 

@@ -10,6 +10,7 @@ exits.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import TYPE_CHECKING
 
@@ -75,32 +76,68 @@ def _become_monitor(old_engine: Engine, container_id: str, report: int) -> None:
     container = lookup(engine.db, engine.config.root, container_id)
     spec = container.spec
     log_path = str(container.dir / f"{container.id}-json.log") if spec.log_driver == "json-file" else "-"
-    stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    in_w = -1
     if spec.tty:
-        from pyctr.core.runtime.tty import console_socket, receive_master
+        from pyctr.core.runtime.tty import start_with_console
 
-        ours, theirs = console_socket()
-        pid = lifecycle.start(engine, container, console=theirs.fileno())
-        theirs.close()
-        out_r, err_r = receive_master(ours), -1
-        ours.close()
+        pid, out_r = start_with_console(lambda console: lifecycle.start(engine, container, console=console))
+        err_r = -1
+        in_w = out_r if spec.interactive else -1
     else:
+        if spec.interactive:
+            stdin, in_w = os.pipe2(os.O_CLOEXEC)
+        else:
+            stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         pid = lifecycle.start(engine, container, stdio=(stdin, out_w, err_w))
-        os.close(out_w)
-        os.close(err_w)
+        for fd in (stdin, out_w, err_w):
+            os.close(fd)
+    listener = attach_listener(container)
     container.runtime["monitor"] = os.getpid()
     container.save(engine.db)
     engine.db.close()
     os.write(report, f"ok {pid}".encode())
     os.close(report)
-    for fd in (out_r, err_r):
+    for fd in (out_r, err_r, in_w, listener.fileno()):
         if fd >= 0:
             os.set_inheritable(fd, True)
     monitor = os.path.join(os.path.dirname(__file__), "runtime", "monitor.py")
     cfg = engine.config
     finish = [sys.executable, "-m", "pyctr", "--root", str(cfg.root), "--runroot", str(cfg.runroot),
               "internal-finish", container.id]
-    os.execv(sys.executable, [sys.executable, "-S", "-I", monitor, str(pid), log_path, str(out_r),
-                              str(err_r) if err_r >= 0 else "-"] + finish)
+    args = [str(pid), log_path] + [str(fd) if fd >= 0 else "-" for fd in (out_r, err_r, in_w, listener.fileno())]
+    os.execv(sys.executable, [sys.executable, "-S", "-I", monitor] + args + finish)
+
+
+def attach_socket(container: Container, connect: bool) -> socket.socket:
+    """The unix socket in the container's directory where its monitor serves ``pyctr attach``.
+
+    Named through ``/proc/self/fd/N`` of the directory: socket paths are limited
+    to 108 bytes, and a storage root can be deeper than that.
+    """
+    dfd = os.open(container.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        path = f"/proc/self/fd/{dfd}/attach.sock"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if connect:
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise RuntimeFailure(f"container {container.name} has no monitor to attach to (started in the foreground?)") from None
+            return sock
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        sock.bind(path)
+        os.chmod(path, 0o600)
+        sock.listen(8)
+        return sock
+    finally:
+        os.close(dfd)
+
+
+def attach_listener(container: Container) -> socket.socket:
+    return attach_socket(container, connect=False)

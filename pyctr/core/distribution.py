@@ -24,9 +24,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, cast
+from typing import IO, Any, cast
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from pyctr.core.content import ContentStore, validate_digest

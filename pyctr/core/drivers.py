@@ -214,7 +214,13 @@ class VolumeDriver(Driver):
 
 
 class CgroupDriver(Driver):
-    """A container's cgroup: placement, limits, stats, freezing and removal."""
+    """A container's cgroup: placement, limits, stats, freezing and removal.
+
+    Placement: below the cgroup pyctr runs in, unless ``--cgroup-parent``.
+    Option ``parent`` (``ctx.options``): a sub-cgroup of that default to use
+    instead; ``cleanup_orphans`` prunes there and removes it when empty (the
+    conformance suite relies on it to stay away from other containers).
+    """
 
     kind = "cgroup"
 
@@ -226,6 +232,50 @@ class CgroupDriver(Driver):
     def add_process(self, handle: Any, pid: int) -> None:
         """Move ``pid`` into the cgroup."""
 
+    def validate(self, resources: dict[str, Any]) -> dict[str, Any]:
+        """Check limits without creating anything (``create`` runs it first); return them normalised."""
+        return dict(resources)
+
     @abc.abstractmethod
     def destroy(self, handle: Any) -> dict[str, Any]:
-        """Kill what is left, remove the cgroup; return final counters (OOM first)."""
+        """Kill what is left, remove the cgroup; return final counters (OOM first).
+
+        The counters are :meth:`oom_events`' keys, read before anything is
+        killed. Idempotent: a handle already destroyed or half-created is fine.
+        """
+
+    # The resources dict (``ContainerSpec.resources``) has these keys, values
+    # already parsed (see :mod:`pyctr.core.units`); absent means "not set":
+    # memory, memory_swap (-1 = unlimited; memory + swap, as Docker),
+    # memory_reservation, kernel_memory (bytes); nano_cpus, cpu_shares,
+    # cpu_quota, cpu_period (us); cpuset_cpus, cpuset_mems (str);
+    # pids_limit (<= 0 = unlimited); blkio_weight (10..1000); oom_kill_disable.
+
+    @abc.abstractmethod
+    def update(self, handle: Any, resources: dict[str, Any]) -> None:
+        """Change the limits of a live cgroup (``pyctr update``); same keys as create."""
+
+    @abc.abstractmethod
+    def stats(self, handle: Any) -> dict[str, int]:
+        """Counters for ``pyctr stats``: cpu_usage_ns, cpu_throttled_periods, memory_usage, memory_limit,
+        pids_current, pids_limit (0 = none), blkio_read, blkio_write (bytes)."""
+
+    @abc.abstractmethod
+    def freeze(self, handle: Any) -> None:
+        """Freeze every process (``pause``); returns once the kernel says frozen."""
+
+    @abc.abstractmethod
+    def thaw(self, handle: Any) -> None:
+        """Undo :meth:`freeze` (``unpause``)."""
+
+    @abc.abstractmethod
+    def oom_events(self, handle: Any) -> dict[str, int]:
+        """``{"oom": N, "oom_kill": N}``: times the limit was hit / processes OOM-killed."""
+
+    @abc.abstractmethod
+    def pids(self, handle: Any) -> list[int]:
+        """Host pids of every process in the cgroup (``top``)."""
+
+    def cleanup_orphans(self, live_container_ids: set[str]) -> list[str]:
+        """Remove the cgroups of containers that no longer exist; say what went."""
+        return []

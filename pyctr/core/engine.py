@@ -14,7 +14,7 @@ from pyctr.core.config import Config
 
 if TYPE_CHECKING:
     from pyctr.core.container import Container
-    from pyctr.core.drivers import Driver, DriverContext, NetworkDriver, StorageDriver
+    from pyctr.core.drivers import CgroupDriver, Driver, DriverContext, NetworkDriver, StorageDriver
     from pyctr.core.images import ImageStore
 
 
@@ -35,13 +35,21 @@ class Engine:
 
         return DriverContext(root=self.config.root, runroot=self.config.runroot)
 
+    def ctx_for(self, kind: str) -> DriverContext:
+        """The context a driver of ``kind`` gets: settings that are that kind's options."""
+        if kind == "cgroup" and self.config.cgroup_subtree:
+            import dataclasses
+
+            return dataclasses.replace(self.ctx, options={"parent": self.config.cgroup_subtree})
+        return self.ctx
+
     def driver(self, kind: str, name: str | None = None) -> Driver:
         """The driver of ``kind`` named ``name`` (or auto-selected), created once."""
         key = (kind, name)
         if key not in self._drivers:
             from pyctr.core.selection import select
 
-            self._drivers[key] = select(kind, name, self.ctx)
+            self._drivers[key] = select(kind, name, self.ctx_for(kind))
             # the auto-selected instance also answers for its own name
             self._drivers.setdefault((kind, self._drivers[key].name), self._drivers[key])
         return self._drivers[key]
@@ -65,6 +73,10 @@ class Engine:
 
     def storage_for(self, container: Container) -> StorageDriver:
         return self.driver("storage", container.drivers["storage"])  # type: ignore[return-value]
+
+    def cgroups_for(self, container: Container) -> CgroupDriver | None:
+        name = container.drivers.get("cgroup")
+        return self.driver("cgroup", name) if name else None  # type: ignore[return-value]
 
     def network_for(self, container: Container) -> NetworkDriver:
         return self.driver("network", container.drivers["network"])  # type: ignore[return-value]

@@ -31,7 +31,8 @@ from __future__ import annotations
 import functools
 import math
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pyctr.core.errors import UsageError
 

@@ -17,7 +17,8 @@ A hook plugin implements these with :data:`pyctr.hookimpl`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 

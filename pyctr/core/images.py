@@ -15,9 +15,10 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import IO, TYPE_CHECKING, Any
 
 from pyctr.core.errors import Conflict, ImageError, NotFound, UsageError
 from pyctr.core.state import transaction
@@ -233,6 +234,6 @@ def _parse_time(text: str | None) -> float | None:
 
     try:
         base = text.rstrip("Z").split(".")[0]
-        return datetime.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp()
+        return datetime.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC).timestamp()
     except ValueError:
         return None

@@ -77,6 +77,8 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
             raise UsageError(f"invalid container name {spec.name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     storage = engine.storage
     net = engine.driver("network", network)
+    cgroups = engine.driver("cgroup", engine.config.cgroup_manager)
+    spec.resources = cgroups.validate(spec.resources)  # nonsense limits stop here, before anything exists
     plugins.modify_container_spec(spec)
     cid = secrets.token_hex(32)
     if not name:
@@ -89,13 +91,14 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
     if not spec.hostname:
         spec.hostname = cid[:12]
     container = Container(id=cid, name=name, image_id=image.id, spec=spec,
-                          drivers={"storage": storage.name, "network": net.name}, root=engine.config.root)
+                          drivers={"storage": storage.name, "network": net.name, "cgroup": cgroups.name},
+                          root=engine.config.root)
     with transaction(engine.db):
         container.insert(engine.db)
     try:
         storage.create_rw(cid, image.layers[-1] if image.layers else None)
         if spec.uid_map:
-            _hand_layer_to_mapped_root(storage.metadata(cid), spec)
+            _hand_layer_to_mapped_root(storage.metadata(cid), spec)  # may refuse: cleaned up below
         _write_container_files(container)
         plugins.create_container(container)
     except BaseException:
@@ -111,6 +114,13 @@ def _hand_layer_to_mapped_root(paths: dict[str, str], spec: ContainerSpec) -> No
     gid = next((host for inside, host, _ in (spec.gid_map or spec.uid_map) if inside == 0), None)
     if uid is None or gid is None:
         return
+    top = paths.get("MergedDir") or paths.get("Dir") or ""
+    parent = os.path.dirname(os.path.dirname(top))
+    while parent and parent != "/":
+        if not os.stat(parent).st_mode & 0o001:
+            raise UsageError(f"{parent} is not searchable by others, so the remapped root (host uid {uid}) cannot "
+                             f"reach the container's files; chmod o+x it or use a --root whose parents are")
+        parent = os.path.dirname(parent)
     for key in ("UpperDir", "WorkDir", "MergedDir", "Dir"):
         path = paths.get(key)
         if path and os.path.isdir(path):
@@ -163,6 +173,12 @@ def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] |
             joins[kind] = f"/proc/{other.pid}/ns/{NAMESPACE_FILES[kind]}"
     launch = Launch(spec=spec, rootfs=rootfs, container_dir=str(container.dir),
                     flags=plugins.namespace_flags(spec), joins=joins, stdio=stdio, console=console)
+    cgroups = engine.cgroups_for(container)
+    if cgroups is not None:
+        # recorded before the init exists, so a crash leaves a handle to clean up with
+        container.runtime["cgroup"] = cgroups.create(container.id, spec.cgroup_parent or None, spec.resources)
+        with transaction(engine.db):
+            container.save(engine.db)
 
     def create_runtime(pid: int) -> None:
         container.pid = pid
@@ -173,6 +189,9 @@ def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] |
         container.finished = 0.0
         with transaction(engine.db):
             container.save(engine.db)
+        if cgroups is not None:
+            # in its cgroup before the user's command starts: what it allocates is charged there
+            cgroups.add_process(container.runtime["cgroup"], pid)
         plugins.create_runtime(container, pid)
         attachment = network.connect(container, pid)
         if attachment is not None:
@@ -208,7 +227,7 @@ def wait_foreground(engine: Engine, container: Container, pid: int, master: int 
         if master is not None:
             from pyctr.core.runtime.tty import RawMode, proxy
 
-            with RawMode(0) if interactive else _nothing():
+            with RawMode(0, enabled=interactive):
                 status = proxy(master, pid, forward_stdin=interactive)
         else:
             status = _wait(pid)
@@ -219,14 +238,6 @@ def wait_foreground(engine: Engine, container: Container, pid: int, master: int 
     code = 128 - code if code < 0 else code
     cleanup(engine, container, exit_code=code)
     return code
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _wait(pid: int) -> int:
@@ -246,6 +257,18 @@ def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
         engine.network_for(container).disconnect(container)
     except PyctrError as e:
         errors.append(str(e))
+    handle = container.runtime.pop("cgroup", None)
+    cgroups = engine.cgroups_for(container)
+    if handle is not None and cgroups is not None:
+        try:
+            # the OOM counters are read before the cgroup goes (destroy reads them first)
+            counters = cgroups.destroy(handle)
+            kills = int(counters.get("oom_kill", 0) or 0)
+            container.runtime["oom_events"] = container.runtime.get("oom_events", 0) + kills
+            container.oom_killed = exit_code == 137 and kills > 0
+        except (PyctrError, OSError) as e:
+            errors.append(str(e))
+            container.runtime["cgroup"] = handle  # keep it for prune to retry
     try:
         engine.storage_for(container).put(container.id)
     except (PyctrError, OSError) as e:
@@ -342,6 +365,18 @@ def reconcile(engine: Engine) -> list[str]:
             cleanup(engine, c, exit_code=255)
             done.append(f"cleaned up container {c.short_id} ({c.name})")
     return done
+
+
+def remove_stopped(engine: Engine) -> list[str]:
+    """Remove every container that is not running; return their ids."""
+    from pyctr.core.container import list_all
+
+    removed = []
+    for c in list_all(engine.db, engine.config.root):
+        if c.status not in ("running", "paused"):
+            remove(engine, c, force=True)
+            removed.append(c.id)
+    return removed
 
 
 def prune_orphans(engine: Engine) -> list[str]:

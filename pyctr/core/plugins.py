@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 #: pyctr's own hook plugins, imported on first use (module paths)
 BUILTIN_PLUGINS = (
     "pyctr.plugins.namespaces",
+    "pyctr.plugins.network_prune",
 )
 
 ENTRY_POINT_GROUP = "pyctr"

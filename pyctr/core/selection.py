@@ -33,7 +33,7 @@ def namespace(kind: str) -> str:
     return f"pyctr.{kind}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _entry_points(kind: str) -> tuple:
     from importlib.metadata import entry_points
 

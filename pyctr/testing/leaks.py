@@ -35,10 +35,15 @@ def _own_cgroup_dirs() -> list[str]:
 _CONTAINER_CGROUP = re.compile(r"^pyctr-[0-9a-f]{64}$")
 
 
-def _cgroups() -> set[str]:
-    """Container cgroups (``pyctr-<64 hex id>``) anywhere below the cgroups we run in."""
+def _cgroups(parent: str = "") -> set[str]:
+    """Container cgroups (``pyctr-<64 hex id>``) below ``parent`` (relative to the cgroups we run in).
+
+    The tests give each session a subtree of its own (``PYCTR_CGROUP_SUBTREE``), so
+    containers of other sessions on the machine are never counted, nor touched.
+    """
     found = set()
     for base in _own_cgroup_dirs():
+        base = os.path.join(base, parent) if parent else base
         for dirpath, dirnames, _ in os.walk(base):
             for d in dirnames:
                 if _CONTAINER_CGROUP.match(d):
@@ -46,10 +51,30 @@ def _cgroups() -> set[str]:
     return found
 
 
+def _session_bridge() -> str:
+    """The default bridge this session's containers use (``bridge=`` of PYCTR_NETWORK_OPT)."""
+    for item in os.environ.get("PYCTR_NETWORK_OPT", "").split(";"):
+        key, _, value = item.partition("=")
+        if key.strip() == "bridge":
+            return value.strip()
+    return "pyctr0"
+
+
 def _links() -> set[str]:
+    """User-network bridges (``pyctr-*``) and the veths plugged into them or into the
+    session's default bridge; veths of other sessions' bridges are not ours."""
+    ours = {_session_bridge()}
     names = set()
     for name in os.listdir("/sys/class/net"):
-        if name.startswith(("veth", "pyctr")):
+        if name.startswith("pyctr-"):
+            ours.add(name)
+            names.add(name)
+    for name in os.listdir("/sys/class/net"):
+        try:
+            master = os.path.basename(os.readlink(f"/sys/class/net/{name}/master"))
+        except OSError:
+            continue
+        if master in ours:
             names.add(name)
     return names
 
@@ -63,7 +88,7 @@ def _netns() -> set[str]:
 
 def _mounts(under: str) -> set[str]:
     with open("/proc/self/mountinfo") as f:
-        return {line.split()[4] for line in f if line.split()[4].startswith(under) or "pyctr" in line.split()[4]}
+        return {line.split()[4] for line in f if line.split()[4].startswith(under)}
 
 
 def _container_processes(under: str) -> set[int]:
@@ -95,7 +120,8 @@ class Snapshot:
 
     @classmethod
     def take(cls, under: str) -> Snapshot:
-        return cls(_mounts(under), _links(), _netns(), _cgroups(), _container_processes(under))
+        return cls(_mounts(under), _links(), _netns(), _cgroups(os.environ.get("PYCTR_CGROUP_SUBTREE", "")),
+                   _container_processes(under))
 
     def leaked_since(self, before: Snapshot) -> dict[str, list]:
         out = {}

@@ -20,6 +20,7 @@ runs.
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 import pytest
@@ -47,7 +48,8 @@ def chosen_driver(config: Any, kind: str) -> str | None:
     return None
 
 
-def make_driver(kind: str, name: str, root: os.PathLike[str] | str) -> Any:
+def make_driver(kind: str, name: str, root: os.PathLike[str] | str,
+                options: dict[str, str] | None = None) -> Any:
     """Select ``name`` of ``kind`` as pyctr would, on a private root."""
     from pathlib import Path
 
@@ -55,7 +57,7 @@ def make_driver(kind: str, name: str, root: os.PathLike[str] | str) -> Any:
     from pyctr.core.selection import select
 
     root = Path(root)
-    ctx = DriverContext(root=root / "root", runroot=root / "run")
+    ctx = DriverContext(root=root / "root", runroot=root / "run", options=dict(options or {}))
     ctx.root.mkdir(parents=True, exist_ok=True)
     ctx.runroot.mkdir(parents=True, exist_ok=True)
     return select(kind, name, ctx)
@@ -67,8 +69,13 @@ def _driver_fixture(kind: str):  # noqa: ANN202
         name = chosen_driver(request.config, kind)
         if name is None:
             pytest.skip(f"no {kind} driver chosen: pass --pyctr-driver={kind}:NAME")
-        driver = make_driver(kind, name, tmp_path)
+        # a cgroup driver gets a private placement (the ``parent`` option), so
+        # that pruning in the suite cannot reach other containers' cgroups
+        options = {"parent": "pyctr-test-" + secrets.token_hex(5)} if kind == "cgroup" else None
+        driver = make_driver(kind, name, tmp_path, options)
         yield driver
+        if kind == "cgroup":
+            driver.cleanup_orphans(set())  # what the test left, and the private parent
         from pyctr.core.plugins import plugins
 
         plugins.unregister(driver)

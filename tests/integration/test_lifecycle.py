@@ -153,3 +153,53 @@ def test_exec_joins_every_namespace_with_the_containers_user_and_capabilities(bu
         busybox("rm", "-f", "x")
     r = busybox("exec", "x", "true")
     assert r.returncode == 125
+
+
+def test_attach_to_a_detached_tty_container_and_detach_with_ctrl_p_ctrl_q(busybox):
+    import sys
+
+    from tests.helpers import Terminal
+
+    busybox("--network=none", "run", "-dit", "--name", "att", "busybox", "sh", check=True)
+    try:
+        term = Terminal([sys.executable, "-m", "pyctr", "attach", "att"], busybox.env)
+        _until_attached(term)
+        term.type("echo attached-$((40+2))")
+        term.expect("attached-42")
+        os.write(term.fd, b"\x10\x11")
+        term.expect("read escape sequence")
+        assert term.wait() == 0
+        assert "Up" in busybox("ps", "--filter", "name=att").stdout  # still running
+        term = Terminal([sys.executable, "-m", "pyctr", "attach", "att"], busybox.env)
+        _until_attached(term)
+        term.type("exit 6")
+        assert term.wait() == 6
+    finally:
+        busybox("rm", "-f", "att")
+
+
+def _until_attached(term) -> None:
+    """Press Enter until the container's shell answers with a prompt: typing before the
+    client has put the terminal in raw mode would be flushed, as on a real terminal."""
+    for _ in range(30):
+        term.type("")
+        try:
+            term.expect("# ", timeout=1)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("never attached")
+
+
+def test_attach_without_tty_forwards_stdin(busybox):
+    import subprocess
+    import sys
+
+    busybox("--network=none", "run", "-di", "--name", "cat", "busybox", "sh", "-c", "read line; echo got:$line; exit 2", check=True)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pyctr", "attach", "cat"], input="hello\n", capture_output=True,
+                              text=True, env=busybox.env, timeout=60)
+        assert "got:hello" in proc.stdout
+        assert proc.returncode == 2
+    finally:
+        busybox("rm", "-f", "cat")

@@ -18,8 +18,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from pyctr.core.content import ContentStore
-from pyctr.core.distribution import (RegistryClient, load_credentials, parse_challenge, remove_credentials,
-                                     save_credentials)
+from pyctr.core.distribution import (
+    RegistryClient,
+    load_credentials,
+    parse_challenge,
+    remove_credentials,
+    save_credentials,
+)
 from pyctr.core.errors import ImageError
 
 BLOB = os.urandom(300_000)

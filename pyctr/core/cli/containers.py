@@ -68,6 +68,29 @@ def container_options(f: Any) -> Any:
         click.option("--uidmap", multiple=True, help="UID map CONTAINER:HOST:SIZE for a user namespace."),
         click.option("--gidmap", multiple=True, help="GID map CONTAINER:HOST:SIZE for a user namespace."),
         click.option("--init", "use_init", is_flag=True, help="Run a small init (tini) as PID 1 that reaps zombies."),
+        click.option("--memory", "-m", default=None, help="Memory limit (e.g. 10m, 1g)."),
+        click.option("--memory-swap", default=None, help="Memory plus swap limit; -1 for unlimited swap."),
+        click.option("--memory-reservation", default=None, help="Memory soft limit."),
+        click.option("--kernel-memory", default=None, help="Kernel memory limit (cgroup v1 kernels that still have it)."),
+        click.option("--cpus", default=None, help="Number of CPUs (e.g. 0.5)."),
+        click.option("--cpu-shares", "-c", type=int, default=None, help="CPU shares (relative weight)."),
+        click.option("--cpu-quota", type=int, default=None, help="Limit CPU CFS quota (us)."),
+        click.option("--cpu-period", type=int, default=None, help="Limit CPU CFS period (us)."),
+        click.option("--cpuset-cpus", default=None, help="CPUs in which to allow execution (0-3, 0,1)."),
+        click.option("--cpuset-mems", default=None, help="Memory nodes in which to allow execution."),
+        click.option("--pids-limit", type=int, default=None, help="Tune container pids limit (-1 for unlimited)."),
+        click.option("--blkio-weight", type=int, default=None, help="Block IO weight (10-1000)."),
+        click.option("--oom-kill-disable", is_flag=True, help="Disable OOM Killer."),
+        click.option("--cgroup-parent", default="", help="Parent cgroup for the container."),
+        click.option("--publish", "-p", multiple=True, help="Publish a port: [ip:][hostport:]containerport[/proto]."),
+        click.option("--publish-all", "-P", is_flag=True, help="Publish all exposed ports to random host ports."),
+        click.option("--expose", multiple=True, help="Expose a port or a range of ports."),
+        click.option("--network-alias", multiple=True, help="Add a network-scoped alias for the container."),
+        click.option("--ip", default=None, help="IPv4 address on the container's network."),
+        click.option("--dns", multiple=True, help="Set custom DNS servers."),
+        click.option("--dns-search", multiple=True, help="Set custom DNS search domains."),
+        click.option("--dns-option", multiple=True, help="Set DNS options."),
+        click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -99,6 +122,8 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
     if o["stop_timeout"] is not None:
         spec.stop_timeout = o["stop_timeout"]
     spec.log_driver = o["log_driver"]
+    spec.resources = resources_from(o)
+    spec.cgroup_parent = o["cgroup_parent"]
     _namespace_modes(spec, o)
     spec.init = o["use_init"]
     for opt in o["security_opt"]:
@@ -106,19 +131,67 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
         if key in ("no-new-privileges", "no_new_privileges") and value in ("", "true"):
             spec.no_new_privileges = True
         elif key == "seccomp" and value:
-            spec.seccomp = value
+            from pyctr.core.runtime.seccomp import option_value
+
+            spec.seccomp = option_value(value)  # a file is read and checked now, before anything exists
         else:
             raise UsageError(f"invalid --security-opt: {opt!r}")
     from pyctr.core.runtime.security import capability_set
 
     capability_set(spec.cap_add, spec.cap_drop, spec.privileged)  # validates names before anything is made
-    network = o["network"] or eng.config.network
-    if network and network.startswith("container:"):
-        spec.namespaces["network"] = network
-        network = "none"
-    spec.network["mode"] = network or ""
+    network = _network_settings(spec, o, o["network"] or eng.config.network, image)
     spec_from_image(spec, image, list(command), o["entrypoint"])
     return spec, image, network
+
+
+def _network_settings(spec: Any, o: dict[str, Any], network: str | None, image: Any) -> str | None:
+    """Fill spec.network from the flags; return the network driver's name (None: the default)."""
+    from pyctr.core.errors import UsageError
+    from pyctr.core.selection import names
+
+    net = spec.network
+    net["mode"] = network or ""
+    if network and network.startswith("container:"):
+        net["container"] = network[10:]
+        driver: str | None = "container"
+    elif network and network not in names("network"):
+        net["network"] = network  # a user network of the bridge driver
+        driver = "bridge"
+    else:
+        driver = network or None
+    for item in o["add_host"]:
+        if ":" not in item:
+            raise UsageError(f"invalid --add-host {item!r}: want host:ip")
+    exposed = list((image.config.get("config") or {}).get("ExposedPorts") or {}) + [
+        e if "/" in e else f"{e}/tcp" for e in o["expose"]]
+    values = {"ports": list(o["publish"]), "publish_all": o["publish_all"], "expose": exposed,
+              "aliases": list(o["network_alias"]), "ip": o["ip"], "dns": list(o["dns"]),
+              "dns_search": list(o["dns_search"]), "dns_options": list(o["dns_option"]),
+              "add_hosts": list(o["add_host"])}
+    net.update({k: v for k, v in values.items() if v})
+    if (net.get("ports") or net.get("publish_all")) and driver in ("none", "host", "container"):
+        raise UsageError(f"published ports need a network of its own; --network={network} has none")
+    return driver
+
+
+def resources_from(o: dict[str, Any]) -> dict[str, Any]:
+    """cgroup limits from the flags, in the driver's keys, units parsed as Docker does."""
+    from pyctr.core.units import parse_bytes, parse_cpus
+
+    res: dict[str, Any] = {}
+    for key in ("memory", "memory_reservation", "kernel_memory"):
+        if o.get(key) is not None:
+            res[key] = parse_bytes(o[key], what=f"--{key.replace('_', '-')}")
+    if o.get("memory_swap") is not None:
+        res["memory_swap"] = parse_bytes(o["memory_swap"], what="--memory-swap", allow_unlimited=True)
+    if o.get("cpus") is not None:
+        res["nano_cpus"] = parse_cpus(o["cpus"])
+    for key in ("cpu_shares", "cpu_quota", "cpu_period", "pids_limit", "blkio_weight", "cpuset_cpus", "cpuset_mems"):
+        if o.get(key) is not None:
+            res[key] = o[key]
+    if o.get("oom_kill_disable"):
+        res["oom_kill_disable"] = True
+    return res
 
 
 def _namespace_modes(spec: Any, o: dict[str, Any]) -> None:
@@ -208,16 +281,9 @@ def run_foreground(eng: Any, container: Any) -> int:
     master = None
     try:
         if spec.tty:
-            from pyctr.core.runtime.tty import console_socket, receive_master
+            from pyctr.core.runtime.tty import start_with_console
 
-            ours, theirs = console_socket()
-            try:
-                pid = lifecycle.start(eng, container, console=theirs.fileno())
-                theirs.close()
-                master = receive_master(ours)
-            finally:
-                theirs.close()
-                ours.close()
+            pid, master = start_with_console(lambda console: lifecycle.start(eng, container, console=console))
         else:
             stdin = 0 if spec.interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             try:

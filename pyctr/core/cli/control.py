@@ -279,17 +279,12 @@ def top(container: str, ps_options: tuple[str, ...]) -> None:
 def container_prune(force: bool) -> None:
     """Remove all stopped containers."""
     from pyctr.core import lifecycle
-    from pyctr.core.container import list_all
 
     if not force and sys.stdin.isatty() and not click.confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"):
         return
     eng = engine()
     lifecycle.reconcile(eng)
-    removed = []
-    for c in list_all(eng.db, eng.config.root):
-        if c.status not in ("running", "paused"):
-            lifecycle.remove(eng, c, force=True)
-            removed.append(c.id)
+    removed = lifecycle.remove_stopped(eng)
     if removed:
         click.echo("Deleted Containers:\n" + "\n".join(removed) + "\n")
     click.echo("Total reclaimed space: 0B")

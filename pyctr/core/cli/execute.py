@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 import click
 
@@ -73,17 +72,13 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
                         workdir=workdir or spec.workdir, joins=namespaces_of(c.pid))
     master = None
     if tty:
-        from pyctr.core.runtime.tty import console_socket, receive_master
+        from pyctr.core.runtime.tty import start_with_console
 
-        ours, theirs = console_socket()
-        launch.console = theirs.fileno()
-        try:
-            pid = spawn_exec(launch, place)
-            theirs.close()
-            master = receive_master(ours)
-        finally:
-            theirs.close()
-            ours.close()
+        def start(console: int) -> int:
+            launch.console = console
+            return spawn_exec(launch, place)
+
+        pid, master = start_with_console(start)
     else:
         stdin = 0 if interactive and not detach else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         launch.stdio = (stdin, 1, 2) if not detach else (stdin, stdin, stdin)
@@ -95,18 +90,10 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
     if master is not None:
         from pyctr.core.runtime.tty import RawMode, proxy
 
-        with RawMode(0) if interactive else _Null():
+        with RawMode(0, enabled=interactive):
             status = proxy(master, pid, forward_stdin=interactive)
         os.close(master)
     else:
         status = _wait(pid)
     code = os.waitstatus_to_exitcode(status)
     sys.exit(128 - code if code < 0 else code)
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None

@@ -29,6 +29,12 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
     except Exception:  # noqa: BLE001  (inspect must work even when the driver cannot load)
         graph = {"Name": c.drivers.get("storage", ""), "Data": {}}
     net = c.runtime.get("network") or {}
+    oom_events = c.runtime.get("oom_events", 0)
+    if running and c.runtime.get("cgroup") is not None:
+        try:
+            oom_events += int(eng.cgroups_for(c).oom_events(c.runtime["cgroup"]).get("oom_kill", 0))
+        except Exception:  # noqa: BLE001  (a vanished cgroup must not break inspect)
+            pass
     return {
         "Id": c.id,
         "Created": rfc3339(c.created),
@@ -39,7 +45,7 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
             "Restarting": False, "OOMKilled": c.oom_killed, "Dead": c.status == "dead",
             "Pid": c.pid if running else 0, "ExitCode": c.exit_code, "Error": c.error,
             "StartedAt": rfc3339(c.started), "FinishedAt": rfc3339(c.finished),
-            "OOMEvents": c.runtime.get("oom_events", 0),
+            "OOMEvents": oom_events,
         },
         "Image": c.image_id,
         "ResolvConfPath": str(c.dir / "resolv.conf"),

@@ -37,7 +37,7 @@ def _entry_time(text: str) -> float:
     import datetime
 
     base, _, frac = text.rstrip("Z").partition(".")
-    ts = datetime.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp()
+    ts = datetime.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC).timestamp()
     return ts + float("0." + frac) if frac else ts
 
 

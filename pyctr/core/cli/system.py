@@ -188,7 +188,6 @@ def system_group() -> None:
 def system_prune(force: bool, prune_all: bool) -> None:
     """Remove stopped containers and whatever crashed runs left behind."""
     from pyctr.core import lifecycle
-    from pyctr.core.container import list_all
 
     if not force and sys.stdin.isatty():
         if not click.confirm("WARNING! This will remove all stopped containers and what killed runs left behind.\n"
@@ -196,11 +195,7 @@ def system_prune(force: bool, prune_all: bool) -> None:
             return
     eng = engine()
     lines = lifecycle.prune_orphans(eng)
-    removed = []
-    for c in list_all(eng.db, eng.config.root):
-        if c.status not in ("running", "paused"):
-            lifecycle.remove(eng, c, force=True)
-            removed.append(c.id)
+    removed = lifecycle.remove_stopped(eng)
     if removed:
         click.echo("Deleted Containers:\n" + "\n".join(removed) + "\n")
     for line in lines:

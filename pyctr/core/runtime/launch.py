@@ -20,14 +20,15 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from pyctr.core.errors import RuntimeFailure
 
 # The child runs inside the container's root, where pyctr's and Python's files
 # are not visible: every module it uses is imported here, before the fork.
-from pyctr.core.runtime import child, linux, security
+from pyctr.core.runtime import child, linux, seccomp, security
 from pyctr.core.runtime.child import ExecFailure
 
 if TYPE_CHECKING:
@@ -63,10 +64,16 @@ def spawn(launch: Launch, create_runtime: Callable[[int], None]) -> int:
     ``create_runtime(pid)`` runs while the init waits (cgroups, network). If
     anything fails, the init is killed and reaped and the error raised.
     """
+    return _two_stages(lambda sync_w, go_r, err_w: _stage1(launch, sync_w, go_r, err_w), create_runtime)
+
+
+def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Callable[[int], None]) -> int:
+    """Fork stage 1 (which forks the real process and exits), run ``while_waiting(pid)``
+    while that process waits, release it, and return its pid once it has exec'd."""
     linux.set_subreaper()
-    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # stage 1 -> parent: init's pid
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)  # parent -> stage 1 / init: continue
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)  # init -> parent: why it failed
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # stage 1 -> parent: the process's pid
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)  # parent -> the process: continue
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)  # the process -> parent: why it failed
     sys.stdout.flush()
     sys.stderr.flush()
     stage1 = os.fork()
@@ -74,30 +81,30 @@ def spawn(launch: Launch, create_runtime: Callable[[int], None]) -> int:
         os.close(sync_r)
         os.close(go_w)
         os.close(err_r)
-        _child_guard(err_w, lambda: _stage1(launch, sync_w, go_r, err_w))
+        _child_guard(err_w, lambda: stage1_body(sync_w, go_r, err_w))
     os.close(sync_w)
     os.close(go_r)
     os.close(err_w)
-    init_pid = 0
+    pid = 0
     try:
         message = _read_all(sync_r)
-        _, status = os.waitpid(stage1, 0)
+        os.waitpid(stage1, 0)
         if not message.startswith(b"pid "):
             raise _error_from(_read_all(err_r)) if not message else RuntimeFailure(message.decode())
-        init_pid = int(message.split()[1])
-        create_runtime(init_pid)
+        pid = int(message.split()[1])
+        while_waiting(pid)
         os.write(go_w, b"G")
         os.close(go_w)
         go_w = -1
         failure = _read_all(err_r)
         if failure:
-            os.waitpid(init_pid, 0)
-            init_pid = 0
+            os.waitpid(pid, 0)
+            pid = 0
             raise _error_from(failure)
-        return init_pid
+        return pid
     except BaseException:
-        if init_pid:
-            _kill_and_reap(init_pid)
+        if pid:
+            _kill_and_reap(pid)
         raise
     finally:
         for fd in (sync_r, err_r, go_w):
@@ -177,6 +184,10 @@ def _init(launch: Launch, go_r: int) -> None:
     """PID 1 of the container: wait for the parent, then become the user's command."""
     from pyctr.core.plugins import plugins
 
+    # Built while the parent sets up cgroups and network (libseccomp needs
+    # tens of ms for three architectures), and before pivot_root, while
+    # libseccomp.so is still visible.
+    seccomp_filter = _prepare_seccomp(launch.spec)
     if os.read(go_r, 1) != b"G":
         os._exit(125)  # the parent gave up or died: start nothing
     os.close(go_r)
@@ -221,11 +232,16 @@ def _init(launch: Launch, go_r: int) -> None:
     if "network" in own:
         child.bring_up_loopback()
     plugins.start_container(spec)
-    become_process(spec, spec.argv, list(spec.env), spec.user, spec.workdir, launch.console)
+    become_process(spec, spec.argv, list(spec.env), spec.user, spec.workdir, launch.console, seccomp_filter)
+
+
+def _prepare_seccomp(spec: ContainerSpec) -> seccomp.Prepared:
+    caps = security.capability_set(spec.cap_add, spec.cap_drop, spec.privileged)
+    return seccomp.Prepared(spec.seccomp, spec.privileged, caps)
 
 
 def become_process(spec: ContainerSpec, argv: list[str], env: list[str], user: str, workdir: str,
-                   console: int | None) -> None:
+                   console: int | None, seccomp_filter: seccomp.Prepared) -> None:
     """The common tail of a container's init and of ``exec``: terminal, user,
     capabilities, working directory, then execve. Runs inside the container's root."""
     uid, gid, groups, home = security.lookup_user(user)
@@ -239,8 +255,16 @@ def become_process(spec: ContainerSpec, argv: list[str], env: list[str], user: s
     child.change_workdir(workdir)
     if spec.no_new_privileges:
         linux.set_no_new_privs()
+    # runc's order: without no_new_privs the kernel lets only CAP_SYS_ADMIN
+    # install a filter, so load it before the user and capability switch;
+    # with no_new_privs load it as late as possible, so that the fewest of
+    # pyctr's own syscalls have to pass the container's profile.
+    if not spec.no_new_privileges:
+        seccomp_filter.load()
     security.become(uid, gid, groups, security.mask_of(caps))
     child.mark_fds_cloexec()
+    if spec.no_new_privileges:
+        seccomp_filter.load()
     child.execute(argv, env)
 
 
@@ -266,52 +290,16 @@ def spawn_exec(launch: ExecLaunch, place: Callable[[int], None]) -> int:
 
     ``place(pid)`` puts it in the container's cgroups while it waits.
     """
-    linux.set_subreaper()
-    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
-    go_r, go_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    stage1 = os.fork()
-    if stage1 == 0:
-        os.close(sync_r)
-        os.close(go_w)
-        os.close(err_r)
-        _child_guard(err_w, lambda: _exec_stage1(launch, sync_w, go_r, err_w))
-    os.close(sync_w)
-    os.close(go_r)
-    os.close(err_w)
-    pid = 0
-    try:
-        message = _read_all(sync_r)
-        os.waitpid(stage1, 0)
-        if not message.startswith(b"pid "):
-            raise _error_from(_read_all(err_r))
-        pid = int(message.split()[1])
-        place(pid)
-        os.write(go_w, b"G")
-        failure = _read_all(err_r)
-        if failure:
-            os.waitpid(pid, 0)
-            pid = 0
-            raise _error_from(failure)
-        return pid
-    except BaseException:
-        if pid:
-            _kill_and_reap(pid)
-        raise
-    finally:
-        for fd in (sync_r, err_r, go_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    return _two_stages(lambda sync_w, go_r, err_w: _exec_stage1(launch, sync_w, go_r, err_w), place)
 
 
 def _exec_stage1(launch: ExecLaunch, sync_w: int, go_r: int, err_w: int) -> None:
     # Not dumpable before joining: a process in the container must not be able
     # to open /proc/<us>/exe or our memory (CVE-2019-5736).
     linux.set_dumpable(False)
+    # The same filter as the container's init, built while libseccomp.so is
+    # still visible (the mount namespace is joined next).
+    seccomp_filter = _prepare_seccomp(launch.spec)
     fds = {kind: os.open(path, os.O_RDONLY | os.O_CLOEXEC) for kind, path in launch.joins.items()}
     for kind, fd in fds.items():
         linux.setns(fd, linux.NAMESPACE_FLAGS[kind])
@@ -319,12 +307,12 @@ def _exec_stage1(launch: ExecLaunch, sync_w: int, go_r: int, err_w: int) -> None
     child = os.fork()  # lands in the container's PID namespace
     if child == 0:
         os.close(sync_w)
-        _child_guard(err_w, lambda: _exec_child(launch, go_r))
+        _child_guard(err_w, lambda: _exec_child(launch, go_r, seccomp_filter))
     os.write(sync_w, f"pid {child}".encode())
     os._exit(0)
 
 
-def _exec_child(launch: ExecLaunch, go_r: int) -> None:
+def _exec_child(launch: ExecLaunch, go_r: int, seccomp_filter: seccomp.Prepared) -> None:
     if os.read(go_r, 1) != b"G":
         os._exit(125)
     os.close(go_r)
@@ -333,4 +321,5 @@ def _exec_child(launch: ExecLaunch, go_r: int) -> None:
         for target, fd in enumerate(launch.stdio):
             if fd != target:
                 os.dup2(fd, target)
-    become_process(launch.spec, launch.argv, launch.env, launch.user, launch.workdir, launch.console)
+    become_process(launch.spec, launch.argv, launch.env, launch.user, launch.workdir, launch.console,
+                   seccomp_filter)

@@ -4,21 +4,21 @@ After ``pyctr run -d`` has started the container, the process that started
 it (a daemon, re-parented to init, and a child subreaper so the container's
 init is its child) replaces itself with this file run as
 ``python -S -I monitor.py``: no site packages, no pyctr imports, so it costs
-little memory while the container runs. It copies the container's stdout and
-stderr into Docker's json-file log, waits for the init to exit, then execs
-``pyctr`` once more to record the exit and release the container's resources
-(``pyctr internal-finish``), where the plugins and drivers run.
+little memory while the container runs. It copies the container's output
+into Docker's json-file log and to attached clients (``pyctr attach``
+connects to its unix socket; what a client types goes to the container's
+stdin), waits for the init to exit, then execs ``pyctr`` once more to record
+the exit and release the container's resources (``pyctr internal-finish``),
+where the plugins and drivers run.
 """
 
-import errno
 import os
 import select
 import signal
+import socket
 import sys
 import time
-
-
-from _json import encode_basestring_ascii as _quote  # noqa: E402
+from _json import encode_basestring_ascii as _quote  # the C encoder: no json package in memory
 
 
 def _now():
@@ -26,84 +26,133 @@ def _now():
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%09dZ" % int(t % 1 * 1e9)
 
 
-def main(argv):
-    # argv: init_pid log_path|- out_fd err_fd python finish_args...
-    init_pid = int(argv[0])
-    log_path = argv[1]
-    fds = {int(argv[2]): "stdout"}
-    if argv[3] != "-":
-        fds[int(argv[3])] = "stderr"
-    finish = argv[4:]
-    log = None if log_path == "-" else open(log_path, "ab", buffering=0)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # outlive a stray kill; the container decides
-    partial = {fd: b"" for fd in fds}
-    status = None
-    open_fds = set(fds)
-    while True:
-        if status is None:
+class Monitor:
+    def __init__(self, init_pid, log_path, out_fd, err_fd, in_fd, listen_fd):
+        self.init_pid = init_pid
+        self.log = None if log_path == "-" else open(log_path, "ab", buffering=0)
+        self.streams = {out_fd: "stdout"}
+        if err_fd >= 0:
+            self.streams[err_fd] = "stderr"
+        self.partial = {fd: b"" for fd in self.streams}
+        self.in_fd = in_fd
+        self.listener = socket.socket(fileno=listen_fd) if listen_fd >= 0 else None
+        self.clients = []
+        self.status = None
+
+    def run(self):
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # outlive a stray kill; the container decides
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        open_fds = set(self.streams)
+        while True:
+            self._reap()
+            if self.status is not None and not open_fds:
+                break
+            readers = list(open_fds) + [wake_r] + [c.fileno() for c in self.clients]
+            if self.listener is not None:
+                readers.append(self.listener.fileno())
             try:
-                pid, st = os.waitpid(init_pid, os.WNOHANG)
+                ready, _, _ = select.select(readers, [], [], 0.2 if self.status is not None else None)
+            except InterruptedError:
+                continue
+            if self.status is not None and not ready:
+                break  # the init is gone and nobody writes any more
+            for fd in ready:
+                if fd == wake_r:
+                    try:
+                        os.read(wake_r, 512)
+                    except BlockingIOError:
+                        pass
+                elif self.listener is not None and fd == self.listener.fileno():
+                    client, _ = self.listener.accept()
+                    client.setblocking(False)
+                    self.clients.append(client)
+                elif fd in self.streams:
+                    if not self._output(fd):
+                        open_fds.discard(fd)
+                else:
+                    self._input(fd)
+        for fd, rest in self.partial.items():
+            if rest:
+                self._log(self.streams[fd], rest)
+        for client in self.clients:
+            client.close()
+        if self.log:
+            self.log.close()
+        code = os.waitstatus_to_exitcode(self.status if self.status is not None else 0)
+        return 128 - code if code < 0 else code
+
+    def _reap(self):
+        if self.status is None:
+            try:
+                pid, st = os.waitpid(self.init_pid, os.WNOHANG)
                 if pid:
-                    status = st
+                    self.status = st
             except ChildProcessError:
-                status = 255 << 8
-        else:
-            # reap any other re-parented descendants quietly
-            try:
-                while os.waitpid(-1, os.WNOHANG)[0]:
-                    pass
-            except ChildProcessError:
+                self.status = 255 << 8
+        try:  # re-parented descendants, reaped quietly
+            while os.waitpid(-1, os.WNOHANG)[0]:
                 pass
-        if not open_fds and status is not None:
-            break
+        except ChildProcessError:
+            pass
+
+    def _output(self, fd):
         try:
-            ready, _, _ = select.select(list(open_fds) + [wake_r], [], [], 0.2 if status is not None else None)
-        except InterruptedError:
-            continue
-        if wake_r in ready:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the pty's last user is gone
+            data = b""
+        if not data:
+            if self.partial[fd]:
+                self._log(self.streams[fd], self.partial[fd])
+                self.partial[fd] = b""
+            return False
+        for client in list(self.clients):
             try:
-                os.read(wake_r, 512)
-            except BlockingIOError:
+                client.sendall(data)
+            except OSError:  # a slow or gone client is dropped, the container never waits for it
+                self.clients.remove(client)
+                client.close()
+        lines = (self.partial[fd] + data).split(b"\n")
+        self.partial[fd] = lines.pop()
+        for line in lines:
+            self._log(self.streams[fd], line + b"\n")
+        return True
+
+    def _input(self, fd):
+        client = next(c for c in self.clients if c.fileno() == fd)
+        try:
+            data = client.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self.clients.remove(client)
+            client.close()
+            return
+        if self.in_fd >= 0:
+            try:
+                os.write(self.in_fd, data)
+            except OSError:
                 pass
-        if status is not None and not ready:
-            break  # the init is gone and nobody writes any more
-        for fd in ready:
-            if fd == wake_r:
-                continue
-            try:
-                data = os.read(fd, 65536)
-            except OSError as e:
-                data = b"" if e.errno == errno.EIO else b""
-            if not data:
-                open_fds.discard(fd)
-                if partial[fd]:
-                    _log(log, fds[fd], partial[fd])
-                    partial[fd] = b""
-                continue
-            lines = (partial[fd] + data).split(b"\n")
-            partial[fd] = lines.pop()
-            for line in lines:
-                _log(log, fds[fd], line + b"\n")
-    for fd, rest in partial.items():
-        if rest:
-            _log(log, fds[fd], rest)
-    code = os.waitstatus_to_exitcode(status if status is not None else 0)
-    code = 128 - code if code < 0 else code
-    if log:
-        log.close()
+
+    def _log(self, stream, data):
+        if self.log is None:
+            return
+        text = _quote(data.decode("utf-8", "replace"))
+        self.log.write(('{"log":%s,"stream":"%s","time":"%s"}\n' % (text, stream, _now())).encode())
+
+
+def main(argv):
+    # argv: init_pid log_path|- out_fd err_fd|- in_fd|- listen_fd|- finish_command...
+    def fd(text):
+        return -1 if text == "-" else int(text)
+
+    monitor = Monitor(int(argv[0]), argv[1], fd(argv[2]), fd(argv[3]), fd(argv[4]), fd(argv[5]))
+    code = monitor.run()
+    finish = argv[6:]
     os.execv(finish[0], finish + [str(code)])
-
-
-def _log(log, stream, data):
-    if log is None:
-        return
-    # _json's C encoder instead of the json package: a megabyte less for every running container
-    text = _quote(data.decode("utf-8", "replace"))
-    log.write(('{"log":%s,"stream":"%s","time":"%s"}\n' % (text, stream, _now())).encode())
 
 
 if __name__ == "__main__":

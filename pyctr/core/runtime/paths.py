@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from typing import Iterator
+from collections.abc import Iterator
 
 MAX_SYMLINKS = 40
 

@@ -49,11 +49,14 @@ def capability_set(cap_add: list[str], cap_drop: list[str], privileged: bool) ->
 
 
 def mask_of(names: list[str]) -> int:
+    """The capability bits for ``names`` that this kernel has and our own bounding set holds
+    (a container cannot get what pyctr itself was denied, e.g. --privileged in a restricted VM)."""
     last = linux.last_cap()
     mask = 0
     for n in names:
-        if CAPABILITIES[n] <= last:
-            mask |= 1 << CAPABILITIES[n]
+        cap = CAPABILITIES[n]
+        if cap <= last and linux.prctl(linux.PR_CAPBSET_READ, cap) == 1:
+            mask |= 1 << cap
     return mask
 
 

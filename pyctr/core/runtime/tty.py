@@ -17,7 +17,7 @@ import socket
 import struct
 import termios
 import tty
-from typing import Callable
+from collections.abc import Callable
 
 
 def console_socket() -> tuple[socket.socket, socket.socket]:
@@ -46,15 +46,29 @@ def copy_window_size(src: int, dst: int) -> None:
         fcntl.ioctl(dst, termios.TIOCSWINSZ, size)
 
 
-class RawMode:
-    """The caller's terminal in raw mode for the duration of a ``with`` block."""
+def start_with_console(start: Callable[[int], int]) -> tuple[int, int]:
+    """Call ``start(console_fd)`` (which starts a process that makes its own pty and
+    sends the master back over that socket); return (pid, master)."""
+    ours, theirs = console_socket()
+    try:
+        pid = start(theirs.fileno())
+        theirs.close()
+        return pid, receive_master(ours)
+    finally:
+        theirs.close()
+        ours.close()
 
-    def __init__(self, fd: int = 0) -> None:
+
+class RawMode:
+    """The caller's terminal in raw mode for the duration of a ``with`` block (when enabled and a tty)."""
+
+    def __init__(self, fd: int = 0, enabled: bool = True) -> None:
         self.fd = fd
+        self.enabled = enabled
         self.saved: list | None = None
 
     def __enter__(self) -> RawMode:
-        if os.isatty(self.fd):
+        if self.enabled and os.isatty(self.fd):
             self.saved = termios.tcgetattr(self.fd)
             tty.setraw(self.fd)
         return self
