@@ -142,12 +142,22 @@ def staging_in_use(name: str) -> bool:
                 return True
             try:
                 os.kill(pid, 0)
-                return True
             except ProcessLookupError:
                 return False
             except PermissionError:
                 return True
+            return not _dead(pid)
     return False
+
+
+def _dead(pid: int) -> bool:
+    """A zombie (killed, not yet reaped) or exiting process writes nothing more."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in (b"Z", b"X")
 
 
 @dataclass

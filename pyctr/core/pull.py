@@ -240,18 +240,18 @@ def _unpack_processes(storage: Any, layers: int) -> Any:
 
     _CHILD_STORAGE = storage
     procs = ProcessPoolExecutor(max_workers=min(layers, cpus), mp_context=multiprocessing.get_context("fork"),
-                                initializer=_die_with_parent)
+                                initializer=_die_with_parent, initargs=(os.getpid(),))
     procs.submit(int).result()  # fork every worker now, while this process has one thread
     return procs
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     import ctypes
     import signal
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:
+    if os.getppid() != parent:  # the pull died before prctl: orphans go to a reaper, not always pid 1
         os._exit(1)
 
 

@@ -74,3 +74,19 @@ def test_staging_in_use_reads_the_pid_after_the_layer_id():
     assert staging_in_use(f".tmp-rm-{lid}-{os.getpid()}")
     assert not staging_in_use(f".tmp-{lid}-999999999-ab12cd34")
     assert not staging_in_use(".tmp-garbage")
+
+
+def test_a_zombie_does_not_hold_its_staging_directory():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    import time
+
+    deadline = time.monotonic() + 5
+    lid = "b" * 64
+    try:
+        while staging_in_use(f".tmp-{lid}-{pid}-00000000") and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the child is a zombie
+        assert not staging_in_use(f".tmp-{lid}-{pid}-00000000")
+    finally:
+        os.waitpid(pid, 0)
