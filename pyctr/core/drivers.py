@@ -66,12 +66,32 @@ class StorageDriver(Driver):
     def create(self, layer_id: str, parent: str | None) -> None:
         """Create an empty read-only layer on top of ``parent``."""
 
-    @abc.abstractmethod
-    def apply_diff(self, layer_id: str, parent: str | None, stream: IO[bytes]) -> int:
-        """Create ``layer_id`` from an uncompressed layer tar; return its unpacked size.
+    #: image layers can be unpacked before their parent exists (overlay2:
+    #: each layer is its own directory), so a pull extracts them in parallel
+    #: through :meth:`stage_diff` and commits them in order.
+    independent_layers: bool = False
 
-        Must leave nothing behind when it raises.
+    @abc.abstractmethod
+    def apply_diff(self, layer_id: str, parent: str | None, stream: IO[bytes], diff_id: str | None = None) -> int:
+        """Create ``layer_id`` from a layer blob (tar, gzip or zstd); return its unpacked size.
+
+        With ``diff_id`` the uncompressed tar must hash to it. Must leave
+        nothing behind when it raises.
         """
+
+    def stage_diff(self, layer_id: str, stream: IO[bytes], diff_id: str | None = None) -> tuple[Any, int]:
+        """Unpack a layer before its parent exists (``independent_layers`` drivers only).
+
+        Returns (handle, size); :meth:`commit_staged` or :meth:`discard_staged` must follow.
+        """
+        raise NotImplementedError
+
+    def commit_staged(self, handle: Any, layer_id: str, parent: str | None) -> None:
+        """Put a staged layer in place on top of ``parent`` (which must exist by now)."""
+        raise NotImplementedError
+
+    def discard_staged(self, handle: Any) -> None:
+        """Throw a staged layer away. Idempotent."""
 
     @abc.abstractmethod
     def create_rw(self, layer_id: str, parent: str | None) -> None:
@@ -104,6 +124,40 @@ class StorageDriver(Driver):
     def layers(self) -> list[str]:
         """Every layer id present, complete or not (for ``system check``/prune)."""
         return []
+
+
+def staging_in_use(name: str) -> bool:
+    """Whether a ``.tmp-...-<pid>-...`` staging directory belongs to a live process.
+
+    Storage drivers put their pid after the 64-hex layer id, so ``system
+    check`` and the next pull remove only what killed processes left.
+    """
+    import os
+
+    parts = name.split("-")
+    for i, part in enumerate(parts[:-1]):
+        if len(part) == 64 and parts[i + 1].isdigit():
+            pid = int(parts[i + 1])
+            if pid == os.getpid():
+                return True
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+            return not _dead(pid)
+    return False
+
+
+def _dead(pid: int) -> bool:
+    """A zombie (killed, not yet reaped) or exiting process writes nothing more."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in (b"Z", b"X")
 
 
 @dataclass

@@ -101,6 +101,19 @@ class ImageStore:
                                      (self.engine.storage_driver_name(), chain_id.split(":", 1)[1])).fetchone()
         return bool(row and row[0]) and self.engine.storage.exists(chain_id.split(":", 1)[1])
 
+    def begin_layer(self, layer_id: str, diff_id: str, parent_id: str | None) -> None:
+        """Record the intent to build a layer (``complete = 0``) before touching the driver."""
+        db = self.engine.db
+        with transaction(db):
+            db.execute("INSERT OR REPLACE INTO layers(driver, id, diff_id, parent, complete) VALUES (?, ?, ?, ?, 0)",
+                       (self.engine.storage_driver_name(), layer_id, diff_id, parent_id))
+
+    def finish_layer(self, layer_id: str, size: int) -> None:
+        db = self.engine.db
+        with transaction(db):
+            db.execute("UPDATE layers SET complete = 1, size = ? WHERE driver = ? AND id = ?",
+                       (size, self.engine.storage_driver_name(), layer_id))
+
     def add_layer(self, diff_id: str, parent_chain: str | None, open_stream: Callable[[], IO[bytes]]) -> str:
         """Unpack one layer unless present; return its storage layer id."""
         chain = chain_ids([parent_chain, diff_id])[1] if parent_chain else diff_id
@@ -108,17 +121,12 @@ class ImageStore:
         parent_id = parent_chain.split(":", 1)[1] if parent_chain else None
         if self.layer_present(chain):
             return layer_id
-        driver_name = self.engine.storage_driver_name()
-        db = self.engine.db
-        with transaction(db):
-            db.execute("INSERT OR REPLACE INTO layers(driver, id, diff_id, parent, complete) VALUES (?, ?, ?, ?, 0)",
-                       (driver_name, layer_id, diff_id, parent_id))
+        self.begin_layer(layer_id, diff_id, parent_id)
         storage = self.engine.storage
         storage.remove(layer_id)  # a leftover from a killed attempt
         with open_stream() as stream:
-            size = storage.apply_diff(layer_id, parent_id, stream)
-        with transaction(db):
-            db.execute("UPDATE layers SET complete = 1, size = ? WHERE driver = ? AND id = ?", (size, driver_name, layer_id))
+            size = storage.apply_diff(layer_id, parent_id, stream, diff_id=diff_id)
+        self.finish_layer(layer_id, size)
         return layer_id
 
     # -- images ------------------------------------------------------------------

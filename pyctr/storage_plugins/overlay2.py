@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 from typing import IO
 
-from pyctr.core.drivers import DriverContext, StorageDriver
+from pyctr.core.drivers import DriverContext, StorageDriver, staging_in_use
 from pyctr.core.errors import DriverError, DriverNotSupported, IncompatibleFilesystem, NotFound
 from pyctr.core.runtime import linux
 
@@ -100,15 +100,24 @@ class Overlay2StorageDriver(StorageDriver):
 
     # -- creating ----------------------------------------------------------------
 
-    def _build(self, layer_id: str, parent: str | None, writable: bool, stream: IO[bytes] | None = None) -> int:
-        (self.home / "l").mkdir(parents=True, exist_ok=True, mode=0o700)
+    def _build(self, layer_id: str, parent: str | None, writable: bool, stream: IO[bytes] | None = None,
+               diff_id: str | None = None) -> int:
         if self.exists(layer_id):
             raise DriverError(f"layer {layer_id} already exists")
-        self.remove(layer_id)  # whatever a killed attempt left under the final name
-        lower = self._lower_chain(parent)
-        staging = self.home / f".tmp-{layer_id}-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        short = base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=")[:26]
+        self._lower_chain(parent)  # fail before unpacking when the parent is missing
+        staging, size = self._stage(layer_id, stream, diff_id, writable)
+        try:
+            self.commit_staged(staging, layer_id, parent)
+        except BaseException:
+            self.discard_staged(staging)
+            raise
+        return size
+
+    def _stage(self, layer_id: str, stream: IO[bytes] | None, diff_id: str | None, writable: bool) -> tuple[Path, int]:
+        self._dir(layer_id)  # validates the id
+        (self.home / "l").mkdir(parents=True, exist_ok=True, mode=0o700)
+        # pid in the name: remove_stale_extractions-style cleanup can tell a live one
+        staging = self.home / f".tmp-{layer_id}-{os.getpid()}-{secrets.token_hex(4)}"
         size = 0
         try:
             staging.mkdir(mode=0o700)
@@ -116,25 +125,43 @@ class Overlay2StorageDriver(StorageDriver):
             if stream is not None:
                 from pyctr.core.archive import extract_layer
 
-                size = extract_layer(stream, staging / "diff", whiteouts="overlay")
-            (staging / "link").write_text(short)
-            if lower:
-                (staging / "lower").write_text(lower)
+                size = extract_layer(stream, staging / "diff", whiteouts="overlay", diff_id=diff_id)
             if writable:
                 (staging / "work").mkdir(mode=0o700)
                 (staging / "merged").mkdir(mode=0o700)
-            os.rename(staging, self._dir(layer_id))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        return staging, size
+
+    # Layers are independent directories: only the ``lower`` file names the
+    # parent, so a pull unpacks every layer at once and commits them in order.
+    independent_layers = True
+
+    def stage_diff(self, layer_id: str, stream: IO[bytes], diff_id: str | None = None) -> tuple[Path, int]:
+        return self._stage(layer_id, stream, diff_id, writable=False)
+
+    def commit_staged(self, handle: Path, layer_id: str, parent: str | None) -> None:
+        if self.exists(layer_id):
+            raise DriverError(f"layer {layer_id} already exists")
+        self.remove(layer_id)  # whatever a killed attempt left under the final name
+        lower = self._lower_chain(parent)
+        short = base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=")[:26]
+        (handle / "link").write_text(short)
+        if lower:
+            (handle / "lower").write_text(lower)
+        os.rename(handle, self._dir(layer_id))
+        # the short link last: exists() is false for anything half-made
         os.symlink(f"../{layer_id}/diff", self.home / "l" / short)
-        return size
+
+    def discard_staged(self, handle: Path) -> None:
+        shutil.rmtree(handle, ignore_errors=True)
 
     def create(self, layer_id: str, parent: str | None) -> None:
         self._build(layer_id, parent, writable=False)
 
-    def apply_diff(self, layer_id: str, parent: str | None, stream: IO[bytes]) -> int:
-        return self._build(layer_id, parent, writable=False, stream=stream)
+    def apply_diff(self, layer_id: str, parent: str | None, stream: IO[bytes], diff_id: str | None = None) -> int:
+        return self._build(layer_id, parent, writable=False, stream=stream, diff_id=diff_id)
 
     def create_rw(self, layer_id: str, parent: str | None) -> None:
         self._build(layer_id, parent, writable=True)
@@ -221,6 +248,8 @@ class Overlay2StorageDriver(StorageDriver):
         removed = []
         for name in self.layers():
             if name.startswith(".tmp-"):
+                if staging_in_use(name):
+                    continue
                 shutil.rmtree(self.home / name, ignore_errors=True)
                 removed.append(name)
             elif not self.exists(name):

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import IO
 
-from pyctr.core.drivers import DriverContext, StorageDriver
+from pyctr.core.drivers import DriverContext, StorageDriver, staging_in_use
 from pyctr.core.errors import DriverError, NotFound
 
 
@@ -66,10 +66,10 @@ class VfsStorageDriver(StorageDriver):
     def create_rw(self, layer_id: str, parent: str | None) -> None:
         self._build(layer_id, parent)
 
-    def apply_diff(self, layer_id: str, parent: str | None, stream: IO[bytes]) -> int:
+    def apply_diff(self, layer_id: str, parent: str | None, stream: IO[bytes], diff_id: str | None = None) -> int:
         from pyctr.core.archive import extract_layer
 
-        return self._build(layer_id, parent, lambda d: extract_layer(stream, d, whiteouts="delete"))
+        return self._build(layer_id, parent, lambda d: extract_layer(stream, d, whiteouts="delete", diff_id=diff_id))
 
     def get(self, layer_id: str) -> Path:
         path = self._dir(layer_id)
@@ -100,6 +100,8 @@ class VfsStorageDriver(StorageDriver):
         removed = []
         for name in self.layers():
             if name.startswith(".tmp-"):
+                if staging_in_use(name):
+                    continue
                 shutil.rmtree(self.home / name, ignore_errors=True)
                 removed.append(name)
         return removed

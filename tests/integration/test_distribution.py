@@ -33,7 +33,10 @@ _pushed: dict[str, dict] = {}
 def reg(request, tmp_path_factory):
     r = request.getfixturevalue(request.param)
     if r.host not in _pushed:
-        _pushed[r.host] = push_test_images(r, tmp_path_factory.mktemp(f"images-{request.param}"))
+        # the anonymous registry already holds the session's registry_images: pushing
+        # again would replace app1's random layer under the other tests' feet
+        _pushed[r.host] = request.getfixturevalue("registry_images") if request.param == "registry" else \
+            push_test_images(r, tmp_path_factory.mktemp(f"images-{request.param}"))
     return r, _pushed[r.host]
 
 

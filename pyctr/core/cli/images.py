@@ -26,7 +26,7 @@ def import_cmd(changes: tuple[str, ...], message: str, source: str, repository: 
 @click.option("--digests", is_flag=True, help="Show digests.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
 @click.option("--format", "fmt", help="Go template, or 'json'.")
-@click.option("--filter", "-f", "filters", multiple=True, help="Filter output (reference=, dangling=, label=).")
+@click.option("--filter", "-f", "filters", multiple=True, help="Filter output (reference=, dangling=, label=, before=, since=).")
 @click.argument("repository", required=False)
 def images(show_all: bool, quiet: bool, digests: bool, no_trunc: bool, fmt: str | None,
            filters: tuple[str, ...], repository: str | None) -> None:
@@ -81,6 +81,12 @@ def _matches(row: dict, filters: tuple[str, ...], repository: str | None) -> boo
                 return False
         elif key == "reference":
             if not fnmatch.fnmatch(f"{row['Repository']}:{row['Tag']}", value if ":" in value else value + ":*"):
+                return False
+        elif key in ("before", "since"):
+            from pyctr.core.cli.common import engine
+
+            pivot = engine().images.resolve(value).created
+            if (row["CreatedAt"] >= pivot) if key == "before" else (row["CreatedAt"] <= pivot):
                 return False
         elif key == "label":
             k, _, v = value.partition("=")

@@ -200,3 +200,14 @@ def system_prune(force: bool, prune_all: bool) -> None:
         click.echo("Deleted Containers:\n" + "\n".join(removed) + "\n")
     for line in lines:
         click.echo(line)
+
+
+def _add_storage_commands() -> None:
+    # system df / check live in their own module; registered here so `system --help` lists them
+    from pyctr.core.cli.diskusage import check, df
+
+    system_group.add_command(df)
+    system_group.add_command(check)
+
+
+_add_storage_commands()

@@ -1,0 +1,92 @@
+"""Pieces of the pull path that need no registry: gzip stream, progress display, staging names."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import zlib
+
+import pytest
+
+from pyctr.core.archive import _GzipStream, open_layer_stream
+from pyctr.core.drivers import staging_in_use
+from pyctr.core.progress import PlainProgress, TerminalProgress, bar
+
+
+def read_all(f, n=1 << 16) -> bytes:
+    return b"".join(iter(lambda: f.read(n), b""))
+
+
+def test_gzip_stream_matches_gzip_module_and_follows_members():
+    a, b = os.urandom(300_000) + b"x" * 500_000, b"second member" * 1000
+    blob = gzip.compress(a) + gzip.compress(b) + b"\0" * 1024  # padding after the last member is allowed
+    assert read_all(open_layer_stream(io.BytesIO(blob))) == a + b
+
+
+def test_gzip_stream_output_per_read_is_bounded():
+    bomb = gzip.compress(b"\0" * (64 << 20))  # 64 MiB from ~64 KiB
+    s = _GzipStream(io.BytesIO(bomb))
+    sizes = [len(s.read(4096)) for _ in range(10)]
+    assert max(sizes) <= 4096 and sum(sizes) == 40960
+    assert s.read(0) == b""
+
+
+def test_gzip_stream_truncated_or_garbage_is_an_error():
+    blob = gzip.compress(os.urandom(100_000))
+    with pytest.raises(EOFError):
+        read_all(_GzipStream(io.BytesIO(blob[: len(blob) // 2])))
+    with pytest.raises(zlib.error):
+        read_all(_GzipStream(io.BytesIO(blob + b"garbage!")))
+
+
+def test_progress_bar_like_docker():
+    assert bar(0, 100).startswith("[" + " " * 50 + "]")
+    half = bar(50, 100)
+    assert half.startswith("[" + "=" * 24 + ">" + " " * 25 + "]") and half.endswith("50B/100B")
+    assert bar(100, 100).startswith("[" + "=" * 49 + ">]")
+
+
+def test_plain_progress_prints_status_changes_only():
+    out = io.StringIO()
+    p = PlainProgress(out)
+    p.layer("abc", "Pulling fs layer")
+    for i in range(5):
+        p.layer("abc", "Downloading", i, 10)
+    p.layer("abc", "Pull complete")
+    assert out.getvalue().splitlines() == ["abc: Pulling fs layer", "abc: Downloading", "abc: Pull complete"]
+
+
+def test_terminal_progress_rewrites_lines_in_place():
+    out = io.StringIO()
+    p = TerminalProgress(out, interval=0)
+    p.layer("aaa", "Pulling fs layer")
+    p.layer("bbb", "Pulling fs layer")
+    p.layer("aaa", "Downloading", 5, 10)
+    p.close()
+    text = out.getvalue()
+    assert "\x1b[2A" in text and "aaa: Downloading [" in text and "5B/10B" in text
+
+
+def test_staging_in_use_reads_the_pid_after_the_layer_id():
+    lid = "a" * 64
+    assert staging_in_use(f".tmp-{lid}-{os.getpid()}-ab12cd34")
+    assert staging_in_use(f".tmp-rm-{lid}-{os.getpid()}")
+    assert not staging_in_use(f".tmp-{lid}-999999999-ab12cd34")
+    assert not staging_in_use(".tmp-garbage")
+
+
+def test_a_zombie_does_not_hold_its_staging_directory():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    import time
+
+    deadline = time.monotonic() + 5
+    lid = "b" * 64
+    try:
+        while staging_in_use(f".tmp-{lid}-{pid}-00000000") and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the child is a zombie
+        assert not staging_in_use(f".tmp-{lid}-{pid}-00000000")
+    finally:
+        os.waitpid(pid, 0)
