@@ -45,6 +45,13 @@ mount -t tmpfs -o mode=1777,nosuid,nodev tmp /newroot/tmp
 mount -t tmpfs -o mode=1777,nosuid,nodev vartmp /newroot/var/tmp
 mkdir -p /newroot{GUEST_DIR}/io
 mount -t 9p -o {NINEP} {IO_TAG} /newroot{GUEST_DIR}/io || fail "cannot mount the I/O share"
+# A host folder under /tmp, /var/tmp or /run (a CI checkout, say) would be
+# hidden by the guest's own tmpfs there: show it again, read-only, at its path.
+while read -r kind path; do
+  [ "$kind" = visible ] || continue
+  mkdir -p "/newroot$path" && mount --bind "/lower$path" "/newroot$path" \
+    && mount -o remount,bind,ro "/newroot$path" || fail "cannot show $path"
+done </newroot{GUEST_DIR}/io/config
 echo "$T_INIT" >/newroot{GUEST_DIR}/io/uptime-init
 cp /bin/busybox /stage2 /newroot{GUEST_DIR}/
 mount --move /dev /newroot/dev
@@ -63,6 +70,7 @@ poweroff() {{ $B sync; echo o >/proc/sysrq-trigger; $B sleep 60; }}
 share() {{  # share TAG PATH: a read-write host folder at the same path
   $B mkdir -p "$2" && $B mount -t 9p -o {NINEP} "$1" "$2" || say "cannot mount share $2"
 }}
+visible() {{ :; }}  # handled by stage 1
 modules() {{  # modules VERSION PATH: the kernel's own modules, for modprobe
   $B mkdir -p "/lib/modules/$1" && $B mount --bind "$2" "/lib/modules/$1"
 }}

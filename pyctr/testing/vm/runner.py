@@ -113,6 +113,11 @@ def _write_io(io_dir: Path, kernel: Kernel, command: Sequence[str], cwd: str,
     lines = []
     if kernel.modules_dir is not None:
         lines.append(f"modules {q(kernel.version)} {q(str(kernel.modules_dir))}")
+    # the guest's /tmp, /var/tmp and /run are tmpfs of its own: folders the
+    # command needs from there (its working directory) are shown read-only
+    hidden = ("/tmp", "/var/tmp", "/run")
+    if any(cwd == h or cwd.startswith(h + "/") for h in hidden):
+        lines.append(f"visible {q(os.path.realpath(cwd))}")
     lines += [f"share share{i} {q(str(p))}" for i, p in enumerate(shares)]
     (io_dir / "config").write_text("\n".join(lines) + "\n")
     assignments = " ".join(q(f"{k}={v}") for k, v in env.items())
