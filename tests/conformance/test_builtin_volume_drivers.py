@@ -14,6 +14,8 @@ import pytest
 from pyctr.testing.conformance.volume import TestVolumeDriverConformance as _Suite
 from pyctr.testing.pytest_plugin import make_driver
 
+pytestmark = pytest.mark.matrix  # the nfs driver needs a kernel NFS client: runs on every kernel leg
+
 
 @pytest.fixture(params=["local", "nfs"])
 def builtin_volume_driver(request, tmp_path):

@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import PYCTR
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.matrix]  # needs an NFS client: runs on every kernel leg
 
 SEED = ("type=volume,source=nfsvolume,target=/app,volume-driver=local,volume-opt=type=nfs,"
         "volume-opt=device=:/opt/test,volume-opt=o=addr=127.0.0.1")
