@@ -19,16 +19,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--network", default="none", choices=["none", "bridge"],
+                        help="none: issue 4's benchmark; bridge: issue 6's (pyctr's bridge against podman's)")
     args = parser.parse_args()
+    net = args.network
     ws = Workspace()
     try:
-        pyctr = PYCTR + ["run", "--rm", "--network", "none", "busybox", "true"]
-        rows = [("pyctr run --rm --network none", median_of(pyctr, args.runs, ws.env))]
+        pyctr = PYCTR + ["run", "--rm", "--network", net, "busybox", "true"]
+        rows = [(f"pyctr run --rm --network {net}", median_of(pyctr, args.runs, ws.env))]
         podman = None
         if ws.podman_image:
-            podman = PODMAN + ["run", "--rm", "--network", "none", *PODMAN_RUN, ws.podman_image, "true"]
+            podman = PODMAN + ["run", "--rm", "--network", net, *PODMAN_RUN, ws.podman_image, "true"]
             rows.append(("podman --runtime runc run --rm", median_of(podman, args.runs)))
-        if have("runc"):
+        if have("runc") and net == "none":
             bundle = ws.runc_bundle(["true"])
             runc = ["runc", "run", "--bundle", str(bundle), f"pyctr-bench-{os.getpid()}"]
             rows.append(("runc run (bare OCI runtime)", median_of(runc, args.runs)))

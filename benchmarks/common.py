@@ -53,8 +53,12 @@ class Workspace:
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="pyctr-bench-"))
+        tag = os.urandom(3).hex()
+        # a bridge and nft table of the benchmark's own, removed by close()
+        self.bridge, self.table = f"pbench{tag}", f"pyctrbench{tag}"
         self.env = dict(os.environ, PYCTR_ROOT=str(self.dir / "root"), PYCTR_RUNROOT=str(self.dir / "run"),
-                        PYCTR_CONFIG=str(self.dir / "none.toml"))
+                        PYCTR_CONFIG=str(self.dir / "none.toml"),
+                        PYCTR_NETWORK_OPT=f"bridge={self.bridge};table={self.table};pools=10.{100 + os.getpid() % 150}.0.0/16:24")
         from pyctr.testing.rootfs import build_busybox_rootfs
 
         self.rootfs = build_busybox_rootfs(self.dir / "rootfs")
@@ -83,6 +87,8 @@ class Workspace:
         if self.podman_image:
             subprocess.run(PODMAN + ["rmi", "-f", self.podman_image], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run(PYCTR + ["system", "prune", "-f"], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["ip", "link", "del", self.bridge], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["nft", "delete", "table", "ip", self.table], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
