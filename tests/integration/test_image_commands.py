@@ -337,3 +337,13 @@ def test_system_check_finds_killed_extractions_and_incomplete_layers(pyctr, regi
     assert not stale.exists()
     assert pyctr("system", "check", check=True).stdout.strip() == "no problems found"
     assert pyctr("run", "--rm", img.ref, "cat", "/etc/motd", check=True).stdout == "hello from app2\n"
+
+
+def test_run_pulls_a_missing_image_as_docker_does(pyctr, registry_images):
+    img = registry_images["busybox"]
+    r = pyctr("--network=none", "run", "--rm", img.ref, "echo", "pulled-and-ran")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "pulled-and-ran"
+    assert f"Unable to find image '{img.ref}' locally" in r.stderr
+    r = pyctr("--network=none", "run", "--rm", "--pull", "never", "localhost:1/not-here", "true")
+    assert r.returncode == 125 and "no such image" in r.stderr

@@ -96,6 +96,8 @@ def container_options(f: Any) -> Any:
         click.option("--dns-search", multiple=True, help="Set custom DNS search domains."),
         click.option("--dns-option", multiple=True, help="Set DNS options."),
         click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)."),
+        click.option("--pull", "pull_policy", type=click.Choice(["missing", "always", "never"]), default="missing",
+                     help="Pull the image before running.  [default: missing]"),
     ]
     for option in reversed(options):
         f = option(f)
@@ -109,7 +111,7 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
     from pyctr.core.spec import ContainerSpec
 
     eng = engine()
-    image = eng.images.resolve(image_ref)
+    image = _image_for_run(eng, image_ref, o["pull_policy"])
     spec = ContainerSpec(image=image_ref, name=o["name"] or "", hostname=o["hostname"],
                          env=_parse_env(o["env"], o["env_file"]), workdir=o["workdir"] or "/", user=o["user"],
                          tty=o["tty"], interactive=o["interactive"], labels=_parse_labels(o["label"]),
@@ -182,6 +184,25 @@ def _network_settings(spec: Any, o: dict[str, Any], network: str | None, image: 
     if (net.get("ports") or net.get("publish_all")) and driver in ("none", "host", "container"):
         raise UsageError(f"published ports need a network of its own; --network={network} has none")
     return driver
+
+
+def _image_for_run(eng: Any, ref: str, policy: str) -> Any:
+    """Docker's --pull: a missing image is pulled (progress on stderr), as `docker run` does."""
+    from pyctr.core.errors import NotFound
+
+    if policy != "always":
+        try:
+            return eng.images.resolve(ref)
+        except NotFound:
+            if policy == "never":
+                raise
+    from pyctr.core import progress
+    from pyctr.core.pull import pull
+
+    if policy == "missing":
+        click.echo(f"Unable to find image '{ref}' locally", err=True)
+    result = pull(eng, ref, progress=progress.for_output(False, sys.stderr))
+    return eng.images.resolve(result.reference)
 
 
 def resources_from(o: dict[str, Any]) -> dict[str, Any]:
