@@ -185,7 +185,7 @@ def _fetch_and_unpack(engine: Engine, client: Any, repository: str, descriptors:
             parent = layer_ids[i - 1] if i else None
             short = descriptors[i].digest[7:19]
             with lock:
-                if store.layer_present(("sha256:" + layer_ids[i])):
+                if store.layer_present("sha256:" + layer_ids[i]):
                     # another pull built it meanwhile
                     if handle is not None:
                         storage.discard_staged(handle[0])
@@ -196,7 +196,7 @@ def _fetch_and_unpack(engine: Engine, client: Any, repository: str, descriptors:
                     storage.commit_staged(handle[0], layer_ids[i], parent)
                     size = handle[1]
                 else:
-                    size = _unpack(i, lambda stream: storage.apply_diff(layer_ids[i], parent, stream, diff_id=diff_ids[i]))
+                    size = _unpack(i, lambda stream, i=i, parent=parent: storage.apply_diff(layer_ids[i], parent, stream, diff_id=diff_ids[i]))
                 store.finish_layer(layer_ids[i], size)
             progress.layer(short, "Pull complete")
     except BaseException:
