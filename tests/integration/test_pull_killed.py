@@ -45,7 +45,7 @@ def test_pull_killed_at_random_points(pyctr, kill_image):
     pyctr("rmi", ref, check=True)
     rnd = random.Random(1234)
     finished = 0
-    for i in range(24):
+    for _i in range(24):
         p = subprocess.Popen(PYCTR + ["pull", "-q", ref], env=pyctr.env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)
         try:
