@@ -161,26 +161,32 @@ def _host_resolv_conf() -> str:
 def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] | None = None,
           console: int | None = None) -> int:
     """Run the container's init; return its host pid once the user's command is executing."""
+    if container.status in ("running", "paused") and _alive(container.pid):
+        raise Conflict(f"container {container.name} is already running")
+    storage = engine.storage_for(container)
+    network = engine.network_for(container)
+    try:
+        return _start(engine, container, storage, network, stdio, console)
+    except BaseException as e:
+        # whatever was made before the failure (mount, volumes, cgroup, veth) goes again
+        container.error = str(e)
+        cleanup(engine, container, exit_code=getattr(e, "exit_code", 125))
+        raise
+
+
+def _start(engine: Engine, container: Container, storage: Any, network: Any,
+           stdio: tuple[int, int, int] | None, console: int | None) -> int:
     from pyctr.core.runtime.launch import Launch, spawn
     from pyctr.core.runtime.linux import NAMESPACE_FILES
 
-    if container.status in ("running", "paused") and _alive(container.pid):
-        raise Conflict(f"container {container.name} is already running")
     spec = container.spec
-    storage = engine.storage_for(container)
-    network = engine.network_for(container)
     rootfs = str(storage.get(container.id))
     if spec.mounts:
         from dataclasses import replace
 
         from pyctr.core import mounts
 
-        try:
-            prepared = mounts.prepare(engine, container, rootfs)
-        except BaseException as e:
-            container.error = str(e)
-            cleanup(engine, container, exit_code=getattr(e, "exit_code", 125))
-            raise
+        prepared = mounts.prepare(engine, container, rootfs)
         spec = replace(spec, mounts=prepared)  # host paths for the child; the record keeps the names
     joins = {kind: mode[5:] for kind, mode in spec.namespaces.items() if mode.startswith("path:")}
     for kind, mode in spec.namespaces.items():
@@ -218,12 +224,7 @@ def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] |
             container.runtime["network"] = vars(attachment)
             container.save(engine.db)
 
-    try:
-        pid = spawn(launch, create_runtime)
-    except BaseException as e:
-        container.error = str(e)
-        cleanup(engine, container, exit_code=getattr(e, "exit_code", 125))
-        raise
+    pid = spawn(launch, create_runtime)
     plugins.poststart(container, pid)
     return pid
 

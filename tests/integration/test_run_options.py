@@ -134,3 +134,12 @@ def test_labels_are_recorded(busybox):
     assert busybox("inspect", "--format", "{{index .Config.Labels \"team\"}}", "lab").stdout.strip() == "blue"
     assert "lab" in busybox("ps", "-a", "--filter", "label=team=blue", "--format", "{{.Names}}").stdout
     busybox("rm", "lab", check=True)
+
+
+def test_joining_a_stopped_containers_namespace_fails_cleanly(busybox):
+    busybox("--network=none", "run", "--name", "stopped", "busybox", "true", check=True)
+    r = busybox("--network=none", "run", "--rm", "--pid", "container:stopped", "-m", "16m", "busybox", "true")
+    assert r.returncode == 125 and "not running" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    busybox("rm", "stopped", check=True)
+    # the leak check proves the mount and the cgroup made before the failure are gone
