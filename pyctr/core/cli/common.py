@@ -23,6 +23,38 @@ def table(headers: list[str], rows: Iterable[list[str]]) -> None:
         click.echo("   ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
 
 
+def emit(rows: list[dict[str, Any]], fmt: str | None, columns: list[tuple[str, str]], *,
+         quiet: bool = False, id_key: str = "ID") -> None:
+    """Print list rows as Docker does: -q ids, ``--format json``, a Go template
+    (``table TEMPLATE`` adds headers), or the default table of ``columns`` (header, key)."""
+    if quiet:
+        for r in rows:
+            click.echo(r[id_key])
+        return
+    if fmt == "json":
+        import json
+
+        for r in rows:
+            click.echo(json.dumps({k: v for k, v in r.items() if not k.startswith("_")}))
+        return
+    if fmt and fmt != "table":
+        from pyctr.core.gotemplate import Template, split_table
+
+        is_table, body = split_table(fmt)
+        template = Template(body)
+        lines = [template.render(r) for r in rows]
+        if not is_table:
+            for line in lines:
+                click.echo(line)
+            return
+        # Docker's tabwriter: the header is the template rendered with column names
+        names = {k: k.upper() for r in rows[:1] for k in r} | {k: h for h, k in columns}
+        header = Template(body).render(names).split("\t")
+        table(header, [line.split("\t") for line in lines])
+        return
+    table([h for h, _ in columns], [[str(r.get(k, "")) for _, k in columns] for r in rows])
+
+
 def human_duration(seconds: float) -> str:
     """Docker's units.HumanDuration: "Less than a second", "3 minutes", "2 weeks"."""
     s = int(seconds)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any
 
 import click
 
-from pyctr.core.cli.common import ago, engine, human_duration, render, table
+from pyctr.core.cli.common import ago, emit, engine, human_duration
 
 
 def _parse_env(values: tuple[str, ...], files: tuple[str, ...]) -> list[str]:
@@ -381,20 +380,8 @@ def ps(show_all: bool, quiet: bool, no_trunc: bool, fmt: str | None, filters: tu
                "Ports": "", "Names": c.name, "Labels": c.spec.labels, "Networks": c.drivers.get("network", "")}
         if _ps_match(row, c, filters):
             rows.append(row)
-    if quiet:
-        for r in rows:
-            click.echo(r["ID"])
-        return
-    if fmt == "json":
-        for r in rows:
-            click.echo(json.dumps(r))
-        return
-    if fmt:
-        for r in rows:
-            click.echo(render(fmt, r))
-        return
-    table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-          [[r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"], r["Names"]] for r in rows])
+    emit(rows, fmt, [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"), ("CREATED", "RunningFor"),
+                     ("STATUS", "Status"), ("PORTS", "Ports"), ("NAMES", "Names")], quiet=quiet)
 
 
 def _ps_match(row: dict, c: Any, filters: tuple[str, ...]) -> bool:

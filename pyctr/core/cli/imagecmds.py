@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from pyctr.core.cli.common import ago, engine, human_size, render, table
+from pyctr.core.cli.common import ago, emit, engine, human_size
 
 
 @click.command()
@@ -72,20 +71,8 @@ def history(no_trunc: bool, quiet: bool, human: bool, fmt: str | None, image: st
         rows.append({"ID": ident, "CreatedSince": ago(r["Created"]) if human else rfc3339(r["Created"]),
                      "CreatedAt": rfc3339(r["Created"]), "CreatedBy": created_by,
                      "Size": human_size(r["Size"]) if human else str(r["Size"]), "Comment": r["Comment"]})
-    if quiet:
-        for r in rows:
-            click.echo(r["ID"])
-        return
-    if fmt == "json":
-        for r in rows:
-            click.echo(json.dumps(r))
-        return
-    if fmt:
-        for r in rows:
-            click.echo(render(fmt, r))
-        return
-    table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-          [[r["ID"], r["CreatedSince"], r["CreatedBy"], r["Size"], r["Comment"]] for r in rows])
+    emit(rows, fmt, [("IMAGE", "ID"), ("CREATED", "CreatedSince"), ("CREATED BY", "CreatedBy"), ("SIZE", "Size"),
+                     ("COMMENT", "Comment")], quiet=quiet)
 
 
 @click.command()

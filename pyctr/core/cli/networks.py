@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pyctr.core.cli.common import engine, render, table
+from pyctr.core.cli.common import emit, engine, render
 from pyctr.core.errors import PyctrError, UsageError
 
 
@@ -57,17 +57,7 @@ def network_ls(quiet: bool, no_trunc: bool, fmt: str | None, filters: tuple[str,
             rows.append(row)
     for name in ("host", "none"):
         rows.append({"ID": name, "Name": name, "Driver": name, "Scope": "local", "Internal": False})
-    if quiet:
-        for r in rows:
-            click.echo(r["ID"])
-    elif fmt == "json":
-        for r in rows:
-            click.echo(json.dumps(r))
-    elif fmt:
-        for r in rows:
-            click.echo(render(fmt, r))
-    else:
-        table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], [[r["ID"], r["Name"], r["Driver"], r["Scope"]] for r in rows])
+    emit(rows, fmt, [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")], quiet=quiet)
 
 
 @network_group.command(name="inspect")
