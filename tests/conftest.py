@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pyctr.testing import leaks
+from pyctr.testing.bridge import bridge_session  # noqa: F401  (session fixture)
 
 PYCTR = [sys.executable, "-m", "pyctr"]
 
@@ -48,6 +49,13 @@ class Pyctr:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def session_bridge(bridge_session):  # noqa: F811  (the imported fixture, requested by name)
+    """Bridge containers of this session use a bridge, nft table and pool of their own."""
+    os.environ["PYCTR_NETWORK_OPT"] = ";".join(f"{k}={v}" for k, v in bridge_session.options().items())
+    yield bridge_session
+
+
+@pytest.fixture(scope="session", autouse=True)
 def session_cgroup_subtree():
     """Every container of this test session goes into a cgroup subtree of its own,
     below the cgroups this process runs in."""
@@ -57,7 +65,7 @@ def session_cgroup_subtree():
     for base in leaks._own_cgroup_dirs():
         path = os.path.join(base, name)
         if os.path.isdir(path):
-            for dirpath, dirnames, _ in sorted(os.walk(path), key=lambda w: -len(w[0])):
+            for dirpath, _dirnames, _ in sorted(os.walk(path), key=lambda w: -len(w[0])):
                 try:
                     os.rmdir(dirpath)
                 except OSError:

@@ -8,7 +8,6 @@ pyctr leaves something ``rm -f`` and ``system prune`` can finish.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pyctr.core.container import Container
 from pyctr.core.errors import Conflict, PyctrError, UsageError
 from pyctr.core.plugins import plugins
-from pyctr.core.state import atomic_write, transaction
+from pyctr.core.state import transaction
 
 if TYPE_CHECKING:
     from pyctr.core.engine import Engine
@@ -80,13 +79,13 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
     cgroups = engine.driver("cgroup", engine.config.cgroup_manager)
     spec.resources = cgroups.validate(spec.resources)  # nonsense limits stop here, before anything exists
     plugins.modify_container_spec(spec)
-    cid = secrets.token_hex(32)
+    cid = os.urandom(32).hex()  # not the secrets module: it loads OpenSSL, 10 ms per command
     if not name:
         from pyctr.core.names import random_name
 
         name = random_name()
         while engine.db.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone():
-            name = f"{random_name()}{secrets.randbelow(100)}"
+            name = f"{random_name()}{os.urandom(1)[0] % 100}"
     spec.name = name
     if not spec.hostname:
         spec.hostname = cid[:12]
@@ -132,10 +131,19 @@ def _hand_layer_to_mapped_root(paths: dict[str, str], spec: ContainerSpec) -> No
 def _write_container_files(container: Container) -> None:
     container.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     spec = container.spec
-    atomic_write(container.dir / "hostname", f"{spec.hostname}\n".encode())
+    # Written once before the container first runs and re-made by every create:
+    # rename-atomic is enough, an fsync per file is not worth its cost here.
+    _write(container.dir / "hostname", f"{spec.hostname}\n".encode())
     hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-    atomic_write(container.dir / "hosts", ("\n".join(hosts) + "\n").encode())
-    atomic_write(container.dir / "resolv.conf", _host_resolv_conf().encode())
+    _write(container.dir / "hosts", ("\n".join(hosts) + "\n").encode())
+    _write(container.dir / "resolv.conf", _host_resolv_conf().encode())
+
+
+def _write(path: Any, data: bytes) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
 
 
 def _host_resolv_conf() -> str:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 #: pyctr's own hook plugins, imported on first use (module paths)
 BUILTIN_PLUGINS = (
     "pyctr.plugins.namespaces",
+    "pyctr.plugins.network_prune",
 )
 
 ENTRY_POINT_GROUP = "pyctr"
@@ -50,6 +51,7 @@ class PyctrPlugins:
 
     def __init__(self) -> None:
         self._pm: pluggy.PluginManager | None = None
+        self._config: dict[str, Any] | None = None
         #: (plugin name, distribution, version) for ``pyctr plugins``
         self.sources: dict[str, tuple[str, str]] = {}
 
@@ -76,21 +78,22 @@ class PyctrPlugins:
         if _truthy(os.environ.get("PYCTR_TRACE_PLUGINS")):
             pm.trace.root.setwriter(lambda msg: sys.stderr.write(f"pyctr-trace: {msg}"))
             pm.enable_tracing()
+        if self._config is not None:
+            pm.hook.pyctr_configure.call_historic(kwargs={"config": self._config})
         return pm
 
     def _load_entry_points(self, pm: pluggy.PluginManager) -> None:
-        from importlib.metadata import entry_points
+        from pyctr.core import entrypoints
 
         wanted = os.environ.get("PYCTR_LOAD_PLUGINS")
         allowed = {d.strip().lower().replace("_", "-") for d in wanted.split(",")} if wanted else None
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist.name if ep.dist else "?"
-            if allowed is not None and dist.lower().replace("_", "-") not in allowed:
+        for ep in entrypoints.group(ENTRY_POINT_GROUP):
+            if allowed is not None and ep.dist.lower().replace("_", "-") not in allowed:
                 continue
             if pm.get_plugin(ep.name) is not None:
                 continue
             pm.register(ep.load(), name=ep.name)
-            self.sources[ep.name] = (dist, ep.dist.version if ep.dist else "?")
+            self.sources[ep.name] = (ep.dist, ep.version)
 
     def register(self, plugin: object, name: str | None = None, source: tuple[str, str] | None = None) -> None:
         """Register an object (a selected driver, a test plugin) for hooks."""
@@ -125,7 +128,11 @@ class PyctrPlugins:
     # -- hooks, in lifecycle order -----------------------------------------
 
     def configure(self, config: dict[str, Any]) -> None:
-        self.pm.hook.pyctr_configure.call_historic(kwargs={"config": config})
+        """Remember the settings; plugins hear of them when they load (``pyctr ps`` loads none)."""
+        if self._pm is None:
+            self._config = config
+        else:
+            self._pm.hook.pyctr_configure.call_historic(kwargs={"config": config})
 
     def register_commands(self, register: Callable[[Any], None]) -> None:
         self.pm.hook.pyctr_register_commands(register=register)

@@ -7,7 +7,7 @@ anything.
 
 from __future__ import annotations
 
-import functools
+import os
 from typing import TYPE_CHECKING
 
 from pyctr.core.errors import (
@@ -33,11 +33,10 @@ def namespace(kind: str) -> str:
     return f"pyctr.{kind}"
 
 
-@functools.cache
-def _entry_points(kind: str) -> tuple:
-    from importlib.metadata import entry_points
+def _entry_points(kind: str) -> list:
+    from pyctr.core import entrypoints
 
-    return tuple(entry_points(group=namespace(kind)))
+    return entrypoints.group(namespace(kind))
 
 
 def names(kind: str) -> list[str]:
@@ -47,25 +46,38 @@ def names(kind: str) -> list[str]:
 
 def distributions(kind: str, name: str) -> list[tuple[str, str]]:
     """(distribution, version) of every entry point claiming ``name``."""
-    return [
-        (ep.dist.name if ep.dist else "?", ep.dist.version if ep.dist else "?")
-        for ep in _entry_points(kind)
-        if ep.name == name
-    ]
+    return [(ep.dist, ep.version) for ep in _entry_points(kind) if ep.name == name]
 
 
 def driver_class(kind: str, name: str) -> type[Driver]:
-    """Import and return the class of the named driver (stevedore DriverManager)."""
-    from stevedore import driver as stevedore_driver
-    from stevedore.exception import MultipleMatches, NoMatches
+    """Import and return the class of the named driver.
 
+    The entry point comes from pyctr's index (:mod:`pyctr.core.entrypoints`);
+    only that one module is imported, as stevedore's DriverManager would, and two
+    distributions claiming the name are an error, as stevedore's
+    ``error_on_conflict`` makes it. ``PYCTR_STEVEDORE=1`` loads through
+    stevedore itself (slower: it scans every distribution).
+    """
     if name not in names(kind):
         available = ", ".join(names(kind)) or "none"
         raise DriverNotFound(f"no {kind} driver named {name!r}; available: {available}")
-    claims = distributions(kind, name)
-    if len({d for d, _ in claims}) > 1:
-        who = " and ".join(sorted({d for d, _ in claims}))
+    claims = [ep for ep in _entry_points(kind) if ep.name == name]
+    if len(claims) > 1:
+        who = " and ".join(sorted({ep.dist for ep in claims}))
         raise DriverConflict(f"the {kind} driver name {name!r} is claimed by {who}; uninstall one of them")
+    try:
+        cls = _stevedore_load(kind, name) if os.environ.get("PYCTR_STEVEDORE") else claims[0].load()
+    except DriverError:
+        raise
+    except Exception as e:  # noqa: BLE001  (a broken third-party driver is one line, not a traceback)
+        raise DriverError(f"the {kind} driver {name!r} failed to load: {e}") from e
+    cls.name = name  # type: ignore[attr-defined]
+    return cls  # type: ignore[return-value]
+
+
+def _stevedore_load(kind: str, name: str) -> type[Driver]:
+    from stevedore import driver as stevedore_driver
+    from stevedore.exception import MultipleMatches, NoMatches
 
     def failed(_manager: object, entrypoint: object, exc: Exception) -> None:
         raise DriverError(f"the {kind} driver {name!r} failed to load: {exc}") from exc
@@ -82,9 +94,7 @@ def driver_class(kind: str, name: str) -> type[Driver]:
         raise DriverNotFound(f"no {kind} driver named {name!r}; available: {', '.join(names(kind))}") from None
     except MultipleMatches:
         raise DriverConflict(f"the {kind} driver name {name!r} is claimed more than once; uninstall one") from None
-    cls = manager.driver
-    cls.name = name
-    return cls
+    return manager.driver
 
 
 def probe(kind: str, name: str, ctx: DriverContext) -> str | None:

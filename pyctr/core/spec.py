@@ -59,7 +59,7 @@ class ContainerSpec:
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     no_new_privileges: bool = False
-    seccomp: str = "default"  # default | unconfined | path to a profile
+    seccomp: str = "default"  # default | unconfined | a profile's JSON text (the file is read at create, as Docker)
     # resources: cgroup limits, keys as the cgroup driver documents them
     resources: dict[str, Any] = field(default_factory=dict)
     cgroup_parent: str = ""

@@ -51,10 +51,30 @@ def _cgroups(parent: str = "") -> set[str]:
     return found
 
 
+def _session_bridge() -> str:
+    """The default bridge this session's containers use (``bridge=`` of PYCTR_NETWORK_OPT)."""
+    for item in os.environ.get("PYCTR_NETWORK_OPT", "").split(";"):
+        key, _, value = item.partition("=")
+        if key.strip() == "bridge":
+            return value.strip()
+    return "pyctr0"
+
+
 def _links() -> set[str]:
+    """User-network bridges (``pyctr-*``) and the veths plugged into them or into the
+    session's default bridge; veths of other sessions' bridges are not ours."""
+    ours = {_session_bridge()}
     names = set()
     for name in os.listdir("/sys/class/net"):
-        if name.startswith(("veth", "pyctr")):
+        if name.startswith("pyctr-"):
+            ours.add(name)
+            names.add(name)
+    for name in os.listdir("/sys/class/net"):
+        try:
+            master = os.path.basename(os.readlink(f"/sys/class/net/{name}/master"))
+        except OSError:
+            continue
+        if master in ours:
             names.add(name)
     return names
 

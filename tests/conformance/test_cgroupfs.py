@@ -105,7 +105,7 @@ def test_every_limit_is_written(cg: Harness) -> None:
            "cpu_shares": 512, "cpu_quota": 50_000, "cpu_period": 100_000, "cpuset_cpus": "0",
            "cpuset_mems": "0", "pids_limit": 33, "blkio_weight": 300}
     handle = cg.create(res)
-    read = lambda ctrl, name: _file(handle, ctrl, name).read_text().strip()
+    read = lambda ctrl, name: _file(handle, ctrl, name).read_text().strip()  # noqa: E731
     if handle["version"] == 1:
         assert read("memory", "memory.limit_in_bytes") == str(64 * MiB)
         assert read("memory", "memory.memsw.limit_in_bytes") == str(96 * MiB)

@@ -59,8 +59,11 @@ def test_example_hook_plugin_labels_containers_and_sets_env(busybox):
     assert r.stdout.strip() == "x"
 
 
-def test_two_distributions_claiming_one_driver_name_is_a_clear_error(pyctr, tmp_path):
+@pytest.mark.parametrize("loader", ["index", "stevedore"])
+def test_two_distributions_claiming_one_driver_name_is_a_clear_error(pyctr, tmp_path, loader):
     """A real second distribution (a dist-info on the path) claiming ``vfs``."""
+    if loader == "stevedore":
+        pyctr.env["PYCTR_STEVEDORE"] = "1"
     site = tmp_path / "site"
     info = site / "pyctr_impostor-0.1.dist-info"
     info.mkdir(parents=True)
@@ -86,3 +89,27 @@ def test_light_commands_import_no_driver_and_no_pyroute2(pyctr, argv):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=pyctr.env)
     assert "HEAVY []" in r.stderr, r.stderr
+
+
+@pytest.mark.root
+def test_drivers_load_through_stevedore_too(busybox):
+    busybox.env["PYCTR_STEVEDORE"] = "1"
+    r = busybox("--network=none", "--storage-driver=overlay2", "run", "--rm", "busybox", "echo", "via-stevedore")
+    assert r.returncode == 0 and r.stdout.strip() == "via-stevedore", r.stderr
+    r = busybox("--storage-driver=nope", "run", "busybox", "true")
+    assert r.returncode == 125 and "nope" in r.stderr
+
+
+def test_installing_a_distribution_refreshes_the_entry_point_index(pyctr, tmp_path):
+    """The index is keyed on sys.path and dist-info mtimes: a new distribution is seen at once."""
+    site = tmp_path / "site"
+    site.mkdir()
+    pyctr.env["PYTHONPATH"] = str(site)
+    names = {x["Name"] for x in json.loads(pyctr("plugins", "--format", "json").stdout)}
+    assert "late-driver" not in names
+    info = site / "pyctr_late-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pyctr-late\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[pyctr.volume]\nlate-driver = pyctr_example.volume:ExampleVolumeDriver\n")
+    names = {x["Name"] for x in json.loads(pyctr("plugins", "--format", "json").stdout)}
+    assert "late-driver" in names

@@ -38,6 +38,8 @@ COMMANDS: dict[str, str] = {
     "stats": "resources:stats",
     "update": "resources:update",
     "pause": "resources:pause",
+    "network": "networks:network_group",
+    "port": "networks:port",
     "unpause": "resources:unpause",
     "rename": "control:rename",
     "top": "control:top",

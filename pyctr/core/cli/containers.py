@@ -82,6 +82,15 @@ def container_options(f: Any) -> Any:
         click.option("--blkio-weight", type=int, default=None, help="Block IO weight (10-1000)."),
         click.option("--oom-kill-disable", is_flag=True, help="Disable OOM Killer."),
         click.option("--cgroup-parent", default="", help="Parent cgroup for the container."),
+        click.option("--publish", "-p", multiple=True, help="Publish a port: [ip:][hostport:]containerport[/proto]."),
+        click.option("--publish-all", "-P", is_flag=True, help="Publish all exposed ports to random host ports."),
+        click.option("--expose", multiple=True, help="Expose a port or a range of ports."),
+        click.option("--network-alias", multiple=True, help="Add a network-scoped alias for the container."),
+        click.option("--ip", default=None, help="IPv4 address on the container's network."),
+        click.option("--dns", multiple=True, help="Set custom DNS servers."),
+        click.option("--dns-search", multiple=True, help="Set custom DNS search domains."),
+        click.option("--dns-option", multiple=True, help="Set DNS options."),
+        click.option("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -122,19 +131,47 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
         if key in ("no-new-privileges", "no_new_privileges") and value in ("", "true"):
             spec.no_new_privileges = True
         elif key == "seccomp" and value:
-            spec.seccomp = value
+            from pyctr.core.runtime.seccomp import option_value
+
+            spec.seccomp = option_value(value)  # a file is read and checked now, before anything exists
         else:
             raise UsageError(f"invalid --security-opt: {opt!r}")
     from pyctr.core.runtime.security import capability_set
 
     capability_set(spec.cap_add, spec.cap_drop, spec.privileged)  # validates names before anything is made
-    network = o["network"] or eng.config.network
-    if network and network.startswith("container:"):
-        spec.namespaces["network"] = network
-        network = "none"
-    spec.network["mode"] = network or ""
+    network = _network_settings(spec, o, o["network"] or eng.config.network, image)
     spec_from_image(spec, image, list(command), o["entrypoint"])
     return spec, image, network
+
+
+def _network_settings(spec: Any, o: dict[str, Any], network: str | None, image: Any) -> str | None:
+    """Fill spec.network from the flags; return the network driver's name (None: the default)."""
+    from pyctr.core.errors import UsageError
+    from pyctr.core.selection import names
+
+    net = spec.network
+    net["mode"] = network or ""
+    if network and network.startswith("container:"):
+        net["container"] = network[10:]
+        driver: str | None = "container"
+    elif network and network not in names("network"):
+        net["network"] = network  # a user network of the bridge driver
+        driver = "bridge"
+    else:
+        driver = network or None
+    for item in o["add_host"]:
+        if ":" not in item:
+            raise UsageError(f"invalid --add-host {item!r}: want host:ip")
+    exposed = list((image.config.get("config") or {}).get("ExposedPorts") or {}) + [
+        e if "/" in e else f"{e}/tcp" for e in o["expose"]]
+    values = {"ports": list(o["publish"]), "publish_all": o["publish_all"], "expose": exposed,
+              "aliases": list(o["network_alias"]), "ip": o["ip"], "dns": list(o["dns"]),
+              "dns_search": list(o["dns_search"]), "dns_options": list(o["dns_option"]),
+              "add_hosts": list(o["add_host"])}
+    net.update({k: v for k, v in values.items() if v})
+    if (net.get("ports") or net.get("publish_all")) and driver in ("none", "host", "container"):
+        raise UsageError(f"published ports need a network of its own; --network={network} has none")
+    return driver
 
 
 def resources_from(o: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from pyctr.core.errors import RuntimeFailure
 
 # The child runs inside the container's root, where pyctr's and Python's files
 # are not visible: every module it uses is imported here, before the fork.
-from pyctr.core.runtime import child, linux, security
+from pyctr.core.runtime import child, linux, seccomp, security
 from pyctr.core.runtime.child import ExecFailure
 
 if TYPE_CHECKING:
@@ -184,6 +184,10 @@ def _init(launch: Launch, go_r: int) -> None:
     """PID 1 of the container: wait for the parent, then become the user's command."""
     from pyctr.core.plugins import plugins
 
+    # Built while the parent sets up cgroups and network (libseccomp needs
+    # tens of ms for three architectures), and before pivot_root, while
+    # libseccomp.so is still visible.
+    seccomp_filter = _prepare_seccomp(launch.spec)
     if os.read(go_r, 1) != b"G":
         os._exit(125)  # the parent gave up or died: start nothing
     os.close(go_r)
@@ -228,11 +232,16 @@ def _init(launch: Launch, go_r: int) -> None:
     if "network" in own:
         child.bring_up_loopback()
     plugins.start_container(spec)
-    become_process(spec, spec.argv, list(spec.env), spec.user, spec.workdir, launch.console)
+    become_process(spec, spec.argv, list(spec.env), spec.user, spec.workdir, launch.console, seccomp_filter)
+
+
+def _prepare_seccomp(spec: ContainerSpec) -> seccomp.Prepared:
+    caps = security.capability_set(spec.cap_add, spec.cap_drop, spec.privileged)
+    return seccomp.Prepared(spec.seccomp, spec.privileged, caps)
 
 
 def become_process(spec: ContainerSpec, argv: list[str], env: list[str], user: str, workdir: str,
-                   console: int | None) -> None:
+                   console: int | None, seccomp_filter: seccomp.Prepared) -> None:
     """The common tail of a container's init and of ``exec``: terminal, user,
     capabilities, working directory, then execve. Runs inside the container's root."""
     uid, gid, groups, home = security.lookup_user(user)
@@ -246,8 +255,16 @@ def become_process(spec: ContainerSpec, argv: list[str], env: list[str], user: s
     child.change_workdir(workdir)
     if spec.no_new_privileges:
         linux.set_no_new_privs()
+    # runc's order: without no_new_privs the kernel lets only CAP_SYS_ADMIN
+    # install a filter, so load it before the user and capability switch;
+    # with no_new_privs load it as late as possible, so that the fewest of
+    # pyctr's own syscalls have to pass the container's profile.
+    if not spec.no_new_privileges:
+        seccomp_filter.load()
     security.become(uid, gid, groups, security.mask_of(caps))
     child.mark_fds_cloexec()
+    if spec.no_new_privileges:
+        seccomp_filter.load()
     child.execute(argv, env)
 
 
@@ -280,6 +297,9 @@ def _exec_stage1(launch: ExecLaunch, sync_w: int, go_r: int, err_w: int) -> None
     # Not dumpable before joining: a process in the container must not be able
     # to open /proc/<us>/exe or our memory (CVE-2019-5736).
     linux.set_dumpable(False)
+    # The same filter as the container's init, built while libseccomp.so is
+    # still visible (the mount namespace is joined next).
+    seccomp_filter = _prepare_seccomp(launch.spec)
     fds = {kind: os.open(path, os.O_RDONLY | os.O_CLOEXEC) for kind, path in launch.joins.items()}
     for kind, fd in fds.items():
         linux.setns(fd, linux.NAMESPACE_FLAGS[kind])
@@ -287,12 +307,12 @@ def _exec_stage1(launch: ExecLaunch, sync_w: int, go_r: int, err_w: int) -> None
     child = os.fork()  # lands in the container's PID namespace
     if child == 0:
         os.close(sync_w)
-        _child_guard(err_w, lambda: _exec_child(launch, go_r))
+        _child_guard(err_w, lambda: _exec_child(launch, go_r, seccomp_filter))
     os.write(sync_w, f"pid {child}".encode())
     os._exit(0)
 
 
-def _exec_child(launch: ExecLaunch, go_r: int) -> None:
+def _exec_child(launch: ExecLaunch, go_r: int, seccomp_filter: seccomp.Prepared) -> None:
     if os.read(go_r, 1) != b"G":
         os._exit(125)
     os.close(go_r)
@@ -301,4 +321,5 @@ def _exec_child(launch: ExecLaunch, go_r: int) -> None:
         for target, fd in enumerate(launch.stdio):
             if fd != target:
                 os.dup2(fd, target)
-    become_process(launch.spec, launch.argv, launch.env, launch.user, launch.workdir, launch.console)
+    become_process(launch.spec, launch.argv, launch.env, launch.user, launch.workdir, launch.console,
+                   seccomp_filter)

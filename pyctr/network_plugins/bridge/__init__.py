@@ -1,0 +1,327 @@
+"""The ``bridge`` network driver: a Linux bridge, a veth pair per container,
+IPAM in the state database, NAT and published ports in nftables.
+
+``spec.network`` keys this driver reads (all optional):
+
+==============  ==============================================================
+``network``     network name or id; ``"bridge"`` (default) is the default network
+``ports``       ``["[ip:][hostport:]containerport[/proto]", ...]`` (``-p``);
+                an empty host port picks a free one
+``publish_all`` ``-P``: publish every port of ``expose`` on a free host port
+``expose``      ``["80/tcp", ...]``, the image's EXPOSE (for ``-P``)
+``aliases``     ``--network-alias`` names peers on a user network resolve
+``ip``          ``--ip``: the address to lease
+``dns``         ``--dns`` servers; ``dns_search``, ``dns_options`` likewise
+``add_hosts``   ``--add-host`` ``["name:ip", ...]``
+==============  ==============================================================
+
+Driver options (``DriverContext.options``, or ``PYCTR_NETWORK_OPT="k=v;k=v"``): ``bridge``
+(default ``pyctr0``), ``table`` (nftables table, default ``pyctr``),
+``pools`` (``"172.17.0.0/16:16,192.168.0.0/16:20"``), ``mtu``.
+
+``connect`` writes ``hosts`` and ``resolv.conf`` into ``container.dir``;
+containers on one user network find each other by name through those hosts
+files (see :mod:`.files`). Everything a connect makes is recorded in the
+state database before it is made, so ``disconnect`` and
+``cleanup_orphans`` work from the records alone after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pyctr.core.drivers import DriverContext, NetworkAttachment, NetworkDriver
+from pyctr.core.errors import (
+    DriverError,
+    PrerequisitesMissing,
+    PyctrError,
+    UsageError,
+)
+from pyctr.network_plugins.bridge import ipam, plan
+from pyctr.network_plugins.bridge.networks import DEFAULT_NETWORK, UserNetworks
+
+IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
+
+
+class BridgeNetworkDriver(UserNetworks, NetworkDriver):
+    name = "bridge"
+    priority = 10
+    wants_network_namespace = True
+
+    def __init__(self, ctx: DriverContext) -> None:
+        super().__init__(ctx)
+        o = dict(_env_options())
+        o.update(ctx.options)
+        self.bridge = o.get("bridge", "pyctr0")
+        self.table = o.get("table", "pyctr")
+        self.mtu = int(o.get("mtu", plan.DEFAULT_MTU))
+        try:
+            self.pools = plan.parse_pools(o["pools"]) if o.get("pools") else list(plan.DEFAULT_POOLS)
+        except ValueError as e:
+            raise UsageError(f"invalid network pools option: {e}") from None
+
+    @classmethod
+    def probe(cls, ctx: DriverContext) -> None:
+        import ctypes.util
+        import importlib.util
+        import shutil
+
+        if not os.path.exists("/proc/sys/net/ipv4"):
+            raise PrerequisitesMissing("the bridge network driver needs IPv4 networking in this kernel")
+        if shutil.which("nft") is None and ctypes.util.find_library("nftables") is None:
+            raise PrerequisitesMissing("the bridge network driver needs nftables: install the nftables package")
+        if importlib.util.find_spec("pyroute2") is None:
+            raise PrerequisitesMissing("the bridge network driver needs pyroute2: pip install 'pyroute2>=0.9,<0.10'")
+
+    # -- helpers -----------------------------------------------------------
+
+    def _db(self) -> Any:
+        """This thread's connection to the state database, kept open.
+
+        Opening runs the migration check and the last close of a WAL database
+        checkpoints it (an fsync): both are paid once, not per call.
+        """
+        import threading
+
+        from pyctr.core import state
+
+        local = self.__dict__.setdefault("_local", threading.local())
+        conn = getattr(local, "conn", None)
+        # never use a connection across fork (the detached monitor disconnects)
+        if conn is None or getattr(local, "pid", 0) != os.getpid():
+            conn = local.conn = state.connect(self.ctx.root)
+            local.pid = os.getpid()
+        return conn
+
+    @contextlib.contextmanager
+    def _network_lock(self, network_id: str) -> Iterator[None]:
+        """Serialises rewriting the hosts files of one network's containers."""
+        d = Path(self.ctx.runroot) / "network"
+        d.mkdir(parents=True, exist_ok=True)
+        fd = os.open(d / f"{network_id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _routes(self) -> list[str]:
+        from pyctr.network_plugins.bridge.netlink import RTNL
+
+        with RTNL() as r:
+            return r.routes()
+
+    def _resolve(self, conn: Any, ref: str) -> plan.Network:
+        if ref in (DEFAULT_NETWORK, "default", ""):
+            return self._default_network(conn)
+        return ipam.require_network(conn, ref)
+
+    def _default_network(self, conn: Any) -> plan.Network:
+        from pyctr.core.state import transaction
+
+        row = conn.execute("SELECT id FROM bridge_networks WHERE is_default = 1").fetchone()
+        if row is not None:
+            return ipam.require_network(conn, row[0])
+        routes = self._routes()
+        with transaction(conn):
+            row = conn.execute("SELECT id FROM bridge_networks WHERE is_default = 1").fetchone()
+            if row is None:
+                taken = [n.subnet for n in ipam.list_networks(conn)]
+                subnet = plan.choose_subnet(self.pools, routes, taken)
+                if subnet is None:
+                    raise DriverError("no subnet of the address pools is free of the host's routes; "
+                                      "set the pools option")
+                gw = str(ipaddress.ip_network(subnet).network_address + 1)
+                return ipam.insert_network(conn, DEFAULT_NETWORK, self.bridge, subnet, gw,
+                                           mtu=self.mtu, default=True)
+        return ipam.require_network(conn, row[0])
+
+    def _ensure_bridge(self, host: Any, net: plan.Network) -> None:
+        from pyctr.network_plugins.bridge import apply
+
+        view = apply.read_view(host, [net.bridge], sysctls=[
+            IP_FORWARD, f"/proc/sys/net/ipv4/conf/{net.bridge}/route_localnet"])
+        apply.perform(plan.plan_bridge(view, net), host)
+
+    def _refresh_hosts(self, conn: Any, net: plan.Network, only_peers_of: str | None = None) -> None:
+        """Rewrite the hosts files of a user network's containers from the records."""
+        from pyctr.network_plugins.bridge import files
+
+        if ipam.is_default(conn, net.id):
+            return  # as Docker: no name resolution on the default bridge
+        with self._network_lock(net.id):
+            eps = ipam.endpoints(conn, network_id=net.id)
+            for ep in eps:
+                if ep.container_id == only_peers_of or not ep.hosts_path:
+                    continue
+                files.write_in_place(ep.hosts_path, files.render_hosts(ep, eps), create=False)
+
+    @staticmethod
+    def _free_port(p: plan.PortMapping, taken: list[plan.PortMapping]) -> int:
+        kind = socket.SOCK_STREAM if p.proto == "tcp" else socket.SOCK_DGRAM
+        for _ in range(50):
+            with socket.socket(socket.AF_INET, kind) as s:
+                s.bind((p.host_ip or "0.0.0.0", 0))
+                port = s.getsockname()[1]
+            if not any(plan.ports_conflict(plan.PortMapping(p.proto, p.host_ip, port, 0), t) for t in taken):
+                return port
+        raise DriverError("no free host port found to publish on")
+
+    @staticmethod
+    def _attachment(net: plan.Network, ep: ipam.Endpoint) -> NetworkAttachment:
+        return NetworkAttachment(
+            network=net.name, ip_address=ep.address, prefix_len=net.prefixlen, gateway=net.gateway,
+            mac_address=ep.mac,
+            extra={"network_id": net.id, "bridge": net.bridge, "veth": ep.veth, "aliases": ep.aliases,
+                   "ports": [p.to_dict() for p in ep.ports]})
+
+    # -- NetworkDriver -----------------------------------------------------
+
+    def connect(self, container: Any, pid: int) -> NetworkAttachment:
+        import sqlite3
+
+        try:
+            return self._connect(container, pid)
+        except (OSError, sqlite3.Error) as e:  # before anything was made (after: see _connect)
+            raise DriverError(f"cannot connect container {container.id[:12]} to its network: {e}") from None
+
+    def _connect(self, container: Any, pid: int) -> NetworkAttachment:
+        from pyctr.network_plugins.bridge import apply, files, nat
+        from pyctr.network_plugins.bridge.netlink import RTNL
+
+        spec = container.spec
+        want: dict[str, Any] = dict(spec.network or {})
+        try:
+            ports = [plan.parse_port(str(p)) for p in want.get("ports") or []]
+            if want.get("publish_all"):
+                for e in want.get("expose") or []:
+                    port, _, proto = str(e).partition("/")
+                    ports.append(plan.PortMapping(proto or "tcp", "", 0, int(port)))
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        conn = self._db()
+        # "mode" is what the CLI records (the --network value); a user
+        # network's name there means this network
+        mode = str(want.get("mode") or "")
+        ref = want.get("network") or (mode if mode not in ("", "bridge") else DEFAULT_NETWORK)
+        net = self._resolve(conn, str(ref))
+        old = ipam.endpoints(conn, container.id, net.id)
+        if old:
+            with RTNL() as host:
+                if host.link(old[0].veth) is not None:
+                    return self._attachment(net, old[0])  # already connected
+            self._teardown(conn, container.id)
+        ep = ipam.Endpoint(
+            container_id=container.id, network_id=net.id, veth="", address="", mac="",
+            name=container.name, hostname=spec.hostname or container.id[:12],
+            aliases=list(want.get("aliases") or []), extra_hosts=list(want.get("add_hosts") or []),
+            hosts_path=str(Path(container.dir) / "hosts"), ports=ports)
+        ep = ipam.allocate(conn, net, ep, want.get("ip") or None, self._free_port)
+        try:
+            with RTNL() as host:
+                self._ensure_bridge(host, net)
+                apply.perform(plan.plan_endpoint(net, container.id, pid, ep.address), host, pid)
+            nat.run(plan.base_ruleset(self.table) + plan.network_elements(self.table, net)
+                    + plan.port_rules(self.table, container.id, ep.address, ep.ports))
+            Path(container.dir).mkdir(parents=True, exist_ok=True)
+            try:
+                host_resolv = Path("/etc/resolv.conf").read_text()
+            except OSError:
+                host_resolv = ""
+            files.write_in_place(Path(container.dir) / "resolv.conf", files.render_resolv(
+                host_resolv, want.get("dns") or None, want.get("dns_search") or None,
+                want.get("dns_options") or None))
+            peers = ipam.endpoints(conn, network_id=net.id) if not ipam.is_default(conn, net.id) else []
+            files.write_in_place(ep.hosts_path, files.render_hosts(ep, peers))
+            self._refresh_hosts(conn, net, only_peers_of=container.id)
+        except BaseException as e:
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                self._teardown(conn, container.id)
+            if isinstance(e, PyctrError) or not isinstance(e, Exception):
+                raise
+            raise DriverError(f"cannot connect the container to network {net.name}: {e}") from None
+        return self._attachment(net, ep)
+
+    def _teardown(self, conn: Any, container_id: str) -> list[str]:
+        from pyctr.network_plugins.bridge import apply, nat
+        from pyctr.network_plugins.bridge.netlink import RTNL
+
+        eps = ipam.endpoints(conn, container_id)
+        gone = []
+        if eps:
+            with RTNL() as host:
+                for ep in eps:
+                    if apply.link_del(host, ep.veth):
+                        gone.append(f"veth {ep.veth}")
+        if any(ep.ports for ep in eps):
+            n = nat.delete_rules(self.table, owners={container_id})
+            if n:
+                gone.append(f"{n} nftables rule(s) of {container_id[:12]}")
+        ipam.release(conn, container_id)
+        for ep in eps:
+            gone.append(f"lease {ep.address} of {container_id[:12]}")
+            net = ipam.get_network(conn, ep.network_id)
+            if net is not None:
+                self._refresh_hosts(conn, net)
+        return gone
+
+    def disconnect(self, container: Any) -> None:
+        import sqlite3
+
+        try:
+            self._teardown(self._db(), container.id)
+        except (OSError, sqlite3.Error, ValueError) as e:
+            # a PyctrError, so the runtime's cleanup goes on with cgroups and mounts
+            raise DriverError(f"cannot disconnect container {container.id[:12]}: {e}") from None
+
+    def cleanup_orphans(self, live_container_ids: set[str]) -> list[str]:
+        from pyctr.network_plugins.bridge import apply, nat
+        from pyctr.network_plugins.bridge.netlink import RTNL
+
+        conn = self._db()
+        report: list[str] = []
+        for cid in sorted(ipam.lease_owners(conn) - set(live_container_ids)):
+            report += self._teardown(conn, cid)
+        n = nat.delete_rules(self.table, keep=set(live_container_ids))
+        if n:
+            report.append(f"{n} orphaned nftables rule(s)")
+        # veths on our bridges that no record explains (made by hand or
+        # by a version that crashed before recording): nothing owns them
+        nets = ipam.list_networks(conn)
+        known = {ep.veth for ep in ipam.endpoints(conn)}
+        with RTNL() as host:
+            links = host.links()
+            ours = {lk["index"] for lk in links if lk["name"] in {n.bridge for n in nets}}
+            for lk in links:
+                if (lk["master"] in ours and lk["kind"] == "veth" and lk["name"] not in known
+                        and apply.link_del(host, lk["name"])):
+                    report.append(f"veth {lk['name']}")
+        return report
+
+    def status(self) -> list[tuple[str, str]]:
+        return [("Bridge", self.bridge), ("nftables table", f"{plan.FAMILY} {self.table}")]
+
+    def ports(self, container_id: str) -> list[dict[str, Any]]:
+        """Published ports of a container (``pyctr port``)."""
+        conn = self._db()
+        return [p.to_dict() for ep in ipam.endpoints(conn, container_id) for p in ep.ports]
+
+
+def _env_options() -> list[tuple[str, str]]:
+    """``PYCTR_NETWORK_OPT="bridge=br0;table=t;pools=10.1.0.0/16:24"`` until the CLI has --network-opt."""
+    out = []
+    for item in os.environ.get("PYCTR_NETWORK_OPT", "").split(";"):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            out.append((key.strip(), value.strip()))
+    return out
+
+
+__all__ = ["BridgeNetworkDriver"]

@@ -1,0 +1,57 @@
+"""``system prune`` for the bridge network driver, whichever network driver the command picked.
+
+``pyctr_cleanup_orphans`` reaches registered hook plugins only, and a network
+driver is registered only when a command selects it; this small plugin (a
+built-in, imported with the plugin manager, so it imports nothing heavy)
+answers for the bridge driver: when the state database has bridge leases or
+endpoints, it builds the driver and lets it remove what belongs to
+containers that are gone (veths, DNAT rules, leases).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyctr import hookimpl
+
+
+class BridgeOrphans:
+    plugin_name = "network:bridge-prune"
+
+    def __init__(self) -> None:
+        self.config: dict[str, Any] = {}
+
+    @hookimpl
+    def pyctr_configure(self, config: dict[str, Any]) -> None:
+        self.config = dict(config)
+
+    @hookimpl
+    def pyctr_cleanup_orphans(self, live_container_ids: set[str]) -> list[str]:
+        import sqlite3
+        from pathlib import Path
+
+        root = Path(self.config.get("root") or "/var/lib/pyctr")
+        db = root / "pyctr.db"
+        if not db.exists():
+            return []
+        # cheap look first: no bridge tables or no records means nothing to do
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+            try:
+                owners = {r[0] for r in conn.execute(
+                    "SELECT container_id FROM bridge_endpoints UNION SELECT container_id FROM bridge_leases")}
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return []
+        if not owners - set(live_container_ids):
+            return []
+        from pyctr.core.drivers import DriverContext
+        from pyctr.network_plugins.bridge import BridgeNetworkDriver
+
+        runroot = Path(self.config.get("runroot") or "/run/pyctr")
+        driver = BridgeNetworkDriver(DriverContext(root=root, runroot=runroot))
+        return driver.cleanup_orphans(live_container_ids)
+
+
+PLUGINS = [BridgeOrphans()]

@@ -1,0 +1,19 @@
+"""The network conformance suite against the bridge driver (session-unique bridge and table)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pyctr.testing.bridge import bridge_driver, bridge_session  # noqa: F401  (fixtures)
+from pyctr.testing.conformance.network import NetworkDriverConformance
+
+
+@pytest.fixture
+def network_driver(bridge_driver: Any) -> Any:  # noqa: F811
+    return bridge_driver
+
+
+class TestBridgeConformance(NetworkDriverConformance):
+    pass
