@@ -4,8 +4,8 @@
 here: importing it pulls in the email package, and listing a group reads the
 metadata of every installed distribution. pyctr instead keeps the entry
 points of its groups in one JSON file, keyed, as stevedore's own cache is, by
-the interpreter, ``sys.path`` and the modification times of every path entry
-and ``*.dist-info``/``*.egg-info`` ``entry_points.txt`` on it: installing,
+the interpreter, ``sys.path`` and the path and modification time of every
+``*.dist-info``/``*.egg-info`` ``entry_points.txt`` on it: installing,
 upgrading or removing a distribution changes the key and the index is rebuilt
 from ``importlib.metadata``.
 """
@@ -43,16 +43,15 @@ _index: dict[str, list[EntryPoint]] | None = None
 
 
 def _key() -> str:
+    """What the index depends on: the interpreter, sys.path, and each distribution's
+    entry_points.txt (path and mtime). Unrelated files appearing in a path entry,
+    such as the current directory, do not invalidate it."""
     h = hashlib.sha256()
     h.update(sys.executable.encode())
     for entry in sys.path:
-        h.update(entry.encode())
-        try:
-            h.update(str(os.stat(entry or ".").st_mtime_ns).encode())
-        except OSError:
-            h.update(b"-")
-            continue
-        for path in glob.glob(os.path.join(glob.escape(entry or "."), "*.*-info", "entry_points.txt")):
+        h.update(b"\0" + entry.encode())
+        pattern = os.path.join(glob.escape(entry or "."), "*.*-info", "entry_points.txt")
+        for path in sorted(glob.glob(pattern)):
             try:
                 h.update(path.encode() + str(os.stat(path).st_mtime_ns).encode())
             except OSError:
