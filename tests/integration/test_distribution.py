@@ -236,10 +236,10 @@ def test_push_read_back_by_skopeo(reg, client, store, tmp_path, chunk):
     subprocess.run(cmd + [f"docker://{r.host}/{repo}:pushed", f"oci:{out}:x"], check=True, timeout=120)
 
 
-def test_wrong_credentials(reg):
-    r, _ = reg
-    if not r.credentials:
-        pytest.skip("anonymous registry")
+@pytest.mark.parametrize("which", ["auth_registry", "token_registry"])
+def test_wrong_credentials(request, which):
+    """Only the registries that need a login (the anonymous one has no credentials to get wrong)."""
+    r = request.getfixturevalue(which)
     with pytest.raises(ImageError):
         RegistryClient(r.host).get_manifest("pyctr/busybox", "latest")
     with pytest.raises(ImageError, match="unauthorized|authentication"):
