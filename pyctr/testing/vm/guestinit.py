@@ -46,11 +46,14 @@ mount -t tmpfs -o mode=1777,nosuid,nodev vartmp /newroot/var/tmp
 mkdir -p /newroot{GUEST_DIR}/io
 mount -t 9p -o {NINEP} {IO_TAG} /newroot{GUEST_DIR}/io || fail "cannot mount the I/O share"
 # A host folder under /tmp, /var/tmp or /run (a CI checkout, say) would be
-# hidden by the guest's own tmpfs there: show it again, read-only, at its path.
+# hidden by the guest's own tmpfs there: show it again at its path, under a
+# tmpfs overlay like the rest of the root (the host's copy is never written).
+n=0
 while read -r kind path; do
   [ "$kind" = visible ] || continue
-  mkdir -p "/newroot$path" && mount --bind "/lower$path" "/newroot$path" \
-    && mount -o remount,bind,ro "/newroot$path" || fail "cannot show $path"
+  n=$((n + 1)) && mkdir -p "/rw/v$n/upper" "/rw/v$n/work" "/newroot$path" \\
+    && mount -t overlay -o "lowerdir=/lower$path,upperdir=/rw/v$n/upper,workdir=/rw/v$n/work" overlay "/newroot$path" \\
+    || fail "cannot show $path"
 done </newroot{GUEST_DIR}/io/config
 echo "$T_INIT" >/newroot{GUEST_DIR}/io/uptime-init
 cp /bin/busybox /stage2 /newroot{GUEST_DIR}/
