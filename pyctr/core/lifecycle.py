@@ -357,11 +357,14 @@ def _wait_gone(pid: int, timeout: float = 10.0) -> None:
             if os.waitpid(pid, os.WNOHANG)[0]:
                 return
         except ChildProcessError:
-            if not os.path.exists(f"/proc/{pid}"):
+            # not our child (a detached container's monitor reaps it): watch /proc,
+            # which can vanish between any two reads
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        return
+            except OSError:
                 return
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return
         time.sleep(0.01)
 
 
