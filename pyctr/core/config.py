@@ -52,6 +52,8 @@ class Config:
 
 
 def _read_file(path: str) -> dict[str, Any]:
+    if not os.path.exists(path):
+        return {}  # the usual case: no file, and no tomllib import (5 ms) on every command
     import tomllib
 
     try:

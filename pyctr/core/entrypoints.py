@@ -12,8 +12,6 @@ from ``importlib.metadata``.
 
 from __future__ import annotations
 
-import glob
-import hashlib
 import json
 import os
 import sys
@@ -45,23 +43,30 @@ _index: dict[str, list[EntryPoint]] | None = None
 def _key() -> str:
     """What the index depends on: the interpreter, sys.path, and each distribution's
     entry_points.txt (path and mtime). Unrelated files appearing in a path entry,
-    such as the current directory, do not invalidate it."""
-    h = hashlib.sha256()
-    h.update(sys.executable.encode())
+    such as the current directory, do not invalidate it. (os.scandir, not glob and
+    hashlib: those imports cost more than the scan on every command.)"""
+    parts = [sys.executable]
     for entry in sys.path:
-        h.update(b"\0" + entry.encode())
-        pattern = os.path.join(glob.escape(entry or "."), "*.*-info", "entry_points.txt")
-        for path in sorted(glob.glob(pattern)):
+        parts.append("\0" + entry)
+        try:
+            names = sorted(e.name for e in os.scandir(entry or ".") if e.name.endswith((".dist-info", ".egg-info")))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(entry or ".", name, "entry_points.txt")
             try:
-                h.update(path.encode() + str(os.stat(path).st_mtime_ns).encode())
+                parts.append(path + str(os.stat(path).st_mtime_ns))
             except OSError:
                 pass
-    return h.hexdigest()[:32]
+    return "".join(parts)
 
 
 def _cache_file(key: str) -> str:
+    import zlib
+
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "pyctr", f"entry-points-{key}.json")
+    # the file name is a short checksum; the whole key is stored inside and compared on read
+    return os.path.join(base, "pyctr", f"entry-points-{zlib.crc32(key.encode()):08x}{len(key):x}.json")
 
 
 def _scan() -> dict[str, list[EntryPoint]]:
@@ -86,20 +91,22 @@ def index() -> dict[str, list[EntryPoint]]:
     global _index
     if _index is not None:
         return _index
-    path = _cache_file(_key())
+    key = _key()
+    path = _cache_file(key)
     try:
         with open(path) as f:
             raw = json.load(f)
-        _index = {g: [EntryPoint(*e) for e in raw.get(g, [])] for g in GROUPS}
-        return _index
-    except (OSError, ValueError, TypeError):
+        if raw.get("key") == key:
+            _index = {g: [EntryPoint(*e) for e in raw.get("groups", {}).get(g, [])] for g in GROUPS}
+            return _index
+    except (OSError, ValueError, TypeError, AttributeError):
         pass
     _index = _scan()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
-            json.dump({g: [list(e) for e in eps] for g, eps in _index.items()}, f)
+            json.dump({"key": key, "groups": {g: [list(e) for e in eps] for g, eps in _index.items()}}, f)
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only home only costs speed

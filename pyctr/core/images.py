@@ -10,10 +10,8 @@ killed pull or import never leaves a listed image with missing layers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +45,8 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
     """OCI chain ids: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
     out: list[str] = []
     for diff_id in diff_ids:
+        import hashlib  # chain ids only; not at import time (OpenSSL costs 5 ms per command)
+
         out.append(diff_id if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff_id}".encode()).hexdigest())
     return out
 
@@ -159,6 +159,8 @@ class ImageStore:
 
         tags = [str(reference.parse(repository))] if repository else []
         content = self.content
+        import tempfile
+
         with tempfile.NamedTemporaryFile(dir=_tmpdir(self.engine.config.root), prefix="import-") as tmp:
             if source != "-" and os.path.isdir(source):
                 create_layer_tar(source, tmp)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import secrets
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -272,7 +271,7 @@ def _validate(m: Mount, check_source: bool) -> None:
 
 
 def _make_anonymous(m: Mount) -> None:
-    m.source = secrets.token_hex(32)
+    m.source = os.urandom(32).hex()
     m.labels = {ANONYMOUS_LABEL: "", **m.labels}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import random
+import os
 
 LEFT = ("admiring", "brave", "clever", "dazzling", "eager", "focused", "gallant", "happy", "jolly",
         "keen", "lucid", "modest", "nifty", "optimistic", "peaceful", "quirky", "relaxed", "serene",
@@ -13,4 +13,6 @@ RIGHT = ("babbage", "curie", "dijkstra", "euler", "feynman", "gauss", "hopper", 
 
 
 def random_name() -> str:
-    return f"{random.choice(LEFT)}_{random.choice(RIGHT)}"
+    # os.urandom, not the random module: its import (hashlib, bisect) costs more than a name
+    a, b = os.urandom(2)
+    return f"{LEFT[a % len(LEFT)]}_{RIGHT[b % len(RIGHT)]}"

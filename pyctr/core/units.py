@@ -7,8 +7,6 @@ so a value a Docker user types means the same here. Bad values raise
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from pyctr.core.errors import UsageError
 
 _BINARY = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
@@ -70,6 +68,8 @@ def parse_cpus(value: str | float) -> int:
     """
     text = str(value).strip()
     try:
+        from fractions import Fraction  # only --cpus needs exact decimals
+
         cpus = Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise UsageError(f"invalid --cpus value '{text}': not a number") from None

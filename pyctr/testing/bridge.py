@@ -31,7 +31,8 @@ class BridgeSession:
     drivers: list[Any] = field(default_factory=list)  #: every driver made, for the final teardown
 
     def options(self) -> dict[str, str]:
-        return {"bridge": self.bridge, "table": self.table, "pools": self.pools}
+        # user networks' bridges carry the session's tag too, so parallel sessions can tell theirs apart
+        return {"bridge": self.bridge, "table": self.table, "pools": self.pools, "user_prefix": f"pu{self.tag}-"}
 
     def make_driver(self, root: Path) -> Any:
         from pyctr.core.drivers import DriverContext

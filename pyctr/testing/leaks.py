@@ -51,22 +51,28 @@ def _cgroups(parent: str = "") -> set[str]:
     return found
 
 
-def _session_bridge() -> str:
-    """The default bridge this session's containers use (``bridge=`` of PYCTR_NETWORK_OPT)."""
+def _network_option(name: str, default: str) -> str:
+    """An option of the bridge driver as this session sets it in PYCTR_NETWORK_OPT."""
     for item in os.environ.get("PYCTR_NETWORK_OPT", "").split(";"):
         key, _, value = item.partition("=")
-        if key.strip() == "bridge":
+        if key.strip() == name:
             return value.strip()
-    return "pyctr0"
+    return default
+
+
+def _session_bridge() -> str:
+    """The default bridge this session's containers use."""
+    return _network_option("bridge", "pyctr0")
 
 
 def _links() -> set[str]:
-    """User-network bridges (``pyctr-*``) and the veths plugged into them or into the
-    session's default bridge; veths of other sessions' bridges are not ours."""
+    """User-network bridges (``<user_prefix>*``, the session's own prefix) and the veths
+    plugged into them or into the session's default bridge; other sessions' are not ours."""
     ours = {_session_bridge()}
+    prefix = _network_option("user_prefix", "pyctr-")
     names = set()
     for name in os.listdir("/sys/class/net"):
-        if name.startswith("pyctr-"):
+        if name.startswith(prefix):
             ours.add(name)
             names.add(name)
     for name in os.listdir("/sys/class/net"):

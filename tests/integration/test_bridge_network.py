@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from pyctr.core.errors import Conflict, DriverError
+from pyctr.network_plugins.bridge import plan
 from pyctr.testing.bridge import BridgeSession, bridge_driver, bridge_session, leftovers  # noqa: F401  (fixtures)
 from pyctr.testing.netns import (
     NetnsProcess,
@@ -226,7 +227,7 @@ def test_outbound_nat_hides_the_container_address(bridge_driver: Any, procs: lis
 def test_user_network_resolves_names_and_is_isolated(bridge_driver: Any, procs: list[Any]) -> None:  # noqa: F811
     tag = secrets.token_hex(3)
     info = bridge_driver.create_network(f"net{tag}")
-    assert info["Driver"] == "bridge" and info["Options"]["com.docker.network.bridge.name"] == f"pyctr-{info['Id'][:8]}"
+    assert info["Driver"] == "bridge" and info["Options"]["com.docker.network.bridge.name"] == plan.user_bridge_name(info["Id"], bridge_driver.user_prefix)
     assert any(n["Name"] == f"net{tag}" for n in bridge_driver.list_networks())
     with pytest.raises(Conflict):
         bridge_driver.create_network(f"net{tag}")
@@ -381,8 +382,6 @@ def test_published_port_taken_twice_is_refused(bridge_driver: Any, procs: list[A
 
 
 def test_the_ruleset_passes_nft_check(bridge_session: BridgeSession) -> None:  # noqa: F811
-    from pyctr.network_plugins.bridge import plan
-
     net = plan.Network(id="ab" * 32, name="x", bridge="pyctr0", subnet="10.9.0.0/24", gateway="10.9.0.1")
     doc = plan.document(plan.base_ruleset(f"chk{bridge_session.table}") + plan.network_elements(
         f"chk{bridge_session.table}", net) + plan.port_rules(f"chk{bridge_session.table}", "c" * 64, "10.9.0.2",

@@ -92,6 +92,21 @@ def test_light_commands_import_no_driver_and_no_pyroute2(pyctr, argv):
 
 
 @pytest.mark.root
+def test_run_imports_neither_click_nor_pyroute2(busybox):
+    """The start path: `run` is parsed without click (pyctr.core.cli.fastpath)."""
+    code = (
+        "import sys\n"
+        "from pyctr.core.cli import main\n"
+        "sys.argv = ['pyctr', 'run', '--rm', '--network', 'none', 'busybox', 'true']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    print('EXIT', e.code, file=sys.stderr)\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('click', 'pyroute2')]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=busybox.env)
+    assert "EXIT 0" in r.stderr and "HEAVY []" in r.stderr, r.stderr
+
+
+@pytest.mark.root
 def test_drivers_load_through_stevedore_too(busybox):
     busybox.env["PYCTR_STEVEDORE"] = "1"
     r = busybox("--network=none", "--storage-driver=overlay2", "run", "--rm", "busybox", "echo", "via-stevedore")

@@ -8,11 +8,12 @@ from typing import Any
 
 import click
 
+from pyctr.core.cli import settings
 
-def engine(ctx: click.Context | None = None):  # noqa: ANN201
+
+def engine():  # noqa: ANN201
     """The Engine of the current command (built on first use)."""
-    ctx = ctx or click.get_current_context()
-    return ctx.find_root().obj.engine
+    return settings.engine()
 
 
 def table(headers: list[str], rows: Iterable[list[str]]) -> None:

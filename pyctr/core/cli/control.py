@@ -102,7 +102,7 @@ def start(attach: bool, interactive: bool, containers: tuple[str, ...]) -> None:
     if attach or interactive:
         if len(containers) != 1:
             raise UsageError("you cannot start and attach multiple containers at once")
-        from pyctr.core.cli.containers import run_foreground
+        from pyctr.core.cli.runspec import run_foreground
 
         eng = engine()
         c = lookup(eng.db, eng.config.root, containers[0])

@@ -45,7 +45,7 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
     """Execute a command in a running container."""
     import dataclasses
 
-    from pyctr.core.cli.containers import _parse_env
+    from pyctr.core.cli.runspec import _parse_env
     from pyctr.core.container import lookup
     from pyctr.core.lifecycle import _alive
     from pyctr.core.plugins import plugins

@@ -11,11 +11,12 @@ caller reports the message to the parent over the error pipe and exits 125
 
 from __future__ import annotations
 
+# _socket, not socket: socket.py builds its enums at import (6 ms) and the child needs three calls
+import _socket
 import array
 import errno
 import fcntl
 import os
-import socket
 import stat
 import struct
 import termios
@@ -209,8 +210,8 @@ def make_console(sock_fd: int, uid: int, gid: int) -> None:
     number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
     slave = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
     os.fchown(slave, uid, gid)
-    sock = socket.socket(fileno=sock_fd)
-    sock.sendmsg([b"M"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [master]))])
+    sock = _socket.socket(fileno=sock_fd)
+    sock.sendmsg([b"M"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [master]))])
     sock.close()
     os.close(master)
     for target in (0, 1, 2):
@@ -224,16 +225,19 @@ def remount_root_readonly() -> None:
 
 
 def set_hostname(name: str) -> None:
-    socket.sethostname(name)
+    _socket.sethostname(name)
 
 
 def bring_up_loopback() -> None:
     """lo starts down in a new network namespace; an ioctl is enough, no netlink needed."""
     SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         ifreq = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifreq))[1]
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+    finally:
+        s.close()
 
 
 def change_workdir(workdir: str) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -153,6 +152,8 @@ def _child_guard(err_w: int, body: Callable[[], None]) -> None:
         else:
             message = str(e) or type(e).__name__
             if os.environ.get("PYCTR_DEBUG"):
+                import traceback
+
                 message += "\n" + traceback.format_exc()
         try:
             os.write(err_w, f"{code}:{message}".encode())

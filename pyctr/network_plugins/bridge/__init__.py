@@ -17,7 +17,8 @@ IPAM in the state database, NAT and published ports in nftables.
 
 Driver options (``DriverContext.options``, or ``PYCTR_NETWORK_OPT="k=v;k=v"``): ``bridge``
 (default ``pyctr0``), ``table`` (nftables table, default ``pyctr``),
-``pools`` (``"172.17.0.0/16:16,192.168.0.0/16:20"``), ``mtu``.
+``pools`` (``"172.17.0.0/16:16,192.168.0.0/16:20"``), ``mtu``, ``user_prefix`` (user networks'
+bridges are ``<user_prefix><id>``, default ``pyctr-``).
 
 ``connect`` writes ``hosts`` and ``resolv.conf`` into ``container.dir``;
 containers on one user network find each other by name through those hosts
@@ -62,6 +63,9 @@ class BridgeNetworkDriver(UserNetworks, NetworkDriver):
         self.bridge = o.get("bridge", "pyctr0")
         self.table = o.get("table", "pyctr")
         self.mtu = int(o.get("mtu", plan.DEFAULT_MTU))
+        self.user_prefix = o.get("user_prefix", "pyctr-")
+        if not 1 <= len(self.user_prefix) <= 9:
+            raise UsageError(f"invalid network user_prefix option {self.user_prefix!r}: 1 to 9 characters")
         try:
             self.pools = plan.parse_pools(o["pools"]) if o.get("pools") else list(plan.DEFAULT_POOLS)
         except ValueError as e:

@@ -114,12 +114,12 @@ def is_default(conn: sqlite3.Connection, network_id: str) -> bool:
 
 def insert_network(conn: sqlite3.Connection, name: str, bridge: str | None, subnet: str, gateway: str,
                    internal: bool = False, mtu: int = 1500, default: bool = False,
-                   network_id: str | None = None) -> Network:
+                   network_id: str | None = None, bridge_prefix: str = "pyctr-") -> Network:
     """Record a network (caller holds a transaction and checked the subnet)."""
     from pyctr.network_plugins.bridge.plan import user_bridge_name
 
     nid = network_id or os.urandom(32).hex()  # not secrets: it costs 8 ms of imports
-    bridge = bridge or user_bridge_name(nid)
+    bridge = bridge or user_bridge_name(nid, bridge_prefix)
     try:
         conn.execute("INSERT INTO bridge_networks(id, name, bridge, subnet, gateway, internal, mtu,"
                      " is_default, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

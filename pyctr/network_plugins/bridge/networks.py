@@ -28,6 +28,7 @@ class UserNetworks:
     pools: list[tuple[str, int]]
     mtu: int
     table: str
+    user_prefix: str
 
     def create_network(self, name: str, subnet: str | None = None, gateway: str | None = None,
                        internal: bool = False) -> dict[str, Any]:
@@ -53,7 +54,8 @@ class UserNetworks:
                     gw = str(ipaddress.ip_network(sub).network_address + 1)
             except ValueError as e:
                 raise UsageError(str(e)) from None
-            net = ipam.insert_network(conn, name, None, sub, gw, internal=internal, mtu=self.mtu)
+            net = ipam.insert_network(conn, name, None, sub, gw, internal=internal, mtu=self.mtu,
+                                      bridge_prefix=self.user_prefix)
         try:
             with RTNL() as host:
                 self._ensure_bridge(host, net)

@@ -102,8 +102,9 @@ def veth_name(container_id: str, network_id: str) -> str:
     return "veth" + hashlib.sha256(f"{container_id}:{network_id}".encode()).hexdigest()[:7]
 
 
-def user_bridge_name(network_id: str) -> str:
-    return f"pyctr-{network_id[:8]}"
+def user_bridge_name(network_id: str, prefix: str = "pyctr-") -> str:
+    """``pyctr-<id8>``; a shorter id after a longer prefix keeps it within IFNAMSIZ (15)."""
+    return prefix + network_id[:min(8, 15 - len(prefix))]
 
 
 def mac_for_ip(ip: str) -> str:
