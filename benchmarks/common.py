@@ -16,7 +16,9 @@ from pathlib import Path
 #: explicit ulimits (no CAP_SYS_RESOURCE to raise them)
 PODMAN = ["podman", "--runtime", "runc"]
 PODMAN_RUN = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-PYCTR = [sys.executable, "-m", "pyctr"]
+#: the installed console script, as users run it (``python -m pyctr`` adds runpy's ~8 ms)
+_SCRIPT = Path(sys.executable).parent / "pyctr"
+PYCTR = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pyctr"]
 
 
 def have(tool: str) -> bool:

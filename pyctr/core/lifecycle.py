@@ -198,7 +198,8 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
                 raise Conflict(f"cannot join the {kind} namespace of {other.name}: it is not running")
             joins[kind] = f"/proc/{other.pid}/ns/{NAMESPACE_FILES[kind]}"
     launch = Launch(spec=spec, rootfs=rootfs, container_dir=str(container.dir),
-                    flags=plugins.namespace_flags(spec), joins=joins, stdio=stdio, console=console)
+                    flags=plugins.namespace_flags(spec), joins=joins, stdio=stdio, console=console,
+                    seccomp_cache=seccomp_cache_dir(engine))
     cgroups = engine.cgroups_for(container)
     if cgroups is not None:
         # recorded before the init exists, so a crash leaves a handle to clean up with
@@ -227,6 +228,11 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
     pid = spawn(launch, create_runtime)
     plugins.poststart(container, pid)
     return pid
+
+
+def seccomp_cache_dir(engine: Engine) -> str:
+    """Where compiled seccomp filters are kept (pyctr.core.runtime.seccomp.cached_build)."""
+    return str(engine.config.root / "cache" / "seccomp")
 
 
 def wait_foreground(engine: Engine, container: Container, pid: int, master: int | None = None,

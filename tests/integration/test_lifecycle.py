@@ -204,3 +204,30 @@ def test_attach_without_tty_forwards_stdin(busybox):
         assert proc.returncode == 2
     finally:
         busybox("rm", "-f", "cat")
+
+
+def _layer_dirs(p) -> set[str]:
+    home = p.root / "overlay2"
+    return {n for n in os.listdir(home) if n != "l"} if home.is_dir() else set()
+
+
+def test_a_hundred_run_rm_cycles_leave_nothing_behind(busybox):
+    """Issue 4: 100 run/rm cycles through the CLI. The autouse leak check covers mounts,
+    container processes (and so their namespaces), cgroups, links and /run/netns; this
+    test the writable layers and the containers' directories and records."""
+    layers_before = _layer_dirs(busybox)
+    for i in range(100):
+        name = f"cycle{i}"
+        if i % 2:
+            r = busybox("--network=none", "run", "--rm", "--name", name, "busybox", "true")
+        else:
+            # every tenth on the bridge, so veths and leases go through the loop too
+            net = "bridge" if i % 10 == 0 else "none"
+            r = busybox(f"--network={net}", "run", "--name", name, "busybox", "sh", "-c", f"exit {i % 7}")
+            assert r.returncode == i % 7, r.stderr
+            r = busybox("rm", name)
+        assert r.returncode == 0, f"cycle {i}: {r.stderr}"
+    assert busybox("ps", "-aq").stdout.strip() == ""
+    assert _layer_dirs(busybox) == layers_before
+    containers = busybox.root / "containers"
+    assert not containers.exists() or not list(containers.iterdir())

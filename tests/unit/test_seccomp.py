@@ -257,3 +257,45 @@ def test_prepared_keeps_a_failure_for_load_and_privileged_means_none():
     assert seccomp.Prepared("unconfined", False, []).filter is None
     built = seccomp.Prepared("default", False, list(DEFAULT_CAPABILITIES))
     assert built.error is None and built.filter is not None and len(built.filter.program) > 1000 * 8
+
+
+def test_compiled_filters_are_cached_by_their_inputs(tmp_path):
+    """cached_build: the first call compiles and stores, the next reads the same program;
+    other capabilities or another profile text are another entry; damage means a recompile."""
+    caps = list(DEFAULT_CAPABILITIES)
+    fresh = seccomp.build(seccomp.load_profile("default"), caps)
+    first = seccomp.cached_build("default", caps, str(tmp_path))
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].suffix == ".bpf"
+    assert (first.program, first.flags) == (fresh.program, fresh.flags)
+    again = seccomp.cached_build("default", caps, str(tmp_path))
+    assert (again.program, again.flags) == (fresh.program, fresh.flags)
+    assert list(tmp_path.iterdir()) == files  # read, not rewritten under another name
+
+    with_admin = seccomp.cached_build("default", caps + ["CAP_SYS_ADMIN"], str(tmp_path))
+    assert len(list(tmp_path.iterdir())) == 2 and with_admin.program != fresh.program
+    text = json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO"}]})
+    custom = seccomp.cached_build(text, caps, str(tmp_path))
+    assert len(list(tmp_path.iterdir())) == 3 and custom.program != fresh.program
+
+    files[0].write_bytes(b"garbage")  # a damaged entry is compiled again and replaced
+    repaired = seccomp.cached_build("default", caps, str(tmp_path))
+    assert repaired.program == fresh.program and files[0].read_bytes().endswith(fresh.program)
+
+
+def test_cache_key_changes_with_every_input():
+    caps = list(DEFAULT_CAPABILITIES)
+    base = seccomp.cache_key("default", caps)
+    assert seccomp.cache_key("default", list(reversed(caps))) == base  # order does not matter
+    assert seccomp.cache_key("default", caps[:-1]) != base
+    assert seccomp.cache_key('{"defaultAction": "SCMP_ACT_ALLOW"}', caps) != base
+
+
+def test_an_unwritable_cache_only_costs_the_compile(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    compiled = seccomp.cached_build("default", list(DEFAULT_CAPABILITIES), str(blocker / "cache"))
+    assert compiled is not None and compiled.program
+    assert seccomp.cached_build("unconfined", [], str(tmp_path / "u")) is None
+    assert not (tmp_path / "u").exists()

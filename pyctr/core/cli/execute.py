@@ -47,7 +47,7 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
 
     from pyctr.core.cli.runspec import _parse_env
     from pyctr.core.container import lookup
-    from pyctr.core.lifecycle import _alive
+    from pyctr.core.lifecycle import _alive, seccomp_cache_dir
     from pyctr.core.plugins import plugins
     from pyctr.core.runtime.launch import ExecLaunch, spawn_exec
 
@@ -69,7 +69,8 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
             eng.driver("cgroup", c.drivers["cgroup"]).add_process(handle, pid)
 
     launch = ExecLaunch(spec=spec, argv=list(command), env=full_env, user=user if user is not None else spec.user,
-                        workdir=workdir or spec.workdir, joins=namespaces_of(c.pid))
+                        workdir=workdir or spec.workdir, joins=namespaces_of(c.pid),
+                        seccomp_cache=seccomp_cache_dir(eng))
     master = None
     if tty:
         from pyctr.core.runtime.tty import start_with_console

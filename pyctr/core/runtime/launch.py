@@ -47,6 +47,7 @@ class Launch:
     setsid: bool = True
     ctty: bool = False  #: make stdin the controlling terminal
     console: int | None = None  #: unix socket: the init makes a pty in its own /dev/pts and sends the master
+    seccomp_cache: str | None = None  #: directory of compiled seccomp filters
 
 
 class ExecError(RuntimeFailure):
@@ -188,7 +189,7 @@ def _init(launch: Launch, go_r: int) -> None:
     # Built while the parent sets up cgroups and network (libseccomp needs
     # tens of ms for three architectures), and before pivot_root, while
     # libseccomp.so is still visible.
-    seccomp_filter = _prepare_seccomp(launch.spec)
+    seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache)
     if os.read(go_r, 1) != b"G":
         os._exit(125)  # the parent gave up or died: start nothing
     os.close(go_r)
@@ -236,9 +237,9 @@ def _init(launch: Launch, go_r: int) -> None:
     become_process(spec, spec.argv, list(spec.env), spec.user, spec.workdir, launch.console, seccomp_filter)
 
 
-def _prepare_seccomp(spec: ContainerSpec) -> seccomp.Prepared:
+def _prepare_seccomp(spec: ContainerSpec, cache_dir: str | None = None) -> seccomp.Prepared:
     caps = security.capability_set(spec.cap_add, spec.cap_drop, spec.privileged)
-    return seccomp.Prepared(spec.seccomp, spec.privileged, caps)
+    return seccomp.Prepared(spec.seccomp, spec.privileged, caps, cache_dir)
 
 
 def become_process(spec: ContainerSpec, argv: list[str], env: list[str], user: str, workdir: str,
@@ -284,6 +285,7 @@ class ExecLaunch:
     joins: dict[str, str]  #: kind -> /proc/<init>/ns/<file>, in the order to join
     stdio: tuple[int, int, int] | None = None
     console: int | None = None
+    seccomp_cache: str | None = None  #: directory of compiled seccomp filters
 
 
 def spawn_exec(launch: ExecLaunch, place: Callable[[int], None]) -> int:
@@ -300,7 +302,7 @@ def _exec_stage1(launch: ExecLaunch, sync_w: int, go_r: int, err_w: int) -> None
     linux.set_dumpable(False)
     # The same filter as the container's init, built while libseccomp.so is
     # still visible (the mount namespace is joined next).
-    seccomp_filter = _prepare_seccomp(launch.spec)
+    seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache)
     fds = {kind: os.open(path, os.O_RDONLY | os.O_CLOEXEC) for kind, path in launch.joins.items()}
     for kind, fd in fds.items():
         linux.setns(fd, linux.NAMESPACE_FLAGS[kind])
