@@ -109,3 +109,8 @@ def test_option_tables_and_click_commands_have_the_same_parameters():
     assert click_run - {"help"} == {o.dest for o in RUN_OPTIONS}
     click_global = {p.name for p in cli.params if isinstance(p, click.Option)}
     assert click_global - {"help", "version"} == {o.dest for o in GLOBAL_OPTIONS}
+
+
+@pytest.mark.parametrize("argv", [["run", "--name=", "busybox"], ["run", "-e", "", "busybox"], ["run", "-ite", "X=1", "busybox"]])
+def test_empty_and_clustered_values(argv):
+    assert fastpath.parse(argv) == click_parse(argv)

@@ -60,38 +60,34 @@ def parse_options(args: list[str], options: list[Opt]) -> tuple[dict[str, Any], 
         if not token.startswith("-") or token == "-":
             return values, args[i:]
         i += 1
+        # (option, its attached value or None to take the next argument)
+        matches: list[tuple[Opt | None, str | None]] = []
         if token.startswith("--"):
             name, eq, attached = token.partition("=")
             opt = table.get(name)
-            if opt is None:
-                raise _StepAside
-            if opt.flag:
-                if eq:
-                    raise _StepAside
-                _store(values, opt, True)
-                continue
-            if not eq:
-                if i >= len(args):
-                    raise _StepAside
-                attached = args[i]
-                i += 1
-            _store(values, opt, _convert(opt, attached))
-            continue
-        for n, char in enumerate(token[1:], start=1):  # a cluster of short options
-            opt = table.get(f"-{char}")
+            if eq and opt is not None and opt.flag:
+                raise _StepAside  # click: "Option '--rm' does not take a value"
+            matches.append((opt, attached if eq else None))
+        else:
+            for n, char in enumerate(token[1:], start=1):  # a cluster of short options
+                opt = table.get(f"-{char}")
+                if opt is None or opt.flag:
+                    matches.append((opt, None))
+                    continue
+                matches.append((opt, token[n + 1:] or None))  # -ePATH=x: the rest is the value
+                break
+        for opt, value in matches:
             if opt is None:
                 raise _StepAside
             if opt.flag:
                 _store(values, opt, True)
                 continue
-            rest = token[n + 1:]
-            if not rest:
+            if value is None:
                 if i >= len(args):
                     raise _StepAside
-                rest = args[i]
+                value = args[i]
                 i += 1
-            _store(values, opt, _convert(opt, rest))
-            break
+            _store(values, opt, _convert(opt, value))
     return values, []
 
 
