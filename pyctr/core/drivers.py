@@ -192,6 +192,28 @@ class NetworkDriver(Driver):
         """Remove what belongs to containers that no longer exist; say what went."""
         return []
 
+    def connect_network(self, container: Any, network: str, pid: int = 0, aliases: list[str] | None = None,
+                        ip: str | None = None) -> NetworkAttachment | None:
+        """``pyctr network connect``: attach ``container`` to one more network.
+
+        With ``pid`` (the running init's host pid) the new interface is made
+        now; with 0 (created or stopped) the network is recorded and wired at
+        the next :meth:`connect`. Returns the container's whole attachment
+        (``extra["networks"]``: every network by name), which the caller stores
+        for ``inspect``. Raises ``Conflict`` when already connected. Runs in the
+        parent. Drivers without multiple networks keep this default.
+        """
+        raise DriverNotSupported(f"the {self.name or type(self).__name__} network driver cannot connect "
+                                 f"a container to another network")
+
+    def disconnect_network(self, container: Any, network: str, force: bool = False) -> NetworkAttachment | None:
+        """``pyctr network disconnect``: detach ``container`` from one network (its
+        interface, lease and name records go now if it runs; it is not wired at the
+        next start). ``force`` drops the records even when the interface cannot be
+        removed. Returns what :meth:`connect_network` returns. Runs in the parent."""
+        raise DriverNotSupported(f"the {self.name or type(self).__name__} network driver cannot disconnect "
+                                 f"a container from a network")
+
 
 class VolumeDriver(Driver):
     """Named volumes, as Docker's volume plugin API."""

@@ -27,6 +27,7 @@ class BridgeOrphans:
 
     @hookimpl
     def pyctr_cleanup_orphans(self, live_container_ids: set[str]) -> list[str]:
+        import contextlib
         import sqlite3
         from pathlib import Path
 
@@ -40,6 +41,9 @@ class BridgeOrphans:
             try:
                 owners = {r[0] for r in conn.execute(
                     "SELECT container_id FROM bridge_endpoints UNION SELECT container_id FROM bridge_leases")}
+                # the networks recorded by `network connect` for a container removed since
+                with contextlib.suppress(sqlite3.Error):  # a database from before that table
+                    owners |= {r[0] for r in conn.execute("SELECT container_id FROM bridge_container_networks")}
             finally:
                 conn.close()
         except sqlite3.Error:

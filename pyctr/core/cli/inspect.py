@@ -88,9 +88,11 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
             "IPAddress": net.get("ip_address", ""), "IPPrefixLen": net.get("prefix_len", 0),
             "Gateway": net.get("gateway", ""), "MacAddress": net.get("mac_address", ""),
             "Ports": net.get("extra", {}).get("ports", {}),
-            "Networks": {net["network"]: {"IPAddress": net.get("ip_address", ""), "Gateway": net.get("gateway", ""),
-                                          "IPPrefixLen": net.get("prefix_len", 0), "MacAddress": net.get("mac_address", ""),
-                                          "Aliases": net.get("extra", {}).get("aliases")}} if net.get("network") else {},
+            # a driver with several networks per container (network connect) lists them all
+            "Networks": net.get("extra", {}).get("networks") if "networks" in net.get("extra", {}) else
+            {net["network"]: {"IPAddress": net.get("ip_address", ""), "Gateway": net.get("gateway", ""),
+                              "IPPrefixLen": net.get("prefix_len", 0), "MacAddress": net.get("mac_address", ""),
+                              "Aliases": net.get("extra", {}).get("aliases")}} if net.get("network") else {},
         },
     }
 

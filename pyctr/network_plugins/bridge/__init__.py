@@ -41,17 +41,23 @@ from typing import Any
 from pyctr.core.drivers import DriverContext, NetworkAttachment, NetworkDriver
 from pyctr.core.errors import (
     DriverError,
+    NotFound,
     PrerequisitesMissing,
     PyctrError,
     UsageError,
 )
 from pyctr.network_plugins.bridge import ipam, plan
+from pyctr.network_plugins.bridge.attach import Attachments
 from pyctr.network_plugins.bridge.networks import DEFAULT_NETWORK, UserNetworks
 
 IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
 
 
-class BridgeNetworkDriver(UserNetworks, NetworkDriver):
+def _ifindex(ifname: str) -> int:
+    return int(ifname[3:]) if ifname.startswith("eth") and ifname[3:].isdigit() else 1 << 20
+
+
+class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
     name = "bridge"
     priority = 10
     wants_network_namespace = True
@@ -105,11 +111,12 @@ class BridgeNetworkDriver(UserNetworks, NetworkDriver):
         return conn
 
     @contextlib.contextmanager
-    def _network_lock(self, network_id: str) -> Iterator[None]:
-        """Serialises rewriting the hosts files of one network's containers."""
+    def _network_lock(self, name: str) -> Iterator[None]:
+        """An flock under ``<runroot>/network/``: ``hosts`` serialises rewriting
+        hosts files, ``c-<id>`` one container's connects and disconnects."""
         d = Path(self.ctx.runroot) / "network"
         d.mkdir(parents=True, exist_ok=True)
-        fd = os.open(d / f"{network_id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(d / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -154,18 +161,25 @@ class BridgeNetworkDriver(UserNetworks, NetworkDriver):
             IP_FORWARD, f"/proc/sys/net/ipv4/conf/{net.bridge}/route_localnet"])
         apply.perform(plan.plan_bridge(view, net), host)
 
-    def _refresh_hosts(self, conn: Any, net: plan.Network, only_peers_of: str | None = None) -> None:
-        """Rewrite the hosts files of a user network's containers from the records."""
+    def _refresh_hosts(self, conn: Any, network_ids: set[str], containers: set[str] = frozenset(),
+                       created: set[str] = frozenset()) -> None:
+        """Rewrite, from the records, the hosts files of ``containers`` and of every
+        container on ``network_ids`` (``created``: files that may be made).
+
+        One lock for all networks: a container on two networks has one file,
+        and it must be rendered from one consistent read of the endpoints.
+        """
         from pyctr.network_plugins.bridge import files
 
-        if ipam.is_default(conn, net.id):
-            return  # as Docker: no name resolution on the default bridge
-        with self._network_lock(net.id):
-            eps = ipam.endpoints(conn, network_id=net.id)
-            for ep in eps:
-                if ep.container_id == only_peers_of or not ep.hosts_path:
-                    continue
-                files.write_in_place(ep.hosts_path, files.render_hosts(ep, eps), create=False)
+        with self._network_lock("hosts"):
+            eps = ipam.endpoints(conn)
+            default = {n.id for n in ipam.list_networks(conn) if ipam.is_default(conn, n.id)}
+            resolving = {ep.network_id for ep in eps} - default
+            targets = set(containers) | {ep.container_id for ep in eps
+                                         if ep.network_id in network_ids and ep.network_id in resolving}
+            made = {ep.hosts_path for ep in eps if ep.container_id in created}
+            for path, text in files.hosts_files(eps, resolving, targets | set(created)).items():
+                files.write_in_place(path, text, create=path in made)
 
     @staticmethod
     def _free_port(p: plan.PortMapping, taken: list[plan.PortMapping]) -> int:
@@ -184,7 +198,7 @@ class BridgeNetworkDriver(UserNetworks, NetworkDriver):
             network=net.name, ip_address=ep.address, prefix_len=net.prefixlen, gateway=net.gateway,
             mac_address=ep.mac,
             extra={"network_id": net.id, "bridge": net.bridge, "veth": ep.veth, "aliases": ep.aliases,
-                   "ports": [p.to_dict() for p in ep.ports]})
+                   "ifname": ep.ifname, "ports": [p.to_dict() for p in ep.ports]})
 
     # -- NetworkDriver -----------------------------------------------------
 
@@ -196,12 +210,8 @@ class BridgeNetworkDriver(UserNetworks, NetworkDriver):
         except (OSError, sqlite3.Error) as e:  # before anything was made (after: see _connect)
             raise DriverError(f"cannot connect container {container.id[:12]} to its network: {e}") from None
 
-    def _connect(self, container: Any, pid: int) -> NetworkAttachment:
-        from pyctr.network_plugins.bridge import apply, files, nat
-        from pyctr.network_plugins.bridge.netlink import RTNL
-
-        spec = container.spec
-        want: dict[str, Any] = dict(spec.network or {})
+    @staticmethod
+    def _spec_ports(want: dict[str, Any]) -> list[plan.PortMapping]:
         try:
             ports = [plan.parse_port(str(p)) for p in want.get("ports") or []]
             if want.get("publish_all"):
@@ -210,30 +220,73 @@ class BridgeNetworkDriver(UserNetworks, NetworkDriver):
                     ports.append(plan.PortMapping(proto or "tcp", "", 0, int(port)))
         except ValueError as e:
             raise UsageError(str(e)) from None
-        conn = self._db()
+        return ports
+
+    @staticmethod
+    def _primary_ref(container: Any) -> str:
+        want = container.spec.network or {}
         # "mode" is what the CLI records (the --network value); a user
         # network's name there means this network
         mode = str(want.get("mode") or "")
-        ref = want.get("network") or (mode if mode not in ("", "bridge") else DEFAULT_NETWORK)
-        net = self._resolve(conn, str(ref))
-        old = ipam.endpoints(conn, container.id, net.id)
-        if old:
-            with RTNL() as host:
-                if host.link(old[0].veth) is not None:
-                    return self._attachment(net, old[0])  # already connected
-            self._teardown(conn, container.id)
+        return str(want.get("network") or (mode if mode not in ("", "bridge") else DEFAULT_NETWORK))
+
+    def _wanted(self, conn: Any, container: Any) -> list[dict[str, Any]]:
+        """The networks the container is wired to at start, in order (see :func:`.plan.add_wanted`)."""
+        wanted = ipam.wanted_networks(conn, container.id)
+        if wanted is not None:
+            return wanted
+        net = self._resolve(conn, self._primary_ref(container))
+        return [{"network_id": net.id, "name": net.name, "aliases": [], "ip": "", "primary": True}]
+
+    def _attach(self, conn: Any, container: Any, pid: int, net: plan.Network, entry: dict[str, Any],
+                ifname: str, default_route: bool) -> ipam.Endpoint:
+        """Lease, veth pair and rules of one network (hosts files: the caller)."""
+        from pyctr.network_plugins.bridge import apply, nat
+        from pyctr.network_plugins.bridge.netlink import RTNL
+
+        want: dict[str, Any] = dict(container.spec.network or {})
+        primary = bool(entry.get("primary"))
+        ports = self._spec_ports(want) if primary else []
+        aliases = entry.get("aliases") or (list(want.get("aliases") or []) if primary else [])
+        ip = entry.get("ip") or (want.get("ip") if primary else None) or None
         ep = ipam.Endpoint(
             container_id=container.id, network_id=net.id, veth="", address="", mac="",
-            name=container.name, hostname=spec.hostname or container.id[:12],
-            aliases=list(want.get("aliases") or []), extra_hosts=list(want.get("add_hosts") or []),
-            hosts_path=str(Path(container.dir) / "hosts"), ports=ports)
-        ep = ipam.allocate(conn, net, ep, want.get("ip") or None, self._free_port)
-        try:
+            name=container.name, hostname=container.spec.hostname or container.id[:12],
+            aliases=list(aliases), extra_hosts=list(want.get("add_hosts") or []),
+            hosts_path=str(Path(container.dir) / "hosts"), ports=ports, ifname=ifname)
+        ep = ipam.allocate(conn, net, ep, ip, self._free_port)
+        with RTNL() as host:
+            self._ensure_bridge(host, net)
+            apply.perform(plan.plan_endpoint(net, container.id, pid, ep.address, ep.ifname, default_route),
+                          host, pid)
+        nat.run(plan.base_ruleset(self.table) + plan.network_elements(self.table, net)
+                + plan.port_rules(self.table, container.id, ep.address, ep.ports))
+        return ep
+
+    def _connect(self, container: Any, pid: int) -> NetworkAttachment:
+        from pyctr.network_plugins.bridge import files
+        from pyctr.network_plugins.bridge.netlink import RTNL
+
+        want: dict[str, Any] = dict(container.spec.network or {})
+        self._spec_ports(want)  # bad -p values stop here, before anything is made
+        conn = self._db()
+        targets = []
+        for w in self._wanted(conn, container):
+            net = ipam.get_network(conn, w["network_id"])
+            if net is None:
+                raise NotFound(f"network {w['name']} not found")
+            targets.append((net, w))
+        old = ipam.endpoints(conn, container.id)
+        if old:
             with RTNL() as host:
-                self._ensure_bridge(host, net)
-                apply.perform(plan.plan_endpoint(net, container.id, pid, ep.address), host, pid)
-            nat.run(plan.base_ruleset(self.table) + plan.network_elements(self.table, net)
-                    + plan.port_rules(self.table, container.id, ep.address, ep.ports))
+                if all(host.link(ep.veth) is not None for ep in old):
+                    return self._summary(conn, container)  # already connected
+            self._teardown(conn, container.id)
+        net = targets[0][0] if targets else None
+        try:
+            for i, (net, w) in enumerate(targets):
+                # the first network is eth0 with the default route, as Docker's
+                self._attach(conn, container, pid, net, w, f"eth{i}", default_route=i == 0)
             Path(container.dir).mkdir(parents=True, exist_ok=True)
             try:
                 host_resolv = Path("/etc/resolv.conf").read_text()
@@ -242,22 +295,46 @@ class BridgeNetworkDriver(UserNetworks, NetworkDriver):
             files.write_in_place(Path(container.dir) / "resolv.conf", files.render_resolv(
                 host_resolv, want.get("dns") or None, want.get("dns_search") or None,
                 want.get("dns_options") or None))
-            peers = ipam.endpoints(conn, network_id=net.id) if not ipam.is_default(conn, net.id) else []
-            files.write_in_place(ep.hosts_path, files.render_hosts(ep, peers))
-            self._refresh_hosts(conn, net, only_peers_of=container.id)
+            self._refresh_hosts(conn, {n.id for n, _ in targets}, {container.id}, created={container.id})
         except BaseException as e:
             with contextlib.suppress(Exception):  # the first error is the one to report
                 self._teardown(conn, container.id)
             if isinstance(e, PyctrError) or not isinstance(e, Exception):
                 raise
-            raise DriverError(f"cannot connect the container to network {net.name}: {e}") from None
-        return self._attachment(net, ep)
+            where = f" to network {net.name}" if net is not None else ""
+            raise DriverError(f"cannot connect the container{where}: {e}") from None
+        return self._summary(conn, container)
 
-    def _teardown(self, conn: Any, container_id: str) -> list[str]:
-        from pyctr.network_plugins.bridge import apply, nat
+    def _summary(self, conn: Any, container: Any) -> NetworkAttachment:
+        """The container's attachment for ``inspect``: its first interface at the top,
+        every network (wired or only recorded) in ``extra["networks"]``."""
+        eps = sorted(ipam.endpoints(conn, container.id), key=lambda e: _ifindex(e.ifname))
+        nets = {n.id: n for n in ipam.list_networks(conn)}
+        eps = [ep for ep in eps if ep.network_id in nets]
+        networks: dict[str, Any] = {}
+        for ep in eps:
+            net = nets[ep.network_id]
+            networks[net.name] = {"NetworkID": net.id, "EndpointID": ep.veth, "Gateway": net.gateway,
+                                  "IPAddress": ep.address, "IPPrefixLen": net.prefixlen,
+                                  "MacAddress": ep.mac, "Aliases": ep.aliases or None}
+        for w in ipam.wanted_networks(conn, container.id) or []:
+            if w["network_id"] not in {ep.network_id for ep in eps}:
+                networks[w["name"]] = {"NetworkID": w["network_id"], "EndpointID": "", "Gateway": "",
+                                       "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "",
+                                       "Aliases": w.get("aliases") or None}
+        if eps:
+            att = self._attachment(nets[eps[0].network_id], eps[0])
+        else:
+            att = NetworkAttachment(network=next(iter(networks), ""))
+        att.extra["networks"] = networks
+        return att
+
+    def _teardown(self, conn: Any, container_id: str, network_id: str | None = None) -> list[str]:
+        """Remove the container's endpoints (only the one on ``network_id`` if given)."""
+        from pyctr.network_plugins.bridge import apply, files, nat
         from pyctr.network_plugins.bridge.netlink import RTNL
 
-        eps = ipam.endpoints(conn, container_id)
+        eps = ipam.endpoints(conn, container_id, network_id)
         gone = []
         if eps:
             with RTNL() as host:
@@ -268,12 +345,15 @@ class BridgeNetworkDriver(UserNetworks, NetworkDriver):
             n = nat.delete_rules(self.table, owners={container_id})
             if n:
                 gone.append(f"{n} nftables rule(s) of {container_id[:12]}")
-        ipam.release(conn, container_id)
-        for ep in eps:
-            gone.append(f"lease {ep.address} of {container_id[:12]}")
-            net = ipam.get_network(conn, ep.network_id)
-            if net is not None:
-                self._refresh_hosts(conn, net)
+        ipam.release(conn, container_id, network_id)
+        gone += [f"lease {ep.address} of {container_id[:12]}" for ep in eps]
+        if eps:
+            self._refresh_hosts(conn, {ep.network_id for ep in eps},
+                                {container_id} if network_id is not None else set())
+            if network_id is not None and not ipam.endpoints(conn, container_id):
+                # on no network any more: its file forgets the peers too
+                with self._network_lock("hosts"):
+                    files.write_in_place(eps[0].hosts_path, files.HOSTS_HEADER, create=False)
         return gone
 
     def disconnect(self, container: Any) -> None:
@@ -293,6 +373,7 @@ class BridgeNetworkDriver(UserNetworks, NetworkDriver):
         report: list[str] = []
         for cid in sorted(ipam.lease_owners(conn) - set(live_container_ids)):
             report += self._teardown(conn, cid)
+        ipam.forget_wanted_networks(conn, set(live_container_ids))  # bookkeeping, nothing to report
         n = nat.delete_rules(self.table, keep=set(live_container_ids))
         if n:
             report.append(f"{n} orphaned nftables rule(s)")

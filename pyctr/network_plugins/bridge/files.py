@@ -39,19 +39,51 @@ def _uniq(names: Iterable[str]) -> list[str]:
     return out
 
 
-def render_hosts(me: Endpoint, peers: list[Endpoint]) -> str:
-    """The container's own line (hostname, name, short id), --add-host lines, then peers."""
+def render_hosts(me: Endpoint, peers: list[Endpoint], also: list[Endpoint] | None = None) -> str:
+    """The container's own line (hostname, name, short id), --add-host lines, then peers.
+
+    ``also``: the container's endpoints on its other networks (``network
+    connect``); each address gets an own line after the first.
+    """
     lines = [HOSTS_HEADER.rstrip("\n")]
-    lines.append(f"{me.address}\t" + " ".join(_uniq([me.hostname, me.name, me.container_id[:12]])))
+    own = _uniq([me.hostname, me.name, me.container_id[:12]])
+    lines.append(f"{me.address}\t" + " ".join(own))
+    for other in also or []:
+        if other.address != me.address:
+            lines.append(f"{other.address}\t" + " ".join(own))
     for item in me.extra_hosts:
         name, _, ip = item.partition(":")
         if name and ip:
             lines.append(f"{ip}\t{name}")
-    for p in sorted(peers, key=lambda e: (e.name, e.container_id)):
-        if p.container_id == me.container_id:
+    seen = set()
+    for p in sorted(peers, key=lambda e: (e.name, e.container_id, e.address)):
+        if p.container_id == me.container_id or (p.container_id, p.address) in seen:
             continue
+        seen.add((p.container_id, p.address))
         lines.append(f"{p.address}\t" + " ".join(_uniq([p.name, *p.aliases, p.hostname])))
     return "\n".join(lines) + "\n"
+
+
+def hosts_files(endpoints: list[Endpoint], resolving: set[str], containers: set[str]) -> dict[str, str]:
+    """hosts path -> text for each of ``containers``, from every endpoint recorded.
+
+    A container lists its peers on each network of ``resolving`` (the user
+    networks: the default bridge has no name resolution) it shares with them;
+    its first endpoint (``eth0``, usually) gives its own line.
+    """
+    mine: dict[str, list[Endpoint]] = {}
+    by_net: dict[str, list[Endpoint]] = {}
+    for ep in endpoints:
+        mine.setdefault(ep.container_id, []).append(ep)
+        by_net.setdefault(ep.network_id, []).append(ep)
+    out = {}
+    for cid in sorted(containers):
+        eps = mine.get(cid)
+        if not eps or not eps[0].hosts_path:
+            continue
+        peers = [p for ep in eps if ep.network_id in resolving for p in by_net[ep.network_id]]
+        out[eps[0].hosts_path] = render_hosts(eps[0], peers, eps[1:])
+    return out
 
 
 def _is_loopback(addr: str) -> bool:

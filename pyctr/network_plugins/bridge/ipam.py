@@ -61,6 +61,17 @@ CREATE TABLE bridge_endpoints (
 
 register_migration("bridge-1", MIGRATION)
 
+# network connect/disconnect: a container can have one endpoint per network
+# (eth0, eth1, ...); the networks it is wired to at each start are recorded
+# once a connect or disconnect changed them (no row: the spec's network only).
+register_migration("bridge-2", """
+ALTER TABLE bridge_endpoints ADD COLUMN ifname TEXT NOT NULL DEFAULT 'eth0';
+CREATE TABLE bridge_container_networks (
+    container_id TEXT PRIMARY KEY,
+    networks TEXT NOT NULL              -- JSON [{network_id, name, aliases, ip, primary}, ...]
+);
+""")
+
 
 @dataclass
 class Endpoint:
@@ -75,12 +86,14 @@ class Endpoint:
     extra_hosts: list[str] = field(default_factory=list)
     hosts_path: str = ""
     ports: list[PortMapping] = field(default_factory=list)
+    #: the interface's name inside the container
+    ifname: str = "eth0"
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Endpoint:
         return cls(row["container_id"], row["network_id"], row["veth"], row["address"], row["mac"],
                    row["name"], row["hostname"], json.loads(row["aliases"]), json.loads(row["extra_hosts"]),
-                   row["hosts_path"], [PortMapping(**p) for p in json.loads(row["ports"])])
+                   row["hosts_path"], [PortMapping(**p) for p in json.loads(row["ports"])], row["ifname"])
 
 
 def _network(row: sqlite3.Row) -> Network:
@@ -197,10 +210,11 @@ def allocate(conn: sqlite3.Connection, net: Network, ep: Endpoint, requested: st
                      (net.id, address, ep.container_id))
         conn.execute(
             "INSERT INTO bridge_endpoints(container_id, network_id, veth, address, mac, name, hostname,"
-            " aliases, extra_hosts, hosts_path, ports, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " aliases, extra_hosts, hosts_path, ports, created, ifname)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (ep.container_id, net.id, ep.veth, address, ep.mac, ep.name, ep.hostname, json.dumps(ep.aliases),
              json.dumps(ep.extra_hosts), ep.hosts_path, json.dumps([p.to_dict() for p in ep.ports]),
-             time.time()))
+             time.time(), ep.ifname))
     return ep
 
 
@@ -232,6 +246,30 @@ def endpoints(conn: sqlite3.Connection, container_id: str | None = None,
 def lease_owners(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT container_id FROM bridge_leases")} | \
         {r[0] for r in conn.execute("SELECT container_id FROM bridge_endpoints")}
+
+
+def wanted_networks(conn: sqlite3.Connection, container_id: str) -> list[dict[str, Any]] | None:
+    """The networks recorded by connect/disconnect (see :func:`.plan.add_wanted`); None: never changed."""
+    row = conn.execute("SELECT networks FROM bridge_container_networks WHERE container_id = ?",
+                       (container_id,)).fetchone()
+    return json.loads(row[0]) if row is not None else None
+
+
+def set_wanted_networks(conn: sqlite3.Connection, container_id: str, networks: list[dict[str, Any]]) -> None:
+    with transaction(conn):
+        conn.execute("INSERT OR REPLACE INTO bridge_container_networks(container_id, networks) VALUES (?, ?)",
+                     (container_id, json.dumps(networks)))
+
+
+def forget_wanted_networks(conn: sqlite3.Connection, keep: set[str]) -> int:
+    """Drop the recorded networks of containers not in ``keep`` (they were removed)."""
+    gone = [r[0] for r in conn.execute("SELECT container_id FROM bridge_container_networks")
+            if r[0] not in keep]
+    if gone:
+        with transaction(conn):
+            conn.executemany("DELETE FROM bridge_container_networks WHERE container_id = ?",
+                             [(c,) for c in gone])
+    return len(gone)
 
 
 def require_network(conn: sqlite3.Connection, ref: str) -> Network:

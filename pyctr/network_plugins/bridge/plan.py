@@ -235,23 +235,57 @@ def plan_bridge(view: HostView, net: Network) -> list[dict[str, Any]]:
     return ops
 
 
-def plan_endpoint(net: Network, container_id: str, pid: int, ip: str) -> list[dict[str, Any]]:
-    """The veth pair of one container, and its side of the network."""
+def plan_endpoint(net: Network, container_id: str, pid: int, ip: str, ifname: str = CONTAINER_IFNAME,
+                  default_route: bool = True) -> list[dict[str, Any]]:
+    """The veth pair of one container on one network, and its side of it.
+
+    The first network of a container is ``eth0`` and carries the default
+    route; ``network connect`` adds ``eth1``, ``eth2``, ... without one (Docker
+    keeps the first network's gateway).
+    """
     veth = veth_name(container_id, net.id)
-    return [
-        # the peer is created directly inside the container's netns as eth0:
-        # no window where it sits on the host under a temporary name
+    ops: list[dict[str, Any]] = [
+        # the peer is created directly inside the container's netns under its
+        # final name: no window where it sits on the host under a temporary one
         {"op": "veth_add", "ifname": veth, "master": net.bridge, "mtu": net.mtu,
-         "peer": CONTAINER_IFNAME, "peer_mac": mac_for_ip(ip), "pid": pid},
+         "peer": ifname, "peer_mac": mac_for_ip(ip), "pid": pid},
         # a container can reach its own published ports through the host
         {"op": "sysctl", "path": f"/sys/class/net/{veth}/brport/hairpin_mode", "value": "1"},
         {"op": "link_up", "ns": "container", "ifname": "lo"},
-        {"op": "addr_add", "ns": "container", "ifname": CONTAINER_IFNAME, "address": ip,
+        {"op": "addr_add", "ns": "container", "ifname": ifname, "address": ip,
          "prefixlen": net.prefixlen,
          "broadcast": str(ipaddress.ip_network(net.subnet).broadcast_address)},
-        {"op": "link_up", "ns": "container", "ifname": CONTAINER_IFNAME},
-        {"op": "route_add", "ns": "container", "dst": "0.0.0.0/0", "gateway": net.gateway},
+        {"op": "link_up", "ns": "container", "ifname": ifname},
     ]
+    if default_route:
+        ops.append({"op": "route_add", "ns": "container", "dst": "0.0.0.0/0", "gateway": net.gateway})
+    return ops
+
+
+def next_ifname(taken: list[str] | set[str]) -> str:
+    """The first ``ethN`` not among the container's interfaces (``network connect``)."""
+    n = 0
+    while f"eth{n}" in taken:
+        n += 1
+    return f"eth{n}"
+
+
+def add_wanted(wanted: list[dict[str, Any]], entry: dict[str, Any], container_name: str,
+               network_name: str) -> list[dict[str, Any]]:
+    """The container's networks after ``network connect``; ValueError when already there.
+
+    An entry is ``{"network_id", "name", "aliases", "ip", "primary"}``: the
+    networks a container is wired to at each start, in order (the first gets
+    ``eth0`` and the default route).
+    """
+    if any(w["network_id"] == entry["network_id"] for w in wanted):
+        raise ValueError(f"endpoint with name {container_name} already exists in network {network_name}")
+    return [*wanted, entry]
+
+
+def remove_wanted(wanted: list[dict[str, Any]], network_id: str) -> list[dict[str, Any]]:
+    """The container's networks after ``network disconnect`` (unchanged if absent)."""
+    return [w for w in wanted if w["network_id"] != network_id]
 
 
 def plan_teardown(view: HostView, veths: list[str]) -> list[dict[str, Any]]:
