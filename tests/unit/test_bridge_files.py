@@ -54,3 +54,22 @@ def test_write_in_place_keeps_the_inode(tmp_path: Path) -> None:
 def test_write_in_place_does_not_create_when_asked(tmp_path: Path) -> None:
     assert not files.write_in_place(tmp_path / "gone", "x", create=False)
     assert not (tmp_path / "gone").exists()
+
+
+def test_hosts_files_of_containers_on_several_networks() -> None:
+    """web is on the default bridge (d) and on app; api on app; old only on the default bridge."""
+    def ep(cid: str, name: str, net: str, ip: str, **kw: object) -> Endpoint:
+        return Endpoint(container_id=cid * 64, network_id=net, veth="v", address=ip, mac="m", name=name,
+                        hostname=(cid * 64)[:12], hosts_path=f"/c/{cid}/hosts", **kw)  # type: ignore[arg-type]
+
+    eps = [ep("a", "web", "d", "172.17.0.2"), ep("b", "old", "d", "172.17.0.3"),
+           ep("a", "web", "app", "10.5.0.3", ifname="eth1"), ep("c", "api", "app", "10.5.0.2", aliases=["db"])]
+    out = files.hosts_files(eps, resolving={"app"}, containers={"a" * 64, "c" * 64})
+    assert set(out) == {"/c/a/hosts", "/c/c/hosts"}
+    web = out["/c/a/hosts"].splitlines()
+    assert web[6:] == ["172.17.0.2\taaaaaaaaaaaa web", "10.5.0.3\taaaaaaaaaaaa web", "10.5.0.2\tapi db cccccccccccc"]
+    api = out["/c/c/hosts"].splitlines()
+    # the peer is listed with its address on the shared network only; no name resolution on the default bridge
+    assert api[6:] == ["10.5.0.2\tcccccccccccc api", "10.5.0.3\tweb aaaaaaaaaaaa"]
+    # a container on no network of the list (disconnected) has no file to render
+    assert files.hosts_files(eps, {"app"}, {"z" * 64}) == {}

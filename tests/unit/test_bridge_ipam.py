@@ -147,3 +147,29 @@ def test_50_concurrent_allocations_get_50_addresses(tmp_path: Path, conn) -> Non
     rows = conn.execute("SELECT COUNT(DISTINCT address), COUNT(*) FROM bridge_leases").fetchone()
     assert tuple(rows) == (50, 50)
     assert "10.77.0.1" not in got and "10.77.0.0" not in got
+
+
+def test_one_endpoint_per_network_each_with_its_interface(conn) -> None:
+    a, b = _net(conn, "10.77.0.0/24", "a"), _net(conn, "10.78.0.0/24", "b")
+    cid = secrets.token_hex(32)
+    e0 = ipam.allocate(conn, a, _ep(cid))
+    e1 = _ep(cid)
+    e1.ifname = "eth1"
+    e1 = ipam.allocate(conn, b, e1)
+    assert [(e.network_id, e.ifname) for e in ipam.endpoints(conn, cid)] == [(a.id, "eth0"), (b.id, "eth1")]
+    assert e0.veth != e1.veth
+    ipam.release(conn, cid, b.id)  # network disconnect: that lease only
+    assert [e.network_id for e in ipam.endpoints(conn, cid)] == [a.id]
+    assert ipam.allocate(conn, b, _ep()).address == e1.address  # the address is free again
+
+
+def test_recorded_networks_of_a_container(conn) -> None:
+    cid, other = secrets.token_hex(32), secrets.token_hex(32)
+    assert ipam.wanted_networks(conn, cid) is None  # never changed: the spec's network
+    ipam.set_wanted_networks(conn, cid, [{"network_id": "x", "name": "app", "aliases": [], "ip": "",
+                                          "primary": False}])
+    ipam.set_wanted_networks(conn, other, [])  # disconnected from everything is not "never changed"
+    assert ipam.wanted_networks(conn, cid)[0]["name"] == "app"
+    assert ipam.wanted_networks(conn, other) == []
+    assert ipam.forget_wanted_networks(conn, keep={cid}) == 1
+    assert ipam.wanted_networks(conn, other) is None and ipam.wanted_networks(conn, cid) is not None

@@ -212,3 +212,37 @@ def test_rules_to_delete_by_owner() -> None:
 def test_rules_to_delete_all_but_the_live() -> None:
     handles = [c["delete"]["rule"]["handle"] for c in plan.rules_to_delete(LISTING, "pyctr", keep={"bbb"})]
     assert handles == [5, 9]  # an untagged rule in our chain belongs to no live container
+
+
+# -- network connect / disconnect ---------------------------------------------------
+
+
+def test_a_connected_network_is_the_next_ethN_without_a_default_route() -> None:
+    user = plan.Network(id="ef56" * 16, name="app", bridge="pyctr-ef56ef56", subnet="10.5.0.0/24",
+                        gateway="10.5.0.1")
+    ops = plan.plan_endpoint(user, CID, 4242, "10.5.0.3", ifname="eth1", default_route=False)
+    assert not [op for op in ops if op["op"] == "route_add"]
+    assert ops[0] == {"op": "veth_add", "ifname": plan.veth_name(CID, user.id), "master": "pyctr-ef56ef56",
+                      "mtu": 1500, "peer": "eth1", "peer_mac": "02:42:0a:05:00:03", "pid": 4242}
+    assert {op["ifname"] for op in ops if op.get("ns") == "container"} == {"lo", "eth1"}
+    # the first network keeps the golden plan: eth0 and the default route
+    assert plan.plan_endpoint(NET, CID, 4242, "172.17.0.2") == \
+        plan.plan_endpoint(NET, CID, 4242, "172.17.0.2", ifname="eth0", default_route=True)
+
+
+def test_next_ifname_takes_the_first_free_ethN() -> None:
+    assert plan.next_ifname({"lo"}) == "eth0"
+    assert plan.next_ifname({"lo", "eth0"}) == "eth1"
+    assert plan.next_ifname(["lo", "eth0", "eth2"]) == "eth1"  # a disconnected network's name is reused
+    assert plan.next_ifname({"eth0", "eth1", "eth2"}) == "eth3"
+
+
+def test_wanted_networks_add_and_remove() -> None:
+    first = {"network_id": "a" * 64, "name": "bridge", "aliases": [], "ip": "", "primary": True}
+    second = {"network_id": "b" * 64, "name": "app", "aliases": ["db"], "ip": "", "primary": False}
+    wanted = plan.add_wanted([first], second, "web", "app")
+    assert wanted == [first, second]  # order is kept: the first is eth0 at the next start
+    with pytest.raises(ValueError, match="endpoint with name web already exists in network app"):
+        plan.add_wanted(wanted, dict(second, aliases=[]), "web", "app")
+    assert plan.remove_wanted(wanted, "a" * 64) == [second]
+    assert plan.remove_wanted(wanted, "c" * 64) == wanted
