@@ -206,11 +206,13 @@ class NetworkDriver(Driver):
         raise DriverNotSupported(f"the {self.name or type(self).__name__} network driver cannot connect "
                                  f"a container to another network")
 
-    def disconnect_network(self, container: Any, network: str, force: bool = False) -> NetworkAttachment | None:
+    def disconnect_network(self, container: Any, network: str, pid: int = 0,
+                           force: bool = False) -> NetworkAttachment | None:
         """``pyctr network disconnect``: detach ``container`` from one network (its
-        interface, lease and name records go now if it runs; it is not wired at the
-        next start). ``force`` drops the records even when the interface cannot be
-        removed. Returns what :meth:`connect_network` returns. Runs in the parent."""
+        interface, lease and name records go now if it runs, ``pid`` being its
+        init's host pid, 0 when it does not; it is not wired at the next start).
+        ``force`` drops the records even when the interface cannot be removed.
+        Returns what :meth:`connect_network` returns. Runs in the parent."""
         raise DriverNotSupported(f"the {self.name or type(self).__name__} network driver cannot disconnect "
                                  f"a container from a network")
 

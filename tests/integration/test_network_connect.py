@@ -149,6 +149,30 @@ def test_a_stopped_container_gets_the_network_at_its_next_start(bridge_driver: A
         bridge_driver.remove_network(f"late{tag}")
 
 
+def test_disconnecting_the_gateway_network_moves_the_default_route(bridge_driver: Any,  # noqa: F811
+                                                                    procs: list[NetnsProcess]) -> None:
+    tag = secrets.token_hex(3)
+    info = bridge_driver.create_network(f"gw{tag}")
+    p = ctr(procs)
+    c = fake_container(bridge_driver.ctx.root)
+    try:
+        first = bridge_driver.connect(c, p.pid)
+        bridge_driver.connect_network(c, f"gw{tag}", p.pid)
+        assert p.run(["ip", "route", "show", "default"], check=True).stdout.split()[:5] == \
+            ["default", "via", first.gateway, "dev", "eth0"]
+        bridge_driver.disconnect_network(c, "bridge", p.pid)
+        assert set(addrs(p)) == {"lo", "eth1"}
+        assert p.run(["ip", "route", "show", "default"], check=True).stdout.split()[:5] == \
+            ["default", "via", info["IPAM"]["Config"][0]["Gateway"], "dev", "eth1"]
+        # connecting again: the new eth0 does not take the route back (eth1 keeps it)
+        bridge_driver.connect_network(c, "bridge", p.pid)
+        assert set(addrs(p)) == {"lo", "eth0", "eth1"}
+        assert p.run(["ip", "route", "show", "default"], check=True).stdout.split()[4] == "eth1"
+    finally:
+        bridge_driver.disconnect(c)
+        bridge_driver.remove_network(f"gw{tag}")
+
+
 def test_cleanup_orphans_removes_every_attachment(bridge_driver: Any, procs: list[NetnsProcess]) -> None:  # noqa: F811
     tag = secrets.token_hex(3)
     bridge_driver.create_network(f"orph{tag}")

@@ -246,3 +246,12 @@ def test_wanted_networks_add_and_remove() -> None:
         plan.add_wanted(wanted, dict(second, aliases=[]), "web", "app")
     assert plan.remove_wanted(wanted, "a" * 64) == [second]
     assert plan.remove_wanted(wanted, "c" * 64) == wanted
+
+
+def test_gateway_is_rechosen_only_when_the_default_route_went() -> None:
+    user = plan.Network(id="ef56" * 16, name="app", bridge="pyctr-ef56ef56", subnet="10.5.0.0/24",
+                        gateway="10.5.0.1")
+    assert plan.plan_gateway("172.17.0.1", [("eth1", user)]) == []  # eth0's route is still there
+    assert plan.plan_gateway(None, []) == []  # on no network any more
+    assert plan.plan_gateway(None, [("eth1", user), ("eth2", NET)]) == [
+        {"op": "route_add", "ns": "container", "dst": "0.0.0.0/0", "gateway": "10.5.0.1"}]

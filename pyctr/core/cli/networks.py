@@ -148,7 +148,7 @@ def network_connect(ip: str | None, alias: tuple[str, ...], network: str, contai
 def network_disconnect(force: bool, network: str, container: str) -> None:
     """Disconnect a container from a network."""
     _attached(network, container,
-              lambda d, c, pid: d.disconnect_network(c, network, force=force))
+              lambda d, c, pid: d.disconnect_network(c, network, pid, force=force))
 
 
 @network_group.command(name="prune")

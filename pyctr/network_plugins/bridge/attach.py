@@ -94,7 +94,8 @@ class Attachments:
                 raise
             raise DriverError(f"cannot connect container {container.name} to network {net.name}: {e}") from None
 
-    def disconnect_network(self, container: Any, network: str, force: bool = False) -> NetworkAttachment | None:
+    def disconnect_network(self, container: Any, network: str, pid: int = 0,
+                           force: bool = False) -> NetworkAttachment | None:
         import sqlite3
 
         conn = self._db()
@@ -112,5 +113,23 @@ class Attachments:
                         raise DriverError(f"cannot disconnect container {container.name} from network "
                                           f"{net.name}: {e}") from None
                     ipam.release(conn, container.id, net.id)  # -f: the records go whatever is left
+                if pid:
+                    self._reroute(conn, container, pid)
             ipam.set_wanted_networks(conn, container.id, plan.remove_wanted(wanted, net.id))
         return self._summary(conn, container)
+
+    def _reroute(self, conn: Any, container: Any, pid: int) -> None:
+        """The disconnected network carried the default route: the next interface's gateway takes over."""
+        from pyctr.network_plugins.bridge import apply
+        from pyctr.network_plugins.bridge.netlink import RTNL
+
+        nets = {n.id: n for n in ipam.list_networks(conn)}
+        left = sorted(((ep.ifname, nets[ep.network_id]) for ep in ipam.endpoints(conn, container.id)
+                       if ep.network_id in nets), key=lambda x: (len(x[0]), x[0]))
+        if not left:
+            return
+        with RTNL(netns_pid=pid) as inside:
+            ops = plan.plan_gateway(inside.default_gateway(), left)
+        if ops:
+            with RTNL() as host:
+                apply.perform(ops, host, pid)

@@ -207,6 +207,14 @@ class RTNL:
         return out
 
 
+    def default_gateway(self) -> str | None:
+        """The gateway of the main table's IPv4 default route, if there is one."""
+        for m in self.request("rtmsg", RTM_GETROUTE, NLM_F_DUMP, {"family": socket.AF_INET}, []):
+            if m["dst_len"] == 0 and m["table"] == 254:
+                return m.get_attr("RTA_GATEWAY") or ""
+        return None
+
+
 def _link_info(m: Any) -> dict[str, Any]:
     kind = None
     info = m.get_attr("IFLA_LINKINFO")

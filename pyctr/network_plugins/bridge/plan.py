@@ -262,6 +262,15 @@ def plan_endpoint(net: Network, container_id: str, pid: int, ip: str, ifname: st
     return ops
 
 
+def plan_gateway(current: str | None, remaining: list[tuple[str, Network]]) -> list[dict[str, Any]]:
+    """After a disconnect: a container left without a default route gets one via
+    the gateway of its first remaining interface (``(ifname, network)``, in
+    order), as Docker re-chooses the gateway endpoint."""
+    if current is not None or not remaining:
+        return []
+    return [{"op": "route_add", "ns": "container", "dst": "0.0.0.0/0", "gateway": remaining[0][1].gateway}]
+
+
 def next_ifname(taken: list[str] | set[str]) -> str:
     """The first ``ethN`` not among the container's interfaces (``network connect``)."""
     n = 0
