@@ -270,7 +270,7 @@ def test_cli_connect_disconnect_and_rm_f_of_a_doubly_connected_container(busybox
 
 def test_cli_created_container_and_network_modes(busybox: Any) -> None:
     tag = secrets.token_hex(3)
-    net, c, n = f"later{tag}", f"c{tag}", f"n{tag}"
+    net, c, n, k = f"later{tag}", f"c{tag}", f"n{tag}", f"k{tag}"
     busybox("network", "create", net, check=True)
     try:
         busybox("create", "--name", c, "busybox", "sleep", "300", check=True)
@@ -288,6 +288,10 @@ def test_cli_created_container_and_network_modes(busybox: Any) -> None:
         assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "private (none) mode" in r.stderr
         r = busybox("network", "connect", "host", c)
         assert r.returncode == 1 and "host network" in r.stderr
+        busybox("run", "-d", "--name", k, "--network", f"container:{c}", "busybox", "sleep", "300", check=True)
+        r = busybox("network", "connect", net, k)
+        assert r.returncode == 1 and "sharing network namespace" in r.stderr, r.stderr
+        busybox("rm", "-f", k, check=True)
         # rm of a stopped container keeps its recorded networks until prune
         busybox("rm", "-f", n, check=True)
         busybox("stop", "-t", "1", c, check=True)
@@ -301,6 +305,6 @@ def test_cli_created_container_and_network_modes(busybox: Any) -> None:
         finally:
             conn.close()
     finally:
-        busybox("rm", "-f", c, n)
+        busybox("rm", "-f", k, c, n)
         busybox("network", "rm", net)
     assert _leases(busybox) == []
