@@ -192,6 +192,11 @@ class NetworkDriver(Driver):
         """Remove what belongs to containers that no longer exist; say what went."""
         return []
 
+    def forget(self, container: Any) -> None:
+        """``container`` is being removed (already disconnected): drop whatever the
+        driver still records for it, such as networks chosen for its next start.
+        Runs in the parent; the default has nothing to drop."""
+
     def connect_network(self, container: Any, network: str, pid: int = 0, aliases: list[str] | None = None,
                         ip: str | None = None) -> NetworkAttachment | None:
         """``pyctr network connect``: attach ``container`` to one more network.

@@ -350,6 +350,10 @@ def remove(engine: Engine, container: Container, force: bool = False, volumes: b
         from pyctr.core import mounts
 
         mounts.release(engine, container)  # a start killed half-way may still hold references
+    try:
+        engine.network_for(container).forget(container)
+    except PyctrError:
+        pass  # e.g. its driver is gone; `system prune` drops the records later
     with transaction(engine.db):
         engine.db.execute("DELETE FROM containers WHERE id = ?", (container.id,))
     if volumes and container.spec.mounts:

@@ -365,6 +365,9 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
             # a PyctrError, so the runtime's cleanup goes on with cgroups and mounts
             raise DriverError(f"cannot disconnect container {container.id[:12]}: {e}") from None
 
+    def forget(self, container: Any) -> None:
+        ipam.forget_container_networks(self._db(), container.id)
+
     def cleanup_orphans(self, live_container_ids: set[str]) -> list[str]:
         from pyctr.network_plugins.bridge import apply, nat
         from pyctr.network_plugins.bridge.netlink import RTNL

@@ -261,6 +261,12 @@ def set_wanted_networks(conn: sqlite3.Connection, container_id: str, networks: l
                      (container_id, json.dumps(networks)))
 
 
+def forget_container_networks(conn: sqlite3.Connection, container_id: str) -> None:
+    """Drop the recorded networks of one removed container."""
+    with transaction(conn):
+        conn.execute("DELETE FROM bridge_container_networks WHERE container_id = ?", (container_id,))
+
+
 def forget_wanted_networks(conn: sqlite3.Connection, keep: set[str]) -> int:
     """Drop the recorded networks of containers not in ``keep`` (they were removed)."""
     gone = [r[0] for r in conn.execute("SELECT container_id FROM bridge_container_networks")
