@@ -616,6 +616,36 @@ class _Extractor:
                 os.close(fd)
 
 
+class _TarInfo(tarfile.TarInfo):
+    """Remembers, on the TarFile, why the header read that ended the archive failed.
+
+    tarfile's ``next()`` returns None (the end) not only after the zero block
+    that marks the end of an archive but also at a clean EOF, after a short
+    header and after a header with a bad checksum, so a layer cut at a member
+    boundary (or corrupted in a header) would unpack as a shorter layer. Go's
+    archive/tar, which Docker uses, refuses the bad header; we refuse all
+    three: the end must be a zero block (one is enough, as for GNU tar).
+    """
+
+    @classmethod
+    def fromtarfile(cls, tf: tarfile.TarFile) -> tarfile.TarInfo:
+        try:
+            return super().fromtarfile(tf)
+        except tarfile.HeaderError as e:
+            tf.pyctr_end = e  # type: ignore[attr-defined]
+            raise
+
+
+def _check_end(tf: tarfile.TarFile) -> None:
+    """After ``next()`` returned None: a layer whose end is not a zero block is an error."""
+    end = getattr(tf, "pyctr_end", None)
+    if isinstance(end, tarfile.EOFHeaderError):
+        return
+    if isinstance(end, tarfile.InvalidHeaderError):
+        raise ImageError(f"broken layer: invalid tar header at offset {tf.offset}")
+    raise ImageError("layer truncated: no end-of-archive marker")
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -658,7 +688,8 @@ def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts:
             # bufsize: tarfile's stream mode reads 10 KiB records by default, which
             # costs a Python call per record; much larger buffers cost a copy of
             # the buffer per header read. 128 KiB measured best.
-            with tarfile.open(fileobj=raw, mode="r|", errorlevel=2, bufsize=_TAR_BUFSIZE) as tf:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=raw, mode="r|", errorlevel=2, bufsize=_TAR_BUFSIZE,  # type: ignore[call-overload]
+                              tarinfo=_TarInfo) as tf:
                 # next() rather than iteration: tarfile keeps every member in
                 # tf.members, which for a 2M-entry layer would be gigabytes.
                 while True:
@@ -666,6 +697,7 @@ def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts:
                     ti = tf.next()
                     raw.data_phase()
                     if ti is None:
+                        _check_end(tf)
                         break
                     ex.apply(ti, tf)
                     tf.members.clear()

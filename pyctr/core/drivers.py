@@ -150,6 +150,19 @@ def staging_in_use(name: str) -> bool:
     return False
 
 
+def remove_dead_staging(home: Path, names: list[str]) -> list[str]:
+    """Delete the ``.tmp-`` entries of ``names`` under ``home`` that no live
+    process is building (what a killed pyctr left half-made); the names that went."""
+    import shutil
+
+    removed = []
+    for name in names:
+        if name.startswith(".tmp-") and not staging_in_use(name):
+            shutil.rmtree(home / name, ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
 def _dead(pid: int) -> bool:
     """A zombie (killed, not yet reaped) or exiting process writes nothing more."""
     try:

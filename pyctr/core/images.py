@@ -124,8 +124,15 @@ class ImageStore:
         self.begin_layer(layer_id, diff_id, parent_id)
         storage = self.engine.storage
         storage.remove(layer_id)  # a leftover from a killed attempt
-        with open_stream() as stream:
-            size = storage.apply_diff(layer_id, parent_id, stream, diff_id=diff_id)
+        try:
+            with open_stream() as stream:
+                size = storage.apply_diff(layer_id, parent_id, stream, diff_id=diff_id)
+        except BaseException:
+            # the driver left nothing; neither does the record of the attempt
+            with transaction(self.engine.db):
+                self.engine.db.execute("DELETE FROM layers WHERE driver = ? AND id = ? AND complete = 0",
+                                       (self.engine.storage_driver_name(), layer_id))
+            raise
         self.finish_layer(layer_id, size)
         return layer_id
 
@@ -159,6 +166,7 @@ class ImageStore:
 
         tags = [str(reference.parse(repository))] if repository else []
         content = self.content
+        import contextlib
         import tempfile
 
         with tempfile.NamedTemporaryFile(dir=_tmpdir(self.engine.config.root), prefix="import-") as tmp:
@@ -169,12 +177,18 @@ class ImageStore:
                     raw = open(source, "rb") if source != "-" else os.fdopen(os.dup(0), "rb")
                 except OSError as e:
                     raise UsageError(f"cannot read {source}: {e.strerror}") from None
-                with raw, open_layer_stream(raw) as stream:
+                with raw, contextlib.closing(open_layer_stream(raw)) as stream:
                     for chunk in iter(lambda: stream.read(1 << 20), b""):
                         tmp.write(chunk)
             tmp.flush()
             diff_id = content.put_file(tmp.name)
-        layer_id = self.add_layer(diff_id, None, lambda: content.open(diff_id))
+        try:
+            layer_id = self.add_layer(diff_id, None, lambda: content.open(diff_id))
+        except BaseException:
+            # a broken or truncated tar: its blob goes too, unless an image has that content
+            if not any(diff_id in (i.config.get("rootfs") or {}).get("diff_ids", []) for i in self.list()):
+                content.delete(diff_id)
+            raise
         now = _now_rfc3339()
         config: dict[str, Any] = {
             "architecture": "amd64", "os": "linux", "created": now,

@@ -191,28 +191,18 @@ def parse_mount(value: str) -> Mount:
             elif key == "volume-nocopy":
                 m.nocopy = _parse_bool("volume-nocopy", val)
                 used.add("volume")
-            elif key == "volume-label":
-                k, _, v = val.partition("=")
-                if k:
-                    m.labels[k] = v
-                used.add("volume")
             elif key == "volume-driver":
                 m.driver = val
                 used.add("volume")
-            elif key == "volume-opt":
+            elif key in ("volume-label", "volume-opt"):  # KEY=VALUE; an empty KEY is ignored, as Docker does
                 k, _, v = val.partition("=")
                 if k:
-                    m.driver_options[k] = v
+                    (m.labels if key == "volume-label" else m.driver_options)[k] = v
                 used.add("volume")
-            elif key == "tmpfs-size":
+            elif key in ("tmpfs-size", "tmpfs-mode"):
                 try:
-                    tmpfs.append(f"size={tmpfs_size(ram_in_bytes(val))}")
-                except ValueError:
-                    raise UsageError(f"invalid value for {key}: {val}") from None
-                used.add("tmpfs")
-            elif key == "tmpfs-mode":
-                try:
-                    tmpfs.append(f"mode={int(val, 8):o}")
+                    tmpfs.append(f"size={tmpfs_size(ram_in_bytes(val))}" if key == "tmpfs-size"
+                                 else f"mode={int(val, 8):o}")
                 except ValueError:
                     raise UsageError(f"invalid value for {key}: {val}") from None
                 used.add("tmpfs")

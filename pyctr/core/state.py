@@ -157,8 +157,10 @@ def atomic_write(path: Path | str, data: bytes, mode: int = 0o644) -> None:
     """Write a file so that a crash leaves either the old or the new content."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    # O_NOFOLLOW: the temporary name is predictable; never write through a planted link
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
+        os.fchmod(fd, mode)  # a leftover temporary file keeps its old mode through O_CREAT
         os.write(fd, data)
         os.fsync(fd)
     finally:
@@ -169,3 +171,18 @@ def atomic_write(path: Path | str, data: bytes, mode: int = 0o644) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+@contextlib.contextmanager
+def flocked(path: Path, dir_mode: int = 0o700) -> Iterator[None]:
+    """Hold an exclusive flock on ``path`` (made, with its directory, if missing)
+    for the block: serialises pyctr processes working on one object."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=dir_mode)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # also drops the lock

@@ -10,17 +10,14 @@ pyctr leaves a row the next create or ``volume prune`` finishes off.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pyctr.core.errors import SKIPPABLE, Conflict, NotFound, UsageError
-from pyctr.core.state import apply_pending_migrations, register_migration, transaction
+from pyctr.core.state import apply_pending_migrations, flocked, register_migration, transaction
 
 if TYPE_CHECKING:
     from pyctr.core.drivers import VolumeDriver
@@ -106,16 +103,8 @@ def driver(engine: Engine, name: str, *, cleaning: bool = False) -> VolumeDriver
         return driver_class("volume", name)(engine.ctx)  # type: ignore[return-value]
 
 
-@contextlib.contextmanager
-def _locked(engine: Engine, name: str) -> Iterator[None]:
-    locks = engine.config.runroot / "locks"
-    locks.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(locks / f"volume-{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def _locked(engine: Engine, name: str) -> contextlib.AbstractContextManager[None]:
+    return flocked(engine.config.runroot / "locks" / f"volume-{name}.lock")
 
 
 def create(engine: Engine, name: str, driver_name: str = "", options: dict[str, str] | None = None,

@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import functools
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pyctr import hookimpl
 from pyctr.core.drivers import VolumeDriver
 from pyctr.core.errors import Conflict, DriverError, NotFound, UsageError
-from pyctr.core.state import register_migration, transaction
+from pyctr.core.state import flocked, register_migration, transaction
 
 register_migration("volume-drivers-1", """
     CREATE TABLE driver_volumes (
@@ -109,16 +107,8 @@ class LocalVolumeDriver(VolumeDriver):
 
         return state.connect(self.ctx.root)
 
-    @contextlib.contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
-        locks = self.ctx.runroot / "locks"
-        locks.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(locks / f"{self.name}-volume-{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _locked(self, name: str) -> contextlib.AbstractContextManager[None]:
+        return flocked(self.ctx.runroot / "locks" / f"{self.name}-volume-{name}.lock")
 
     def _options(self, name: str) -> dict[str, str]:
         row = self.db.execute("SELECT options FROM driver_volumes WHERE driver = ? AND name = ?",

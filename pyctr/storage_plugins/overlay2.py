@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 from typing import IO
 
-from pyctr.core.drivers import DriverContext, StorageDriver, staging_in_use
+from pyctr.core.drivers import DriverContext, StorageDriver, remove_dead_staging
 from pyctr.core.errors import DriverError, DriverNotSupported, IncompatibleFilesystem, NotFound
 from pyctr.core.runtime import linux
 
@@ -245,14 +245,10 @@ class Overlay2StorageDriver(StorageDriver):
         return sorted(n for n in os.listdir(self.home) if n != "l")
 
     def cleanup_staging(self) -> list[str]:
-        removed = []
-        for name in self.layers():
-            if name.startswith(".tmp-"):
-                if staging_in_use(name):
-                    continue
-                shutil.rmtree(self.home / name, ignore_errors=True)
-                removed.append(name)
-            elif not self.exists(name):
+        names = self.layers()
+        removed = remove_dead_staging(self.home, names)
+        for name in names:
+            if not name.startswith(".tmp-") and not self.exists(name):  # its link never made it
                 self.remove(name)
                 removed.append(name)
         return removed

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import IO
 
-from pyctr.core.drivers import DriverContext, StorageDriver, staging_in_use
+from pyctr.core.drivers import DriverContext, StorageDriver, remove_dead_staging
 from pyctr.core.errors import DriverError, NotFound
 
 
@@ -97,14 +97,7 @@ class VfsStorageDriver(StorageDriver):
 
     def cleanup_staging(self) -> list[str]:
         """Remove what a killed pyctr left half-built."""
-        removed = []
-        for name in self.layers():
-            if name.startswith(".tmp-"):
-                if staging_in_use(name):
-                    continue
-                shutil.rmtree(self.home / name, ignore_errors=True)
-                removed.append(name)
-        return removed
+        return remove_dead_staging(self.home, self.layers())
 
     def metadata(self, layer_id: str) -> dict[str, str]:
         return {"Dir": str(self._dir(layer_id))}

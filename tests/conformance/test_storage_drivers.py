@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
+
 import pytest
 
 from pyctr.testing.conformance.storage import TestStorageDriverConformance as _Suite
@@ -21,3 +25,18 @@ def storage_driver(request, tmp_path):
 
 class TestBuiltinStorageDrivers(_Suite):
     pass
+
+
+def test_cleanup_staging_removes_only_what_dead_processes_left(storage_driver):
+    """One helper (drivers.remove_dead_staging) serves both drivers: a staging
+    directory of a dead pid goes, one of a live process stays."""
+    lid = secrets.token_hex(32)
+    dead = storage_driver.home / f".tmp-{lid}-999999999-0badc0de"
+    live = storage_driver.home / f".tmp-{lid}-{os.getpid()}-0badc0de"
+    for d in (dead, live):
+        (d / "diff").mkdir(parents=True)
+    try:
+        assert storage_driver.cleanup_staging() == [dead.name]
+        assert not dead.exists() and live.is_dir()
+    finally:
+        shutil.rmtree(live, ignore_errors=True)

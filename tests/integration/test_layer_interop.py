@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -125,3 +126,65 @@ def test_create_layer_tar_unpacks_with_umoci(tmp_path):
     got = tmp_path / "bundle/rootfs"
     assert tree(got) == tree(src)
     assert os.path.samefile(got / "etc/passwd", got / "etc/passwd.hard")
+
+
+def _gnu_tar_layer(src: Path, work: Path) -> list[bytes]:
+    out = work / "gnu.tar"
+    subprocess.run(["tar", "-C", str(src), "-cf", str(out), "."], check=True, capture_output=True, timeout=60)
+    return [out.read_bytes()]
+
+
+def _podman_build_layers(src: Path, work: Path) -> list[bytes]:
+    """Layers that containers/storage writes with Go's archive/tar (podman build, then save)."""
+    import tarfile
+    import tempfile
+
+    if not shutil.which("podman"):
+        pytest.skip("podman not installed")
+    (src / "Containerfile").write_text("FROM scratch\nCOPY etc /etc\nCOPY bin /bin\n")
+    run = tempfile.mkdtemp(prefix="interop-pod-")  # podman wants a runroot under 50 characters
+    pod = ["podman", "--root", str(work / "pod"), "--runroot", run, "--storage-driver", "vfs"]
+    try:
+        subprocess.run(pod + ["build", "-q", "-t", "interop/built", str(src)], check=True, capture_output=True,
+                       timeout=300)
+        archive = work / "saved.tar"
+        subprocess.run(pod + ["save", "--format", "docker-archive", "-o", str(archive), "interop/built"],
+                       check=True, capture_output=True, timeout=120)
+        with tarfile.open(archive) as tf:
+            manifest = json.load(tf.extractfile("manifest.json"))
+            return [tf.extractfile(tf.getmember(name)).read() for name in manifest[0]["Layers"]]
+    finally:
+        subprocess.run(pod + ["system", "reset", "-f"], capture_output=True, timeout=120)
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def _umoci_layers(src: Path, work: Path) -> list[bytes]:
+    import gzip
+
+    lay = work / "umoci"
+    umoci("init", "--layout", str(lay))
+    umoci("new", "--image", f"{lay}:t")
+    umoci("unpack", "--image", f"{lay}:t", str(work / "bundle"))
+    shutil.copytree(src, work / "bundle/rootfs", dirs_exist_ok=True, symlinks=True)
+    umoci("repack", "--image", f"{lay}:t", str(work / "bundle"))
+    index = json.loads((lay / "index.json").read_text())
+    man = json.loads((lay / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_bytes())
+    return [gzip.decompress((lay / "blobs/sha256" / la["digest"][7:]).read_bytes()) for la in man["layers"]]
+
+
+@pytest.mark.parametrize("producer", [_gnu_tar_layer, _podman_build_layers, _umoci_layers],
+                         ids=["gnu-tar", "podman-build", "umoci"])
+def test_real_producers_write_the_end_of_archive_marker(producer, tmp_path):
+    """Extraction refuses a tar without a closing zero block; every tool whose
+    layers the tests use (Python's tarfile is tested in tests/unit) writes one,
+    so none of their layers is refused, even unpacked with no diff_id."""
+    src = build_busybox_rootfs(tmp_path / "src")
+    blobs = producer(src, tmp_path)
+    assert blobs
+    dest = tmp_path / "unpacked"
+    dest.mkdir()
+    for tar in blobs:
+        assert len(tar) % 512 == 0 and tar[-512:] == bytes(512), "no zero block at the end"
+        extract_layer(io.BytesIO(tar), dest, whiteouts="delete")
+    assert (dest / "bin/busybox").read_bytes() == (src / "bin/busybox").read_bytes()
+    assert (dest / "etc/passwd").read_bytes() == (src / "etc/passwd").read_bytes()

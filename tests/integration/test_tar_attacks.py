@@ -347,3 +347,40 @@ def test_snapshot_detects_changes(tmp_path):
         change()
         assert snapshot(env.base, env.dest) != before
         before = snapshot(env.base, env.dest)
+
+
+def test_import_of_a_truncated_tar_is_refused_and_leaves_nothing(pyctr, tmp_path):
+    """``pyctr import`` of a local tar has no diff_id to check: a tar cut right
+    after a member (no end-of-archive marker) must still be refused, leaving no
+    image, layer, layer record or blob; the whole tar then imports."""
+    import sqlite3
+    import tarfile
+
+    full = tar_bytes(E("etc", "dir"), E("etc/motd", data=b"whole\n"), E("etc/big", data=os.urandom(3000)))
+    last = tarfile.open(fileobj=io.BytesIO(full)).getmembers()[-1]
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(full[:last.offset_data + (last.size + 511) // 512 * 512])
+    other = tmp_path / "other.tar"
+    other.write_bytes(tar_bytes(E("other", data=b"x")))
+    pyctr("import", str(other), "polish/other", check=True)  # the store's skeleton exists: like with like
+
+    def state() -> tuple:
+        db = sqlite3.connect(pyctr.root / "pyctr.db")
+        try:
+            rows = db.execute("SELECT id FROM layers").fetchall() + db.execute("SELECT id FROM images").fetchall()
+        finally:
+            db.close()
+        files = sorted(str(p.relative_to(pyctr.root)) for p in pyctr.root.rglob("*")
+                       if not p.name.startswith("pyctr.db"))
+        return rows, files
+
+    before = state()
+    r = pyctr("import", str(cut), "polish/cut")
+    assert r.returncode == 125
+    assert r.stderr.strip().splitlines()[-1].endswith("layer truncated: no end-of-archive marker")
+    assert state() == before
+    assert pyctr("system", "check", check=True).stdout.strip() == "no problems found"
+    whole = tmp_path / "whole.tar"
+    whole.write_bytes(full)
+    pyctr("import", str(whole), "polish/whole", check=True)
+    assert len(pyctr("images", "-q", check=True).stdout.split()) == 2

@@ -76,6 +76,36 @@ def test_a_named_volume_is_shared_by_two_containers_and_survives_their_removal(b
     assert info.stdout.split() == ["local", str(data), "local"]
 
 
+def test_inspect_mounts_show_a_volumes_host_path_as_docker_does(busybox, tmp_path):
+    """Docker: Type "volume", Name the volume, Source its host path (``volume inspect``'s
+    Mountpoint), Driver its driver; a bind keeps its host path as Source."""
+    import json
+
+    host = tmp_path / "bindsrc"
+    host.mkdir()
+    busybox("volume", "create", "insp", check=True)
+    busybox("run", "--name", "m", "-v", "insp:/data:ro", "-v", "/anon", "-v", f"{host}:/b", "busybox", "true",
+            check=True)
+    try:
+        mounts = {m["Destination"]: m for m in json.loads(
+            busybox("inspect", "--format", "{{json .Mounts}}", "m", check=True).stdout)}
+        mountpoint = busybox("volume", "inspect", "--format", "{{.Mountpoint}}", "insp", check=True).stdout.strip()
+        assert mountpoint.endswith("/volumes/insp/_data") and os.path.isdir(mountpoint)
+        named = mounts["/data"]
+        assert (named["Type"], named["Name"], named["Source"], named["Driver"], named["RW"]) == \
+            ("volume", "insp", mountpoint, "local", False)
+        anon = mounts["/anon"]
+        anon_path = busybox("volume", "inspect", "--format", "{{.Mountpoint}}", anon["Name"], check=True).stdout.strip()
+        assert anon["Type"] == "volume" and len(anon["Name"]) == 64
+        assert anon["Source"] == anon_path and anon["Driver"] == "local"
+        assert (mounts["/b"]["Type"], mounts["/b"]["Source"], mounts["/b"]["Name"]) == ("bind", str(host), "")
+        assert busybox("inspect", "--format", "{{range .Mounts}}{{if .Name}}{{.Name}}={{.Source}} {{end}}{{end}}",
+                       "m", check=True).stdout.split() == [f"insp={mountpoint}", f"{anon['Name']}={anon_path}"]
+    finally:
+        busybox("rm", "-v", "m", check=True)
+        busybox("volume", "rm", "insp", check=True)
+
+
 def test_an_empty_named_volume_gets_the_image_content_once(busybox):
     run = busybox("run", "--rm", "-v", "etcvol:/etc", "busybox", "sh", "-c", "cat /etc/hostname; echo mine > /etc/hostname.new")
     assert run.returncode == 0, run.stderr

@@ -215,6 +215,55 @@ def test_truncated_plain_layer(tmp_path):
         run(tmp_path, data[:1200])
 
 
+def _cut_at_the_last_member_end() -> tuple[bytes, bytes]:
+    """A two-member tar, and the same cut right after the last member's data:
+    a valid tar stream but for its end-of-archive marker."""
+    import tarfile
+
+    full = tar_bytes(E("a", data=b"x" * 1000), E("b", data=b"y" * 100))
+    last = tarfile.open(fileobj=io.BytesIO(full)).getmembers()[-1]
+    return full, full[:last.offset_data + 512]
+
+
+@pytest.mark.parametrize("tail", [b"", b"\0" * 300], ids=["no-zero-block", "short-zero-block"])
+@pytest.mark.parametrize("wrap", [lambda b: b, gzip_bytes, zstd_bytes], ids=["plain", "gzip", "zstd"])
+def test_truncated_at_a_member_boundary_is_refused(tmp_path, tail, wrap):
+    _, cut = _cut_at_the_last_member_end()
+    with pytest.raises(ImageError, match="^layer truncated: no end-of-archive marker$"):
+        run(tmp_path, wrap(cut + tail))
+
+
+@pytest.mark.parametrize("zeros", [1, 2, 20])
+def test_one_or_more_zero_blocks_end_a_layer(tmp_path, zeros):
+    """GNU tar warns about a lone zero block and Go's archive/tar accepts it: so do we."""
+    _, cut = _cut_at_the_last_member_end()
+    size, dest = run(tmp_path, cut + b"\0" * 512 * zeros)
+    assert size == 1100 and sorted(os.listdir(dest)) == ["a", "b"]
+
+
+def test_an_empty_layer_of_zero_blocks_is_accepted(tmp_path):
+    assert run(tmp_path, b"\0" * 1024)[0] == 0
+
+
+def test_a_bad_header_after_a_member_is_refused(tmp_path):
+    """tarfile would end the archive quietly there; Go's archive/tar says ErrHeader."""
+    full, cut = _cut_at_the_last_member_end()
+    bad = full[:1536] + b"Z" * 512 + full[2048:]  # b's header
+    with pytest.raises(ImageError, match="invalid tar header at offset 1536"):
+        run(tmp_path, bad)
+
+
+def test_truncated_layer_leaves_nothing_and_the_whole_one_unpacks(tmp_path):
+    full, cut = _cut_at_the_last_member_end()
+    final = tmp_path / "layers" / "abc"
+    final.parent.mkdir()
+    with pytest.raises(ImageError, match="no end-of-archive marker"):
+        extract_layer_atomic(io.BytesIO(cut), final, whiteouts="delete")
+    assert os.listdir(final.parent) == []
+    assert extract_layer_atomic(io.BytesIO(full), final, whiteouts="delete") == 1100
+    assert sorted(os.listdir(final)) == ["a", "b"]
+
+
 def test_garbage(tmp_path):
     with pytest.raises(ImageError):
         run(tmp_path, b"\x1f\x8b" + os.urandom(500))

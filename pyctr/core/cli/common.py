@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
@@ -14,6 +15,25 @@ from pyctr.core.cli import settings
 def engine():  # noqa: ANN201
     """The Engine of the current command (built on first use)."""
     return settings.engine()
+
+
+def each(refs: Iterable[str], action: Callable[[str], Any], *, echo: bool = True,
+         prefix: str = "Error: ") -> None:
+    """Docker's commands on several objects: ``action(ref)`` for every ref, printing
+    the ref when ``echo``; a failure is reported and the rest still run; exit 1 at the end."""
+    from pyctr.core.errors import PyctrError
+
+    failed = False
+    for ref in refs:
+        try:
+            action(ref)
+            if echo:
+                click.echo(ref)
+        except PyctrError as e:
+            click.echo(f"{prefix}{e}", err=True)
+            failed = True
+    if failed:
+        sys.exit(1)
 
 
 def table(headers: list[str], rows: Iterable[list[str]]) -> None:

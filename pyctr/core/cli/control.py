@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from pyctr.core.cli.common import engine
+from pyctr.core.cli.common import each, engine
 from pyctr.core.errors import Conflict, PyctrError, UsageError
 
 
@@ -31,16 +31,7 @@ def _each(refs: tuple[str, ...], action: Any) -> None:
     from pyctr.core.container import lookup
 
     eng = engine()
-    failed = False
-    for ref in refs:
-        try:
-            action(eng, lookup(eng.db, eng.config.root, ref))
-            click.echo(ref)
-        except PyctrError as e:
-            click.echo(f"Error: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    each(refs, lambda ref: action(eng, lookup(eng.db, eng.config.root, ref)))
 
 
 def wait_stopped(eng: Any, container_id: str, timeout: float | None = None) -> Any:
@@ -174,18 +165,13 @@ def wait(containers: tuple[str, ...]) -> None:
     from pyctr.core.container import lookup
 
     eng = engine()
-    failed = False
-    for ref in containers:
-        try:
-            c = lookup(eng.db, eng.config.root, ref)
-        except PyctrError as e:
-            click.echo(f"Error: {e}", err=True)
-            failed = True
-            continue
+
+    def one(ref: str) -> None:
+        c = lookup(eng.db, eng.config.root, ref)
         done = wait_stopped(eng, c.id)
         click.echo(done.exit_code if done is not None else c.exit_code)
-    if failed:
-        sys.exit(1)
+
+    each(containers, one, echo=False)
 
 
 @click.command(name="internal-finish", hidden=True)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from pyctr.core.cli.common import ago, emit, engine, human_size
+from pyctr.core.cli.common import ago, each, emit, engine, human_size
 
 
 @click.command()
@@ -33,20 +33,15 @@ def tag(source: str, target: str) -> None:
 @click.argument("images", nargs=-1, required=True)
 def rmi(force: bool, no_prune: bool, images: tuple[str, ...]) -> None:
     """Remove one or more images."""
-    from pyctr.core.errors import PyctrError
     from pyctr.core.imageops import remove
 
     eng = engine()
-    failed = False
-    for name in images:
-        try:
-            for line in remove(eng, name, force):
-                click.echo(line)
-        except PyctrError as e:
-            click.echo(f"Error response from daemon: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+
+    def one(name: str) -> None:
+        for line in remove(eng, name, force):
+            click.echo(line)
+
+    each(images, one, echo=False, prefix="Error response from daemon: ")
 
 
 @click.command()

@@ -74,9 +74,7 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
             "Init": spec.init,
         },
         "GraphDriver": graph,
-        "Mounts": [{"Type": m.type, "Name": m.source if m.type == "volume" else "", "Source": m.source,
-                    "Destination": m.target, "Driver": m.driver, "Mode": "ro" if m.readonly else "",
-                    "RW": not m.readonly, "Propagation": m.propagation} for m in spec.mounts],
+        "Mounts": [_mount_json(eng, m) for m in spec.mounts],
         "Config": {
             "Hostname": spec.hostname, "Domainname": spec.domainname, "User": spec.user,
             "AttachStdin": spec.interactive, "Tty": spec.tty, "OpenStdin": spec.interactive,
@@ -95,6 +93,21 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
                               "Aliases": net.get("extra", {}).get("aliases")}} if net.get("network") else {},
         },
     }
+
+
+def _mount_json(eng: Any, m: Any) -> dict[str, Any]:
+    """One ``Mounts`` entry. A volume's Source is, as in Docker, where it is on
+    the host (its driver's path, ``volume inspect``'s Mountpoint); Name is its name."""
+    name, source, driver = "", m.source, m.driver
+    if m.type == "volume":
+        from pyctr.core import volumes
+
+        name, source = m.source, ""
+        vol = volumes.get(eng, m.source)
+        if vol is not None:  # gone (volume rm after the container stopped): no host path to show
+            driver, source = vol.driver, volumes.mountpoint(eng, vol)
+    return {"Type": m.type, "Name": name, "Source": source, "Destination": m.target, "Driver": driver,
+            "Mode": "ro" if m.readonly else "", "RW": not m.readonly, "Propagation": m.propagation}
 
 
 def image_json(eng: Any, image: Any) -> dict[str, Any]:

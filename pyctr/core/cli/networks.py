@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from pyctr.core.cli.common import emit, engine, render
+from pyctr.core.cli.common import each, emit, engine, render
 from pyctr.core.errors import PyctrError, UsageError
 
 
@@ -78,17 +78,7 @@ def network_inspect(fmt: str | None, networks: tuple[str, ...]) -> None:
 @click.argument("networks", nargs=-1, required=True)
 def network_rm(networks: tuple[str, ...]) -> None:
     """Remove one or more networks."""
-    driver = _bridge()
-    failed = False
-    for ref in networks:
-        try:
-            driver.remove_network(ref)
-            click.echo(ref)
-        except PyctrError as e:
-            click.echo(f"Error: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    each(networks, _bridge().remove_network)
 
 
 def _attached(network: str, container: str, call: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from pyctr.core.cli.common import engine, render, table
+from pyctr.core.cli.common import each, engine, render, table
 from pyctr.core.errors import Conflict, PyctrError
 
 
@@ -149,50 +149,40 @@ def update(containers: tuple[str, ...], restart: str | None, **flags: Any) -> No
     flags.setdefault("oom_kill_disable", False)
     changes = resources_from(flags)
     eng = engine()
-    failed = False
-    for ref in containers:
-        try:
-            from pyctr.core.container import lookup
 
-            c = lookup(eng.db, eng.config.root, ref)
-            merged = {**c.spec.resources, **changes}
-            if c.status in ("running", "paused") and c.runtime.get("cgroup") is not None:
-                eng.cgroups_for(c).update(c.runtime["cgroup"], changes)
-            c.spec.resources = merged
-            if restart:
-                c.spec.restart_policy = restart
-            eng.db.execute("UPDATE containers SET spec = ? WHERE id = ?", (c.spec.to_json(), c.id))
-            click.echo(ref)
-        except PyctrError as e:
-            click.echo(f"Error: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    def one(ref: str) -> None:
+        from pyctr.core.container import lookup
+
+        c = lookup(eng.db, eng.config.root, ref)
+        merged = {**c.spec.resources, **changes}
+        if c.status in ("running", "paused") and c.runtime.get("cgroup") is not None:
+            eng.cgroups_for(c).update(c.runtime["cgroup"], changes)
+        c.spec.resources = merged
+        if restart:
+            c.spec.restart_policy = restart
+        eng.db.execute("UPDATE containers SET spec = ? WHERE id = ?", (c.spec.to_json(), c.id))
+
+    each(containers, one)
 
 
 def _set_paused(refs: tuple[str, ...], paused: bool) -> None:
     from pyctr.core.state import transaction
 
     eng = engine()
-    failed = False
-    for ref in refs:
-        try:
-            c = _running(eng, ref)
-            if paused and c.status == "paused":
-                raise Conflict(f"container {c.name} is already paused")
-            if not paused and c.status != "paused":
-                raise Conflict(f"container {c.name} is not paused")
-            driver = eng.cgroups_for(c)
-            (driver.freeze if paused else driver.thaw)(c.runtime["cgroup"])
-            c.status = "paused" if paused else "running"
-            with transaction(eng.db):
-                c.save(eng.db)
-            click.echo(ref)
-        except PyctrError as e:
-            click.echo(f"Error: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+
+    def one(ref: str) -> None:
+        c = _running(eng, ref)
+        if paused and c.status == "paused":
+            raise Conflict(f"container {c.name} is already paused")
+        if not paused and c.status != "paused":
+            raise Conflict(f"container {c.name} is not paused")
+        driver = eng.cgroups_for(c)
+        (driver.freeze if paused else driver.thaw)(c.runtime["cgroup"])
+        c.status = "paused" if paused else "running"
+        with transaction(eng.db):
+            c.save(eng.db)
+
+    each(refs, one)
 
 
 @click.command()

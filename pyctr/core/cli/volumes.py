@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from pyctr.core.cli.common import engine, render, table
+from pyctr.core.cli.common import each, engine, render, table
 
 
 @click.group(name="volume")
@@ -153,19 +153,9 @@ def inspect_cmd(fmt: str | None, names: tuple[str, ...]) -> None:
 def rm_cmd(force: bool, names: tuple[str, ...]) -> None:
     """Remove one or more volumes (never one a container uses)."""
     from pyctr.core import volumes
-    from pyctr.core.errors import PyctrError
 
     eng = engine()
-    failed = False
-    for name in names:
-        try:
-            volumes.remove(eng, name, force=force)
-            click.echo(name)
-        except PyctrError as e:
-            click.echo(f"Error: {e}", err=True)
-            failed = True
-    if failed:
-        sys.exit(1)
+    each(names, lambda name: volumes.remove(eng, name, force=force))
 
 
 @volume_group.command(name="prune")

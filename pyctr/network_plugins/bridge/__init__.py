@@ -30,11 +30,9 @@ state database before it is made, so ``disconnect`` and
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,18 +108,12 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
             local.pid = os.getpid()
         return conn
 
-    @contextlib.contextmanager
-    def _network_lock(self, name: str) -> Iterator[None]:
+    def _network_lock(self, name: str) -> contextlib.AbstractContextManager[None]:
         """An flock under ``<runroot>/network/``: ``hosts`` serialises rewriting
         hosts files, ``c-<id>`` one container's connects and disconnects."""
-        d = Path(self.ctx.runroot) / "network"
-        d.mkdir(parents=True, exist_ok=True)
-        fd = os.open(d / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        from pyctr.core.state import flocked
+
+        return flocked(Path(self.ctx.runroot) / "network" / f"{name}.lock", dir_mode=0o777)
 
     def _routes(self) -> list[str]:
         from pyctr.network_plugins.bridge.netlink import RTNL

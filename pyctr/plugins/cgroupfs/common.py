@@ -214,6 +214,35 @@ def prune_empty(own: Path, rel: str) -> None:
         parts.pop()
 
 
+def cleanup_orphans(backend: Any, version: int, live: set[str]) -> list[str]:
+    """Destroy the cgroups of containers not in ``live``; the ids that went.
+
+    Both what the intent records name (for this backend's ``version``) and
+    what sits under the default parents with our prefix (a crash before the
+    record was written) count. ``backend`` has ``records``, ``parent_dirs()``
+    and ``destroy()``.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    if backend.records is not None:
+        for cid, h in backend.records.all().items():
+            if cid not in live and h.get("version") == version:
+                found[cid] = h
+    for ctrl, base in backend.parent_dirs().items():
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            cid = name[len(PREFIX):]
+            if not name.startswith(PREFIX) or cid in live or not (base / name).is_dir():
+                continue
+            h = found.setdefault(cid, {"driver": "cgroupfs", "version": version, "id": cid, "paths": {}})
+            h["paths"].setdefault(ctrl, str(base / name))
+    for h in found.values():
+        backend.destroy(h)
+    return sorted(found)
+
+
 def wait_for(check: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     delay = 0.002

@@ -309,28 +309,11 @@ class V1Backend:
         return counters
 
     def cleanup_orphans(self, live: set[str]) -> list[str]:
-        found: dict[str, dict[str, Any]] = {}
-        if self.records is not None:
-            for cid, h in self.records.all().items():
-                if cid not in live and h.get("version") == 1:
-                    found[cid] = h
-        for ctrl, base in self.parent_dirs().items():
-            try:
-                names = os.listdir(base)
-            except OSError:
-                continue
-            for name in names:
-                cid = name[len(c.PREFIX):]
-                if not name.startswith(c.PREFIX) or cid in live or not (base / name).is_dir():
-                    continue
-                h = found.setdefault(cid, {"driver": "cgroupfs", "version": 1, "id": cid, "paths": {}})
-                h["paths"].setdefault(ctrl, str(base / name))
-        for _cid, h in found.items():
-            self.destroy(h)
+        gone = c.cleanup_orphans(self, 1, live)
         if self.default_parent:
             for point, mine in {v for v in self.hier.values()}:
                 c.prune_empty(c.under(point, mine), self.default_parent)
-        return sorted(found)
+        return gone
 
     def status(self) -> list[tuple[str, str]]:
         return [("Cgroup Version", "1"), ("Cgroup Controllers", " ".join(sorted(self.hier)))]

@@ -301,26 +301,10 @@ class V2Backend:
         return counters
 
     def cleanup_orphans(self, live: set[str]) -> list[str]:
-        found: dict[str, dict[str, Any]] = {}
-        if self.records is not None:
-            for cid, h in self.records.all().items():
-                if cid not in live and h.get("version") == 2:
-                    found[cid] = h
-        base = self._parent(None)
-        try:
-            names = os.listdir(base)
-        except OSError:
-            names = []
-        for name in names:
-            cid = name[len(c.PREFIX):]
-            if name.startswith(c.PREFIX) and cid not in live and (base / name).is_dir():
-                found.setdefault(cid, {"driver": "cgroupfs", "version": 2, "id": cid,
-                                       "paths": {"unified": str(base / name)}})
-        for h in found.values():
-            self.destroy(h)
+        gone = c.cleanup_orphans(self, 2, live)
         if self.default_parent:
             c.prune_empty(c.under(self.mount, self.own), self.default_parent)
-        return sorted(found)
+        return gone
 
     def status(self) -> list[tuple[str, str]]:
         # what our own cgroup can hand down (the option parent may not exist yet)

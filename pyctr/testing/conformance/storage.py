@@ -109,6 +109,24 @@ class TestStorageDriverConformance:
         assert not storage_driver.exists(layer)
         assert set(storage_driver.layers()) - before == set()
 
+    def test_a_layer_cut_at_a_member_boundary_fails_and_leaves_nothing(self, storage_driver, layers):
+        """Uncompressed, no diff_id (``import`` of a local tar): only the missing
+        end-of-archive marker shows the cut."""
+        import tarfile
+
+        full = _base_tar()
+        last = tarfile.open(fileobj=io.BytesIO(full)).getmembers()[-1]
+        cut = full[:last.offset_data + (last.size + 511) // 512 * 512]
+        layer = _id()
+        before = set(storage_driver.layers())
+        with pytest.raises(PyctrError, match="end-of-archive"):
+            storage_driver.apply_diff(layer, None, io.BytesIO(cut))
+        assert not storage_driver.exists(layer)
+        assert set(storage_driver.layers()) - before == set()
+        storage_driver.apply_diff(layer, None, io.BytesIO(full))  # the whole one passes
+        layers.append(layer)
+        assert storage_driver.exists(layer)
+
     def test_put_releases_what_get_made_and_is_idempotent(self, storage_driver, layers):
         base, top = self._two_layers(storage_driver, layers)
         rw, root = self._container(storage_driver, layers, top)
