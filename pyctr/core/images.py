@@ -45,9 +45,9 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
     """OCI chain ids: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
     out: list[str] = []
     for diff_id in diff_ids:
-        import hashlib  # chain ids only; not at import time (OpenSSL costs 5 ms per command)
+        from pyctr.core.sha import sha256
 
-        out.append(diff_id if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff_id}".encode()).hexdigest())
+        out.append(diff_id if not out else "sha256:" + sha256(f"{out[-1]} {diff_id}".encode()).hexdigest())
     return out
 
 

@@ -27,6 +27,7 @@ import os
 from typing import Any
 
 from pyctr.core.errors import UsageError
+from pyctr.core.sha import sha256  # imported before the fork: the init hashes its cache key
 
 #: names that mean the built-in profile (Docker's daemon calls it "builtin")
 BUILTIN_NAMES = ("default", "builtin")
@@ -486,10 +487,6 @@ _CACHE_MAGIC = b"PYCTRBPF1"
 
 def cache_key(seccomp: str, capabilities: list[str]) -> str:
     """The digest of everything a compiled filter depends on."""
-    try:
-        from _sha256 import sha256  # the builtin module: hashlib would load OpenSSL (5 ms)
-    except ImportError:  # pragma: no cover  (other interpreters)
-        from hashlib import sha256
     from pyctr.core.runtime import seccomp_default
 
     h = sha256()

@@ -32,10 +32,11 @@ per-container state is rules in ``ports`` tagged with the container id.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
+
+from pyctr.core.sha import sha256
 
 #: like Docker's default-address-pools: (base, size of each subnet)
 DEFAULT_POOLS: tuple[tuple[str, int], ...] = (
@@ -99,7 +100,7 @@ class PortMapping:
 
 def veth_name(container_id: str, network_id: str) -> str:
     """``veth`` + 7 hex, derived from the ids so a crashed run's veth is findable."""
-    return "veth" + hashlib.sha256(f"{container_id}:{network_id}".encode()).hexdigest()[:7]
+    return "veth" + sha256(f"{container_id}:{network_id}".encode()).hexdigest()[:7]
 
 
 def user_bridge_name(network_id: str, prefix: str = "pyctr-") -> str:
