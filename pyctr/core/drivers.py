@@ -97,6 +97,12 @@ class StorageDriver(Driver):
     def create_rw(self, layer_id: str, parent: str | None) -> None:
         """Create a container's writable layer on top of image layer ``parent``."""
 
+    def mark_volatile(self, layer_id: str) -> None:  # noqa: B027  (optional)
+        """The writable layer ``layer_id`` is thrown away when its container exits
+        (``run --rm``), so nothing needs to survive a crash: the driver may skip
+        the syncing that only protects it (overlay2 mounts it ``volatile``, as
+        podman does for ``--rm``). Called once, after :meth:`create_rw`. Default: nothing."""
+
     @abc.abstractmethod
     def get(self, layer_id: str) -> Path:
         """Make the layer's full filesystem available (mount it) and return its path."""

@@ -44,6 +44,12 @@ def _fs_type(path: Path) -> str:
     return fstype
 
 
+#: in a layer's directory: mount it with overlayfs's ``volatile`` (no sync at unmount; ``run --rm``)
+VOLATILE_MARK = "volatile"
+#: what overlayfs leaves in the work directory of a volatile mount until it is removed
+VOLATILE_LEFT = "work/work/incompat/volatile"
+
+
 def _is_mounted(path: Path) -> bool:
     target = os.path.realpath(path)
     with open("/proc/self/mountinfo") as f:
@@ -190,11 +196,19 @@ class Overlay2StorageDriver(StorageDriver):
         home = str(self.home)
         absolute = ":".join(f"{home}/{p}" for p in lower.split(":"))
         options = f"lowerdir={absolute},upperdir={home}/{layer_id}/diff,workdir={home}/{layer_id}/work"
+        volatile = (layer / VOLATILE_MARK).exists()
+        if volatile:
+            if (layer / VOLATILE_LEFT).exists():
+                # overlayfs refuses it too: the last volatile mount was never cleanly unmounted
+                raise DriverError(f"the writable layer of {layer_id[:12]} was in use when the host or pyctr "
+                                  "crashed and was mounted volatile, so its files cannot be trusted; remove it")
+            options += ",volatile"
         relative = None
         if len(options) >= os.sysconf("SC_PAGE_SIZE") - 1:
             # Like Docker: a long chain is mounted from inside overlay2/ with
             # relative l/<short> paths, so the options fit in one page.
-            relative = f"lowerdir={lower},upperdir={layer_id}/diff,workdir={layer_id}/work"
+            relative = f"lowerdir={lower},upperdir={layer_id}/diff,workdir={layer_id}/work" + (
+                ",volatile" if volatile else "")
         cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             if relative:
@@ -207,13 +221,22 @@ class Overlay2StorageDriver(StorageDriver):
             os.close(cwd)
         return merged
 
+    def mark_volatile(self, layer_id: str) -> None:
+        (self._dir(layer_id) / VOLATILE_MARK).write_text("")
+
     def put(self, layer_id: str) -> None:
-        merged = self._dir(layer_id) / "merged"
+        layer = self._dir(layer_id)
+        merged = layer / "merged"
         if merged.exists() and _is_mounted(merged):
             try:
                 linux.umount2(str(merged), 0)
             except OSError:
                 linux.umount2(str(merged), linux.MNT_DETACH)
+                return
+            # Unmounted cleanly, so the upper layer is whole: drop overlayfs's
+            # "volatile was mounted" mark, as its documentation allows, so the
+            # layer can be mounted again (a restart before removal).
+            shutil.rmtree(layer / VOLATILE_LEFT, ignore_errors=True)
 
     # -- removing ---------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
 
         handled = fastpath.run(args)
         if handled is not None:
-            sys.exit(handled)
+            _exit_now(handled)
         from pyctr.core.cli.group import run_click
 
         run_click(args)
@@ -41,6 +41,20 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as e:
         _error(str(e))
         sys.exit(125)
+
+
+def _exit_now(code: int) -> None:
+    """Leave without the interpreter's teardown (~25 ms of module and GC cleanup
+    here, on the start path). Safe after a command: every file pyctr writes is
+    closed by its ``with`` block, SQLite's committed data is already in the
+    database or its WAL, and pyctr registers no atexit work; the standard
+    streams are flushed first."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    os._exit(code)
 
 
 def _error(message: str) -> None:

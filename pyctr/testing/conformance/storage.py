@@ -135,6 +135,24 @@ class TestStorageDriverConformance:
         with open("/proc/self/mountinfo") as f:
             assert str(root) not in f.read()
 
+    def test_a_volatile_layer_mounts_again_after_a_clean_put(self, storage_driver, layers):
+        """``run --rm`` marks its layer volatile (mark_volatile; a no-op by default): the
+        layer must still show the image, keep writes until put, mount again and go."""
+        _, top = self._two_layers(storage_driver, layers)
+        rw = _id()
+        storage_driver.create_rw(rw, top)
+        layers.append(rw)
+        storage_driver.mark_volatile(rw)
+        root = storage_driver.get(rw)
+        assert (root / "etc/motd").read_bytes() == b"base\n"
+        (root / "etc/written").write_bytes(b"kept")
+        storage_driver.put(rw)
+        root = storage_driver.get(rw)  # a restart before removal
+        assert (root / "etc/written").read_bytes() == b"kept"
+        storage_driver.put(rw)
+        storage_driver.remove(rw)
+        assert not storage_driver.exists(rw)
+
     def test_missing_parent_is_not_found(self, storage_driver):
         with pytest.raises(PyctrError):
             storage_driver.create_rw(_id(), _id())
