@@ -1,4 +1,4 @@
-"""The network conformance suite against the other built-in drivers (none, host)."""
+"""The network conformance suite against the other built-in drivers (none, host, container)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,31 @@ from typing import Any
 
 import pytest
 
-from pyctr.testing.conformance.network import NetworkDriverConformance
+from pyctr.testing.conformance.network import MultiNetworkConformance, NetworkDriverConformance
 from pyctr.testing.pytest_plugin import make_driver
 
 
-@pytest.fixture(params=["none", "host"])
-def network_driver(request: Any, tmp_path: Path) -> Iterator[Any]:
+def _driver(name: str, tmp_path: Path) -> Iterator[Any]:
     from pyctr.core.plugins import plugins
 
-    driver = make_driver("network", request.param, tmp_path)
+    driver = make_driver("network", name, tmp_path)
     yield driver
     plugins.unregister(driver)  # selection registered it for hooks
 
 
+@pytest.fixture(params=["none", "host"])
+def network_driver(request: Any, tmp_path: Path) -> Iterator[Any]:
+    yield from _driver(request.param, tmp_path)
+
+
 class TestBuiltinNetworkConformance(NetworkDriverConformance):
     pass
+
+
+class TestContainerNetworkConnect(MultiNetworkConformance):
+    """``--network container:NAME`` needs a target container to ``connect``, so only
+    the network connect part of the suite: it has no networks of its own to join."""
+
+    @pytest.fixture
+    def network_driver(self, tmp_path: Path) -> Iterator[Any]:
+        yield from _driver("container", tmp_path)
