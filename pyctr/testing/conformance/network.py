@@ -37,6 +37,10 @@ or without code: ``pytest --pyctr-driver=network:NAME --pyargs
 pyctr.testing.conformance.network`` (needs root: it makes network namespaces).
 :class:`MultiNetworkConformance` alone runs only the ``network connect``
 tests (for a driver whose ``connect`` needs more than a bare container).
+A test module for one known driver drops the tests that cannot apply to it
+(``test_network_connect_to_a_running_container = None`` in its subclass)
+rather than have them skip on every kernel leg, which
+:mod:`pyctr.testing.skipcheck` refuses.
 """
 
 from __future__ import annotations
