@@ -10,6 +10,7 @@ removed at the end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import subprocess
@@ -92,6 +93,18 @@ def _networks(driver: Any) -> list[Any]:
         return ipam.list_networks(conn)
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def user_network(driver: Any) -> Iterator[str]:
+    """A user network of ``driver`` (its bridge named with the session's tag), removed
+    on exit: the bridge's ``network_factory`` for the network conformance suite."""
+    name = f"conf{secrets.token_hex(4)}"
+    driver.create_network(name)
+    try:
+        yield name
+    finally:
+        driver.remove_network(name)
 
 
 @pytest.fixture(scope="session")

@@ -111,6 +111,16 @@ def volume_options() -> dict[str, str]:
     return {}
 
 
+@pytest.fixture
+def network_factory() -> Any:
+    """How the network conformance suite gets a second network: None (the driver has
+    no user networks: those tests are skipped), or a function ``factory(driver)``
+    returning a context manager that creates a network and yields its name
+    (removed on exit). Override it in the test module, e.g. with
+    :func:`pyctr.testing.bridge.user_network` for the bridge driver."""
+    return None
+
+
 storage_driver = _driver_fixture("storage")
 network_driver = _driver_fixture("network")
 volume_driver = _driver_fixture("volume")
