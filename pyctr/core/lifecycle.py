@@ -345,9 +345,9 @@ def remove(engine: Engine, container: Container, force: bool = False, volumes: b
     if container.status in ("running", "paused"):
         cleanup(engine, container, exit_code=137)
     engine.storage_for(container).remove(container.id)
-    import shutil
+    from pyctr.core.trees import remove_tree
 
-    shutil.rmtree(container.dir, ignore_errors=True)
+    remove_tree(container.dir)
     if container.spec.mounts:
         from pyctr.core import mounts
 

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 from pathlib import Path
 from typing import IO
 
 from pyctr.core.drivers import DriverContext, StorageDriver, remove_dead_staging
 from pyctr.core.errors import DriverError, DriverNotSupported, IncompatibleFilesystem, NotFound
 from pyctr.core.runtime import linux
+from pyctr.core.trees import remove_tree
 
 #: filesystems overlayfs cannot use as upper layer
 _UNSUPPORTED_BACKING = {"overlay", "aufs", "nfs", "nfs4", "cifs", "smb3", "9p", "fuse", "fuseblk", "ecryptfs"}
@@ -135,7 +135,7 @@ class Overlay2StorageDriver(StorageDriver):
                 (staging / "work").mkdir(mode=0o700)
                 (staging / "merged").mkdir(mode=0o700)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(staging)
             raise
         return staging, size
 
@@ -161,7 +161,7 @@ class Overlay2StorageDriver(StorageDriver):
         os.symlink(f"../{layer_id}/diff", self.home / "l" / short)
 
     def discard_staged(self, handle: Path) -> None:
-        shutil.rmtree(handle, ignore_errors=True)
+        remove_tree(handle)
 
     def create(self, layer_id: str, parent: str | None) -> None:
         self._build(layer_id, parent, writable=False)
@@ -236,7 +236,7 @@ class Overlay2StorageDriver(StorageDriver):
             # Unmounted cleanly, so the upper layer is whole: drop overlayfs's
             # "volatile was mounted" mark, as its documentation allows, so the
             # layer can be mounted again (a restart before removal).
-            shutil.rmtree(layer / VOLATILE_LEFT, ignore_errors=True)
+            remove_tree(layer / VOLATILE_LEFT)
 
     # -- removing ---------------------------------------------------------------------
 
@@ -253,7 +253,7 @@ class Overlay2StorageDriver(StorageDriver):
                 pass
         doomed = self.home / f".tmp-rm-{layer_id}-{os.getpid()}"
         os.rename(layer, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+        remove_tree(doomed)
 
     def exists(self, layer_id: str) -> bool:
         layer = self._dir(layer_id)

@@ -20,7 +20,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pyctr.core.errors import RuntimeFailure
@@ -34,20 +33,26 @@ if TYPE_CHECKING:
     from pyctr.core.spec import ContainerSpec
 
 
-@dataclass
 class Launch:
-    """What the child needs; plain data so it crosses fork unchanged."""
+    """What the child needs; plain data so it crosses fork unchanged.
 
-    spec: ContainerSpec
-    rootfs: str
-    container_dir: str
-    flags: int  #: CLONE_NEW* to unshare
-    joins: dict[str, str]  #: kind -> /proc/<pid>/ns/<file> to setns into
-    stdio: tuple[int, int, int] | None = None  #: fds to become 0, 1, 2 (None: inherit)
-    setsid: bool = True
-    ctty: bool = False  #: make stdin the controlling terminal
-    console: int | None = None  #: unix socket: the init makes a pty in its own /dev/pts and sends the master
-    seccomp_cache: str | None = None  #: directory of compiled seccomp filters
+    (Plain classes, not dataclasses, here: each dataclass costs ~1 ms to
+    create at import, on every ``pyctr run``.)
+    """
+
+    def __init__(self, *, spec: ContainerSpec, rootfs: str, container_dir: str, flags: int,
+                 joins: dict[str, str], stdio: tuple[int, int, int] | None = None, setsid: bool = True,
+                 ctty: bool = False, console: int | None = None, seccomp_cache: str | None = None) -> None:
+        self.spec = spec
+        self.rootfs = rootfs
+        self.container_dir = container_dir
+        self.flags = flags  #: CLONE_NEW* to unshare
+        self.joins = joins  #: kind -> /proc/<pid>/ns/<file> to setns into
+        self.stdio = stdio  #: fds to become 0, 1, 2 (None: inherit)
+        self.setsid = setsid
+        self.ctty = ctty  #: make stdin the controlling terminal
+        self.console = console  #: unix socket: the init makes a pty in its own /dev/pts and sends the master
+        self.seccomp_cache = seccomp_cache  #: directory of compiled seccomp filters
 
 
 class ExecError(RuntimeFailure):
@@ -275,17 +280,21 @@ def become_process(spec: ContainerSpec, argv: list[str], env: list[str], user: s
 # ---------------------------------------------------------------------------
 
 
-@dataclass
 class ExecLaunch:
-    spec: ContainerSpec
-    argv: list[str]
-    env: list[str]
-    user: str
-    workdir: str
-    joins: dict[str, str]  #: kind -> /proc/<init>/ns/<file>, in the order to join
-    stdio: tuple[int, int, int] | None = None
-    console: int | None = None
-    seccomp_cache: str | None = None  #: directory of compiled seccomp filters
+    """What a process started by ``exec`` needs (see :class:`Launch`)."""
+
+    def __init__(self, *, spec: ContainerSpec, argv: list[str], env: list[str], user: str, workdir: str,
+                 joins: dict[str, str], stdio: tuple[int, int, int] | None = None, console: int | None = None,
+                 seccomp_cache: str | None = None) -> None:
+        self.spec = spec
+        self.argv = argv
+        self.env = env
+        self.user = user
+        self.workdir = workdir
+        self.joins = joins  #: kind -> /proc/<init>/ns/<file>, in the order to join
+        self.stdio = stdio
+        self.console = console
+        self.seccomp_cache = seccomp_cache  #: directory of compiled seccomp filters
 
 
 def spawn_exec(launch: ExecLaunch, place: Callable[[int], None]) -> int:
