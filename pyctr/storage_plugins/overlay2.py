@@ -19,6 +19,7 @@ is made last, so :meth:`exists` is false for anything half-made.
 from __future__ import annotations
 
 import base64
+import errno
 import os
 from pathlib import Path
 from typing import IO
@@ -213,7 +214,14 @@ class Overlay2StorageDriver(StorageDriver):
         try:
             if relative:
                 os.chdir(self.home)
-            linux.mount("overlay", str(merged), "overlay", 0, relative or options)
+            try:
+                linux.mount("overlay", str(merged), "overlay", 0, relative or options)
+            except OSError as e:
+                if not (volatile and e.errno == errno.EINVAL):
+                    raise
+                # kernels before 5.10 have no "volatile": mount it the ordinary way
+                plain = (relative or options).replace(",volatile", "")
+                linux.mount("overlay", str(merged), "overlay", 0, plain)
         except OSError as e:
             raise DriverError(f"mounting the container's overlay failed: {e}") from None
         finally:
