@@ -12,10 +12,12 @@ the exit and release the container's resources (``pyctr internal-finish``),
 where the plugins and drivers run.
 """
 
+# The C halves of signal and socket: their Python wrappers build IntEnum classes,
+# which pulls enum, functools and collections into every monitor (RSS measured in the notes).
+import _signal as signal
+import _socket
 import os
 import select
-import signal
-import socket
 import sys
 import time
 from _json import encode_basestring_ascii as _quote  # the C encoder: no json package in memory
@@ -35,7 +37,7 @@ class Monitor:
             self.streams[err_fd] = "stderr"
         self.partial = {fd: b"" for fd in self.streams}
         self.in_fd = in_fd
-        self.listener = socket.socket(fileno=listen_fd) if listen_fd >= 0 else None
+        self.listener = _socket.socket(fileno=listen_fd) if listen_fd >= 0 else None
         self.clients = []
         self.status = None
 
@@ -67,7 +69,7 @@ class Monitor:
                     except BlockingIOError:
                         pass
                 elif self.listener is not None and fd == self.listener.fileno():
-                    client, _ = self.listener.accept()
+                    client = _socket.socket(fileno=self.listener._accept()[0])
                     client.setblocking(False)
                     self.clients.append(client)
                 elif fd in self.streams:
@@ -122,7 +124,11 @@ class Monitor:
         return True
 
     def _input(self, fd):
-        client = next(c for c in self.clients if c.fileno() == fd)
+        client = next((c for c in self.clients if c.fileno() == fd), None)
+        if client is None:
+            # dropped earlier in this round (a send to it failed after it detached):
+            # its end-of-file is still in select's answer, and must not stop the monitor
+            return
         try:
             data = client.recv(65536)
         except OSError:
