@@ -214,6 +214,23 @@ def prune_empty(own: Path, rel: str) -> None:
         parts.pop()
 
 
+def destroy(backend: Any, handle: dict[str, Any], dirs: list[Path], stop: Callable[[], None],
+            list_pids: Callable[[], set[int]]) -> dict[str, Any]:
+    """What both backends' destroy do around their own way to ``stop`` the processes
+    (v1: freeze and kill; v2: cgroup.kill or freeze): read the OOM counters first
+    (rmdir loses them), SIGKILL until ``dirs`` are empty, remove them, drop the record."""
+    counters = backend.oom_events(handle)
+    if dirs:
+        stop()
+        if not kill_loop(list_pids):
+            raise DriverError(f"processes in cgroup {dirs[0]} survived SIGKILL")
+        for p in dirs:
+            rmdir_tree(p)
+    if backend.records is not None:
+        backend.records.drop(handle.get("id", ""))
+    return counters
+
+
 def cleanup_orphans(backend: Any, version: int, live: set[str]) -> list[str]:
     """Destroy the cgroups of containers not in ``live``; the ids that went.
 

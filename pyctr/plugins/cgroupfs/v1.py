@@ -285,28 +285,20 @@ class V1Backend:
     # --------------------------------------------------------------- removal
 
     def destroy(self, handle: dict[str, Any]) -> dict[str, Any]:
-        counters = self.oom_events(handle)  # first: rmdir loses them
-        dirs = [p for p in self._unique(handle) if p.is_dir()]
-        if dirs:
+        def stop() -> None:
             fz = self._path(handle, "freezer")
-            frozen = False
-            if fz is not None and fz.is_dir():
-                try:
-                    self.freeze(handle, timeout=2.0)
-                    frozen = True
-                except DriverError:
-                    pass  # kill anyway; the loop below copes with forks
-            if frozen:
-                for pid in self.pids(handle):
-                    _kill(pid)
-                c.write(fz / "freezer.state", "THAWED", what="freezer.state")
-            if not c.kill_loop(lambda: set(self.pids(handle))):
-                raise DriverError(f"processes in cgroup {dirs[0]} survived SIGKILL")
-            for p in dirs:
-                c.rmdir_tree(p)
-        if self.records is not None:
-            self.records.drop(handle.get("id", ""))
-        return counters
+            if fz is None or not fz.is_dir():
+                return
+            try:
+                self.freeze(handle, timeout=2.0)
+            except DriverError:
+                return  # kill anyway; the kill loop copes with forks
+            for pid in self.pids(handle):
+                _kill(pid)
+            c.write(fz / "freezer.state", "THAWED", what="freezer.state")
+
+        dirs = [p for p in self._unique(handle) if p.is_dir()]
+        return c.destroy(self, handle, dirs, stop, lambda: set(self.pids(handle)))
 
     def cleanup_orphans(self, live: set[str]) -> list[str]:
         gone = c.cleanup_orphans(self, 1, live)

@@ -283,9 +283,9 @@ class V2Backend:
     # --------------------------------------------------------------- removal
 
     def destroy(self, handle: dict[str, Any]) -> dict[str, Any]:
-        counters = self.oom_events(handle)  # first: rmdir loses them
         p = self._dir(handle)
-        if p.is_dir():
+
+        def stop() -> None:
             if (p / "cgroup.kill").exists():
                 # one write kills the whole subtree, forks included (Linux 5.14)
                 c.write(p / "cgroup.kill", 1, what="cgroup.kill")
@@ -293,12 +293,8 @@ class V2Backend:
             elif (p / "cgroup.freeze").exists():
                 # a frozen v2 task still dies of SIGKILL, and cannot fork meanwhile
                 c.write(p / "cgroup.freeze", 1, what="cgroup.freeze")
-            if not c.kill_loop(lambda: c.procs(p)):
-                raise DriverError(f"processes in cgroup {p} survived SIGKILL")
-            c.rmdir_tree(p)
-        if self.records is not None:
-            self.records.drop(handle.get("id", ""))
-        return counters
+
+        return c.destroy(self, handle, [p] if p.is_dir() else [], stop, lambda: c.procs(p))
 
     def cleanup_orphans(self, live: set[str]) -> list[str]:
         gone = c.cleanup_orphans(self, 2, live)
