@@ -7,7 +7,6 @@ Lifecycle operations (create, start, stop, remove) live in
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from pyctr.core.errors import Conflict, NotFound
 from pyctr.core.spec import ContainerSpec
+from pyctr.core.state import sqlite3
 
 STATUSES = ("created", "running", "paused", "restarting", "exited", "dead", "removing")
 

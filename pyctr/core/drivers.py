@@ -290,6 +290,11 @@ class CgroupDriver(Driver):
     def add_process(self, handle: Any, pid: int) -> None:
         """Move ``pid`` into the cgroup."""
 
+    def warm_up(self) -> None:
+        """A container start begins (before ``create``): start, in the background,
+        any slow kernel work the coming ``add_process`` would otherwise wait for.
+        Optional; must not block and must not fail."""
+
     def validate(self, resources: dict[str, Any]) -> dict[str, Any]:
         """Check limits without creating anything (``create`` runs it first); return them normalised."""
         return dict(resources)

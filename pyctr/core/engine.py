@@ -7,10 +7,10 @@ touches (``pyctr ps`` never imports a driver).
 from __future__ import annotations
 
 import functools
-import sqlite3
 from typing import TYPE_CHECKING
 
 from pyctr.core.config import Config
+from pyctr.core.state import sqlite3
 
 if TYPE_CHECKING:
     from pyctr.core.container import Container

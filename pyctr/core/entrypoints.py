@@ -71,11 +71,11 @@ def _key() -> str:
 
 
 def _cache_file(key: str) -> str:
-    import zlib
+    from pyctr.core.sha import sha256
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     # the file name is a short checksum; the whole key is stored inside and compared on read
-    return os.path.join(base, "pyctr", f"entry-points-{zlib.crc32(key.encode()):08x}{len(key):x}.json")
+    return os.path.join(base, "pyctr", f"entry-points-{sha256(key.encode()).hexdigest()[:16]}.json")
 
 
 def _scan() -> dict[str, list[EntryPoint]]:

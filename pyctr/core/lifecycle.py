@@ -8,7 +8,7 @@ pyctr leaves something ``rm -f`` and ``system prune`` can finish.
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # the C module: signal.py's enums cost ~1 ms of import per start
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -182,6 +182,16 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
     from pyctr.core.runtime.linux import NAMESPACE_FILES
 
     spec = container.spec
+    cgroups = engine.cgroups_for(container)
+    if cgroups is not None:
+        # recorded before the init exists, so a crash leaves a handle to clean up with
+        container.runtime["cgroup"] = cgroups.create(container.id, spec.cgroup_parent or None, spec.resources)
+        with transaction(engine.db):
+            container.save(engine.db)
+        # The first migration's kernel wait (see the cgroupfs driver) runs from
+        # here, alongside the mounts, the hooks and the forks below; after the
+        # mkdirs, which that wait would otherwise hold up.
+        cgroups.warm_up()
     rootfs = str(storage.get(container.id))
     if spec.mounts:
         from dataclasses import replace
@@ -202,12 +212,6 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
     launch = Launch(spec=spec, rootfs=rootfs, container_dir=str(container.dir),
                     flags=plugins.namespace_flags(spec), joins=joins, stdio=stdio, console=console,
                     seccomp_cache=seccomp_cache_dir(engine))
-    cgroups = engine.cgroups_for(container)
-    if cgroups is not None:
-        # recorded before the init exists, so a crash leaves a handle to clean up with
-        container.runtime["cgroup"] = cgroups.create(container.id, spec.cgroup_parent or None, spec.resources)
-        with transaction(engine.db):
-            container.save(engine.db)
 
     def create_runtime(pid: int) -> None:
         container.pid = pid
@@ -218,16 +222,23 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
         container.finished = 0.0
         with transaction(engine.db):
             container.save(engine.db)
-        if cgroups is not None:
-            # in its cgroup before the user's command starts: what it allocates is charged there
-            cgroups.add_process(container.runtime["cgroup"], pid)
-        plugins.create_runtime(container, pid)
+        # the network first: it overlaps the cgroup placement's grace period (see launch)
         attachment = network.connect(container, pid)
         if attachment is not None:
             container.runtime["network"] = vars(attachment)
             container.save(engine.db)
+        if cgroups is not None:
+            # in its cgroup before the user's command starts: what it allocates is charged there
+            cgroups.add_process(container.runtime["cgroup"], pid)
+        plugins.create_runtime(container, pid)
 
-    pid = spawn(launch, create_runtime)
+    place_early = None
+    if cgroups is not None and not spec.resources.get("pids_limit"):
+        # (with a pids limit, stage 1 inside would count against it while it forks the init)
+        def place_early(stage1: int) -> None:
+            cgroups.add_process(container.runtime["cgroup"], stage1)
+
+    pid = spawn(launch, create_runtime, place_early)
     plugins.poststart(container, pid)
     return pid
 

@@ -346,6 +346,8 @@ def check_new_volumes(engine: Engine, ms: list[Mount]) -> None:
     """Before anything exists: each volume still to be created has a driver that works here
     and takes its options (``validate``, where the driver has one), so a kernel without
     NFS fails ``run`` now, in one line, instead of leaving a container behind."""
+    if not any(m.type == "volume" for m in ms):
+        return  # (and the volumes module stays unimported: most runs have no volume)
     from pyctr.core import volumes
 
     for m in ms:

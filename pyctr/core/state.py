@@ -14,11 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 from pyctr.core.errors import StateError
+
+try:
+    # The C module the sqlite3 package wraps: the package adds only the default
+    # datetime adapters (deprecated since 3.12; pyctr stores times as REAL
+    # seconds), and importing them costs the datetime module on every command.
+    # Modules that need the exceptions or Row import ``sqlite3`` from here.
+    import _sqlite3 as sqlite3
+except ImportError:  # pragma: no cover  (an interpreter that only ships the package)
+    import sqlite3  # type: ignore[no-redef]
 
 DB_NAME = "pyctr.db"
 

@@ -28,7 +28,7 @@ class BridgeOrphans:
     @hookimpl
     def pyctr_cleanup_orphans(self, live_container_ids: set[str]) -> list[str]:
         import contextlib
-        import sqlite3
+        from pyctr.core.state import sqlite3
         from pathlib import Path
 
         root = Path(self.config.get("root") or "/var/lib/pyctr")

@@ -219,7 +219,7 @@ def rename(container: str, new_name: str) -> None:
     if not name or not name[0].isalnum() or any(ch not in VALID_NAME for ch in name):
         raise UsageError(f"invalid container name {new_name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     c.name = name
-    import sqlite3
+    from pyctr.core.state import sqlite3
 
     try:
         with transaction(eng.db):

@@ -3,12 +3,19 @@
 ::
 
     parent ──fork──> stage 1: join/unshare namespaces ──fork──> init (PID 1)
-      │                 exits at once; init is re-parented          │
-      │                 to us (we are a child subreaper)            │ waits for "go"
-      ├─ reads init's host pid                                      │
-      ├─ pyctr_create_runtime hooks (cgroups, uid maps, network)    │
-      ├─ writes "go" ─────────────────────────────────────────────> │ mounts, pivot_root,
-      └─ reads the error pipe: EOF = execve succeeded               │ privileges, execve
+      ├─ places stage 1 in  exits at once; init is re-parented          │
+      │  the cgroups        to us (we are a child subreaper)            │ seccomp filter, and
+      ├─ reads init's host pid                                          │ (no user namespace)
+      ├─ pyctr_create_runtime hooks (cgroups, uid maps, network)        │ the kernel mounts
+      ├─ writes "go" ─────────────────────────────────────────────────> │ the rest of the mounts,
+      └─ reads the error pipe: EOF = execve succeeded                   │ pivot_root, privileges, execve
+
+The first cgroup v1 migration in a while waits for an RCU grace period
+(10-20 ms here: the kernel's cgroup_threadgroup_rwsem). Placing stage 1 from a
+thread as soon as it exists lets that wait overlap the namespace set-up, the
+init's first mounts and the parent's network set-up instead of adding to
+them; the init is usually born inside the cgroups, and placing it again
+(``create_runtime``) is then cheap and exact.
 
 Pipes, never sleeps. The error pipe is close-on-exec in the init, so a
 successful execve closes it; a failure writes ``code:message`` first.
@@ -17,7 +24,7 @@ successful execve closes it; a failure writes ``code:message`` first.
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # the C module: signal.py's enums cost ~1 ms of import per start
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -63,16 +70,21 @@ class ExecError(RuntimeFailure):
         self.exit_code = code
 
 
-def spawn(launch: Launch, create_runtime: Callable[[int], None]) -> int:
+def spawn(launch: Launch, create_runtime: Callable[[int], None],
+          place_early: Callable[[int], None] | None = None) -> int:
     """Start the container's init and return its host pid once execve succeeded.
 
-    ``create_runtime(pid)`` runs while the init waits (cgroups, network). If
-    anything fails, the init is killed and reaped and the error raised.
+    ``place_early(pid)`` puts stage 1 in the container's cgroups from a thread,
+    right after the fork; ``create_runtime(pid)`` runs meanwhile, while the
+    init waits (network, cgroups, hooks). If anything fails, the init is killed
+    and reaped and the error raised.
     """
-    return _two_stages(lambda sync_w, go_r, err_w: _stage1(launch, sync_w, go_r, err_w), create_runtime)
+    return _two_stages(lambda sync_w, go_r, err_w: _stage1(launch, sync_w, go_r, err_w), create_runtime,
+                       place_early)
 
 
-def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Callable[[int], None]) -> int:
+def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Callable[[int], None],
+                place_early: Callable[[int], None] | None = None) -> int:
     """Fork stage 1 (which forks the real process and exits), run ``while_waiting(pid)``
     while that process waits, release it, and return its pid once it has exec'd."""
     linux.set_subreaper()
@@ -91,14 +103,23 @@ def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Cal
     os.close(go_r)
     os.close(err_w)
     pid = 0
+    placing = None
     try:
+        if place_early is not None:
+            placing = _in_thread(place_early, stage1)
         message = _read_all(sync_r)
         os.waitpid(stage1, 0)
         if not message.startswith(b"pid "):
             raise _error_from(_read_all(err_r)) if not message else RuntimeFailure(message.decode())
         pid = int(message.split()[1])
         while_waiting(pid)
-        os.write(go_w, b"G")
+        if placing is not None:
+            placing.acquire()
+            placing = None
+        try:
+            os.write(go_w, b"G")
+        except BrokenPipeError:
+            pass  # the process failed before "go" (its first mounts): its error is on the error pipe
         os.close(go_w)
         go_w = -1
         failure = _read_all(err_r)
@@ -112,12 +133,38 @@ def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Cal
             _kill_and_reap(pid)
         raise
     finally:
+        if placing is not None:
+            placing.acquire()  # never leave it writing to a cgroup that cleanup is about to remove
         for fd in (sync_r, err_r, go_w):
             if fd >= 0:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
+
+
+def _in_thread(place: Callable[[int], None], pid: int):  # noqa: ANN202  (a _thread lock)
+    """Run ``place(pid)`` in a thread; the returned lock is released when it is done.
+
+    Best effort: stage 1 may already have exited, and the init is placed
+    exactly afterwards anyway. (``_thread``: the threading module is not
+    needed for one join and costs an import on every start.)
+    """
+    import _thread
+
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def body() -> None:
+        try:
+            place(pid)
+        except BaseException:  # noqa: BLE001, S110  (see above)
+            pass
+        finally:
+            done.release()
+
+    _thread.start_new_thread(body, ())
+    return done
 
 
 def _error_from(raw: bytes) -> ExecError:
@@ -195,6 +242,13 @@ def _init(launch: Launch, go_r: int) -> None:
     # tens of ms for three architectures), and before pivot_root, while
     # libseccomp.so is still visible.
     seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache)
+    rootfs = launch.rootfs
+    own = {kind for kind, flag in linux.NAMESPACE_FLAGS.items() if launch.flags & flag}
+    in_userns = "user" in own
+    if not in_userns:
+        # Nothing here depends on what the parent does meanwhile (cgroups,
+        # network); in a user namespace the mounts need the id maps first.
+        _kernel_mounts(rootfs, own, in_userns)
     if os.read(go_r, 1) != b"G":
         os._exit(125)  # the parent gave up or died: start nothing
     os.close(go_r)
@@ -212,19 +266,13 @@ def _init(launch: Launch, go_r: int) -> None:
         import termios
 
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    rootfs = launch.rootfs
-    own = {kind for kind, flag in linux.NAMESPACE_FLAGS.items() if launch.flags & flag}
-    in_userns = "user" in own
     if in_userns:
         # The maps are written now: become the namespace's root so files we
         # create (device nodes, mount points) have an owner that exists in it.
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    child.make_mounts_private()
-    child.bind_rootfs(rootfs)
-    child.mount_proc(rootfs)
-    child.mount_dev(rootfs, in_userns)
-    child.mount_sys(rootfs, "network" in own)
+        _kernel_mounts(rootfs, own, in_userns)
+    # After "go": the network driver may have rewritten these files
     child.bind_etc_files(rootfs, launch.container_dir)
     child.mount_user_mounts(rootfs, spec)
     plugins.setup_child(spec, rootfs)
@@ -240,6 +288,15 @@ def _init(launch: Launch, go_r: int) -> None:
         child.bring_up_loopback()
     plugins.start_container(spec)
     become_process(spec, spec.argv, list(spec.env), spec.user, spec.workdir, launch.console, seccomp_filter)
+
+
+def _kernel_mounts(rootfs: str, own: set[str], in_userns: bool) -> None:
+    """The container's root and the kernel filesystems in it (proc, dev, sys)."""
+    child.make_mounts_private()
+    child.bind_rootfs(rootfs)
+    child.mount_proc(rootfs)
+    child.mount_dev(rootfs, in_userns)
+    child.mount_sys(rootfs, "network" in own)
 
 
 def _prepare_seccomp(spec: ContainerSpec, cache_dir: str | None = None) -> seccomp.Prepared:

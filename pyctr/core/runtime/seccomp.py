@@ -487,13 +487,17 @@ _CACHE_MAGIC = b"PYCTRBPF1"
 
 def cache_key(seccomp: str, capabilities: list[str]) -> str:
     """The digest of everything a compiled filter depends on."""
-    from pyctr.core.runtime import seccomp_default
-
     h = sha256()
     for part in (seccomp, ",".join(sorted(capabilities)), os.uname().machine, "%d.%d" % _kernel(),
                  _library_version()):
         h.update(part.encode() + b"\0")
-    for module in (__file__, seccomp_default.__file__):  # pyctr's profile and compiler
+    # pyctr's compiler and default profile (by path: a cache hit need not import the profile)
+    profile = os.path.join(os.path.dirname(__file__), "seccomp_default.py")
+    if not os.path.exists(profile):  # an install without sources: ask the module where it is
+        from pyctr.core.runtime import seccomp_default
+
+        profile = seccomp_default.__file__
+    for module in (__file__, profile):
         st = os.stat(module)
         h.update(b"%d:%d\0" % (st.st_mtime_ns, st.st_size))
     return h.hexdigest()

@@ -195,7 +195,7 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
     # -- NetworkDriver -----------------------------------------------------
 
     def connect(self, container: Any, pid: int) -> NetworkAttachment:
-        import sqlite3
+        from pyctr.core.state import sqlite3
 
         try:
             return self._connect(container, pid)
@@ -349,7 +349,7 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
         return gone
 
     def disconnect(self, container: Any) -> None:
-        import sqlite3
+        from pyctr.core.state import sqlite3
 
         try:
             self._teardown(self._db(), container.id)

@@ -40,7 +40,7 @@ class Attachments:
 
     def connect_network(self, container: Any, network: str, pid: int = 0, aliases: list[str] | None = None,
                         ip: str | None = None) -> NetworkAttachment | None:
-        import sqlite3
+        from pyctr.core.state import sqlite3
 
         try:
             return self._connect_network(container, network, pid, list(aliases or []), ip or "")
@@ -96,7 +96,7 @@ class Attachments:
 
     def disconnect_network(self, container: Any, network: str, pid: int = 0,
                            force: bool = False) -> NetworkAttachment | None:
-        import sqlite3
+        from pyctr.core.state import sqlite3
 
         conn = self._db()
         net = self._resolve(conn, network)

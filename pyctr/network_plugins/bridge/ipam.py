@@ -14,13 +14,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyctr.core.errors import Conflict, NotFound, UsageError
-from pyctr.core.state import register_migration, transaction
+from pyctr.core.state import register_migration, sqlite3, transaction
 from pyctr.network_plugins.bridge.plan import Network, PortMapping, ports_conflict
 
 MIGRATION = """

@@ -10,11 +10,9 @@ not thread-safe, so each call makes and frees its own.
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import json
-import shutil
-import subprocess
-import threading
 from typing import Any
 
 from pyctr.core.errors import DriverError, PrerequisitesMissing
@@ -22,7 +20,7 @@ from pyctr.network_plugins.bridge import plan
 
 NFT_CTX_OUTPUT_JSON = 1 << 4
 _lib: Any = None
-_lib_lock = threading.Lock()
+_lib_lock = _thread.allocate_lock()  # (not threading: its import is on every bridged start)
 
 
 def _libnft() -> Any:
@@ -65,6 +63,9 @@ def _nft_cmd(text: str) -> tuple[int, str, str]:
         finally:
             lib.nft_ctx_free(ctx)
         return rc, out, err
+    import shutil
+    import subprocess
+
     exe = shutil.which("nft")
     if exe is None:
         raise PrerequisitesMissing("the bridge network driver needs nftables: install the nftables package")

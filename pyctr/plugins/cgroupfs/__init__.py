@@ -93,6 +93,13 @@ class CgroupfsCgroupDriver(CgroupDriver):
     def add_process(self, handle: Any, pid: int) -> None:
         self.backend.add_process(self._check(handle), pid)
 
+    def warm_up(self) -> None:
+        try:
+            own = self.backend.own_procs_file()
+        except (OSError, DriverError):
+            return
+        common.prime_migration_lock(own)
+
     def update(self, handle: Any, resources: dict[str, Any]) -> None:
         self.backend.update(self._check(handle), dict(resources))
 

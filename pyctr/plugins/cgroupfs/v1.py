@@ -48,6 +48,11 @@ class V1Backend:
         if not self.hier:
             raise DriverNotSupported("no cgroup v1 controller hierarchy is mounted under /sys/fs/cgroup")
 
+    def own_procs_file(self) -> Path:
+        """cgroup.procs of the cgroup this process runs in (one hierarchy is enough)."""
+        point, mine = next(iter(self.hier.values()))
+        return c.under(point, mine) / "cgroup.procs"
+
     # ----------------------------------------------------------------- paths
 
     def _parent_rel(self, ctrl: str, parent: str | None) -> str:

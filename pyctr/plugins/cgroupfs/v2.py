@@ -66,6 +66,10 @@ class V2Backend:
             mine = mine[len(root):]
         self.own = c.clean_relative(mine)
 
+    def own_procs_file(self) -> Path:
+        """cgroup.procs of the cgroup this process runs in."""
+        return c.under(self.mount, self.own) / "cgroup.procs"
+
     # ----------------------------------------------------------------- paths
 
     def _parent(self, parent: str | None) -> Path:
