@@ -12,6 +12,7 @@ import _signal as signal  # the C module: signal.py's enums cost ~1 ms of import
 import time
 from typing import TYPE_CHECKING, Any
 
+from pyctr.core.background import Background
 from pyctr.core.container import Container
 from pyctr.core.errors import Conflict, PyctrError, UsageError
 from pyctr.core.plugins import plugins
@@ -222,14 +223,24 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
         container.finished = 0.0
         with transaction(engine.db):
             container.save(engine.db)
-        # the network first: it overlaps the cgroup placement's grace period (see launch)
-        attachment = network.connect(container, pid)
+        # In its cgroup before the user's command starts (what it allocates is
+        # charged there); from a thread, so that a wait for the kernel's grace
+        # period (see the cgroupfs driver) overlaps the network's set-up.
+        placing = Background(cgroups.add_process, container.runtime["cgroup"], pid) if cgroups is not None else None
+        try:
+            attachment = network.connect(container, pid)
+        except BaseException:
+            if placing is not None:
+                try:
+                    placing.join()  # never leave it writing to a cgroup that cleanup removes
+                except BaseException:  # noqa: BLE001, S110  (the network's error is the one to report)
+                    pass
+            raise
+        if placing is not None:
+            placing.join()
         if attachment is not None:
             container.runtime["network"] = vars(attachment)
             container.save(engine.db)
-        if cgroups is not None:
-            # in its cgroup before the user's command starts: what it allocates is charged there
-            cgroups.add_process(container.runtime["cgroup"], pid)
         plugins.create_runtime(container, pid)
 
     place_early = None

@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pyctr.core.background import Background
 from pyctr.core.errors import RuntimeFailure
 
 # The child runs inside the container's root, where pyctr's and Python's files
@@ -106,7 +107,7 @@ def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Cal
     placing = None
     try:
         if place_early is not None:
-            placing = _in_thread(place_early, stage1)
+            placing = Background(_best_effort, place_early, stage1)
         message = _read_all(sync_r)
         os.waitpid(stage1, 0)
         if not message.startswith(b"pid "):
@@ -114,7 +115,7 @@ def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Cal
         pid = int(message.split()[1])
         while_waiting(pid)
         if placing is not None:
-            placing.acquire()
+            placing.join()
             placing = None
         try:
             os.write(go_w, b"G")
@@ -134,7 +135,7 @@ def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Cal
         raise
     finally:
         if placing is not None:
-            placing.acquire()  # never leave it writing to a cgroup that cleanup is about to remove
+            placing.join()  # never leave it writing to a cgroup that cleanup is about to remove
         for fd in (sync_r, err_r, go_w):
             if fd >= 0:
                 try:
@@ -143,28 +144,12 @@ def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Cal
                     pass
 
 
-def _in_thread(place: Callable[[int], None], pid: int):  # noqa: ANN202  (a _thread lock)
-    """Run ``place(pid)`` in a thread; the returned lock is released when it is done.
-
-    Best effort: stage 1 may already have exited, and the init is placed
-    exactly afterwards anyway. (``_thread``: the threading module is not
-    needed for one join and costs an import on every start.)
-    """
-    import _thread
-
-    done = _thread.allocate_lock()
-    done.acquire()
-
-    def body() -> None:
-        try:
-            place(pid)
-        except BaseException:  # noqa: BLE001, S110  (see above)
-            pass
-        finally:
-            done.release()
-
-    _thread.start_new_thread(body, ())
-    return done
+def _best_effort(place: Callable[[int], None], pid: int) -> None:
+    """Stage 1's placement may fail (it may already have exited): the init is placed exactly afterwards."""
+    try:
+        place(pid)
+    except Exception:  # noqa: BLE001, S110
+        pass
 
 
 def _error_from(raw: bytes) -> ExecError:

@@ -77,13 +77,13 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
 
     @classmethod
     def probe(cls, ctx: DriverContext) -> None:
-        import ctypes.util
         import importlib.util
-        import shutil
+
+        from pyctr.network_plugins.bridge import nat
 
         if not os.path.exists("/proc/sys/net/ipv4"):
             raise PrerequisitesMissing("the bridge network driver needs IPv4 networking in this kernel")
-        if shutil.which("nft") is None and ctypes.util.find_library("nftables") is None:
+        if not nat.available():
             raise PrerequisitesMissing("the bridge network driver needs nftables: install the nftables package")
         if importlib.util.find_spec("pyroute2") is None:
             raise PrerequisitesMissing("the bridge network driver needs pyroute2: pip install 'pyroute2>=0.9,<0.10'")
@@ -251,8 +251,12 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
             self._ensure_bridge(host, net)
             apply.perform(plan.plan_endpoint(net, container.id, pid, ep.address, ep.ifname, default_route),
                           host, pid)
-        nat.run(plan.base_ruleset(self.table) + plan.network_elements(self.table, net)
-                + plan.port_rules(self.table, container.id, ep.address, ep.ports))
+        # the base ruleset and the network's elements only when the ruleset may have lost them (see nat)
+        nat.ensure(str(Path(self.ctx.runroot) / "network" / f"nft-{self.table}.json"),
+                   {"base": plan.base_ruleset(self.table),
+                    f"network {net.id} {net.bridge} {net.subnet} {int(net.internal)}":
+                        plan.network_elements(self.table, net)},
+                   plan.port_rules(self.table, container.id, ep.address, ep.ports))
         return ep
 
     def _connect(self, container: Any, pid: int) -> NetworkAttachment:

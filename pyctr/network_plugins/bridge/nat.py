@@ -13,6 +13,7 @@ from __future__ import annotations
 import _thread
 import ctypes
 import json
+import os
 from typing import Any
 
 from pyctr.core.errors import DriverError, PrerequisitesMissing
@@ -46,6 +47,17 @@ def _libnft() -> Any:
             lib.nft_run_cmd_from_buffer.argtypes = [vp, ctypes.c_char_p]
             _lib = lib
         return _lib
+
+
+def available() -> bool:
+    """libnftables loads (it is used from then on), or an ``nft`` program is on PATH.
+
+    (Not shutil.which and ctypes.util.find_library: their imports, subprocess
+    among them, cost several ms on every bridged start.)
+    """
+    if _libnft():
+        return True
+    return any(os.access(os.path.join(d, "nft"), os.X_OK) for d in os.get_exec_path())
 
 
 def _nft_cmd(text: str) -> tuple[int, str, str]:
@@ -121,3 +133,99 @@ def delete_rules(table: str, owners: set[str] | None = None, keep: set[str] | No
 def remove_table(table: str) -> bool:
     rc, _, _ = _nft_cmd(f"delete table {plan.FAMILY} {table}")
     return rc == 0
+
+
+# -- skipping a batch the kernel already holds --------------------------------
+#
+# Every start used to re-apply the base ruleset and its network's set elements
+# (idempotent, ~20 ms of libnftables). nftables numbers its ruleset: the
+# generation goes up by one with every committed transaction, anyone's. A
+# stamp records "at generation G (this boot, this netns) the ruleset held these
+# parts"; it is written only when a batch of ours moved the generation from
+# exactly G-1 to G, so nothing else happened in between. A start that finds the
+# generation still at G skips those parts; any other change anywhere (a
+# deleted table, a podman run, a reboot) makes it re-apply them.
+
+NETLINK_NETFILTER = 12
+_NFT_SUBSYS = 10
+_NFT_MSG_NEWGEN, _NFT_MSG_GETGEN = 15, 16
+_NFTA_GEN_ID = 1
+
+
+def generation() -> int | None:
+    """The nftables ruleset generation of this netns (NFT_MSG_GETGEN), None if unreadable."""
+    import socket
+    import struct
+
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_NETFILTER) as s:
+            s.bind((0, 0))
+            msg_type = (_NFT_SUBSYS << 8) | _NFT_MSG_GETGEN
+            s.send(struct.pack("=IHHII", 20, msg_type, 1, 1, 0) + struct.pack("=BBH", 0, 0, 0))  # NLM_F_REQUEST
+            data = s.recv(65536)
+    except OSError:
+        return None
+    while len(data) >= 16:
+        length, mtype = struct.unpack_from("=IH", data)
+        if mtype == (_NFT_SUBSYS << 8) | _NFT_MSG_NEWGEN:
+            pos = 16 + 4  # nlmsghdr, nfgenmsg
+            while pos + 4 <= length:
+                alen, atype = struct.unpack_from("=HH", data, pos)
+                if alen < 4:
+                    break
+                if atype & 0x3FFF == _NFTA_GEN_ID and alen >= 8:
+                    return struct.unpack_from(">I", data, pos + 4)[0]
+                pos += (alen + 3) & ~3
+            return None
+        if length < 16:
+            break
+        data = data[(length + 3) & ~3:]
+    return None
+
+
+def _where() -> str:
+    """This boot and this network namespace: generations count per netns from boot."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        return f"{boot}:{os.stat('/proc/self/ns/net').st_ino}"
+    except OSError:
+        return ""
+
+
+def _read_stamp(path: str) -> dict[str, Any]:
+    try:
+        with open(path) as f:
+            stamp = json.load(f)
+        return stamp if isinstance(stamp, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_stamp(path: str, stamp: dict[str, Any]) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(stamp, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # only costs the next start its batch
+
+
+def ensure(stamp_path: str, parts: dict[str, list[dict[str, Any]]], rest: list[dict[str, Any]]) -> None:
+    """Apply the idempotent ``parts`` (name -> commands) the stamp cannot vouch
+    for, plus ``rest`` (e.g. a container's port rules), as one batch."""
+    where = _where()
+    before = generation()
+    stamp = _read_stamp(stamp_path)
+    held = set(stamp.get("parts", [])) if (where and before is not None and stamp.get("where") == where
+                                          and stamp.get("generation") == before) else set()
+    missing = [name for name in parts if name not in held]
+    cmds = [c for name in missing for c in parts[name]] + rest
+    if not cmds:
+        return
+    run(cmds)
+    after = generation()
+    if where and before is not None and after == before + 1:
+        _write_stamp(stamp_path, {"where": where, "generation": after, "parts": sorted(held | set(missing))})

@@ -51,7 +51,7 @@ def _light_import() -> dict[str, Any]:
     global _messages
     if _messages is not None:
         return _messages
-    stub = None
+    stubs: dict[str, types.ModuleType] = {}
     if "pyroute2" not in sys.modules:
         spec = importlib.util.find_spec("pyroute2")
         if spec is None or spec.submodule_search_locations is None:
@@ -62,22 +62,57 @@ def _light_import() -> dict[str, Any]:
         stub.__path__ = list(spec.submodule_search_locations)
         stub.__spec__ = spec
         stub.__file__ = spec.origin
-        sys.modules["pyroute2"] = stub
+        stubs["pyroute2"] = stub
+        sys.modules["pyroute2"] = stub  # before the next find_spec, which would run the real __init__
     try:
+        if "pyroute2.config" not in sys.modules:
+            stubs["pyroute2.config"] = sys.modules["pyroute2.config"] = _config_stub()
         ifinf = importlib.import_module("pyroute2.netlink.rtnl.ifinfmsg")
         ifaddr = importlib.import_module("pyroute2.netlink.rtnl.ifaddrmsg")
         rt = importlib.import_module("pyroute2.netlink.rtnl.rtmsg")
     finally:
-        if stub is not None and sys.modules.get("pyroute2") is stub:
-            # A later plain "import pyroute2" must get the real package: drop
-            # the stub; the submodules stay cached and are reused by it.
-            del sys.modules["pyroute2"]
+        for name, stub in stubs.items():
+            if sys.modules.get(name) is stub:
+                # A later plain "import pyroute2" must get the real package:
+                # drop the stubs; the codec submodules stay cached and are reused.
+                del sys.modules[name]
     _messages = {
         "ifinfmsg": ifinf.ifinfmsg,
         "ifaddrmsg": ifaddr.ifaddrmsg,
         "rtmsg": rt.rtmsg,
     }
     return _messages
+
+
+def _config_stub() -> types.ModuleType:
+    """``pyroute2.config`` as the codecs see it, without its imports.
+
+    The real module imports multiprocessing and platform (about 7 ms) for
+    IPDB/NDB settings; the three codecs read only the attributes set here.
+    Any other attribute is taken from the real module, loaded on that first
+    use under its own name (so nothing breaks if a later pyroute2 reads more).
+    """
+    spec = importlib.util.find_spec("pyroute2.config")
+    stub = types.ModuleType("pyroute2.config")
+    stub.__spec__ = spec
+    stub.__file__ = spec.origin if spec else None
+    stub.data_plugins_pkgs = []  # type: ignore[attr-defined]
+    stub.data_plugins_path = []  # type: ignore[attr-defined]
+    stub.machine = os.uname().machine  # type: ignore[attr-defined]  (platform.machine() is this)
+    stub.AF_BRIDGE = getattr(socket, "AF_BRIDGE", 7)  # type: ignore[attr-defined]
+    stub.AF_NETLINK = getattr(socket, "AF_NETLINK", 16)  # type: ignore[attr-defined]
+
+    def real_attribute(name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)  # the import system asks for __path__ and the like
+        real = sys.modules.get("pyroute2.config")
+        if real is None or real is stub:
+            real = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            spec.loader.exec_module(real)  # type: ignore[union-attr]
+        return getattr(real, name)
+
+    stub.__getattr__ = real_attribute  # type: ignore[attr-defined]  (PEP 562)
+    return stub
 
 
 class NetlinkError(OSError):
