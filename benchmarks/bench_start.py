@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from common import PODMAN, PODMAN_RUN, PYCTR, Workspace, concurrent, have, median_of, report  # noqa: E402
+from common import PODMAN, PODMAN_RUN, PYCTR, Workspace, concurrent, have, interleaved_medians, report  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="concurrent rounds per tool")
     parser.add_argument("--network", default="none", choices=["none", "bridge"],
                         help="none: issue 4's benchmark; bridge: issue 6's (pyctr's bridge against podman's)")
     args = parser.parse_args()
@@ -26,21 +28,29 @@ def main() -> None:
     ws = Workspace()
     try:
         pyctr = PYCTR + ["run", "--rm", "--network", net, "busybox", "true"]
-        rows = [(f"pyctr run --rm --network {net}", median_of(pyctr, args.runs, ws.env))]
+        cmds = {f"pyctr run --rm --network {net}": (pyctr, ws.env)}
         podman = None
         if ws.podman_image:
             podman = PODMAN + ["run", "--rm", "--network", net, *PODMAN_RUN, ws.podman_image, "true"]
-            rows.append(("podman --runtime runc run --rm", median_of(podman, args.runs)))
+            cmds["podman --runtime runc run --rm"] = (podman, None)
         if have("runc") and net == "none":
             bundle = ws.runc_bundle(["true"])
             runc = ["runc", "run", "--bundle", str(bundle), f"pyctr-bench-{os.getpid()}"]
-            rows.append(("runc run (bare OCI runtime)", median_of(runc, args.runs)))
-        report(f"Start latency, median of {args.runs}", rows, ratio_to="podman --runtime runc run --rm" if podman else None)
+            cmds["runc run (bare OCI runtime)"] = (runc, None)
+        rows = list(interleaved_medians(cmds, args.runs).items())
+        report(f"Start latency, median of {args.runs} (the tools taking turns)", rows,
+               ratio_to="podman --runtime runc run --rm" if podman else None)
         n = args.concurrency
-        crows = [(f"pyctr x{n} concurrent", concurrent([pyctr] * n, ws.env))]
+        walls: dict[str, list[float]] = {f"pyctr x{n} concurrent": []}
         if podman:
-            crows.append((f"podman x{n} concurrent", concurrent([podman] * n)))
-        report(f"{n} concurrent runs, wall time", crows, ratio_to=f"podman x{n} concurrent" if podman else None)
+            walls[f"podman x{n} concurrent"] = []
+        for _ in range(args.rounds):  # taking turns here too
+            walls[f"pyctr x{n} concurrent"].append(concurrent([pyctr] * n, ws.env))
+            if podman:
+                walls[f"podman x{n} concurrent"].append(concurrent([podman] * n))
+        crows = [(name, statistics.median(w)) for name, w in walls.items()]
+        report(f"{n} concurrent runs, wall time (median of {args.rounds} rounds)", crows,
+               ratio_to=f"podman x{n} concurrent" if podman else None)
     finally:
         ws.close()
 

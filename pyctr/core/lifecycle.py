@@ -304,10 +304,29 @@ def _wait(pid: int) -> int:
 def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
     """The init has exited: release network, cgroup and mounts; run poststop hooks."""
     errors = plugins.poststop(container)
+    # The network goes in a thread while the cgroups and the rootfs go here: a
+    # bridge's veth deletion waits in the kernel for an RCU grace period.
+    disconnecting = Background(engine.network_for(container).disconnect, container)
     try:
-        engine.network_for(container).disconnect(container)
-    except PyctrError as e:
-        errors.append(str(e))
+        errors += _release_cgroups_and_mounts(engine, container, exit_code)
+    finally:
+        try:
+            disconnecting.join()
+        except PyctrError as e:
+            errors.append(str(e))
+    # recorded last: a pyctr killed before this leaves "running" with a dead
+    # pid, which reconcile turns into this cleanup again
+    container.status = "exited" if container.started else "created"
+    container.exit_code = exit_code
+    container.pid = 0
+    container.finished = time.time()
+    with transaction(engine.db):
+        container.save(engine.db)
+    return errors
+
+
+def _release_cgroups_and_mounts(engine: Engine, container: Container, exit_code: int) -> list[str]:
+    errors: list[str] = []
     handle = container.runtime.pop("cgroup", None)
     cgroups = engine.cgroups_for(container)
     if handle is not None and cgroups is not None:
@@ -328,12 +347,6 @@ def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
         from pyctr.core import mounts
 
         errors += mounts.release(engine, container)
-    container.status = "exited" if container.started else "created"
-    container.exit_code = exit_code
-    container.pid = 0
-    container.finished = time.time()
-    with transaction(engine.db):
-        container.save(engine.db)
     return errors
 
 
