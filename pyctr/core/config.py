@@ -8,11 +8,11 @@ plus ``insecure-registries = ["localhost:5000"]``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyctr.core.errors import UsageError
+from pyctr.core.records import Record, factory
 
 DEFAULT_CONFIG_FILE = "/etc/pyctr/pyctr.toml"
 
@@ -32,8 +32,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
-@dataclass
-class Config:
+class Config(Record):
     root: Path = Path("/var/lib/pyctr")
     runroot: Path = Path("/run/pyctr")
     storage_driver: str | None = None
@@ -45,7 +44,7 @@ class Config:
     log_level: str = "warning"
     insecure_registries: tuple[str, ...] = ()
     #: where each value came from, for ``pyctr info --format json``
-    origin: dict[str, str] = field(default_factory=dict)
+    origin: dict[str, str] = factory(dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self).items() if k != "origin"}

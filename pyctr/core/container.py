@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyctr.core.errors import Conflict, NotFound
+from pyctr.core.records import Record, factory
 from pyctr.core.spec import ContainerSpec
 from pyctr.core.state import sqlite3
 
 STATUSES = ("created", "running", "paused", "restarting", "exited", "dead", "removing")
 
 
-@dataclass
-class Container:
+class Container(Record):
     id: str
     name: str
     image_id: str
@@ -31,11 +30,11 @@ class Container:
     exit_code: int = 0
     oom_killed: bool = False
     error: str = ""
-    created: float = field(default_factory=time.time)
+    created: float = factory(time.time)
     started: float = 0.0
     finished: float = 0.0
     #: what the runtime made and must undo: cgroup handle, network attachment, monitor pid
-    runtime: dict[str, Any] = field(default_factory=dict)
+    runtime: dict[str, Any] = factory(dict)
     #: the storage root this record belongs to
     root: Path = Path("/var/lib/pyctr")
 

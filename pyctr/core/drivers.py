@@ -12,7 +12,6 @@ driver may implement lifecycle hooks (``pyctr_*`` methods) as well.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -22,17 +21,17 @@ from pyctr.core.errors import (  # noqa: F401  (re-exported: the drivers' vocabu
     IncompatibleFilesystem,
     PrerequisitesMissing,
 )
+from pyctr.core.records import Record, factory
 
 KINDS = ("storage", "network", "volume", "cgroup")
 
 
-@dataclass(frozen=True)
-class DriverContext:
+class DriverContext(Record, frozen=True):
     """What every driver is constructed with."""
 
     root: Path  #: the storage root (``--root``)
     runroot: Path  #: the run root (``--runroot``): volatile state, locks
-    options: dict[str, str] = field(default_factory=dict)  #: ``--<kind>-opt`` values
+    options: dict[str, str] = factory(dict)  #: ``--<kind>-opt`` values
 
 
 class Driver(abc.ABC):
@@ -179,8 +178,7 @@ def _dead(pid: int) -> bool:
     return state in (b"Z", b"X")
 
 
-@dataclass
-class NetworkAttachment:
+class NetworkAttachment(Record):
     """What a network driver reports for one container (``NetworkSettings``)."""
 
     network: str
@@ -188,7 +186,7 @@ class NetworkAttachment:
     prefix_len: int = 0
     gateway: str = ""
     mac_address: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = factory(dict)
 
 
 class NetworkDriver(Driver):

@@ -38,9 +38,7 @@ class Engine:
     def ctx_for(self, kind: str) -> DriverContext:
         """The context a driver of ``kind`` gets: settings that are that kind's options."""
         if kind == "cgroup" and self.config.cgroup_subtree:
-            import dataclasses
-
-            return dataclasses.replace(self.ctx, options={"parent": self.config.cgroup_subtree})
+            return self.ctx.replace(options={"parent": self.config.cgroup_subtree})
         return self.ctx
 
     def driver(self, kind: str, name: str | None = None) -> Driver:

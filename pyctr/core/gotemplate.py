@@ -577,6 +577,18 @@ def _go_float(f: float) -> str:
     return sign + (_e_form(d, dp) if exp < -4 or exp >= 6 else _f_form(d, dp))
 
 
+def _struct_fields(v: Any) -> Any:
+    """Field names of a record (a dataclass or a pyctr.core.records.Record), else None."""
+    if isinstance(v, type):
+        return None
+    if hasattr(v, "__dataclass_fields__"):
+        return list(v.__dataclass_fields__)
+    fields = getattr(type(v), "_fields", None)
+    if isinstance(fields, dict) and hasattr(v, "replace") and hasattr(v, "to_dict"):
+        return list(fields)
+    return None
+
+
 def go_str(v: Any) -> str:
     """``fmt.Sprint`` of one value: ``<nil>``, ``true``, ``[a b]``, ``map[k:v]``."""
     if v is MISSING:
@@ -597,8 +609,9 @@ def go_str(v: Any) -> str:
         return "[" + " ".join(go_str(e) for e in v) + "]"
     if isinstance(v, dict):
         return "map[" + " ".join(f"{go_str(k)}:{go_str(v[k])}" for k in _sorted_keys(v)) + "]"
-    if hasattr(v, "__dataclass_fields__") and not isinstance(v, type):  # a Go struct's {a b}
-        return "{" + " ".join(go_str(getattr(v, f)) for f in v.__dataclass_fields__) + "}"
+    names = _struct_fields(v)
+    if names is not None:  # a Go struct's {a b}
+        return "{" + " ".join(go_str(getattr(v, f)) for f in names) + "}"
     return str(v)
 
 
@@ -653,8 +666,9 @@ def go_json(v: Any) -> str:
             f"{_json_str(k if isinstance(k, str) else go_str(k))}:{go_json(x)}" for k, x in v.items()) + "}"
     if isinstance(v, (list, tuple)):
         return "[" + ",".join(go_json(x) for x in v) + "]"
-    if hasattr(v, "__dataclass_fields__") and not isinstance(v, type):
-        return go_json({f: getattr(v, f) for f in v.__dataclass_fields__})
+    names = _struct_fields(v)
+    if names is not None:
+        return go_json({f: getattr(v, f) for f in names})
     if hasattr(v, "__dict__"):
         return go_json({k: x for k, x in vars(v).items() if not k.startswith("_")})
     return _json_str(str(v))

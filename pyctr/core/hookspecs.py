@@ -108,8 +108,9 @@ def pyctr_create_container(container: Container) -> None:
 def pyctr_create_runtime(container: Container, pid: int) -> None:
     """The container's init exists in its new namespaces and is waiting.
 
-    Place it in cgroups, write uid/gid maps, move network interfaces into
-    ``/proc/<pid>/ns/net``. The user's command has not started.
+    Write uid/gid maps, add what the container needs from outside. The
+    cgroup driver has placed it and the network driver has wired
+    ``/proc/<pid>/ns/net`` already; the user's command has not started.
 
     Runs in: parent, while the child waits before pivot_root.
 

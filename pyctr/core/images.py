@@ -14,11 +14,11 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pyctr.core.errors import Conflict, ImageError, NotFound, UsageError
+from pyctr.core.records import Record, factory
 from pyctr.core.state import transaction
 
 if TYPE_CHECKING:
@@ -26,15 +26,14 @@ if TYPE_CHECKING:
     from pyctr.core.engine import Engine
 
 
-@dataclass
-class Image:
+class Image(Record):
     id: str  #: sha256:<hex> of the config
     config: dict[str, Any]
     layers: list[str]  #: storage layer ids, base first
     size: int
     created: float
     manifest_digest: str = ""
-    tags: list[str] = field(default_factory=list)
+    tags: list[str] = factory(list)
 
     @property
     def short_id(self) -> str:

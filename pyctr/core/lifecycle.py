@@ -195,12 +195,10 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
         cgroups.warm_up()
     rootfs = str(storage.get(container.id))
     if spec.mounts:
-        from dataclasses import replace
-
         from pyctr.core import mounts
 
         prepared = mounts.prepare(engine, container, rootfs)
-        spec = replace(spec, mounts=prepared)  # host paths for the child; the record keeps the names
+        spec = spec.replace(mounts=prepared)  # host paths for the child; the record keeps the names
     joins = {kind: mode[5:] for kind, mode in spec.namespaces.items() if mode.startswith("path:")}
     for kind, mode in spec.namespaces.items():
         if mode.startswith("container:"):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pyctr.core.errors import PyctrError, UsageError
@@ -296,7 +295,7 @@ def parse_volumes_from(engine: Engine, raw: str) -> list[Mount]:
         raise UsageError(f"invalid mode: {mode}")
     other = lookup(engine.db, engine.config.root, ref)
     forced_ro = "ro" in mode.split(",")
-    return [replace(m, readonly=m.readonly or forced_ro, labels=dict(m.labels), driver_options=dict(m.driver_options))
+    return [m.replace(readonly=m.readonly or forced_ro, labels=dict(m.labels), driver_options=dict(m.driver_options))
             for m in other.spec.mounts if m.type in ("volume", "bind")]
 
 
@@ -373,9 +372,9 @@ def prepare(engine: Engine, container: Container, rootfs: str | None = None) -> 
     try:
         for m in container.spec.mounts:
             if m.type == "tmpfs":
-                out.append(replace(m, options=list(m.options)))
+                out.append(m.replace(options=list(m.options)))
             elif m.type == "bind":
-                out.append(replace(m, source=_bind_source(m)))
+                out.append(m.replace(source=_bind_source(m)))
             elif m.type == "volume":
                 vol, created = volumes.create(engine, m.source, m.driver, m.driver_options, m.labels)
                 drv = volumes.driver(engine, vol.driver)
@@ -385,7 +384,7 @@ def prepare(engine: Engine, container: Container, rootfs: str | None = None) -> 
                     if created:  # a volume that never worked is not left behind
                         volumes.remove(engine, vol.name, force=True, check_users=False)
                     raise
-                out.append(replace(m, source=str(path)))
+                out.append(m.replace(source=str(path)))
                 if not m.nocopy and rootfs:
                     copy_image_content(rootfs, m.target, str(path))
     except BaseException:

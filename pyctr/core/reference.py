@@ -15,9 +15,9 @@ pyctr prints and stores are the ones a Docker user expects:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from pyctr.core.errors import UsageError
+from pyctr.core.records import Record
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -37,8 +37,7 @@ _HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
 _NAME_MAX = 255
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(Record, frozen=True):
     """A fully normalised image reference."""
 
     registry: str

@@ -9,32 +9,31 @@ state database unchanged.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from pyctr.core.records import Record, factory
 
 #: namespace kinds, in the order they are unshared (user first: it owns the rest)
 NAMESPACE_KINDS = ("user", "mount", "uts", "ipc", "network", "pid", "cgroup")
 
 
-@dataclass
-class Mount:
+class Mount(Record):
     """One mount inside the container (bind, tmpfs or volume)."""
 
     type: str  # bind | tmpfs | volume
     target: str
     source: str = ""  # host path (bind), volume name (volume)
     readonly: bool = False
-    options: list[str] = field(default_factory=list)  # mount(8)-style extra options
+    options: list[str] = factory(list)  # mount(8)-style extra options
     propagation: str = ""  # rprivate, rshared, ... (bind)
     driver: str = ""  # volume driver chosen for a volume mount
-    driver_options: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)  # labels of a volume the mount creates
+    driver_options: dict[str, str] = factory(dict)
+    labels: dict[str, str] = factory(dict)  # labels of a volume the mount creates
     nocopy: bool = False  # volume: do not copy the image's content into an empty volume
     create_host_path: bool = False  # bind from -v: a missing host directory is created, as Docker does
 
 
-@dataclass
-class ContainerSpec:
+class ContainerSpec(Record):
     """What a container is: image, process, isolation, resources, wiring."""
 
     image: str = ""  # the reference as the user gave it
@@ -43,31 +42,31 @@ class ContainerSpec:
     hostname: str = ""
     domainname: str = ""
     # process
-    argv: list[str] = field(default_factory=list)  # entrypoint + cmd, resolved
-    entrypoint: list[str] = field(default_factory=list)
-    cmd: list[str] = field(default_factory=list)
-    env: list[str] = field(default_factory=list)
+    argv: list[str] = factory(list)  # entrypoint + cmd, resolved
+    entrypoint: list[str] = factory(list)
+    cmd: list[str] = factory(list)
+    env: list[str] = factory(list)
     workdir: str = "/"
     user: str = ""  # as given: name|uid[:gid]
     tty: bool = False
     interactive: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = factory(dict)
     # isolation: kind -> "private" | "host" | "container:<id>" | "path:<ns file>"
-    namespaces: dict[str, str] = field(default_factory=dict)
-    uid_map: list[tuple[int, int, int]] = field(default_factory=list)
-    gid_map: list[tuple[int, int, int]] = field(default_factory=list)
-    mounts: list[Mount] = field(default_factory=list)
+    namespaces: dict[str, str] = factory(dict)
+    uid_map: list[tuple[int, int, int]] = factory(list)
+    gid_map: list[tuple[int, int, int]] = factory(list)
+    mounts: list[Mount] = factory(list)
     read_only: bool = False
     privileged: bool = False
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
+    cap_add: list[str] = factory(list)
+    cap_drop: list[str] = factory(list)
     no_new_privileges: bool = False
     seccomp: str = "default"  # default | unconfined | a profile's JSON text (the file is read at create, as Docker)
     # resources: cgroup limits, keys as the cgroup driver documents them
-    resources: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, Any] = factory(dict)
     cgroup_parent: str = ""
     # network: mode is the network driver's name; the rest is the driver's business
-    network: dict[str, Any] = field(default_factory=dict)
+    network: dict[str, Any] = factory(dict)
     # lifecycle
     auto_remove: bool = False
     restart_policy: str = "no"
@@ -76,15 +75,15 @@ class ContainerSpec:
     log_driver: str = "json-file"
     init: bool = False
     #: free-form data for plugins, namespaced by the plugin's name
-    annotations: dict[str, Any] = field(default_factory=dict)
+    annotations: dict[str, Any] = factory(dict)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ContainerSpec:
         data = json.loads(text)
-        known = {f.name for f in fields(cls)}
+        known = cls._fields
         spec = cls(**{k: v for k, v in data.items() if k in known})
         spec.mounts = [Mount(**m) if isinstance(m, dict) else m for m in spec.mounts]
         spec.uid_map = [tuple(x) for x in spec.uid_map]  # type: ignore[misc]

@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as e:
         _error(str(e))
         sys.exit(125)
+    except Exception as e:  # a bug in pyctr or a plugin: still one line (PYCTR_DEBUG=1: the traceback)
+        if os.environ.get("PYCTR_DEBUG"):
+            raise
+        _error(f"internal error: {type(e).__name__}: {e} (PYCTR_DEBUG=1 shows where)")
+        sys.exit(125)
 
 
 def _exit_now(code: int) -> None:

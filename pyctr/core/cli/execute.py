@@ -43,8 +43,6 @@ def namespaces_of(pid: int) -> dict[str, str]:
 def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], user: str | None,
             workdir: str | None, privileged: bool, container: str, command: tuple[str, ...]) -> None:
     """Execute a command in a running container."""
-    import dataclasses
-
     from pyctr.core.cli.runspec import _parse_env
     from pyctr.core.container import lookup
     from pyctr.core.lifecycle import _alive, seccomp_cache_dir
@@ -55,7 +53,7 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
     c = lookup(eng.db, eng.config.root, container)
     if c.status != "running" or not _alive(c.pid, c.runtime.get("starttime")):
         raise Conflict(f"container {c.name} is not running")
-    spec = dataclasses.replace(c.spec, privileged=c.spec.privileged or privileged)
+    spec = c.spec.replace(privileged=c.spec.privileged or privileged)
     extra = _parse_env(env, ())
     keys = {e.split("=", 1)[0] for e in extra}
     full_env = [e for e in spec.env if e.split("=", 1)[0] not in keys] + extra
