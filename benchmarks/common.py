@@ -41,16 +41,17 @@ def median_of(argv: list[str], runs: int, env: dict[str, str] | None = None, war
 
 
 def interleaved_medians(cmds: dict[str, tuple[list[str], dict[str, str] | None]], runs: int,
-                        block: int = 5) -> dict[str, float]:
+                        block: int = 5, settle: float = 1.0) -> dict[str, float]:
     """Median wall time per command over ``runs`` runs, the tools taking turns in blocks.
 
     On a shared VM the machine's speed drifts over seconds to minutes; running
     each tool's whole series back to back lets that drift into the ratio.
     Alternating single runs is no better: podman returns before its cleanup
     (conmon, ``podman container cleanup``) is done, which slows whatever runs
-    next, and a pause to let it finish leaves the CPU cold. So each tool runs
-    ``block`` times in a row (one more first, untimed, to warm up), then the
-    next tool, round after round, until every tool has ``runs`` timings.
+    next. So each tool runs ``block`` times in a row, then the next tool,
+    round after round, until every tool has ``runs`` timings; before each
+    block the machine gets ``settle`` seconds for what the previous tool left
+    running, and one untimed run warms the caches up again.
     """
     names = list(cmds)
     times: dict[str, list[float]] = {name: [] for name in names}
@@ -59,7 +60,8 @@ def interleaved_medians(cmds: dict[str, tuple[list[str], dict[str, str] | None]]
             n = min(block, runs - len(times[name]))
             if n <= 0:
                 continue
-            timed(*cmds[name])  # warm-up: the previous tool's leftovers settle
+            time.sleep(settle)
+            timed(*cmds[name])
             times[name] += [timed(*cmds[name]) for _ in range(n)]
     return {name: statistics.median(t) for name, t in times.items()}
 

@@ -528,3 +528,26 @@ def test_first_connects_race_from_many_processes(tmp_path: Path, procs: list[Any
         d.cleanup_orphans(set())
         subprocess.run(["ip", "link", "del", s.bridge], capture_output=True, check=False)
         subprocess.run(["nft", "delete", "table", "ip", s.table], capture_output=True, check=False)
+
+
+def test_an_unchanged_ruleset_is_not_applied_again_and_a_lost_one_is(busybox: Any,
+                                                                      bridge_session: BridgeSession) -> None:  # noqa: F811
+    """The nftables generation stamp: a second start commits nothing; after someone deletes
+    the table, the next start puts the whole ruleset back and the container reaches its gateway."""
+    from pyctr.network_plugins.bridge import nat
+
+    busybox.env["PYCTR_NETWORK_OPT"] = ";".join(f"{k}={v}" for k, v in bridge_session.options().items())
+    busybox("run", "--rm", "--network", "bridge", "busybox", "true", check=True)
+    before = nat.generation()
+    busybox("run", "--rm", "--network", "bridge", "busybox", "true", check=True)
+    assert nat.generation() == before  # no nftables transaction: the stamp vouched for the ruleset
+    subprocess.run(["nft", "delete", "table", "ip", bridge_session.table], check=True)
+    r = busybox("run", "--rm", "--network", "bridge", "busybox", "sh", "-c",
+                "ping -c 1 -W 2 $(ip route | awk '/default/ {print $3}')", check=True)
+    assert "1 packets received" in r.stdout, r.stdout
+    table = json.loads(subprocess.run(["nft", "-j", "list", "table", "ip", bridge_session.table],
+                                      capture_output=True, text=True, check=True).stdout)["nftables"]
+    chains = {i["chain"]["name"] for i in table if "chain" in i}
+    assert {"prerouting", "output", "postrouting", "forward", "ports"} <= chains
+    elements = [i["set"] for i in table if "set" in i and i["set"]["name"] == "nat_bridges"]
+    assert elements and bridge_session.bridge in elements[0].get("elem", []), elements

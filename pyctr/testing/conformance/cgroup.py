@@ -163,6 +163,19 @@ class CgroupDriverConformance:
         assert cg.driver.pids(handle) == [p.pid]
         json.dumps(handle)  # handles are stored with the container
 
+    def test_warm_up_moves_nothing_and_placement_follows(self, cg: Harness) -> None:
+        """``warm_up`` (optional) may start kernel work early; it must not move the
+        caller, fail, or disturb the placement that follows it."""
+        with open("/proc/self/cgroup") as f:
+            before = f.read()
+        handle = cg.create()
+        cg.driver.warm_up()
+        p = cg.spawn(SLEEPER, handle)
+        assert cg.driver.pids(handle) == [p.pid]
+        time.sleep(0.1)  # a warm-up thread has long finished its write
+        with open("/proc/self/cgroup") as f:
+            assert f.read() == before
+
     def test_status_names_driver(self, cgroup_driver: Any) -> None:
         lines = dict(cgroup_driver.status())
         assert lines.get("Cgroup Driver")
