@@ -15,10 +15,10 @@ import ipaddress
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from pyctr.core.errors import Conflict, NotFound, UsageError
+from pyctr.core.records import Record, factory
 from pyctr.core.state import register_migration, sqlite3, transaction
 from pyctr.network_plugins.bridge.plan import Network, PortMapping, ports_conflict
 
@@ -72,8 +72,7 @@ CREATE TABLE bridge_container_networks (
 """)
 
 
-@dataclass
-class Endpoint:
+class Endpoint(Record):
     container_id: str
     network_id: str
     veth: str
@@ -81,10 +80,10 @@ class Endpoint:
     mac: str
     name: str = ""
     hostname: str = ""
-    aliases: list[str] = field(default_factory=list)
-    extra_hosts: list[str] = field(default_factory=list)
+    aliases: list[str] = factory(list)
+    extra_hosts: list[str] = factory(list)
     hosts_path: str = ""
-    ports: list[PortMapping] = field(default_factory=list)
+    ports: list[PortMapping] = factory(list)
     #: the interface's name inside the container
     ifname: str = "eth0"
 

@@ -33,9 +33,9 @@ per-container state is rules in ``ports`` tagged with the container id.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
 from typing import Any
 
+from pyctr.core.records import Record, factory
 from pyctr.core.sha import sha256
 
 #: like Docker's default-address-pools: (base, size of each subnet)
@@ -50,22 +50,20 @@ DEFAULT_MTU = 1500
 CONTAINER_IFNAME = "eth0"
 
 
-@dataclass
-class HostView:
+class HostView(Record):
     """What the host has now (only the parts a plan looks at)."""
 
     #: name -> {"index", "kind", "up", "master", "mtu"}
-    links: dict[str, dict[str, Any]] = field(default_factory=dict)
+    links: dict[str, dict[str, Any]] = factory(dict)
     #: ifname -> ["a.b.c.d/len", ...]
-    addresses: dict[str, list[str]] = field(default_factory=dict)
+    addresses: dict[str, list[str]] = factory(dict)
     #: every IPv4 route destination, CIDR
-    routes: list[str] = field(default_factory=list)
+    routes: list[str] = factory(list)
     #: "/proc/sys/..." -> current value
-    sysctls: dict[str, str] = field(default_factory=dict)
+    sysctls: dict[str, str] = factory(dict)
 
 
-@dataclass
-class Network:
+class Network(Record):
     """A bridge network as stored in the state database."""
 
     id: str
@@ -81,8 +79,7 @@ class Network:
         return ipaddress.ip_network(self.subnet).prefixlen
 
 
-@dataclass
-class PortMapping:
+class PortMapping(Record):
     proto: str  # tcp | udp
     host_ip: str  # "" = every address
     host_port: int  # 0 = choose one
