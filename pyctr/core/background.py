@@ -22,11 +22,12 @@ class Background:
         self._done = _thread.allocate_lock()
         self._done.acquire()
         self._error: BaseException | None = None
+        self._result: Any = None
         self._joined = False
 
         def body() -> None:
             try:
-                fn(*args)
+                self._result = fn(*args)
             except BaseException as e:  # noqa: BLE001  (handed to join)
                 self._error = e
             finally:
@@ -41,3 +42,8 @@ class Background:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+
+    def join_result(self) -> Any:
+        """:meth:`join`, then what the call returned."""
+        self.join()
+        return self._result

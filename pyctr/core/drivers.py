@@ -108,7 +108,10 @@ class StorageDriver(Driver):
 
     @abc.abstractmethod
     def put(self, layer_id: str) -> None:
-        """Release what :meth:`get` made available (unmount). Idempotent."""
+        """Release what :meth:`get` made available (unmount). Idempotent.
+
+        When a container stops, the runtime calls this from a thread of its own,
+        alongside the network driver's ``disconnect``."""
 
     @abc.abstractmethod
     def remove(self, layer_id: str) -> None:
@@ -303,6 +306,8 @@ class CgroupDriver(Driver):
 
         The counters are :meth:`oom_events`' keys, read before anything is
         killed. Idempotent: a handle already destroyed or half-created is fine.
+        When a container stops, the runtime calls this from a thread of its own,
+        alongside the network driver's ``disconnect``.
         """
 
     # The resources dict (``ContainerSpec.resources``) has these keys, values

@@ -302,16 +302,25 @@ def _wait(pid: int) -> int:
 def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
     """The init has exited: release network, cgroup and mounts; run poststop hooks."""
     errors = plugins.poststop(container)
-    # The network goes in a thread while the cgroups and the rootfs go here: a
-    # bridge's veth deletion waits in the kernel for an RCU grace period.
-    disconnecting = Background(engine.network_for(container).disconnect, container)
+    # The cgroups and the rootfs go in a thread while the network goes here: a
+    # bridge's veth deletion waits 16-23 ms in the kernel for an RCU grace
+    # period. (This way round, the network driver stays in the thread that
+    # connected it: the bridge keeps one database connection per thread.)
+    # (the drivers are looked up here: made and registered in one thread only)
+    network, cgroups, storage = (_driver(errors, lookup, container) for lookup in
+                                 (engine.network_for, engine.cgroups_for, engine.storage_for))
+    releasing = Background(_release_cgroups_and_rootfs, container, cgroups, storage, exit_code)
     try:
-        errors += _release_cgroups_and_mounts(engine, container, exit_code)
+        if network is not None:
+            network.disconnect(container)
+    except PyctrError as e:
+        errors.append(str(e))
     finally:
-        try:
-            disconnecting.join()
-        except PyctrError as e:
-            errors.append(str(e))
+        errors += releasing.join_result()
+    if container.spec.mounts:
+        from pyctr.core import mounts
+
+        errors += mounts.release(engine, container)
     # recorded last: a pyctr killed before this leaves "running" with a dead
     # pid, which reconcile turns into this cleanup again
     container.status = "exited" if container.started else "created"
@@ -323,10 +332,19 @@ def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
     return errors
 
 
-def _release_cgroups_and_mounts(engine: Engine, container: Container, exit_code: int) -> list[str]:
+def _driver(errors: list[str], lookup: Any, container: Container) -> Any:
+    """The container's driver of one kind, or None with the reason in ``errors``."""
+    try:
+        return lookup(container)
+    except PyctrError as e:
+        errors.append(str(e))
+        return None
+
+
+def _release_cgroups_and_rootfs(container: Container, cgroups: Any, storage: Any, exit_code: int) -> list[str]:
+    """The cgroup (OOM counters read first) and the rootfs mount; the errors, as lines."""
     errors: list[str] = []
     handle = container.runtime.pop("cgroup", None)
-    cgroups = engine.cgroups_for(container)
     if handle is not None and cgroups is not None:
         try:
             # the OOM counters are read before the cgroup goes (destroy reads them first)
@@ -338,13 +356,10 @@ def _release_cgroups_and_mounts(engine: Engine, container: Container, exit_code:
             errors.append(str(e))
             container.runtime["cgroup"] = handle  # keep it for prune to retry
     try:
-        engine.storage_for(container).put(container.id)
+        if storage is not None:
+            storage.put(container.id)
     except (PyctrError, OSError) as e:
         errors.append(str(e))
-    if container.spec.mounts:
-        from pyctr.core import mounts
-
-        errors += mounts.release(engine, container)
     return errors
 
 
