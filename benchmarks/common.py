@@ -34,12 +34,6 @@ def timed(argv: list[str], env: dict[str, str] | None = None, check: bool = True
     return elapsed
 
 
-def median_of(argv: list[str], runs: int, env: dict[str, str] | None = None, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        timed(argv, env)
-    return statistics.median(timed(argv, env) for _ in range(runs))
-
-
 def interleaved_medians(cmds: dict[str, tuple[list[str], dict[str, str] | None]], runs: int,
                         block: int = 5, settle: float = 1.0) -> dict[str, float]:
     """Median wall time per command over ``runs`` runs, the tools taking turns in blocks.

@@ -292,9 +292,9 @@ class CgroupDriver(Driver):
         """Move ``pid`` into the cgroup."""
 
     def warm_up(self) -> None:
-        """A container start begins (before ``create``): start, in the background,
-        any slow kernel work the coming ``add_process`` would otherwise wait for.
-        Optional; must not block and must not fail."""
+        """Called right after ``create`` when a container starts: begin, in the
+        background, any slow kernel work the coming ``add_process`` would
+        otherwise wait for. Optional; must not block and must not fail."""
 
     def validate(self, resources: dict[str, Any]) -> dict[str, Any]:
         """Check limits without creating anything (``create`` runs it first); return them normalised."""

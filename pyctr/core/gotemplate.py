@@ -583,10 +583,9 @@ def _struct_fields(v: Any) -> Any:
         return None
     if hasattr(v, "__dataclass_fields__"):
         return list(v.__dataclass_fields__)
-    fields = getattr(type(v), "_fields", None)
-    if isinstance(fields, dict) and hasattr(v, "replace") and hasattr(v, "to_dict"):
-        return list(fields)
-    return None
+    from pyctr.core.records import Record
+
+    return list(v.field_names()) if isinstance(v, Record) else None
 
 
 def go_str(v: Any) -> str:

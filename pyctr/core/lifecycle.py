@@ -304,9 +304,10 @@ def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
     errors = plugins.poststop(container)
     # The cgroups and the rootfs go in a thread while the network goes here: a
     # bridge's veth deletion waits 16-23 ms in the kernel for an RCU grace
-    # period. (This way round, the network driver stays in the thread that
-    # connected it: the bridge keeps one database connection per thread.)
-    # (the drivers are looked up here: made and registered in one thread only)
+    # period. This way round the network driver stays in the thread that
+    # connected it (the bridge keeps one database connection per thread), and
+    # the drivers are looked up here, so they are made and registered in one
+    # thread only.
     network, cgroups, storage = (_driver(errors, lookup, container) for lookup in
                                  (engine.network_for, engine.cgroups_for, engine.storage_for))
     releasing = Background(_release_cgroups_and_rootfs, container, cgroups, storage, exit_code)

@@ -6,7 +6,7 @@
       ├─ places stage 1 in  exits at once; init is re-parented          │
       │  the cgroups        to us (we are a child subreaper)            │ seccomp filter, and
       ├─ reads init's host pid                                          │ (no user namespace)
-      ├─ pyctr_create_runtime hooks (cgroups, uid maps, network)        │ the kernel mounts
+      ├─ network, the init's cgroups, pyctr_create_runtime (uid maps)   │ the kernel mounts
       ├─ writes "go" ─────────────────────────────────────────────────> │ the rest of the mounts,
       └─ reads the error pipe: EOF = execve succeeded                   │ pivot_root, privileges, execve
 
