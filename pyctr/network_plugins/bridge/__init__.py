@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +95,11 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
         Opening runs the migration check and the last close of a WAL database
         checkpoints it (an fsync): both are paid once, not per call.
         """
-        import threading
+        import _thread  # (threading.local is this; threading itself is a 2-3 ms import)
 
         from pyctr.core import state
 
-        local = self.__dict__.setdefault("_local", threading.local())
+        local = self.__dict__.setdefault("_local", _thread._local())
         conn = getattr(local, "conn", None)
         # never use a connection across fork (the detached monitor disconnects)
         if conn is None or getattr(local, "pid", 0) != os.getpid():
@@ -175,6 +174,8 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
 
     @staticmethod
     def _free_port(p: plan.PortMapping, taken: list[plan.PortMapping]) -> int:
+        import socket  # (here: the socket module's import is on no start path without -p)
+
         kind = socket.SOCK_STREAM if p.proto == "tcp" else socket.SOCK_DGRAM
         for _ in range(50):
             with socket.socket(socket.AF_INET, kind) as s:

@@ -14,11 +14,13 @@ import _thread
 import ctypes
 import json
 import os
+import sys
 from typing import Any
 
 from pyctr.core.errors import DriverError, PrerequisitesMissing
 from pyctr.network_plugins.bridge import plan
 
+LIBRARY = "libnftables.so.1"
 NFT_CTX_OUTPUT_JSON = 1 << 4
 _lib: Any = None
 _lib_lock = _thread.allocate_lock()  # (not threading: its import is on every bridged start)
@@ -30,7 +32,7 @@ def _libnft() -> Any:
     with _lib_lock:
         if _lib is None:
             try:
-                lib = ctypes.CDLL("libnftables.so.1")
+                lib = ctypes.CDLL(LIBRARY)
             except OSError:
                 _lib = False
                 return _lib
@@ -50,12 +52,20 @@ def _libnft() -> Any:
 
 
 def available() -> bool:
-    """libnftables loads (it is used from then on), or an ``nft`` program is on PATH.
+    """libnftables is installed, or an ``nft`` program is on PATH.
 
-    (Not shutil.which and ctypes.util.find_library: their imports, subprocess
-    among them, cost several ms on every bridged start.)
+    The library is looked for where the dynamic linker looks first, and only
+    loaded when neither finds it: the probe runs on every bridged start and a
+    start whose ruleset is in place (see :func:`ensure`) never calls nftables,
+    while loading it (libnftables with libnftnl, libmnl, libjansson, libxtables)
+    costs ~3 ms. (Not shutil.which or ctypes.util.find_library either: their
+    imports, subprocess among them, cost several ms.)
     """
-    if _libnft():
+    multiarch = getattr(sys.implementation, "_multiarch", "")
+    dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+    dirs += [f"{p}/{multiarch}" for p in ("/usr/lib", "/lib") if multiarch] + [
+        "/usr/lib64", "/lib64", "/usr/lib", "/lib", "/usr/local/lib"]
+    if any(os.path.exists(os.path.join(d, LIBRARY)) for d in dirs) or _libnft():
         return True
     return any(os.access(os.path.join(d, "nft"), os.X_OK) for d in os.get_exec_path())
 
