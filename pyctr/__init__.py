@@ -51,7 +51,12 @@ Test a driver with pyctr's conformance suite: ``pytest --pyctr-driver=KIND:NAME`
 
 from __future__ import annotations
 
-import pluggy
+from pyctr.core.standins import INSPECT, PATHLIB, import_with
+
+# Both are imported by almost every command; through stand-ins for the standard
+# modules they need only in corners (inspect's source reading, Path.as_uri).
+import_with("pathlib", PATHLIB)
+pluggy = import_with("pluggy", INSPECT)
 
 __version__ = "0.1.0"
 

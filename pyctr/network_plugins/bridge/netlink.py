@@ -26,6 +26,8 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
+from pyctr.core.standins import import_with, real_module
+
 NETLINK_ROUTE = 0
 CLONE_NEWNET = 0x40000000
 
@@ -69,10 +71,7 @@ def _light_import() -> dict[str, Any]:
     try:
         if "pyroute2.config" not in sys.modules:
             stubs["pyroute2.config"] = sys.modules["pyroute2.config"] = _config_stub()
-        for name, eager in _stdlib_stubs().items():
-            if name not in sys.modules:
-                stubs[name] = sys.modules[name] = _StdlibStub(name, eager)
-        ifinf = importlib.import_module("pyroute2.netlink.rtnl.ifinfmsg")
+        ifinf = import_with("pyroute2.netlink.rtnl.ifinfmsg", _CODEC_STAND_INS)
         ifaddr = importlib.import_module("pyroute2.netlink.rtnl.ifaddrmsg")
         rt = importlib.import_module("pyroute2.netlink.rtnl.rtmsg")
     finally:
@@ -120,32 +119,6 @@ def _config_stub() -> types.ModuleType:
     return stub
 
 
-class _StdlibStub(types.ModuleType):
-    """A standard module as the codecs see it while they load: ``eager``, and
-    for any other attribute the real module, imported on that first use.
-
-    The codecs' modules import logging, threading, traceback and weakref (with
-    textwrap, string and selectors behind them: 10-16 ms) but at import only
-    call ``logging.getLogger``, ``threading.Lock``/``local`` and later
-    ``weakref.proxy``; the rest is for error paths.
-    """
-
-    def __init__(self, name: str, eager: dict[str, Any]) -> None:
-        super().__init__(name)
-        self.__dict__.update(eager)
-
-    def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("__"):
-            raise AttributeError(attr)  # the import system asks for __path__ and the like
-        return getattr(_real_module(self.__name__), attr)
-
-
-def _real_module(name: str) -> types.ModuleType:
-    if isinstance(sys.modules.get(name), _StdlibStub):
-        del sys.modules[name]  # (asked while the stubs are in place: load the real one)
-    return importlib.import_module(name)
-
-
 class _LazyLogger:
     """``logging.getLogger(name)``, importing logging when first used."""
 
@@ -153,16 +126,19 @@ class _LazyLogger:
         self.name = name
 
     def __getattr__(self, attr: str) -> Any:
-        return getattr(_real_module("logging").getLogger(self.name), attr)
+        return getattr(real_module("logging").getLogger(self.name), attr)
 
 
-def _stdlib_stubs() -> dict[str, dict[str, Any]]:
-    return {
-        "logging": {"getLogger": _LazyLogger},
-        "threading": {"Lock": _thread.allocate_lock, "RLock": _thread.RLock, "local": _thread._local},
-        "traceback": {},
-        "weakref": {"proxy": _weakref.proxy},
-    }
+#: The codecs' modules import logging, threading, traceback and weakref (with
+#: textwrap, string and more behind them: 10-16 ms) but at import only call
+#: ``logging.getLogger`` and ``threading.Lock``/``local``, and later
+#: ``weakref.proxy``; the rest is for their error paths.
+_CODEC_STAND_INS = {
+    "logging": {"getLogger": _LazyLogger},
+    "threading": {"Lock": _thread.allocate_lock, "RLock": _thread.RLock, "local": _thread._local},
+    "traceback": {},
+    "weakref": {"proxy": _weakref.proxy},
+}
 
 
 class NetlinkError(OSError):

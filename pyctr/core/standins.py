@@ -1,0 +1,69 @@
+"""Import a module without the standard modules it needs only on rare paths.
+
+Some modules on the start path import others only for a corner: pathlib
+imports urllib.parse for ``as_uri()`` (and urllib.parse imports ipaddress),
+inspect (under pluggy) imports tokenize and linecache for ``getsource()``,
+pyroute2's codecs import logging, threading and traceback for their error
+paths. Together that is 10-20 ms of every ``pyctr run``.
+
+While :func:`import_with` imports a module, such names are *stand-ins*: a
+module object holding what the importing code reads at import time
+("eager" attributes, the real objects or thin wrappers of them) and, for any
+other attribute, the real module's, imported on that first use. Once the
+import is done the stand-ins leave ``sys.modules``: every later import gets
+the real module, and the modules imported meanwhile keep a stand-in that
+answers with the real module's attributes. A name already imported is
+used as it is.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+
+
+class StandIn(ModuleType):
+    """A module's eager attributes; any other one is the real module's."""
+
+    def __init__(self, name: str, eager: dict[str, object]) -> None:
+        super().__init__(name)
+        self.__dict__.update(eager)
+
+    def __getattr__(self, attr: str) -> object:
+        if attr.startswith("__"):
+            raise AttributeError(attr)  # the import system asks for __path__ and the like
+        return getattr(real_module(self.__name__), attr)
+
+
+def real_module(name: str) -> ModuleType:
+    """The module ``name`` itself, even while a stand-in for it is in place."""
+    if isinstance(sys.modules.get(name), StandIn):
+        del sys.modules[name]
+    __import__(name)
+    return sys.modules[name]
+
+
+def import_with(name: str, stand_ins: dict[str, dict[str, object]]) -> ModuleType:
+    """Import module ``name`` while the modules named in ``stand_ins`` are stand-ins."""
+    placed = []
+    for other, eager in stand_ins.items():
+        if other not in sys.modules:
+            sys.modules[other] = StandIn(other, eager)
+            placed.append(other)
+    try:
+        __import__(name)
+        return sys.modules[name]
+    finally:
+        for other in placed:
+            if isinstance(sys.modules.get(other), StandIn):
+                del sys.modules[other]
+
+
+def _quote_from_bytes(*args: object, **kwargs: object) -> object:
+    return real_module("urllib.parse").quote_from_bytes(*args, **kwargs)
+
+
+#: pathlib reads ``quote_from_bytes`` at import and calls it only in ``as_uri()``
+PATHLIB = {"urllib.parse": {"quote_from_bytes": _quote_from_bytes}, "ipaddress": {}}
+#: inspect (pluggy's) uses these only to read source code
+INSPECT = {"linecache": {}, "tokenize": {}, "token": {}}
