@@ -55,8 +55,8 @@ from pyctr.core.standins import INSPECT, PATHLIB, import_with
 
 # Both are imported by almost every command; through stand-ins for the standard
 # modules they need only in corners (inspect's source reading, Path.as_uri).
-import_with("pathlib", PATHLIB)
-pluggy = import_with("pluggy", INSPECT)
+import_with(PATHLIB, "pathlib")
+(pluggy,) = import_with(INSPECT, "pluggy")
 
 __version__ = "0.1.0"
 

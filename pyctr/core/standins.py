@@ -43,16 +43,17 @@ def real_module(name: str) -> ModuleType:
     return sys.modules[name]
 
 
-def import_with(name: str, stand_ins: dict[str, dict[str, object]]) -> ModuleType:
-    """Import module ``name`` while the modules named in ``stand_ins`` are stand-ins."""
+def import_with(stand_ins: dict[str, dict[str, object]], *names: str) -> list[ModuleType]:
+    """Import the modules ``names`` while the modules named in ``stand_ins`` are stand-ins."""
     placed = []
     for other, eager in stand_ins.items():
         if other not in sys.modules:
             sys.modules[other] = StandIn(other, eager)
             placed.append(other)
     try:
-        __import__(name)
-        return sys.modules[name]
+        for name in names:
+            __import__(name)
+        return [sys.modules[name] for name in names]
     finally:
         for other in placed:
             if isinstance(sys.modules.get(other), StandIn):

@@ -1,5 +1,5 @@
 """The bridge's pyroute2 codecs load without pyroute2/__init__, the real pyroute2.config, nor
-logging, threading, traceback and weakref; those load, for real, when first used."""
+logging, threading, traceback, socket nor pkgutil; those load, for real, when first used."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 from pyctr.network_plugins.bridge import netlink
 msgs = netlink._light_import()
 loaded = sorted(m for m in ("multiprocessing", "platform", "asyncio", "pyroute2", "pyroute2.config",
-                            "logging", "threading", "traceback") if m in sys.modules)
+                            "logging", "threading", "traceback", "socket", "pkgutil") if m in sys.modules)
 print("loaded:", ",".join(loaded))
 # the codecs work: encode a link request and decode it again
 msg = msgs["ifinfmsg"]()

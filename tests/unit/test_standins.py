@@ -60,7 +60,7 @@ def test_a_stand_in_answers_with_the_real_module_and_then_leaves(monkeypatch: py
 
     monkeypatch.setattr(sys, "meta_path", [Finder(), *sys.meta_path])
     try:
-        probe = standins.import_with("pyctr_standin_probe", {name: {"EAGER": 42}})
+        (probe,) = standins.import_with({name: {"EAGER": 42}}, "pyctr_standin_probe")
         assert seen["during"] == "StandIn"
         assert probe.eager == 42
         assert name not in sys.modules  # the stand-in left; nothing real was needed yet
@@ -75,5 +75,5 @@ def test_a_stand_in_answers_with_the_real_module_and_then_leaves(monkeypatch: py
 
 def test_a_module_already_imported_is_used_as_it_is() -> None:
     before = sys.modules["json"]
-    standins.import_with("json", {"json": {}})
+    standins.import_with({"json": {}}, "json")
     assert sys.modules["json"] is before

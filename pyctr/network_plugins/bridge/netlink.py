@@ -12,14 +12,13 @@ package ``__init__``, and this module speaks netlink over a plain socket
 
 from __future__ import annotations
 
+import _socket
 import _thread
 import _weakref
 import ctypes
 import errno
-import importlib
 import importlib.util
 import os
-import socket
 import struct
 import sys
 import types
@@ -71,9 +70,8 @@ def _light_import() -> dict[str, Any]:
     try:
         if "pyroute2.config" not in sys.modules:
             stubs["pyroute2.config"] = sys.modules["pyroute2.config"] = _config_stub()
-        ifinf = import_with("pyroute2.netlink.rtnl.ifinfmsg", _CODEC_STAND_INS)
-        ifaddr = importlib.import_module("pyroute2.netlink.rtnl.ifaddrmsg")
-        rt = importlib.import_module("pyroute2.netlink.rtnl.rtmsg")
+        ifinf, ifaddr, rt = import_with(_CODEC_STAND_INS, "pyroute2.netlink.rtnl.ifinfmsg",
+                                        "pyroute2.netlink.rtnl.ifaddrmsg", "pyroute2.netlink.rtnl.rtmsg")
     finally:
         for name, stub in stubs.items():
             if sys.modules.get(name) is stub:
@@ -103,8 +101,8 @@ def _config_stub() -> types.ModuleType:
     stub.data_plugins_pkgs = []  # type: ignore[attr-defined]
     stub.data_plugins_path = []  # type: ignore[attr-defined]
     stub.machine = os.uname().machine  # type: ignore[attr-defined]  (platform.machine() is this)
-    stub.AF_BRIDGE = getattr(socket, "AF_BRIDGE", 7)  # type: ignore[attr-defined]
-    stub.AF_NETLINK = getattr(socket, "AF_NETLINK", 16)  # type: ignore[attr-defined]
+    stub.AF_BRIDGE = getattr(_socket, "AF_BRIDGE", 7)  # type: ignore[attr-defined]
+    stub.AF_NETLINK = getattr(_socket, "AF_NETLINK", 16)  # type: ignore[attr-defined]
 
     def real_attribute(name: str) -> Any:
         if name.startswith("__"):
@@ -129,11 +127,17 @@ class _LazyLogger:
         return getattr(real_module("logging").getLogger(self.name), attr)
 
 
-#: The codecs' modules import logging, threading, traceback and weakref (with
-#: textwrap, string and more behind them: 10-16 ms) but at import only call
-#: ``logging.getLogger`` and ``threading.Lock``/``local``, and later
-#: ``weakref.proxy``; the rest is for their error paths.
+#: The codecs' modules import logging, threading, traceback, weakref, socket
+#: and pkgutil (with textwrap, string, selectors and more behind them: 15-25
+#: ms) but at import only call ``logging.getLogger`` and
+#: ``threading.Lock``/``local`` and read socket's constants, and later use
+#: ``weakref.proxy`` and ``inet_pton``/``inet_ntop``; the rest is for their
+#: error paths. (``socket.AddressFamily`` appears only in pyroute2.common's
+#: signatures, and its constants are the plain ints of ``_socket``.)
 _CODEC_STAND_INS = {
+    "socket": {**{name: getattr(_socket, name) for name in ("AF_INET", "AF_INET6", "AF_UNSPEC", "inet_ntop",
+                                                              "inet_pton")}, "AddressFamily": int},
+    "pkgutil": {},
     "logging": {"getLogger": _LazyLogger},
     "threading": {"Lock": _thread.allocate_lock, "RLock": _thread.RLock, "local": _thread._local},
     "traceback": {},
@@ -178,8 +182,8 @@ class RTNL:
                 os.close(target)
 
     @staticmethod
-    def _open() -> socket.socket:
-        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+    def _open() -> _socket.socket:
+        s = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         s.bind((0, 0))
         return s
 
@@ -253,7 +257,7 @@ class RTNL:
 
     def addresses(self, index: int | None = None) -> list[tuple[int, str, int]]:
         out = []
-        for m in self.request("ifaddrmsg", RTM_GETADDR, NLM_F_DUMP, {"family": socket.AF_INET}, []):
+        for m in self.request("ifaddrmsg", RTM_GETADDR, NLM_F_DUMP, {"family": _socket.AF_INET}, []):
             if index is None or m["index"] == index:
                 out.append((m["index"], m.get_attr("IFA_ADDRESS"), m["prefixlen"]))
         return out
@@ -261,7 +265,7 @@ class RTNL:
     def routes(self) -> list[str]:
         """Destinations (CIDR) of every IPv4 route in every table."""
         out = []
-        for m in self.request("rtmsg", RTM_GETROUTE, NLM_F_DUMP, {"family": socket.AF_INET}, []):
+        for m in self.request("rtmsg", RTM_GETROUTE, NLM_F_DUMP, {"family": _socket.AF_INET}, []):
             dst = m.get_attr("RTA_DST")
             if dst:
                 out.append(f"{dst}/{m['dst_len']}")
@@ -270,7 +274,7 @@ class RTNL:
 
     def default_gateway(self) -> str | None:
         """The gateway of the main table's IPv4 default route, if there is one."""
-        for m in self.request("rtmsg", RTM_GETROUTE, NLM_F_DUMP, {"family": socket.AF_INET}, []):
+        for m in self.request("rtmsg", RTM_GETROUTE, NLM_F_DUMP, {"family": _socket.AF_INET}, []):
             if m["dst_len"] == 0 and m["table"] == 254:
                 return m.get_attr("RTA_GATEWAY") or ""
         return None
