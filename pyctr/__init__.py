@@ -51,16 +51,35 @@ Test a driver with pyctr's conformance suite: ``pytest --pyctr-driver=KIND:NAME`
 
 from __future__ import annotations
 
-from pyctr.core.standins import INSPECT, PATHLIB, import_with
+import gc as _gc
 
-# Both are imported by almost every command; through stand-ins for the standard
-# modules they need only in corners (inspect's source reading, Path.as_uri).
-import_with(PATHLIB, "pathlib")
-(pluggy,) = import_with(INSPECT, "pluggy")
+# The objects made while modules are imported live as long as they do: no use
+# walking them for garbage cycles meanwhile (the command line keeps the
+# collector off altogether, see pyctr.core.cli.main).
+_collecting = _gc.isenabled()
+_gc.disable()
+try:
+    from pyctr.core.standins import PATHLIB, import_with
+
+    # Imported by almost every command; through stand-ins for the standard
+    # modules it needs only in a corner (Path.as_uri).
+    import_with(PATHLIB, "pathlib")
+finally:
+    if _collecting:
+        _gc.enable()
 
 __version__ = "0.1.0"
 
-#: Marker for hook implementations: ``@hookimpl def pyctr_...``.
-hookimpl = pluggy.HookimplMarker("pyctr")
-
 __all__ = ["__version__", "hookimpl"]
+
+
+def __getattr__(name: str) -> object:
+    # ``hookimpl`` (the marker for hook implementations: ``@hookimpl def
+    # pyctr_...``) lives with the specs; pluggy is imported with them, not here,
+    # so that the command line's set-up (pyctr.core.cli.main) comes first.
+    if name == "hookimpl":
+        from pyctr.core.hookspecs import hookimpl
+
+        globals()["hookimpl"] = hookimpl
+        return hookimpl
+    raise AttributeError(f"module 'pyctr' has no attribute {name!r}")

@@ -20,13 +20,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import pluggy
+from pyctr.core.standins import INSPECT, import_with
+
+# through stand-ins for what inspect needs only to read source code
+(pluggy,) = import_with(INSPECT, "pluggy")
 
 if TYPE_CHECKING:
     from pyctr.core.container import Container
     from pyctr.core.spec import ContainerSpec
 
 hookspec = pluggy.HookspecMarker("pyctr")
+#: Marker for hook implementations (``pyctr.hookimpl``): ``@hookimpl def pyctr_...``.
+hookimpl = pluggy.HookimplMarker("pyctr")
 
 # ---------------------------------------------------------------------------
 # Start-up of the pyctr command

@@ -15,9 +15,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import pluggy
-
 from pyctr.core import hookspecs
+from pyctr.core.hookspecs import pluggy
 
 if TYPE_CHECKING:
     from pyctr.core.container import Container

@@ -10,13 +10,51 @@ own errors are one line and exit 125 (or the error's code), never a traceback.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
-from typing import Any
+
+_froze = False
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``pyctr`` console script and ``python -m pyctr``."""
+    # A command makes tens of thousands of objects (modules, classes, functions:
+    # nearly all live to its end) in a tenth of a second, and Python's cyclic
+    # collector would walk them again and again meanwhile: 7-12 ms of a
+    # container start. So it is off for the fast path's ``run``, whose one long
+    # part, waiting for a foreground container (waitpid, or the pty relay),
+    # makes no reference cycles; click's commands, some of which follow logs
+    # or events for hours, turn it back on (_resume_gc).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _main(argv)
+    finally:
+        _restore_gc(collecting)  # (main called in-process, as by tests: leave the collector as found)
+
+
+def _resume_gc() -> None:
+    """Collect garbage again from here on; what exists now stays out of it (gc.freeze)."""
+    global _froze
+    if not gc.isenabled():
+        gc.freeze()
+        _froze = True
+        gc.enable()
+
+
+def _restore_gc(collecting: bool) -> None:
+    global _froze
+    if _froze:
+        gc.unfreeze()
+        _froze = False
+    if collecting:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+def _main(argv: list[str] | None) -> None:
     from pyctr.core.errors import PyctrError
 
     args = sys.argv[1:] if argv is None else list(argv)
@@ -28,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
             _exit_now(handled)
         from pyctr.core.cli.group import run_click
 
+        _resume_gc()
         run_click(args)
     except PyctrError as e:
         _error(str(e))
@@ -67,7 +106,7 @@ def _error(message: str) -> None:
     sys.stderr.flush()
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # `from pyctr.core.cli import cli` (the click group) keeps working, at click's price
     if name in ("cli", "COMMANDS", "LazyGroup", "DriverName"):
         from pyctr.core.cli import group
