@@ -1,7 +1,8 @@
 """The container's init, from its new namespaces to ``execve``: a list of steps.
 
 Everything here runs after the child may have left the host's filesystem, so
-this module imports all it needs at the top (a lazy import would fail there).
+this module imports all it needs at the top (a lazy import would fail there,
+unless the module is imported already: see make_console).
 
 Runs in the forked child only. Each step is a function named for what it
 does, in the order runc does them. Anything that goes wrong raises; the
@@ -13,13 +14,11 @@ from __future__ import annotations
 
 # _socket, not socket: socket.py builds its enums at import (6 ms) and the child needs three calls
 import _socket
-import array
 import errno
 import fcntl
 import os
 import stat
 import struct
-import termios
 from typing import TYPE_CHECKING
 
 from pyctr.core.runtime import linux
@@ -211,12 +210,16 @@ def make_console(sock_fd: int, uid: int, gid: int) -> None:
     slave = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
     os.fchown(slave, uid, gid)
     sock = _socket.socket(fileno=sock_fd)
-    sock.sendmsg([b"M"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", [master]))])
+    sock.sendmsg([b"M"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
     sock.close()
     os.close(master)
     for target in (0, 1, 2):
         os.dup2(slave, target)
     os.close(slave)
+    # (the one import here that is not at the top: termios is only needed with a
+    # console, and whoever passes one has it imported already, see runtime.tty)
+    import termios
+
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
