@@ -21,8 +21,13 @@ if TYPE_CHECKING:
     from pyctr.core.engine import Engine
 
 
-def start_detached(engine: Engine, container: Container) -> int:
-    """Start ``container`` under a monitor; return the init's host pid."""
+def start_detached(engine: Engine, container: Container, client: socket.socket | None = None) -> int:
+    """Start ``container`` under a monitor; return the init's host pid.
+
+    ``client``: one end of a socket pair that the monitor serves as an attached
+    client from before the container starts, so that none of its output is
+    missed (``run -it``: the other end is this terminal's).
+    """
     r, w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -34,7 +39,7 @@ def start_detached(engine: Engine, container: Container) -> int:
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)
-            _become_monitor(engine, container.id, w)
+            _become_monitor(engine, container.id, w, client.fileno() if client is not None else -1)
         except BaseException as e:  # noqa: BLE001  (report everything to the waiting command)
             code = getattr(e, "exit_code", 125)
             try:
@@ -62,7 +67,7 @@ def start_detached(engine: Engine, container: Container) -> int:
     raise RuntimeFailure("the container's monitor died before the container started")
 
 
-def _become_monitor(old_engine: Engine, container_id: str, report: int) -> None:
+def _become_monitor(old_engine: Engine, container_id: str, report: int, client: int = -1) -> None:
     from pyctr.core import lifecycle
     from pyctr.core.container import lookup
     from pyctr.core.engine import Engine
@@ -99,14 +104,14 @@ def _become_monitor(old_engine: Engine, container_id: str, report: int) -> None:
     engine.db.close()
     os.write(report, f"ok {pid}".encode())
     os.close(report)
-    for fd in (out_r, err_r, in_w, listener.fileno()):
+    for fd in (out_r, err_r, in_w, listener.fileno(), client):
         if fd >= 0:
             os.set_inheritable(fd, True)
     monitor = os.path.join(os.path.dirname(__file__), "runtime", "monitor.py")
     cfg = engine.config
     finish = [sys.executable, "-m", "pyctr", "--root", str(cfg.root), "--runroot", str(cfg.runroot),
               "internal-finish", container.id]
-    args = [str(pid), log_path] + [str(fd) if fd >= 0 else "-" for fd in (out_r, err_r, in_w, listener.fileno())]
+    args = [str(pid), log_path] + [str(fd) if fd >= 0 else "-" for fd in (out_r, err_r, in_w, listener.fileno(), client)]
     os.execv(sys.executable, [sys.executable, "-S", "-I", monitor] + args + finish)
 
 

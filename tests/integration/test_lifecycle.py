@@ -169,7 +169,7 @@ def test_attach_to_a_detached_tty_container_and_detach_with_ctrl_p_ctrl_q(busybo
         term.expect("attached-42")
         os.write(term.fd, b"\x10\x11")
         term.expect("read escape sequence")
-        assert term.wait() == 0
+        assert term.wait() == 1  # as docker attach
         assert "Up" in busybox("ps", "--filter", "name=att").stdout  # still running
         term = Terminal([sys.executable, "-m", "pyctr", "attach", "att"], busybox.env)
         _until_attached(term)
@@ -177,6 +177,56 @@ def test_attach_to_a_detached_tty_container_and_detach_with_ctrl_p_ctrl_q(busybo
         assert term.wait() == 6
     finally:
         busybox("rm", "-f", "att")
+
+
+def test_run_it_at_a_terminal_detaches_with_ctrl_p_ctrl_q_and_follows_the_window_size(busybox):
+    """Docker's ``run -it``: the terminal's size is the container's and follows it; Ctrl-P
+    Ctrl-Q leaves the container running (exit 0, nothing printed); attach takes it up again."""
+    import sys
+
+    from tests.helpers import Terminal
+
+    try:
+        term = Terminal([sys.executable, "-m", "pyctr", "--network=none", "run", "-it", "--name", "rit", "busybox",
+                         "sh"], busybox.env)
+        term.resize(30, 100)
+        _until_attached(term)
+        term.type("stty size")
+        term.expect("30 100")
+        term.resize(44, 132)
+        time.sleep(0.3)  # (the new size travels: SIGWINCH, our frame, the monitor's ioctl)
+        term.type("stty size")
+        term.expect("44 132")
+        os.write(term.fd, b"\x10p")  # a beginning of the detach keys that is not: typed as it is
+        os.write(term.fd, b"\x10\x11")
+        assert term.wait() == 0
+        assert "Up" in busybox("ps", "--filter", "name=rit").stdout
+        term = Terminal([sys.executable, "-m", "pyctr", "attach", "rit"], busybox.env)
+        _until_attached(term)
+        term.type("exit 6")
+        assert term.wait() == 6
+    finally:
+        busybox("rm", "-f", "rit")
+
+
+def test_run_rm_it_at_a_terminal_returns_the_exit_code_once_removed(busybox):
+    import sys
+
+    from tests.helpers import Terminal
+
+    term = Terminal([sys.executable, "-m", "pyctr", "--network=none", "run", "--rm", "-it", "--name", "rmit",
+                     "busybox", "sh"], busybox.env)
+    _until_attached(term)
+    term.type("exit 5")
+    assert term.wait() == 5
+    assert "rmit" not in busybox("ps", "-a", "--format", "{{.Names}}").stdout
+
+
+def test_bad_detach_keys_are_one_line_and_nothing_is_made(busybox):
+    r = busybox("--network=none", "run", "--detach-keys", "ctrl-1", "--name", "badkeys", "busybox", "true")
+    assert r.returncode == 125
+    assert r.stderr.strip().splitlines() == ["Error: invalid detach key 'ctrl-1': use ctrl-<letter> or a single character"]
+    assert "badkeys" not in busybox("ps", "-a", "--format", "{{.Names}}").stdout
 
 
 def _until_attached(term) -> None:

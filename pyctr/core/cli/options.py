@@ -109,4 +109,5 @@ CONTAINER_OPTIONS = [
 #: run = the container options + --detach
 RUN_OPTIONS = CONTAINER_OPTIONS + [
     Opt("--detach", "-d", flag=True, help="Run the container in the background and print its ID."),
+    Opt("--detach-keys", help="Override the key sequence for detaching a container.  [default: ctrl-p,ctrl-q]"),
 ]

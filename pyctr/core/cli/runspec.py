@@ -18,6 +18,11 @@ def run_container(image: str, command: tuple[str, ...], detach: bool, options: d
     from pyctr.core import lifecycle
     from pyctr.core.errors import UsageError
 
+    keys = options.pop("detach_keys", None)
+    if keys:
+        from pyctr.core.attaching import parse_detach_keys
+
+        keys = parse_detach_keys(keys)  # (bad keys: one line, before anything exists)
     eng = engine()
     spec, img, network = build_spec(image, command, options)
     if detach and spec.auto_remove and spec.restart_policy != "no":
@@ -34,7 +39,7 @@ def run_container(image: str, command: tuple[str, ...], detach: bool, options: d
             raise
         echo(container.id)
         return 0
-    return run_foreground(eng, container)
+    return run_foreground(eng, container, keys)
 
 
 def create_container(image: str, command: tuple[str, ...], options: dict[str, Any]) -> str:
@@ -225,13 +230,15 @@ def _namespace_modes(spec: Any, o: dict[str, Any]) -> None:
         spec.namespaces["user"] = "private"
 
 
-def run_foreground(eng: Any, container: Any) -> int:
+def run_foreground(eng: Any, container: Any, detach_keys: bytes | None = None) -> int:
     """Start ``container`` attached to this terminal and wait for it, as ``docker run`` without -d."""
     import os
 
     from pyctr.core import lifecycle
 
     spec = container.spec
+    if spec.tty and spec.interactive and os.isatty(0):
+        return _run_at_terminal(eng, container, detach_keys)
     master = None
     try:
         if spec.tty:
@@ -256,3 +263,55 @@ def run_foreground(eng: Any, container: Any) -> int:
     if spec.auto_remove:
         lifecycle.remove(eng, container, force=True, volumes=True)
     return code
+
+
+def _run_at_terminal(eng: Any, container: Any, detach_keys: bytes | None) -> int:
+    """``run -it`` at a terminal: the container runs under its monitor, as with -d,
+    and this terminal is attached to it, so that the detach keys (Ctrl-P Ctrl-Q)
+    leave it running, as Docker's do; otherwise the container's exit code, once
+    its monitor has recorded the exit (and, with --rm, removed it)."""
+    import socket
+
+    from pyctr.core import lifecycle
+    from pyctr.core.attaching import DETACH_KEYS, relay
+    from pyctr.core.detach import start_detached
+
+    ours, theirs = socket.socketpair()  # attached before it starts: not a byte of output missed
+    try:
+        try:
+            start_detached(eng, container, client=theirs)
+        except BaseException:
+            if container.spec.auto_remove:
+                lifecycle.remove(eng, container, force=True, volumes=True)
+            raise
+        finally:
+            theirs.close()
+        ended = relay(container, detach_keys or DETACH_KEYS, sock=ours)
+    finally:
+        ours.close()
+    if ended.detached:
+        return 0
+    done = _until_finished(eng, container.id)
+    if ended.exit_code is not None:
+        return ended.exit_code
+    return done.exit_code if done is not None else 125
+
+
+def _until_finished(eng: Any, container_id: str, timeout: float = 60.0) -> Any:
+    """The record once the monitor's hand-over has run: exited, or None once removed (--rm)."""
+    import time
+
+    from pyctr.core.container import lookup
+    from pyctr.core.errors import NotFound
+
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            c = lookup(eng.db, eng.config.root, container_id)
+        except NotFound:
+            return None
+        if (c.status not in ("running", "paused") and not c.spec.auto_remove) or time.monotonic() > deadline:
+            return c
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)

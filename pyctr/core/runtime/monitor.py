@@ -10,6 +10,12 @@ connects to its unix socket; what a client types goes to the container's
 stdin), waits for the init to exit, then execs ``pyctr`` once more to record
 the exit and release the container's resources (``pyctr internal-finish``),
 where the plugins and drivers run.
+
+An attached client and the monitor speak in frames, a type byte and a 4-byte
+big-endian length, then the payload: the client sends ``d`` (bytes for the
+container's stdin) and ``w`` (a ``struct winsize`` for the container's
+terminal); the monitor sends ``o`` (the container's output) and, once the init
+has exited, ``x`` (its exit code as 4 signed bytes) before it closes.
 """
 
 # The C halves of signal and socket: their Python wrappers build IntEnum classes,
@@ -18,6 +24,7 @@ import _signal as signal
 import _socket
 import os
 import select
+import struct
 import sys
 import time
 from _json import encode_basestring_ascii as _quote  # the C encoder: no json package in memory
@@ -29,7 +36,7 @@ def _now():
 
 
 class Monitor:
-    def __init__(self, init_pid, log_path, out_fd, err_fd, in_fd, listen_fd):
+    def __init__(self, init_pid, log_path, out_fd, err_fd, in_fd, listen_fd, client_fd=-1):
         self.init_pid = init_pid
         self.log = None if log_path == "-" else open(log_path, "ab", buffering=0)
         self.streams = {out_fd: "stdout"}
@@ -39,6 +46,13 @@ class Monitor:
         self.in_fd = in_fd
         self.listener = _socket.socket(fileno=listen_fd) if listen_fd >= 0 else None
         self.clients = []
+        self.received = {}  # client socket -> bytes of an incomplete frame
+        if client_fd >= 0:  # attached from before the start (run -it)
+            client = _socket.socket(fileno=client_fd)
+            client.setblocking(False)
+            self.clients.append(client)
+            self.received[client] = b""
+        self.terminal = out_fd if os.isatty(out_fd) else -1  # the pty master, with -t
         self.status = None
 
     def run(self):
@@ -72,6 +86,7 @@ class Monitor:
                     client = _socket.socket(fileno=self.listener._accept()[0])
                     client.setblocking(False)
                     self.clients.append(client)
+                    self.received[client] = b""
                 elif fd in self.streams:
                     if not self._output(fd):
                         open_fds.discard(fd)
@@ -80,12 +95,17 @@ class Monitor:
         for fd, rest in self.partial.items():
             if rest:
                 self._log(self.streams[fd], rest)
+        code = os.waitstatus_to_exitcode(self.status if self.status is not None else 0)
+        code = 128 - code if code < 0 else code
         for client in self.clients:
+            try:
+                client.send(b"x" + struct.pack(">Ii", 4, code))  # 9 bytes: a client this far behind loses it
+            except OSError:
+                pass
             client.close()
         if self.log:
             self.log.close()
-        code = os.waitstatus_to_exitcode(self.status if self.status is not None else 0)
-        return 128 - code if code < 0 else code
+        return code
 
     def _reap(self):
         if self.status is None:
@@ -111,12 +131,12 @@ class Monitor:
                 self._log(self.streams[fd], self.partial[fd])
                 self.partial[fd] = b""
             return False
+        frame = b"o" + struct.pack(">I", len(data)) + data
         for client in list(self.clients):
             try:
-                client.sendall(data)
+                client.sendall(frame)
             except OSError:  # a slow or gone client is dropped, the container never waits for it
-                self.clients.remove(client)
-                client.close()
+                self._drop(client)
         lines = (self.partial[fd] + data).split(b"\n")
         self.partial[fd] = lines.pop()
         for line in lines:
@@ -134,14 +154,33 @@ class Monitor:
         except OSError:
             data = b""
         if not data:
-            self.clients.remove(client)
-            client.close()
+            self._drop(client)
             return
-        if self.in_fd >= 0:
-            try:
-                os.write(self.in_fd, data)
-            except OSError:
-                pass
+        buf = self.received[client] + data
+        while len(buf) >= 5:
+            kind, size = buf[:1], struct.unpack(">I", buf[1:5])[0]
+            if len(buf) < 5 + size:
+                break
+            payload, buf = buf[5:5 + size], buf[5 + size:]
+            if kind == b"d" and self.in_fd >= 0:
+                try:
+                    os.write(self.in_fd, payload)
+                except OSError:
+                    pass
+            elif kind == b"w" and self.terminal >= 0 and size == 8:
+                import fcntl
+                import termios
+
+                try:
+                    fcntl.ioctl(self.terminal, termios.TIOCSWINSZ, payload)  # the kernel signals SIGWINCH
+                except OSError:
+                    pass
+        self.received[client] = buf
+
+    def _drop(self, client):
+        self.clients.remove(client)
+        self.received.pop(client, None)
+        client.close()
 
     def _log(self, stream, data):
         if self.log is None:
@@ -151,13 +190,13 @@ class Monitor:
 
 
 def main(argv):
-    # argv: init_pid log_path|- out_fd err_fd|- in_fd|- listen_fd|- finish_command...
+    # argv: init_pid log_path|- out_fd err_fd|- in_fd|- listen_fd|- client_fd|- finish_command...
     def fd(text):
         return -1 if text == "-" else int(text)
 
-    monitor = Monitor(int(argv[0]), argv[1], fd(argv[2]), fd(argv[3]), fd(argv[4]), fd(argv[5]))
+    monitor = Monitor(int(argv[0]), argv[1], fd(argv[2]), fd(argv[3]), fd(argv[4]), fd(argv[5]), fd(argv[6]))
     code = monitor.run()
-    finish = argv[6:]
+    finish = argv[7:]
     os.execv(finish[0], finish + [str(code)])
 
 
