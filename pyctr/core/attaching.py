@@ -89,6 +89,8 @@ def relay(container: Any, keys: bytes = DETACH_KEYS, use_stdin: bool = True, soc
 
 
 def _copy(sock: Any, result: Relay, keys: bytes, use_stdin: bool, winch_r: int) -> None:
+    from pyctr.core.runtime.tty import write_all
+
     received = b""
     held = b""  # a beginning of the detach keys, not sent (yet)
     readers = [sock.fileno(), winch_r] + ([0] if use_stdin else [])
@@ -108,7 +110,7 @@ def _copy(sock: Any, result: Relay, keys: bytes, use_stdin: bool, winch_r: int) 
                     break
                 payload, received = received[5:5 + size], received[5 + size:]
                 if kind == b"o":
-                    _write_all(1, payload)
+                    write_all(1, payload)
                 elif kind == b"x" and size == 4:
                     result.exit_code = struct.unpack(">i", payload)[0]
         if winch_r in ready:
@@ -150,11 +152,3 @@ def split_keys(held: bytes, data: bytes, keys: bytes) -> tuple[bytes, bytes, boo
             out += typed
     return bytes(out), held, False
 
-
-def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        try:
-            n = os.write(fd, data)
-        except InterruptedError:
-            continue
-        data = data[n:]

@@ -34,8 +34,9 @@ def _each(refs: tuple[str, ...], action: Any) -> None:
     each(refs, lambda ref: action(eng, lookup(eng.db, eng.config.root, ref)))
 
 
-def wait_stopped(eng: Any, container_id: str, timeout: float | None = None) -> Any:
-    """Poll the record until the container is no longer running (its waiter recorded the exit)."""
+def wait_stopped(eng: Any, container_id: str, timeout: float | None = None, removed: bool = False) -> Any:
+    """Poll the record until the container is no longer running (its waiter recorded the exit);
+    with ``removed``, until it is gone (None) while its monitor's hand-over (--rm) runs."""
     from pyctr.core.container import lookup
     from pyctr.core.errors import NotFound
     from pyctr.core.lifecycle import _alive
@@ -47,7 +48,7 @@ def wait_stopped(eng: Any, container_id: str, timeout: float | None = None) -> A
             c = lookup(eng.db, eng.config.root, container_id)
         except NotFound:
             return None
-        if c.status not in ("running", "paused"):
+        if c.status not in ("running", "paused") and not (removed and _alive(c.runtime.get("monitor", 0))):
             return c
         if not _alive(c.pid, c.runtime.get("starttime")) and not _alive(c.runtime.get("monitor", 0)):
             return c  # nobody is left to record the exit; reconcile does it later

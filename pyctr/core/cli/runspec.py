@@ -291,27 +291,10 @@ def _run_at_terminal(eng: Any, container: Any, detach_keys: bytes | None) -> int
         ours.close()
     if ended.detached:
         return 0
-    done = _until_finished(eng, container.id)
+    from pyctr.core.cli.control import wait_stopped
+
+    done = wait_stopped(eng, container.id, timeout=60, removed=container.spec.auto_remove)
     if ended.exit_code is not None:
         return ended.exit_code
     return done.exit_code if done is not None else 125
 
-
-def _until_finished(eng: Any, container_id: str, timeout: float = 60.0) -> Any:
-    """The record once the monitor's hand-over has run: exited, or None once removed (--rm)."""
-    import time
-
-    from pyctr.core.container import lookup
-    from pyctr.core.errors import NotFound
-
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    while True:
-        try:
-            c = lookup(eng.db, eng.config.root, container_id)
-        except NotFound:
-            return None
-        if (c.status not in ("running", "paused") and not c.spec.auto_remove) or time.monotonic() > deadline:
-            return c
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)

@@ -113,7 +113,7 @@ def proxy(master: int, pid: int, forward_stdin: bool, on_exit: Callable[[int], N
                         raise
                     data = b""
                 if data:
-                    _write_all(1, data)
+                    write_all(1, data)
                 elif status is not None:
                     break
             elif status is not None:
@@ -121,10 +121,10 @@ def proxy(master: int, pid: int, forward_stdin: bool, on_exit: Callable[[int], N
             if stdin_open and 0 in ready:
                 data = os.read(0, 65536)
                 if data:
-                    _write_all(master, data)
+                    write_all(master, data)
                 else:
                     stdin_open = False
-                    _write_all(master, b"\x04")  # EOF on a terminal is ^D
+                    write_all(master, b"\x04")  # EOF on a terminal is ^D
         return status if status is not None else 0
     finally:
         signal.set_wakeup_fd(old_wakeup)
@@ -134,7 +134,7 @@ def proxy(master: int, pid: int, forward_stdin: bool, on_exit: Callable[[int], N
         os.close(wake_w)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     while data:
         try:
             n = os.write(fd, data)
