@@ -243,7 +243,8 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
 
     place_early = None
     if cgroups is not None and not spec.resources.get("pids_limit"):
-        # (with a pids limit, stage 1 inside would count against it while it forks the init)
+        # (only with a user namespace, where a first stage forks the init; with a
+        # pids limit, stage 1 inside would count against it while it forks the init)
         def place_early(stage1: int) -> None:
             cgroups.add_process(container.runtime["cgroup"], stage1)
 

@@ -1,21 +1,29 @@
 """Starting a container's init: the parent's half and the child's entry.
 
-::
+Without a user namespace (:func:`_one_stage`)::
+
+    parent: unshare(CLONE_NEWPID) for its next child only, fork, set it back
+      │ ──fork──> init (PID 1): unshare/join the other namespaces, "ready" ──┐
+      ├─ reads "ready" (it knows the host pid from the fork)                 │ seccomp filter,
+      ├─ network, the init's cgroups, pyctr_create_runtime                   │ the kernel mounts
+      ├─ writes "go" ──────────────────────────────────────────────────────> │ the rest of the mounts,
+      └─ reads the error pipe: EOF = execve succeeded                        │ pivot_root, privileges, execve
+
+With one (:func:`_two_stages`; a user namespace cannot be made by a threaded
+process, and the PID namespace must belong to it)::
 
     parent ──fork──> stage 1: join/unshare namespaces ──fork──> init (PID 1)
       ├─ places stage 1 in  exits at once; init is re-parented          │
-      │  the cgroups        to us (we are a child subreaper)            │ seccomp filter, and
-      ├─ reads init's host pid                                          │ (no user namespace)
-      ├─ network, the init's cgroups, pyctr_create_runtime (uid maps)   │ the kernel mounts
-      ├─ writes "go" ─────────────────────────────────────────────────> │ the rest of the mounts,
-      └─ reads the error pipe: EOF = execve succeeded                   │ pivot_root, privileges, execve
+      │  the cgroups        to us (we are a child subreaper)            │ seccomp filter
+      ├─ reads init's host pid                                          │
+      ├─ network, the init's cgroups, pyctr_create_runtime (uid maps)   │
+      ├─ writes "go" ─────────────────────────────────────────────────> │ the mounts, pivot_root,
+      └─ reads the error pipe: EOF = execve succeeded                   │ privileges, execve
 
 The first cgroup v1 migration in a while waits for an RCU grace period
-(10-20 ms here: the kernel's cgroup_threadgroup_rwsem). Placing stage 1 from a
-thread as soon as it exists lets that wait overlap the namespace set-up, the
-init's first mounts and the parent's network set-up instead of adding to
-them; the init is usually born inside the cgroups, and placing it again
-(``create_runtime``) is then cheap and exact.
+(10-20 ms here: the kernel's cgroup_threadgroup_rwsem). The cgroupfs driver
+starts that wait early (``warm_up``), and the init is placed from a thread
+while the network is wired, so that the wait overlaps the rest.
 
 Pipes, never sleeps. The error pipe is close-on-exec in the init, so a
 successful execve closes it; a failure writes ``code:message`` first.
@@ -75,13 +83,134 @@ def spawn(launch: Launch, create_runtime: Callable[[int], None],
           place_early: Callable[[int], None] | None = None) -> int:
     """Start the container's init and return its host pid once execve succeeded.
 
-    ``place_early(pid)`` puts stage 1 in the container's cgroups from a thread,
-    right after the fork; ``create_runtime(pid)`` runs meanwhile, while the
-    init waits (network, cgroups, hooks). If anything fails, the init is killed
-    and reaped and the error raised.
+    ``create_runtime(pid)`` runs while the init waits, its namespaces made
+    (network, cgroups, hooks). If anything fails, the init is killed and
+    reaped and the error raised. Without a user namespace the init is forked
+    from here (:func:`_one_stage`); with one, a first stage makes the
+    namespaces and forks it, and ``place_early(pid)`` puts that stage in the
+    container's cgroups from a thread right after its fork.
     """
+    if not launch.flags & linux.CLONE_NEWUSER:
+        return _one_stage(launch, create_runtime)
     return _two_stages(lambda sync_w, go_r, err_w: _stage1(launch, sync_w, go_r, err_w), create_runtime,
                        place_early)
+
+
+def _one_stage(launch: Launch, while_waiting: Callable[[int], None]) -> int:
+    """Fork the init from here, straight into the container's PID namespace (see
+    :func:`_fork_in_pid_namespace`); it makes or joins the other namespaces
+    itself and says "ready"; then ``while_waiting(pid)``, "go", and its pid once
+    it has exec'd. One fork fewer than :func:`_two_stages`, and the parent
+    knows the pid at once (3.6-6 ms earlier)."""
+    linux.set_subreaper()
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # the init -> parent: its namespaces exist
+    go_r, go_w = os.pipe2(os.O_CLOEXEC)  # parent -> the init: continue
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)  # the init -> parent: why it failed
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        pid = _fork_in_pid_namespace(launch)
+    except BaseException:
+        for fd in (sync_r, sync_w, go_r, go_w, err_r, err_w):
+            os.close(fd)
+        raise
+    if pid == 0:
+        os.close(sync_r)
+        os.close(go_w)
+        os.close(err_r)
+        _child_guard(err_w, lambda: _init_alone(launch, sync_w, go_r))
+    os.close(sync_w)
+    os.close(go_r)
+    os.close(err_w)
+    try:
+        if _read_all(sync_r) != b"ready":
+            raise _error_from(_read_all(err_r))
+        while_waiting(pid)
+        go, go_w = go_w, -1
+        failure = _release(go, err_r)
+        if failure:
+            os.waitpid(pid, 0)
+            pid = 0
+            raise _error_from(failure)
+        return pid
+    except BaseException:
+        if pid:
+            _kill_and_reap(pid)
+        raise
+    finally:
+        for fd in (sync_r, err_r, go_w):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def _fork_in_pid_namespace(launch: Launch) -> int:
+    """``os.fork()`` with this thread's pid_for_children set to the container's PID
+    namespace, a new one or the one it joins, and set back in the parent.
+
+    A threaded process may do this (a user namespace may not be made so, which
+    is why that case keeps a first stage): unshare and setns of a PID namespace
+    change only the calling thread's namespace for its children.
+    """
+    join = launch.joins.get("pid")
+    if not join and not launch.flags & linux.CLONE_NEWPID:
+        return os.fork()
+    own = os.open("/proc/thread-self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if join:
+            fd = os.open(join, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                linux.setns(fd, linux.CLONE_NEWPID)
+            finally:
+                os.close(fd)
+        else:
+            linux.unshare(linux.CLONE_NEWPID)
+        pid = os.fork()
+    except BaseException:
+        _set_pid_namespace_back(own)
+        raise
+    if pid == 0:
+        os.close(own)
+        return 0
+    _set_pid_namespace_back(own)
+    return pid
+
+
+def _set_pid_namespace_back(own: int) -> None:
+    try:
+        linux.setns(own, linux.CLONE_NEWPID)
+    finally:
+        os.close(own)
+
+
+def _init_alone(launch: Launch, sync_w: int, go_r: int) -> None:
+    """The init forked by pyctr itself: join and make the namespaces a first stage
+    would have (not the PID namespace: it is in it already), say so, go on."""
+    for kind, path in launch.joins.items():
+        if kind == "pid":
+            continue
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            linux.setns(fd, linux.NAMESPACE_FLAGS[kind])
+        finally:
+            os.close(fd)
+    linux.unshare(launch.flags & ~(linux.CLONE_NEWPID | linux.CLONE_NEWCGROUP))
+    os.write(sync_w, b"ready")
+    os.close(sync_w)
+    _init(launch, go_r)
+
+
+def _release(go_w: int, err_r: int) -> bytes:
+    """Tell the waiting process to go (closing ``go_w``); what it reports on the
+    error pipe before its execve, or b"" once it has exec'd."""
+    try:
+        os.write(go_w, b"G")
+    except BrokenPipeError:
+        pass  # the process failed before "go" (its first mounts): its error is on the error pipe
+    os.close(go_w)
+    return _read_all(err_r)
 
 
 def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Callable[[int], None],
@@ -117,13 +246,8 @@ def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Cal
         if placing is not None:
             placing.join()
             placing = None
-        try:
-            os.write(go_w, b"G")
-        except BrokenPipeError:
-            pass  # the process failed before "go" (its first mounts): its error is on the error pipe
-        os.close(go_w)
-        go_w = -1
-        failure = _read_all(err_r)
+        go, go_w = go_w, -1
+        failure = _release(go, err_r)
         if failure:
             os.waitpid(pid, 0)
             pid = 0
