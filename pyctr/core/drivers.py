@@ -285,15 +285,20 @@ class CgroupDriver(Driver):
 
     @abc.abstractmethod
     def create(self, container_id: str, parent: str | None, resources: dict[str, Any]) -> Any:
-        """Create the cgroup and write the limits; return a JSON-able handle."""
+        """Create the cgroup and write the limits; return a JSON-able handle.
+
+        When a container is created and started at once (``run`` in the
+        foreground), the runtime calls this from a thread of its own while the
+        storage driver makes the layer."""
 
     @abc.abstractmethod
     def add_process(self, handle: Any, pid: int) -> None:
         """Move ``pid`` into the cgroup."""
 
     def warm_up(self) -> None:
-        """Called right after ``create`` when a container starts: begin, in the
-        background, any slow kernel work the coming ``add_process`` would
+        """Called right after ``create`` when a container starts, and, when it is
+        created and started at once (``run``), also before ``create``: begin, in
+        the background, any slow kernel work the coming ``add_process`` would
         otherwise wait for. Optional; must not block and must not fail."""
 
     def validate(self, resources: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ touches (``pyctr ps`` never imports a driver).
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyctr.core.config import Config
 from pyctr.core.state import sqlite3
@@ -22,6 +22,8 @@ class Engine:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._drivers: dict[tuple[str, str | None], Driver] = {}
+        #: container id -> its cgroups being made in a thread since ``create`` (pyctr.core.lifecycle)
+        self.cgroups_ahead: dict[str, Any] = {}
 
     @functools.cached_property
     def db(self) -> sqlite3.Connection:

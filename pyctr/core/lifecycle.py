@@ -67,17 +67,24 @@ def spec_from_image(spec: ContainerSpec, image: Image, cmd: list[str], entrypoin
     spec.image_id = image.id
 
 
-def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | None) -> Container:
-    """Record the container, then make its writable layer and its files."""
+def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | None, *,
+           starting: bool = False) -> Container:
+    """Record the container, then make its writable layer and its files.
+
+    ``starting``: this process starts it next (``run`` in the foreground), so its
+    cgroups are made meanwhile, in a thread (:func:`_make_cgroups_ahead`).
+    """
     name = spec.name
     if name:
         if name.startswith("/"):
             name = name[1:]
         if not name or not name[0].isalnum() or any(c not in VALID_NAME for c in name):
             raise UsageError(f"invalid container name {spec.name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    cgroups = engine.driver("cgroup", engine.config.cgroup_manager)
+    if starting:
+        cgroups.warm_up()  # its kernel wait (10-15 ms) runs while the rest is made: see _make_cgroups_ahead
     storage = engine.storage
     net = engine.driver("network", network)
-    cgroups = engine.driver("cgroup", engine.config.cgroup_manager)
     spec.resources = cgroups.validate(spec.resources)  # nonsense limits stop here, before anything exists
     plugins.modify_container_spec(spec)
     cid = os.urandom(32).hex()  # not the secrets module: it loads OpenSSL, 10 ms per command
@@ -96,6 +103,8 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
     with transaction(engine.db):
         container.insert(engine.db)
     try:
+        if starting:
+            _make_cgroups_ahead(engine, container, cgroups)
         storage.create_rw(cid, image.layers[-1] if image.layers else None)
         if spec.auto_remove:
             storage.mark_volatile(cid)  # thrown away at exit: no sync at unmount (5-17 ms here)
@@ -107,6 +116,42 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
         remove(engine, container, force=True)
         raise
     return container
+
+
+def _make_cgroups_ahead(engine: Engine, container: Container, cgroups: Any) -> None:
+    """Make the container's cgroups in a thread while its layer and files are made.
+
+    The mkdirs are 3-5 ms of kernel work that the start would otherwise wait
+    for. They first wait out the grace period that ``create`` began with the
+    driver's ``warm_up`` (a migration holds the cgroup mutex through it, see
+    the cgroupfs driver), which is then over, 10-15 ms later, before the init
+    is placed. ``_start`` takes the handle (:func:`_take_cgroups_ahead`); a
+    failure before that destroys them (``remove``, ``cleanup``). A crash in
+    between leaves them to the driver's own records (``system prune``), as a
+    crash between a cgroup's mkdir and the record's save always did.
+    """
+    spec = container.spec
+    engine.cgroups_ahead[container.id] = Background(cgroups.create, container.id, spec.cgroup_parent or None,
+                                                    spec.resources)
+
+
+def _take_cgroups_ahead(engine: Engine, container: Container) -> bool:
+    """Wait for the cgroups made ahead, if any, and put their handle in the record's
+    runtime (not saved here); re-raises their error. True when there were some."""
+    ahead = engine.cgroups_ahead.pop(container.id, None)
+    if ahead is None:
+        return False
+    container.runtime["cgroup"] = ahead.join_result()
+    return True
+
+
+def _drop_cgroups_ahead(engine: Engine, container: Container) -> None:
+    """Destroy the cgroups made ahead for a container that never started (its create failed)."""
+    try:
+        if _take_cgroups_ahead(engine, container):
+            engine.cgroups_for(container).destroy(container.runtime.pop("cgroup"))  # type: ignore[union-attr]
+    except (PyctrError, OSError):
+        pass  # a failed create removed what it made; the driver's records let `system prune` finish
 
 
 def _hand_layer_to_mapped_root(paths: dict[str, str], spec: ContainerSpec) -> None:
@@ -185,13 +230,16 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
     spec = container.spec
     cgroups = engine.cgroups_for(container)
     if cgroups is not None:
+        if not _take_cgroups_ahead(engine, container):
+            container.runtime["cgroup"] = cgroups.create(container.id, spec.cgroup_parent or None, spec.resources)
         # recorded before the init exists, so a crash leaves a handle to clean up with
-        container.runtime["cgroup"] = cgroups.create(container.id, spec.cgroup_parent or None, spec.resources)
         with transaction(engine.db):
             container.save(engine.db)
         # The first migration's kernel wait (see the cgroupfs driver) runs from
         # here, alongside the mounts, the hooks and the forks below; after the
-        # mkdirs, which that wait would otherwise hold up.
+        # mkdirs, which that wait would otherwise hold up. (Made ahead, the
+        # cgroups had theirs already: a write within its grace period does not
+        # wait again, and keeps the lock ready for one more.)
         cgroups.warm_up()
     rootfs = str(storage.get(container.id))
     if spec.mounts:
@@ -259,10 +307,11 @@ def seccomp_cache_dir(engine: Engine) -> str:
 
 
 def wait_foreground(engine: Engine, container: Container, pid: int, master: int | None = None,
-                    interactive: bool = False) -> int:
+                    interactive: bool = False, removing: bool = False) -> int:
     """Wait for the init (our child via the subreaper), forwarding signals; return its exit code.
 
     With a pty ``master`` (``-t``), the terminal is proxied until the init exits.
+    ``removing``: the caller removes the container next (``--rm``), see :func:`cleanup`.
     """
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -286,7 +335,7 @@ def wait_foreground(engine: Engine, container: Container, pid: int, master: int 
             signal.signal(s, handler)
     code = os.waitstatus_to_exitcode(status)
     code = 128 - code if code < 0 else code
-    cleanup(engine, container, exit_code=code)
+    cleanup(engine, container, exit_code=code, removing=removing)
     return code
 
 
@@ -300,9 +349,19 @@ def _wait(pid: int) -> int:
             return 255 << 8
 
 
-def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
-    """The init has exited: release network, cgroup and mounts; run poststop hooks."""
+def cleanup(engine: Engine, container: Container, exit_code: int, removing: bool = False) -> list[str]:
+    """The init has exited: release network, cgroup and mounts; run poststop hooks.
+
+    ``removing``: :func:`remove` follows at once (``run --rm``), so the writable
+    layer is removed here already, and the "exited" record is not written (a
+    pyctr killed before the removal leaves "running" with a dead pid, which
+    reconcile turns into this cleanup again).
+    """
     errors = plugins.poststop(container)
+    try:
+        _take_cgroups_ahead(engine, container)  # (a start that failed before it took them)
+    except (PyctrError, OSError) as e:
+        errors.append(str(e))
     # The cgroups and the rootfs go in a thread while the network goes here: a
     # bridge's veth deletion waits 16-23 ms in the kernel for an RCU grace
     # period. This way round the network driver stays in the thread that
@@ -311,14 +370,25 @@ def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
     # thread only.
     network, cgroups, storage = (_driver(errors, lookup, container) for lookup in
                                  (engine.network_for, engine.cgroups_for, engine.storage_for))
-    releasing = Background(_release_cgroups_and_rootfs, container, cgroups, storage, exit_code)
+    from pyctr.core.runtime.linux import CLONE_NEWPID
+
+    if plugins.namespace_flags(container.spec) & CLONE_NEWPID:
+        # Nothing of the container outlived its init: the kernel killed the rest
+        # of its PID namespace before the init could be reaped. So the rootfs
+        # goes while the cgroups do (3-5 ms each, mostly in the kernel).
+        releasing = [Background(_release_cgroups, container, cgroups, exit_code),
+                     Background(_release_rootfs, container, storage, removing)]
+    else:  # the cgroups first: their removal kills what is left, before its root is unmounted
+        releasing = [Background(lambda: _release_cgroups(container, cgroups, exit_code)
+                                + _release_rootfs(container, storage, removing))]
     try:
         if network is not None:
             network.disconnect(container)
     except PyctrError as e:
         errors.append(str(e))
     finally:
-        errors += releasing.join_result()
+        for thread in releasing:
+            errors += thread.join_result()
     if container.spec.mounts:
         from pyctr.core import mounts
 
@@ -329,8 +399,9 @@ def cleanup(engine: Engine, container: Container, exit_code: int) -> list[str]:
     container.exit_code = exit_code
     container.pid = 0
     container.finished = time.time()
-    with transaction(engine.db):
-        container.save(engine.db)
+    if not removing:
+        with transaction(engine.db):
+            container.save(engine.db)
     return errors
 
 
@@ -343,8 +414,8 @@ def _driver(errors: list[str], lookup: Any, container: Container) -> Any:
         return None
 
 
-def _release_cgroups_and_rootfs(container: Container, cgroups: Any, storage: Any, exit_code: int) -> list[str]:
-    """The cgroup (OOM counters read first) and the rootfs mount; the errors, as lines."""
+def _release_cgroups(container: Container, cgroups: Any, exit_code: int) -> list[str]:
+    """The cgroup (OOM counters read first); the errors, as lines."""
     errors: list[str] = []
     handle = container.runtime.pop("cgroup", None)
     if handle is not None and cgroups is not None:
@@ -357,12 +428,20 @@ def _release_cgroups_and_rootfs(container: Container, cgroups: Any, storage: Any
         except (PyctrError, OSError) as e:
             errors.append(str(e))
             container.runtime["cgroup"] = handle  # keep it for prune to retry
+    return errors
+
+
+def _release_rootfs(container: Container, storage: Any, removing: bool) -> list[str]:
+    """Unmount the rootfs (``removing``: remove the writable layer too); the errors, as lines."""
     try:
         if storage is not None:
-            storage.put(container.id)
+            if removing:
+                storage.remove(container.id)
+            else:
+                storage.put(container.id)
     except (PyctrError, OSError) as e:
-        errors.append(str(e))
-    return errors
+        return [str(e)]
+    return []
 
 
 def should_restart(container: Container) -> bool:
@@ -394,6 +473,7 @@ def remove(engine: Engine, container: Container, force: bool = False, volumes: b
         _wait_gone(container.pid)
     if container.status in ("running", "paused"):
         cleanup(engine, container, exit_code=137)
+    _drop_cgroups_ahead(engine, container)
     engine.storage_for(container).remove(container.id)
     from pyctr.core.trees import remove_tree
 

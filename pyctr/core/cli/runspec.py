@@ -27,7 +27,7 @@ def run_container(image: str, command: tuple[str, ...], detach: bool, options: d
     spec, img, network = build_spec(image, command, options)
     if detach and spec.auto_remove and spec.restart_policy != "no":
         raise UsageError("conflicting options: --restart and --rm")
-    container = lifecycle.create(eng, spec, img, network)
+    container = lifecycle.create(eng, spec, img, network, starting=not detach and not _at_terminal(spec))
     if detach:
         from pyctr.core.detach import start_detached
 
@@ -237,7 +237,7 @@ def run_foreground(eng: Any, container: Any, detach_keys: bytes | None = None) -
     from pyctr.core import lifecycle
 
     spec = container.spec
-    if spec.tty and spec.interactive and os.isatty(0):
+    if _at_terminal(spec):
         return _run_at_terminal(eng, container, detach_keys)
     master = None
     try:
@@ -252,7 +252,8 @@ def run_foreground(eng: Any, container: Any, detach_keys: bytes | None = None) -
             finally:
                 if stdin != 0:
                     os.close(stdin)
-        code = lifecycle.wait_foreground(eng, container, pid, master=master, interactive=spec.interactive)
+        code = lifecycle.wait_foreground(eng, container, pid, master=master, interactive=spec.interactive,
+                                         removing=spec.auto_remove)
     except BaseException:
         if spec.auto_remove:
             lifecycle.remove(eng, container, force=True, volumes=True)
@@ -263,6 +264,13 @@ def run_foreground(eng: Any, container: Any, detach_keys: bytes | None = None) -
     if spec.auto_remove:
         lifecycle.remove(eng, container, force=True, volumes=True)
     return code
+
+
+def _at_terminal(spec: Any) -> bool:
+    """``run -it`` at a terminal: started by a monitor, not by this process (:func:`_run_at_terminal`)."""
+    import os
+
+    return bool(spec.tty and spec.interactive and os.isatty(0))
 
 
 def _run_at_terminal(eng: Any, container: Any, detach_keys: bytes | None) -> int:

@@ -1,0 +1,99 @@
+"""What a foreground ``run`` does side by side, and that each side still cleans up.
+
+The cgroups are made in a thread while ``create`` makes the layer and the
+files (pyctr.core.lifecycle._make_cgroups_ahead); at the end, the rootfs and
+the cgroups are released side by side when the container had its own PID
+namespace, one after the other when it did not (what outlived the init is
+killed first). The session's leak check (mounts, cgroups, processes) runs
+after each of these tests too.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from pyctr.testing import leaks
+
+pytestmark = [pytest.mark.root, pytest.mark.matrix]
+
+# A hook plugin that fails the create once the cgroups made ahead exist: it
+# waits for them in every hierarchy, so the failure comes after the thread
+# made them, never before.
+FAILING_CREATE = r'''
+import os, time
+from pyctr import hookimpl
+
+def _container_cgroups(cid):
+    found = []
+    for base in os.environ["OWN_CGROUP_DIRS"].split(":"):
+        for dirpath, dirs, _files in os.walk(base):
+            if "pyctr-" + cid in dirs:
+                found.append(dirpath)
+    return found
+
+@hookimpl
+def pyctr_create_container(container):
+    deadline = time.monotonic() + 10
+    hierarchies = len(os.environ["OWN_CGROUP_DIRS"].split(":"))
+    while len(_container_cgroups(container.id)) < hierarchies and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with open(os.environ["SEEN_FILE"], "w") as f:
+        f.write(f"{container.id} {len(_container_cgroups(container.id))}")
+    raise RuntimeError("refused by the test plugin")
+'''
+
+
+def _named_cgroups(cid: str) -> list[str]:
+    return [dirpath for base in leaks._own_cgroup_dirs() for dirpath, dirs, _f in os.walk(base)
+            if f"pyctr-{cid}" in dirs]
+
+
+def test_a_create_that_fails_after_its_cgroups_were_made_ahead_leaves_none(busybox, tmp_path):
+    site = tmp_path / "site"
+    info = site / "pyctr_failing_create-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pyctr-failing-create\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[pyctr]\nfailing-create = pyctr_failing_create\n")
+    (site / "pyctr_failing_create.py").write_text(FAILING_CREATE)
+    busybox.env["PYTHONPATH"] = str(site)
+    # only hierarchies pyctr makes cgroups in (the named systemd one it leaves alone)
+    busybox.env["OWN_CGROUP_DIRS"] = ":".join(d for d in leaks._own_cgroup_dirs() if "name=" not in d
+                                              and "/systemd" not in d and "/unified" not in d)
+    busybox.env["SEEN_FILE"] = str(tmp_path / "seen")
+    r = busybox("--network=none", "run", "--rm", "busybox", "true")
+    assert r.returncode == 125, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "refused by the test plugin" in r.stderr
+    cid, seen = (tmp_path / "seen").read_text().split()
+    assert int(seen) >= 1, "the plugin never saw the cgroups made ahead: the test proves nothing"
+    assert _named_cgroups(cid) == []
+    assert cid not in busybox("ps", "-a", "--no-trunc", "-q").stdout
+
+
+def test_a_process_left_in_the_containers_pid_namespace_goes_with_it(busybox):
+    """Own PID namespace: the rootfs goes while the cgroups do; the kernel killed the rest already."""
+    started = time.monotonic()
+    r = busybox("--network=none", "run", "--rm", "busybox", "sh", "-c", "sleep 60 & echo started")
+    assert r.returncode == 0 and r.stdout.strip() == "started", r.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_what_outlives_the_init_in_the_hosts_pid_namespace_is_killed_before_its_root_goes(busybox):
+    """No PID namespace of its own: the cgroups first (their removal kills the rest), then the rootfs."""
+    r = busybox("--network=none", "run", "--rm", "--pid", "host", "busybox", "sh", "-c", "sleep 60 & echo $!")
+    assert r.returncode == 0, r.stderr
+    pid = int(r.stdout.strip())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state in ("Z", "X"):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"pid {pid}, left behind by the container, is still alive")
