@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import _signal as signal  # the C module: signal.py's enums cost ~1 ms of import per start
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyctr.core.background import Background
@@ -260,7 +261,7 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
                     flags=plugins.namespace_flags(spec), joins=joins, stdio=stdio, console=console,
                     seccomp_cache=seccomp_cache_dir(engine))
 
-    def create_runtime(pid: int) -> None:
+    def create_runtime(pid: int, ready: Callable[[], None]) -> None:
         container.pid = pid
         container.runtime["starttime"] = _starttime(pid)
         container.runtime.pop("stopped_by_user", None)
@@ -274,12 +275,13 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
         # period (see the cgroupfs driver) overlaps the network's set-up.
         placing = Background(cgroups.add_process, container.runtime["cgroup"], pid) if cgroups is not None else None
         try:
+            ready()  # (the above needs only the pid; the network needs the init's namespaces)
             attachment = network.connect(container, pid)
         except BaseException:
             if placing is not None:
                 try:
                     placing.join()  # never leave it writing to a cgroup that cleanup removes
-                except BaseException:  # noqa: BLE001, S110  (the network's error is the one to report)
+                except BaseException:  # noqa: BLE001, S110  (the first error is the one to report)
                     pass
             raise
         if placing is not None:

@@ -2,11 +2,12 @@
 
 Without a user namespace (:func:`_one_stage`)::
 
-    parent: unshare(CLONE_NEWPID) for its next child only, fork, set it back
+    parent: the seccomp filter (from its cache, or compiled)
+      │ unshare(CLONE_NEWPID) for its next child only, fork, set it back
       │ ──fork──> init (PID 1): unshare/join the other namespaces, "ready" ──┐
-      ├─ reads "ready" (it knows the host pid from the fork)                 │ seccomp filter,
-      ├─ network, the init's cgroups, pyctr_create_runtime                   │ the kernel mounts
-      ├─ writes "go" ──────────────────────────────────────────────────────> │ the rest of the mounts,
+      ├─ the record, the init's cgroups (it knows the pid from the fork)     │ the kernel mounts
+      ├─ reads "ready"; network, pyctr_create_runtime                        │
+      ├─ writes "go" and the filter ───────────────────────────────────────> │ the rest of the mounts,
       └─ reads the error pipe: EOF = execve succeeded                        │ pivot_root, privileges, execve
 
 With one (:func:`_two_stages`; a user namespace cannot be made by a threaded
@@ -14,11 +15,16 @@ process, and the PID namespace must belong to it)::
 
     parent ──fork──> stage 1: join/unshare namespaces ──fork──> init (PID 1)
       ├─ places stage 1 in  exits at once; init is re-parented          │
-      │  the cgroups        to us (we are a child subreaper)            │ seccomp filter
-      ├─ reads init's host pid                                          │
+      │  the cgroups        to us (we are a child subreaper)            │
+      ├─ reads init's host pid; the seccomp filter                      │
       ├─ network, the init's cgroups, pyctr_create_runtime (uid maps)   │
-      ├─ writes "go" ─────────────────────────────────────────────────> │ the mounts, pivot_root,
+      ├─ writes "go" and the filter ──────────────────────────────────> │ the mounts, pivot_root,
       └─ reads the error pipe: EOF = execve succeeded                   │ privileges, execve
+
+The parent reads the compiled seccomp filter (or compiles it, on a cache
+miss) and hands it over with "go": in a forked process, every page written
+is a copy-on-write fault (~5 us each on the development VM), which made the
+same work 2-4 times slower in the child.
 
 The first cgroup v1 migration in a while waits for an RCU grace period
 (10-20 ms here: the kernel's cgroup_threadgroup_rwsem). The cgroupfs driver
@@ -83,25 +89,42 @@ def spawn(launch: Launch, create_runtime: Callable[[int], None],
           place_early: Callable[[int], None] | None = None) -> int:
     """Start the container's init and return its host pid once execve succeeded.
 
-    ``create_runtime(pid)`` runs while the init waits, its namespaces made
-    (network, cgroups, hooks). If anything fails, the init is killed and
-    reaped and the error raised. Without a user namespace the init is forked
-    from here (:func:`_one_stage`); with one, a first stage makes the
-    namespaces and forks it, and ``place_early(pid)`` puts that stage in the
-    container's cgroups from a thread right after its fork.
+    ``create_runtime(pid, ready)`` runs while the init waits (record, cgroups,
+    network, hooks); ``ready()`` returns once the init's namespaces exist, and
+    must be called before anything that needs them. If anything fails, the
+    init is killed and reaped and the error raised. Without a user namespace
+    the init is forked from here (:func:`_one_stage`); with one, a first stage
+    makes the namespaces and forks it, and ``place_early(pid)`` puts that
+    stage in the container's cgroups from a thread right after its fork.
     """
+    def seccomp_filter() -> bytes:
+        prepared = _prepare_seccomp(launch.spec, launch.seccomp_cache)
+        if prepared.error is not None:
+            raise ExecError(125, _describe(prepared.error))
+        return prepared.encode()
+
     if not launch.flags & linux.CLONE_NEWUSER:
-        return _one_stage(launch, create_runtime)
-    return _two_stages(lambda sync_w, go_r, err_w: _stage1(launch, sync_w, go_r, err_w), create_runtime,
-                       place_early)
+        return _one_stage(launch, create_runtime, seccomp_filter)
+    return _two_stages(lambda sync_w, go_r, err_w: _stage1(launch, sync_w, go_r, err_w),
+                       lambda pid: create_runtime(pid, _already_ready), place_early, seccomp_filter)
 
 
-def _one_stage(launch: Launch, while_waiting: Callable[[int], None]) -> int:
+def _already_ready() -> None:
+    """(Two stages: the init's pid comes after stage 1 made the namespaces.)"""
+
+
+def _one_stage(launch: Launch, while_waiting: Callable[[int, Callable[[], None]], None],
+               go_with: Callable[[], bytes]) -> int:
     """Fork the init from here, straight into the container's PID namespace (see
     :func:`_fork_in_pid_namespace`); it makes or joins the other namespaces
-    itself and says "ready"; then ``while_waiting(pid)``, "go", and its pid once
-    it has exec'd. One fork fewer than :func:`_two_stages`, and the parent
-    knows the pid at once (3.6-6 ms earlier)."""
+    itself and says "ready". Meanwhile ``while_waiting(pid, ready)``; then "go"
+    with what ``go_with()`` made before the fork, and its pid once it has
+    exec'd. One fork fewer than :func:`_two_stages`, and the parent knows the
+    pid at once (3.6-6 ms earlier), so it works while the init makes its
+    namespaces."""
+    # Before the fork: after it, each page this writes would be a copy-on-write
+    # fault (its 1-2 ms became 2-4 ms), while the init has as much to do alone.
+    payload = go_with()
     linux.set_subreaper()
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # the init -> parent: its namespaces exist
     go_r, go_w = os.pipe2(os.O_CLOEXEC)  # parent -> the init: continue
@@ -122,12 +145,19 @@ def _one_stage(launch: Launch, while_waiting: Callable[[int], None]) -> int:
     os.close(sync_w)
     os.close(go_r)
     os.close(err_w)
-    try:
-        if _read_all(sync_r) != b"ready":
+    said: list[bytes] = []
+
+    def ready() -> None:
+        if not said:
+            said.append(_read_all(sync_r))
+        if said[0] != b"ready":
             raise _error_from(_read_all(err_r))
-        while_waiting(pid)
+
+    try:
+        while_waiting(pid, ready)
+        ready()
         go, go_w = go_w, -1
-        failure = _release(go, err_r)
+        failure = _release(go, err_r, payload)
         if failure:
             os.waitpid(pid, 0)
             pid = 0
@@ -202,21 +232,36 @@ def _init_alone(launch: Launch, sync_w: int, go_r: int) -> None:
     _init(launch, go_r)
 
 
-def _release(go_w: int, err_r: int) -> bytes:
-    """Tell the waiting process to go (closing ``go_w``); what it reports on the
-    error pipe before its execve, or b"" once it has exec'd."""
+def _release(go_w: int, err_r: int, payload: bytes | None = None) -> bytes:
+    """Tell the waiting process to go (closing ``go_w``), handing it ``payload``
+    (framed by its length) if any; what it reports on the error pipe before its
+    execve, or b"" once it has exec'd."""
+    message = b"G" if payload is None else b"G" + len(payload).to_bytes(4, "little") + payload
     try:
-        os.write(go_w, b"G")
+        while message:  # (a filter is ~10 kB: more than a pipe writes at once is allowed to)
+            message = message[os.write(go_w, message):]
     except BrokenPipeError:
         pass  # the process failed before "go" (its first mounts): its error is on the error pipe
     os.close(go_w)
     return _read_all(err_r)
 
 
+def _read_exactly(fd: int, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            os._exit(125)  # the parent died mid-message: start nothing
+        data += chunk
+    return data
+
+
 def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Callable[[int], None],
-                place_early: Callable[[int], None] | None = None) -> int:
+                place_early: Callable[[int], None] | None = None,
+                go_with: Callable[[], bytes] | None = None) -> int:
     """Fork stage 1 (which forks the real process and exits), run ``while_waiting(pid)``
-    while that process waits, release it, and return its pid once it has exec'd."""
+    while that process waits, release it (with what ``go_with()`` made meanwhile,
+    if given), and return its pid once it has exec'd."""
     linux.set_subreaper()
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # stage 1 -> parent: the process's pid
     go_r, go_w = os.pipe2(os.O_CLOEXEC)  # parent -> the process: continue
@@ -242,12 +287,13 @@ def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Cal
         if not message.startswith(b"pid "):
             raise _error_from(_read_all(err_r)) if not message else RuntimeFailure(message.decode())
         pid = int(message.split()[1])
+        payload = go_with() if go_with is not None else None
         while_waiting(pid)
         if placing is not None:
             placing.join()
             placing = None
         go, go_w = go_w, -1
-        failure = _release(go, err_r)
+        failure = _release(go, err_r, payload)
         if failure:
             os.waitpid(pid, 0)
             pid = 0
@@ -306,22 +352,27 @@ def _child_guard(err_w: int, body: Callable[[], None]) -> None:
     except BaseException as e:  # noqa: BLE001  (everything must reach the parent as one line)
         if isinstance(e, ExecFailure):
             code = e.code
-            message = str(e)
-        elif isinstance(e, OSError):
-            message = str(e) if e.strerror is None else f"{e.strerror}" if not e.args[1:] else str(e.args[1])
-            if e.filename:
-                message = f"{message}: {e.filename}"
-        else:
-            message = str(e) or type(e).__name__
-            if os.environ.get("PYCTR_DEBUG"):
-                import traceback
-
-                message += "\n" + traceback.format_exc()
+        message = _describe(e)
         try:
             os.write(err_w, f"{code}:{message}".encode())
         except OSError:
             pass
     os._exit(code)
+
+
+def _describe(e: BaseException) -> str:
+    """A failure of the container's start as the one line the user sees."""
+    if isinstance(e, ExecFailure):
+        return str(e)
+    if isinstance(e, OSError):
+        message = str(e) if e.strerror is None else f"{e.strerror}" if not e.args[1:] else str(e.args[1])
+        return f"{message}: {e.filename}" if e.filename else message
+    message = str(e) or type(e).__name__
+    if os.environ.get("PYCTR_DEBUG"):
+        import traceback
+
+        message += "\n" + traceback.format_exc()
+    return message
 
 
 def _stage1(launch: Launch, sync_w: int, go_r: int, err_w: int) -> None:
@@ -347,10 +398,6 @@ def _init(launch: Launch, go_r: int) -> None:
     """PID 1 of the container: wait for the parent, then become the user's command."""
     from pyctr.core.plugins import plugins
 
-    # Built while the parent sets up cgroups and network (libseccomp needs
-    # tens of ms for three architectures), and before pivot_root, while
-    # libseccomp.so is still visible.
-    seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache)
     rootfs = launch.rootfs
     own = {kind for kind, flag in linux.NAMESPACE_FLAGS.items() if launch.flags & flag}
     in_userns = "user" in own
@@ -360,6 +407,8 @@ def _init(launch: Launch, go_r: int) -> None:
         _kernel_mounts(rootfs, own, in_userns)
     if os.read(go_r, 1) != b"G":
         os._exit(125)  # the parent gave up or died: start nothing
+    size = int.from_bytes(_read_exactly(go_r, 4), "little")  # the seccomp filter, made by the parent
+    seccomp_filter = seccomp.Prepared.decode(_read_exactly(go_r, size))
     os.close(go_r)
     if launch.flags & linux.CLONE_NEWCGROUP:
         linux.unshare(linux.CLONE_NEWCGROUP)

@@ -446,13 +446,13 @@ def apply(profile: Profile, capabilities: list[str]) -> None:
 
 
 class Prepared:
-    """A filter compiled early in the init, loaded later; a failure is kept until ``load``.
+    """A filter compiled before it is needed, loaded later; a failure is kept until ``load``.
 
-    The init compiles while it waits for the parent (which meanwhile sets up
-    cgroups and the network), so libseccomp's tens of milliseconds overlap
-    the parent's work; an error must wait too, because the parent only reads
-    the init's error pipe after it has said "go". With ``cache_dir`` the
-    compiled program is looked up there first (see :func:`cached_build`).
+    The parent of a container's init prepares it while the init makes its
+    namespaces and hands it over with "go" (:meth:`encode`, :meth:`decode`);
+    ``exec``'s first stage prepares its own before it joins the container's
+    mount namespace, while libseccomp.so is still visible. With ``cache_dir``
+    the compiled program is looked up there first (see :func:`cached_build`).
     """
 
     def __init__(self, seccomp: str, privileged: bool, capabilities: list[str],
@@ -471,6 +471,20 @@ class Prepared:
             raise self.error
         if self.filter is not None:
             load(self.filter)
+
+    def encode(self) -> bytes:
+        """The filter as bytes, to hand to a forked process (b"": none); an error is not encoded."""
+        if self.filter is None:
+            return b""
+        return self.filter.flags.to_bytes(4, "little") + self.filter.program
+
+    @classmethod
+    def decode(cls, data: bytes) -> Prepared:
+        """What :meth:`encode` made."""
+        prepared = cls.__new__(cls)
+        prepared.error = None
+        prepared.filter = Filter(data[4:], int.from_bytes(data[:4], "little")) if data else None
+        return prepared
 
 
 # --- the compiled-filter cache ---------------------------------------------
