@@ -355,9 +355,10 @@ def cleanup(engine: Engine, container: Container, exit_code: int, removing: bool
     """The init has exited: release network, cgroup and mounts; run poststop hooks.
 
     ``removing``: :func:`remove` follows at once (``run --rm``), so the writable
-    layer is removed here already, and the "exited" record is not written (a
-    pyctr killed before the removal leaves "running" with a dead pid, which
-    reconcile turns into this cleanup again).
+    layer (and, alongside, the container's directory) is removed here already,
+    and the "exited" record is not written (a pyctr killed before the removal
+    leaves "running" with a dead pid, which reconcile turns into this cleanup
+    again).
     """
     errors = plugins.poststop(container)
     try:
@@ -389,6 +390,8 @@ def cleanup(engine: Engine, container: Container, exit_code: int, removing: bool
     except PyctrError as e:
         errors.append(str(e))
     finally:
+        if removing and len(releasing) > 1:  # (once the network driver is done with its files)
+            releasing.append(Background(_remove_container_dir, container))
         for thread in releasing:
             errors += thread.join_result()
     if container.spec.mounts:
@@ -431,6 +434,13 @@ def _release_cgroups(container: Container, cgroups: Any, exit_code: int) -> list
             errors.append(str(e))
             container.runtime["cgroup"] = handle  # keep it for prune to retry
     return errors
+
+
+def _remove_container_dir(container: Container) -> list[str]:
+    from pyctr.core.trees import remove_tree
+
+    remove_tree(container.dir)
+    return []
 
 
 def _release_rootfs(container: Container, storage: Any, removing: bool) -> list[str]:

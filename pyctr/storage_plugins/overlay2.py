@@ -231,18 +231,24 @@ class Overlay2StorageDriver(StorageDriver):
         (self._dir(layer_id) / VOLATILE_MARK).write_text("")
 
     def put(self, layer_id: str) -> None:
-        layer = self._dir(layer_id)
+        if self._unmount(self._dir(layer_id)):
+            # Unmounted cleanly, so the upper layer is whole: drop overlayfs's
+            # "volatile was mounted" mark, as its documentation allows, so the
+            # layer can be mounted again (a restart before removal).
+            remove_tree(self._dir(layer_id) / VOLATILE_LEFT)
+
+    @staticmethod
+    def _unmount(layer: Path) -> bool:
+        """Unmount the layer's ``merged``; True when it was mounted and is now cleanly unmounted."""
         merged = layer / "merged"
         if merged.exists() and _is_mounted(merged):
             try:
                 linux.umount2(str(merged), 0)
             except OSError:
                 linux.umount2(str(merged), linux.MNT_DETACH)
-                return
-            # Unmounted cleanly, so the upper layer is whole: drop overlayfs's
-            # "volatile was mounted" mark, as its documentation allows, so the
-            # layer can be mounted again (a restart before removal).
-            remove_tree(layer / VOLATILE_LEFT)
+                return False
+            return True
+        return False
 
     # -- removing ---------------------------------------------------------------------
 
@@ -250,7 +256,7 @@ class Overlay2StorageDriver(StorageDriver):
         layer = self._dir(layer_id)
         if not layer.exists():
             return
-        self.put(layer_id)
+        self._unmount(layer)  # (not put: its volatile mark goes with the rest)
         link = layer / "link"
         if link.exists():
             try:
