@@ -259,18 +259,6 @@ def test_prepared_keeps_a_failure_for_load_and_privileged_means_none():
     assert built.error is None and built.filter is not None and len(built.filter.program) > 1000 * 8
 
 
-def test_a_prepared_filter_crosses_to_the_forked_init_as_bytes_unchanged():
-    """The parent prepares the filter and hands it over with "go" (pyctr.core.runtime.launch)."""
-    built = seccomp.Prepared("default", False, list(DEFAULT_CAPABILITIES))
-    built.filter.flags = 1  # (SECCOMP_FILTER_FLAG_TSYNC: a flag must survive the trip too)
-    received = seccomp.Prepared.decode(built.encode())
-    assert (received.filter.program, received.filter.flags) == (built.filter.program, 1)
-    assert received.error is None
-    nothing = seccomp.Prepared.decode(seccomp.Prepared("default", True, []).encode())
-    assert nothing.filter is None and nothing.error is None
-    nothing.load()  # privileged: nothing to install
-
-
 def test_compiled_filters_are_cached_by_their_inputs(tmp_path):
     """cached_build: the first call compiles and stores, the next reads the same program;
     other capabilities or another profile text are another entry; damage means a recompile."""

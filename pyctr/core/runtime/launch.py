@@ -7,24 +7,26 @@ Without a user namespace (:func:`_one_stage`)::
       │ ──fork──> init (PID 1): unshare/join the other namespaces, "ready" ──┐
       ├─ the record, the init's cgroups (it knows the pid from the fork)     │ the kernel mounts
       ├─ reads "ready"; network, pyctr_create_runtime                        │
-      ├─ writes "go" and the filter ───────────────────────────────────────> │ the rest of the mounts,
+      ├─ writes "go" ──────────────────────────────────────────────────────> │ the rest of the mounts,
       └─ reads the error pipe: EOF = execve succeeded                        │ pivot_root, privileges, execve
 
 With one (:func:`_two_stages`; a user namespace cannot be made by a threaded
 process, and the PID namespace must belong to it)::
 
-    parent ──fork──> stage 1: join/unshare namespaces ──fork──> init (PID 1)
+    parent: the seccomp filter
+      │ ──fork──> stage 1: join/unshare namespaces ──fork──> init (PID 1)
       ├─ places stage 1 in  exits at once; init is re-parented          │
       │  the cgroups        to us (we are a child subreaper)            │
-      ├─ reads init's host pid; the seccomp filter                      │
+      ├─ reads init's host pid                                          │
       ├─ network, the init's cgroups, pyctr_create_runtime (uid maps)   │
-      ├─ writes "go" and the filter ──────────────────────────────────> │ the mounts, pivot_root,
+      ├─ writes "go" ─────────────────────────────────────────────────> │ the mounts, pivot_root,
       └─ reads the error pipe: EOF = execve succeeded                   │ privileges, execve
 
 The parent reads the compiled seccomp filter (or compiles it, on a cache
-miss) and hands it over with "go": in a forked process, every page written
-is a copy-on-write fault (~5 us each on the development VM), which made the
-same work 2-4 times slower in the child.
+miss) and makes its system call's arguments before it forks (also for
+``exec``): in a forked process every page written is a copy-on-write fault
+(~5 us each on the development VM), which made the same work 2-4 times
+slower in the child. The child inherits them and only loads the filter.
 
 The first cgroup v1 migration in a while waits for an RCU grace period
 (10-20 ms here: the kernel's cgroup_threadgroup_rwsem). The cgroupfs driver
@@ -97,16 +99,11 @@ def spawn(launch: Launch, create_runtime: Callable[[int], None],
     makes the namespaces and forks it, and ``place_early(pid)`` puts that
     stage in the container's cgroups from a thread right after its fork.
     """
-    def seccomp_filter() -> bytes:
-        prepared = _prepare_seccomp(launch.spec, launch.seccomp_cache)
-        if prepared.error is not None:
-            raise ExecError(125, _describe(prepared.error))
-        return prepared.encode()
-
+    seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache)
     if not launch.flags & linux.CLONE_NEWUSER:
         return _one_stage(launch, create_runtime, seccomp_filter)
-    return _two_stages(lambda sync_w, go_r, err_w: _stage1(launch, sync_w, go_r, err_w),
-                       lambda pid: create_runtime(pid, _already_ready), place_early, seccomp_filter)
+    return _two_stages(lambda sync_w, go_r, err_w: _stage1(launch, seccomp_filter, sync_w, go_r, err_w),
+                       lambda pid: create_runtime(pid, _already_ready), place_early)
 
 
 def _already_ready() -> None:
@@ -114,17 +111,13 @@ def _already_ready() -> None:
 
 
 def _one_stage(launch: Launch, while_waiting: Callable[[int, Callable[[], None]], None],
-               go_with: Callable[[], bytes]) -> int:
+               seccomp_filter: seccomp.Prepared) -> int:
     """Fork the init from here, straight into the container's PID namespace (see
     :func:`_fork_in_pid_namespace`); it makes or joins the other namespaces
-    itself and says "ready". Meanwhile ``while_waiting(pid, ready)``; then "go"
-    with what ``go_with()`` made before the fork, and its pid once it has
-    exec'd. One fork fewer than :func:`_two_stages`, and the parent knows the
-    pid at once (3.6-6 ms earlier), so it works while the init makes its
-    namespaces."""
-    # Before the fork: after it, each page this writes would be a copy-on-write
-    # fault (its 1-2 ms became 2-4 ms), while the init has as much to do alone.
-    payload = go_with()
+    itself and says "ready". Meanwhile ``while_waiting(pid, ready)``; then "go",
+    and its pid once it has exec'd. One fork fewer than :func:`_two_stages`,
+    and the parent knows the pid at once (3.6-6 ms earlier), so it works while
+    the init makes its namespaces."""
     linux.set_subreaper()
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # the init -> parent: its namespaces exist
     go_r, go_w = os.pipe2(os.O_CLOEXEC)  # parent -> the init: continue
@@ -141,7 +134,7 @@ def _one_stage(launch: Launch, while_waiting: Callable[[int, Callable[[], None]]
         os.close(sync_r)
         os.close(go_w)
         os.close(err_r)
-        _child_guard(err_w, lambda: _init_alone(launch, sync_w, go_r))
+        _child_guard(err_w, lambda: _init_alone(launch, seccomp_filter, sync_w, go_r))
     os.close(sync_w)
     os.close(go_r)
     os.close(err_w)
@@ -157,7 +150,7 @@ def _one_stage(launch: Launch, while_waiting: Callable[[int, Callable[[], None]]
         while_waiting(pid, ready)
         ready()
         go, go_w = go_w, -1
-        failure = _release(go, err_r, payload)
+        failure = _release(go, err_r)
         if failure:
             os.waitpid(pid, 0)
             pid = 0
@@ -215,7 +208,7 @@ def _set_pid_namespace_back(own: int) -> None:
         os.close(own)
 
 
-def _init_alone(launch: Launch, sync_w: int, go_r: int) -> None:
+def _init_alone(launch: Launch, seccomp_filter: seccomp.Prepared, sync_w: int, go_r: int) -> None:
     """The init forked by pyctr itself: join and make the namespaces a first stage
     would have (not the PID namespace: it is in it already), say so, go on."""
     for kind, path in launch.joins.items():
@@ -229,39 +222,24 @@ def _init_alone(launch: Launch, sync_w: int, go_r: int) -> None:
     linux.unshare(launch.flags & ~(linux.CLONE_NEWPID | linux.CLONE_NEWCGROUP))
     os.write(sync_w, b"ready")
     os.close(sync_w)
-    _init(launch, go_r)
+    _init(launch, seccomp_filter, go_r)
 
 
-def _release(go_w: int, err_r: int, payload: bytes | None = None) -> bytes:
-    """Tell the waiting process to go (closing ``go_w``), handing it ``payload``
-    (framed by its length) if any; what it reports on the error pipe before its
-    execve, or b"" once it has exec'd."""
-    message = b"G" if payload is None else b"G" + len(payload).to_bytes(4, "little") + payload
+def _release(go_w: int, err_r: int) -> bytes:
+    """Tell the waiting process to go (closing ``go_w``); what it reports on the
+    error pipe before its execve, or b"" once it has exec'd."""
     try:
-        while message:  # (a filter is ~10 kB: more than a pipe writes at once is allowed to)
-            message = message[os.write(go_w, message):]
+        os.write(go_w, b"G")
     except BrokenPipeError:
         pass  # the process failed before "go" (its first mounts): its error is on the error pipe
     os.close(go_w)
     return _read_all(err_r)
 
 
-def _read_exactly(fd: int, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = os.read(fd, size - len(data))
-        if not chunk:
-            os._exit(125)  # the parent died mid-message: start nothing
-        data += chunk
-    return data
-
-
 def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Callable[[int], None],
-                place_early: Callable[[int], None] | None = None,
-                go_with: Callable[[], bytes] | None = None) -> int:
+                place_early: Callable[[int], None] | None = None) -> int:
     """Fork stage 1 (which forks the real process and exits), run ``while_waiting(pid)``
-    while that process waits, release it (with what ``go_with()`` made meanwhile,
-    if given), and return its pid once it has exec'd."""
+    while that process waits, release it, and return its pid once it has exec'd."""
     linux.set_subreaper()
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)  # stage 1 -> parent: the process's pid
     go_r, go_w = os.pipe2(os.O_CLOEXEC)  # parent -> the process: continue
@@ -287,13 +265,12 @@ def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Cal
         if not message.startswith(b"pid "):
             raise _error_from(_read_all(err_r)) if not message else RuntimeFailure(message.decode())
         pid = int(message.split()[1])
-        payload = go_with() if go_with is not None else None
         while_waiting(pid)
         if placing is not None:
             placing.join()
             placing = None
         go, go_w = go_w, -1
-        failure = _release(go, err_r, payload)
+        failure = _release(go, err_r)
         if failure:
             os.waitpid(pid, 0)
             pid = 0
@@ -375,7 +352,7 @@ def _describe(e: BaseException) -> str:
     return message
 
 
-def _stage1(launch: Launch, sync_w: int, go_r: int, err_w: int) -> None:
+def _stage1(launch: Launch, seccomp_filter: seccomp.Prepared, sync_w: int, go_r: int, err_w: int) -> None:
     """Join or create namespaces, then fork the init so it lands in the new PID namespace."""
     for kind, path in launch.joins.items():
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -389,12 +366,12 @@ def _stage1(launch: Launch, sync_w: int, go_r: int, err_w: int) -> None:
     init = os.fork()
     if init == 0:
         os.close(sync_w)
-        _child_guard(err_w, lambda: _init(launch, go_r))
+        _child_guard(err_w, lambda: _init(launch, seccomp_filter, go_r))
     os.write(sync_w, f"pid {init}".encode())
     os._exit(0)
 
 
-def _init(launch: Launch, go_r: int) -> None:
+def _init(launch: Launch, seccomp_filter: seccomp.Prepared, go_r: int) -> None:
     """PID 1 of the container: wait for the parent, then become the user's command."""
     from pyctr.core.plugins import plugins
 
@@ -407,8 +384,6 @@ def _init(launch: Launch, go_r: int) -> None:
         _kernel_mounts(rootfs, own, in_userns)
     if os.read(go_r, 1) != b"G":
         os._exit(125)  # the parent gave up or died: start nothing
-    size = int.from_bytes(_read_exactly(go_r, 4), "little")  # the seccomp filter, made by the parent
-    seccomp_filter = seccomp.Prepared.decode(_read_exactly(go_r, size))
     os.close(go_r)
     if launch.flags & linux.CLONE_NEWCGROUP:
         linux.unshare(linux.CLONE_NEWCGROUP)
@@ -458,8 +433,12 @@ def _kernel_mounts(rootfs: str, own: set[str], in_userns: bool) -> None:
 
 
 def _prepare_seccomp(spec: ContainerSpec, cache_dir: str | None = None) -> seccomp.Prepared:
+    """The container's filter, ready to load (in the parent, before the fork: see the module's doc)."""
     caps = security.capability_set(spec.cap_add, spec.cap_drop, spec.privileged)
-    return seccomp.Prepared(spec.seccomp, spec.privileged, caps, cache_dir)
+    prepared = seccomp.Prepared(spec.seccomp, spec.privileged, caps, cache_dir)
+    if prepared.error is not None:
+        raise ExecError(125, _describe(prepared.error))
+    return prepared
 
 
 def become_process(spec: ContainerSpec, argv: list[str], env: list[str], user: str, workdir: str,
@@ -517,16 +496,16 @@ def spawn_exec(launch: ExecLaunch, place: Callable[[int], None]) -> int:
 
     ``place(pid)`` puts it in the container's cgroups while it waits.
     """
-    return _two_stages(lambda sync_w, go_r, err_w: _exec_stage1(launch, sync_w, go_r, err_w), place)
+    seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache)  # the same filter as the init's
+    return _two_stages(lambda sync_w, go_r, err_w: _exec_stage1(launch, seccomp_filter, sync_w, go_r, err_w),
+                       place)
 
 
-def _exec_stage1(launch: ExecLaunch, sync_w: int, go_r: int, err_w: int) -> None:
+def _exec_stage1(launch: ExecLaunch, seccomp_filter: seccomp.Prepared, sync_w: int, go_r: int,
+                 err_w: int) -> None:
     # Not dumpable before joining: a process in the container must not be able
     # to open /proc/<us>/exe or our memory (CVE-2019-5736).
     linux.set_dumpable(False)
-    # The same filter as the container's init, built while libseccomp.so is
-    # still visible (the mount namespace is joined next).
-    seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache)
     fds = {kind: os.open(path, os.O_RDONLY | os.O_CLOEXEC) for kind, path in launch.joins.items()}
     for kind, fd in fds.items():
         linux.setns(fd, linux.NAMESPACE_FLAGS[kind])
