@@ -2,7 +2,7 @@
 
 Some modules on the start path import others only for a corner: pathlib
 imports urllib.parse for ``as_uri()`` (and urllib.parse imports ipaddress),
-inspect (under pluggy) imports tokenize and linecache for ``getsource()``,
+inspect (under pluggy) imports tokenize, linecache and ast for ``getsource()``,
 pyroute2's codecs import logging, threading and traceback for their error
 paths. Together that is 10-20 ms of every ``pyctr run``.
 
@@ -66,5 +66,30 @@ def _quote_from_bytes(*args: object, **kwargs: object) -> object:
 
 #: pathlib reads ``quote_from_bytes`` at import and calls it only in ``as_uri()``
 PATHLIB = {"urllib.parse": {"quote_from_bytes": _quote_from_bytes}, "ipaddress": {}}
-#: inspect (pluggy's) uses these only to read source code
-INSPECT = {"linecache": {}, "tokenize": {}, "token": {}}
+class _NodeVisitor:
+    """``ast.NodeVisitor`` as the base of inspect's one class that reads source
+    code (``_ClassFinder``): its methods are the real class's, looked up on use."""
+
+    def visit(self, node: object) -> object:
+        return real_module("ast").NodeVisitor.visit(self, node)
+
+    def generic_visit(self, node: object) -> object:
+        return real_module("ast").NodeVisitor.generic_visit(self, node)
+
+    def visit_Constant(self, node: object) -> object:  # noqa: N802  (ast's name)
+        return real_module("ast").NodeVisitor.visit_Constant(self, node)
+
+
+#: dis's, read by inspect at import (its CO_* names): CPython's code flags, as in dis.py
+#: (tests/unit/test_standins.py compares them with the real module's)
+_CODE_FLAGS = {1: "OPTIMIZED", 2: "NEWLOCALS", 4: "VARARGS", 8: "VARKEYWORDS", 16: "NESTED", 32: "GENERATOR",
+               64: "NOFREE", 128: "COROUTINE", 256: "ITERABLE_COROUTINE", 512: "ASYNC_GENERATOR"}
+
+#: inspect (pluggy's) uses these only to read source code (linecache, tokenize,
+#: token, ast) or to disassemble (dis, which inspect's import reads the code
+#: flags of); pluggy calls only isclass, isfunction, unwrap, getattr_static and
+#: the like. ~5 ms of imports. (dis only where its flags are the ones above.)
+INSPECT: dict[str, dict[str, object]] = {"linecache": {}, "tokenize": {}, "token": {},
+                                         "ast": {"NodeVisitor": _NodeVisitor}}
+if sys.version_info[:2] == (3, 11):
+    INSPECT["dis"] = {"COMPILER_FLAG_NAMES": _CODE_FLAGS}

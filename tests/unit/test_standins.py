@@ -19,7 +19,7 @@ def _fresh(code: str) -> list[str]:
 def test_importing_pyctr_loads_neither_source_reading_nor_url_modules() -> None:
     # (an environment may have imported some of them before: setuptools' editable finder imports pathlib)
     out = _fresh("import sys\nbefore = set(sys.modules)\nimport pyctr.core.hookspecs\n"
-                 "print(sorted(m for m in ('linecache', 'tokenize', 'ipaddress', 'urllib.parse')\n"
+                 "print(sorted(m for m in ('linecache', 'tokenize', 'ast', 'dis', 'ipaddress', 'urllib.parse')\n"
                  "             if m in sys.modules and m not in before))")
     assert out == ["[]"]
 
@@ -29,11 +29,21 @@ def test_what_was_imported_through_stand_ins_still_works() -> None:
         "import sys, pyctr, pathlib, inspect\n"
         "print(pathlib.Path('/a b').as_uri())\n"
         "print(inspect.getsource(pyctr.core.standins.real_module).splitlines()[0])\n"
+        "print(inspect.getsource(pyctr.core.standins.StandIn).splitlines()[0])\n"  # (a class: ast's visitor)
+        "print(inspect.isgeneratorfunction(lambda: (yield)), inspect.iscoroutinefunction(lambda: 0))\n"
         "import linecache, ipaddress, urllib.parse\n"
         "print(type(linecache).__name__, type(ipaddress).__name__, ipaddress.ip_address('10.0.0.1').version)\n"
         "print(urllib.parse.urlsplit('http://[::1]:8/').hostname)\n"
         "print(any(type(m).__name__ == 'StandIn' for m in sys.modules.values()))")
-    assert out == ["file:///a%20b", "def real_module(name: str) -> ModuleType:", "module module 4", "::1", "False"]
+    assert out == ["file:///a%20b", "def real_module(name: str) -> ModuleType:", "class StandIn(ModuleType):",
+                   "True False", "module module 4", "::1", "False"]
+
+
+def test_the_code_flags_stood_in_for_dis_are_the_real_ones() -> None:
+    import dis
+
+    if "dis" in standins.INSPECT:
+        assert standins.INSPECT["dis"]["COMPILER_FLAG_NAMES"] == dis.COMPILER_FLAG_NAMES
 
 
 def test_a_stand_in_answers_with_the_real_module_and_then_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
