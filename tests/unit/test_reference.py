@@ -101,3 +101,17 @@ def test_with_tag_and_digest():
     assert str(r.with_digest(D)) == f"docker.io/library/busybox@{D}"
     with pytest.raises(UsageError):
         r.with_digest("sha256:nothex")
+
+
+
+@pytest.mark.parametrize(("path", "plain"), [
+    ("library/busybox", True), ("a", True), ("x/y/z9", True), ("0", True),
+    ("lib-rary/x", False), ("a__b", False), ("a.b", False), ("Library/busybox", False), ("a//b", False),
+    ("/a", False), ("a/", False), ("", False), ("\u00e4/b", False), ("a--b", False), ("-a", False)])
+def test_the_plain_path_shortcut_takes_only_what_the_grammar_accepts(path, plain):
+    """parse() skips the path regex for components of [a-z0-9] only: those must all match it."""
+    from pyctr.core import reference
+
+    assert reference._plain_path(path) == plain
+    if plain:
+        assert reference._PATH_RE.match(path)
