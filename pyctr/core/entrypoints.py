@@ -49,6 +49,11 @@ class EntryPoint(tuple):
 _index: dict[str, list[EntryPoint]] | None = None
 
 
+#: the standard library's own directories: no installer puts a distribution there, and
+#: listing them (~300 entries) was most of the key's cost
+_STDLIB = frozenset({os.path.dirname(os.__file__), os.path.join(os.path.dirname(os.__file__), "lib-dynload")})
+
+
 def _key() -> str:
     """What the index depends on: the interpreter, sys.path, and each distribution's
     entry_points.txt (path and mtime). Unrelated files appearing in a path entry,
@@ -57,6 +62,8 @@ def _key() -> str:
     parts = [sys.executable]
     for entry in sys.path:
         parts.append("\0" + entry)
+        if entry in _STDLIB:
+            continue
         try:
             names = sorted(e.name for e in os.scandir(entry or ".") if e.name.endswith((".dist-info", ".egg-info")))
         except OSError:
