@@ -59,9 +59,10 @@ def test_a_create_that_fails_after_its_cgroups_were_made_ahead_leaves_none(busyb
     (info / "entry_points.txt").write_text("[pyctr]\nfailing-create = pyctr_failing_create\n")
     (site / "pyctr_failing_create.py").write_text(FAILING_CREATE)
     busybox.env["PYTHONPATH"] = str(site)
-    # only hierarchies pyctr makes cgroups in (the named systemd one it leaves alone)
-    busybox.env["OWN_CGROUP_DIRS"] = ":".join(d for d in leaks._own_cgroup_dirs() if "name=" not in d
-                                              and "/systemd" not in d and "/unified" not in d)
+    # only hierarchies pyctr makes cgroups in: not a hybrid host's named systemd one or its cgroup2 mount
+    skipped = ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
+    busybox.env["OWN_CGROUP_DIRS"] = ":".join(d for d in leaks._own_cgroup_dirs()
+                                              if not any(d.rstrip("/") == s or d.startswith(s + "/") for s in skipped))
     busybox.env["SEEN_FILE"] = str(tmp_path / "seen")
     r = busybox("--network=none", "run", "--rm", "busybox", "true")
     assert r.returncode == 125, r.stderr
