@@ -21,8 +21,21 @@ from pyctr.core.errors import DriverError, DriverNotSupported
 from pyctr.plugins.cgroupfs import common
 
 
+_detected: int | None = None
+
+
 def detect() -> int:
-    """1 (v1 or hybrid) or 2 (unified); DriverNotSupported with the reason otherwise."""
+    """1 (v1 or hybrid) or 2 (unified); DriverNotSupported with the reason otherwise.
+
+    Asked by the probe and again by the backend: the answer is kept (a host
+    does not change its cgroup layout under a running command)."""
+    global _detected
+    if _detected is None:
+        _detected = _detect()
+    return _detected
+
+
+def _detect() -> int:
     magic = common.fs_magic(common.CGROUP_ROOT)
     if magic is None:
         raise DriverNotSupported("no cgroup filesystem: /sys/fs/cgroup does not exist (mount cgroup2 there)")
