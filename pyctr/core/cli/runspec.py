@@ -120,11 +120,13 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
     capability_set(spec.cap_add, spec.cap_drop, spec.privileged)  # validates names before anything is made
     network = _network_settings(spec, o, o["network"] or eng.config.network, image)
     spec_from_image(spec, image, list(command), o["entrypoint"])
-    from pyctr.core import mounts
+    if (spec.mounts or o["volume"] or o["mount"] or o["tmpfs"] or o["volumes_from"]
+            or (image.config.get("config") or {}).get("Volumes")):
+        from pyctr.core import mounts  # (its import only when there is a mount to make)
 
-    spec.mounts = mounts.build(eng, volumes=o["volume"], mounts=o["mount"], tmpfs=o["tmpfs"],
-                               volumes_from=o["volumes_from"], volume_driver=o["volume_driver"],
-                               image_config=image.config, existing=spec.mounts)
+        spec.mounts = mounts.build(eng, volumes=o["volume"], mounts=o["mount"], tmpfs=o["tmpfs"],
+                                   volumes_from=o["volumes_from"], volume_driver=o["volume_driver"],
+                                   image_config=image.config, existing=spec.mounts)
     return spec, image, network
 
 
@@ -179,16 +181,17 @@ def _image_for_run(eng: Any, ref: str, policy: str) -> Any:
 
 def resources_from(o: dict[str, Any]) -> dict[str, Any]:
     """cgroup limits from the flags, in the driver's keys, units parsed as Docker does."""
-    from pyctr.core.units import parse_bytes, parse_cpus
-
     res: dict[str, Any] = {}
-    for key in ("memory", "memory_reservation", "kernel_memory"):
-        if o.get(key) is not None:
-            res[key] = parse_bytes(o[key], what=f"--{key.replace('_', '-')}")
-    if o.get("memory_swap") is not None:
-        res["memory_swap"] = parse_bytes(o["memory_swap"], what="--memory-swap", allow_unlimited=True)
-    if o.get("cpus") is not None:
-        res["nano_cpus"] = parse_cpus(o["cpus"])
+    if any(o.get(key) is not None for key in ("memory", "memory_reservation", "kernel_memory", "memory_swap", "cpus")):
+        from pyctr.core.units import parse_bytes, parse_cpus
+
+        for key in ("memory", "memory_reservation", "kernel_memory"):
+            if o.get(key) is not None:
+                res[key] = parse_bytes(o[key], what=f"--{key.replace('_', '-')}")
+        if o.get("memory_swap") is not None:
+            res["memory_swap"] = parse_bytes(o["memory_swap"], what="--memory-swap", allow_unlimited=True)
+        if o.get("cpus") is not None:
+            res["nano_cpus"] = parse_cpus(o["cpus"])
     for key in ("cpu_shares", "cpu_quota", "cpu_period", "pids_limit", "blkio_weight", "cpuset_cpus", "cpuset_mems"):
         if o.get(key) is not None:
             res[key] = o[key]
