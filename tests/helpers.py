@@ -8,6 +8,18 @@ import select
 import time
 
 
+def install_hook_plugin(site, distribution: str, module: str, source: str) -> str:
+    """A one-module hook plugin as a distribution of its own under ``site`` (a dist-info with
+    an entry point in the ``pyctr`` group), exactly as pip would install it; ``site`` goes on
+    the command's PYTHONPATH. Returns that path."""
+    info = site / f"{module}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[pyctr]\n{distribution.removeprefix('pyctr-')} = {module}\n")
+    (site / f"{module}.py").write_text(source)
+    return str(site)
+
+
 def find_container_process(marker: str, timeout: float = 10.0) -> int:
     """The host pid of the process whose command line contains ``marker``."""
     deadline = time.monotonic() + timeout

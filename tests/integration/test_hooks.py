@@ -81,13 +81,10 @@ def pyctr_report_status():
 
 @pytest.fixture
 def recorded(busybox, tmp_path):
+    from tests.helpers import install_hook_plugin
+
     site = tmp_path / "site"
-    info = site / "pyctr_recorder-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pyctr-recorder\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[pyctr]\nrecorder = pyctr_recorder\n")
-    (site / "pyctr_recorder.py").write_text(RECORDER)
-    busybox.env["PYTHONPATH"] = str(site)
+    busybox.env["PYTHONPATH"] = install_hook_plugin(site, "pyctr-recorder", "pyctr_recorder", RECORDER)
     busybox.env["HOST_PIDNS"] = os.readlink("/proc/self/ns/pid")
     busybox.env["VENV_MARK"] = str(site / "pyctr_recorder.py")
     return busybox

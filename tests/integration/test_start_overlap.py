@@ -52,13 +52,10 @@ def _named_cgroups(cid: str) -> list[str]:
 
 
 def test_a_create_that_fails_after_its_cgroups_were_made_ahead_leaves_none(busybox, tmp_path):
-    site = tmp_path / "site"
-    info = site / "pyctr_failing_create-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pyctr-failing-create\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[pyctr]\nfailing-create = pyctr_failing_create\n")
-    (site / "pyctr_failing_create.py").write_text(FAILING_CREATE)
-    busybox.env["PYTHONPATH"] = str(site)
+    from tests.helpers import install_hook_plugin
+
+    busybox.env["PYTHONPATH"] = install_hook_plugin(tmp_path / "site", "pyctr-failing-create",
+                                                    "pyctr_failing_create", FAILING_CREATE)
     # only hierarchies pyctr makes cgroups in: not a hybrid host's named systemd one or its cgroup2 mount
     skipped = ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
     busybox.env["OWN_CGROUP_DIRS"] = ":".join(d for d in leaks._own_cgroup_dirs()
