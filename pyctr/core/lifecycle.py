@@ -146,13 +146,23 @@ def _take_cgroups_ahead(engine: Engine, container: Container) -> bool:
     return True
 
 
-def _drop_cgroups_ahead(engine: Engine, container: Container) -> None:
-    """Destroy the cgroups made ahead for a container that never started (its create failed)."""
+def _release_leftover_cgroups(engine: Engine, container: Container) -> None:
+    """Destroy the cgroups a container that is not running still holds: made ahead
+    for a start that never came (its create failed in this process), or recorded
+    before a start that was killed before its init ran."""
     try:
-        if _take_cgroups_ahead(engine, container):
-            engine.cgroups_for(container).destroy(container.runtime.pop("cgroup"))  # type: ignore[union-attr]
+        _take_cgroups_ahead(engine, container)
     except (PyctrError, OSError):
-        pass  # a failed create removed what it made; the driver's records let `system prune` finish
+        pass  # a failed create removed what it made
+    handle = container.runtime.pop("cgroup", None)
+    if handle is None:
+        return
+    try:
+        cgroups = engine.cgroups_for(container)
+        if cgroups is not None:
+            cgroups.destroy(handle)
+    except (PyctrError, OSError):
+        pass  # the driver's own records let `system prune` finish
 
 
 def _hand_layer_to_mapped_root(paths: dict[str, str], spec: ContainerSpec) -> None:
@@ -485,7 +495,8 @@ def remove(engine: Engine, container: Container, force: bool = False, volumes: b
         _wait_gone(container.pid)
     if container.status in ("running", "paused"):
         cleanup(engine, container, exit_code=137)
-    _drop_cgroups_ahead(engine, container)
+    else:
+        _release_leftover_cgroups(engine, container)
     engine.storage_for(container).remove(container.id)
     from pyctr.core.trees import remove_tree
 
@@ -568,6 +579,17 @@ def remove_stopped(engine: Engine) -> list[str]:
     return removed
 
 
+def _cgroup_orphans(engine: Engine, live: set[str]) -> list[str]:
+    """The cgroups of containers that no record names any more (a run killed between
+    their mkdir and the record's save): the cgroup driver's own records and prefix know them."""
+    try:
+        cgroups = engine.driver("cgroup", engine.config.cgroup_manager)
+        return [f"removed the cgroups of container {cid[:12]}, which no longer exists"
+                for cid in cgroups.cleanup_orphans(live)]
+    except (PyctrError, OSError) as e:
+        return [f"cgroups: {e}"]
+
+
 def prune_orphans(engine: Engine) -> list[str]:
     """``system prune``'s repair part: dead containers, then what no container owns."""
     from pyctr.core.container import list_all
@@ -578,6 +600,7 @@ def prune_orphans(engine: Engine) -> list[str]:
 
     lines += volumes.reconcile(engine)  # also loads the volume drivers, whose cleanup_orphans runs next
     lines += plugins.cleanup_orphans(live)
+    lines += _cgroup_orphans(engine, live)
     storage = engine.storage
     cleanup_staging = getattr(storage, "cleanup_staging", None)
     if cleanup_staging:
