@@ -149,24 +149,14 @@ def _one_stage(launch: Launch, while_waiting: Callable[[int, Callable[[], None]]
     try:
         while_waiting(pid, ready)
         ready()
-        go, go_w = go_w, -1
-        failure = _release(go, err_r)
-        if failure:
-            os.waitpid(pid, 0)
-            pid = 0
-            raise _error_from(failure)
-        return pid
+        go, go_w, launched, pid = go_w, -1, pid, 0  # (from here _go reaps it, whatever happens)
+        return _go(launched, go, err_r)
     except BaseException:
         if pid:
             _kill_and_reap(pid)
         raise
     finally:
-        for fd in (sync_r, err_r, go_w):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        _close_quietly(sync_r, err_r, go_w)
 
 
 def _fork_in_pid_namespace(launch: Launch) -> int:
@@ -225,6 +215,30 @@ def _init_alone(launch: Launch, seccomp_filter: seccomp.Prepared, sync_w: int, g
     _init(launch, seccomp_filter, go_r)
 
 
+def _go(pid: int, go_w: int, err_r: int) -> int:
+    """Release the waiting process ``pid``; its pid once it has exec'd. Otherwise it is
+    reaped (killed first if the failure is ours) and its error raised."""
+    try:
+        failure = _release(go_w, err_r)
+    except BaseException:
+        _kill_and_reap(pid)
+        raise
+    if failure:
+        os.waitpid(pid, 0)
+        raise _error_from(failure)
+    return pid
+
+
+def _close_quietly(*fds: int) -> None:
+    """Close what is still open (-1: handed on already)."""
+    for fd in fds:
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 def _release(go_w: int, err_r: int) -> bytes:
     """Tell the waiting process to go (closing ``go_w``); what it reports on the
     error pipe before its execve, or b"" once it has exec'd."""
@@ -269,13 +283,8 @@ def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Cal
         if placing is not None:
             placing.join()
             placing = None
-        go, go_w = go_w, -1
-        failure = _release(go, err_r)
-        if failure:
-            os.waitpid(pid, 0)
-            pid = 0
-            raise _error_from(failure)
-        return pid
+        go, go_w, launched, pid = go_w, -1, pid, 0  # (from here _go reaps it, whatever happens)
+        return _go(launched, go, err_r)
     except BaseException:
         if pid:
             _kill_and_reap(pid)
@@ -283,12 +292,7 @@ def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Cal
     finally:
         if placing is not None:
             placing.join()  # never leave it writing to a cgroup that cleanup is about to remove
-        for fd in (sync_r, err_r, go_w):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        _close_quietly(sync_r, err_r, go_w)
 
 
 def _best_effort(place: Callable[[int], None], pid: int) -> None:
