@@ -69,7 +69,8 @@ def _the_part_itself(runs: int) -> None:
     import json
 
     # what the init has already imported when it gets there
-    from pyctr.core.runtime import launch, linux, security  # noqa: F401
+    from pyctr.kernel import linux  # noqa: F401
+    from pyctr.runtime import launch, security  # noqa: F401
 
     samples = []
     for _ in range(runs):
@@ -78,8 +79,8 @@ def _the_part_itself(runs: int) -> None:
         if pid == 0:
             os.close(r)
             w0, c0 = time.perf_counter(), time.process_time()
-            from pyctr.core.runtime import seccomp
-            from pyctr.core.runtime.security import DEFAULT_CAPABILITIES
+            from pyctr.runtime import seccomp
+            from pyctr.runtime.security import DEFAULT_CAPABILITIES
 
             built = seccomp.build(seccomp.load_profile("default"), list(DEFAULT_CAPABILITIES))
             w1, c1 = time.perf_counter(), time.process_time()

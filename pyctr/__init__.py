@@ -55,7 +55,7 @@ import gc as _gc
 
 # The objects made while modules are imported live as long as they do: no use
 # walking them for garbage cycles meanwhile (the command line keeps the
-# collector off altogether, see pyctr.core.cli.main).
+# collector off altogether, see pyctr.cli.main).
 _collecting = _gc.isenabled()
 _gc.disable()
 try:
@@ -76,7 +76,7 @@ __all__ = ["__version__", "hookimpl"]
 def __getattr__(name: str) -> object:
     # ``hookimpl`` (the marker for hook implementations: ``@hookimpl def
     # pyctr_...``) lives with the specs; pluggy is imported with them, not here,
-    # so that the command line's set-up (pyctr.core.cli.main) comes first.
+    # so that the command line's set-up (pyctr.cli.main) comes first.
     if name == "hookimpl":
         from pyctr.core.hookspecs import hookimpl
 

@@ -1,5 +1,5 @@
 """``python -m pyctr`` is the ``pyctr`` command."""
 
-from pyctr.core.cli import main
+from pyctr.cli import main
 
 main()

@@ -15,7 +15,7 @@ from pyctr.core.state import sqlite3
 if TYPE_CHECKING:
     from pyctr.core.container import Container
     from pyctr.core.drivers import CgroupDriver, Driver, DriverContext, NetworkDriver, StorageDriver
-    from pyctr.core.images import ImageStore
+    from pyctr.images.store import ImageStore
 
 
 class Engine:
@@ -83,6 +83,6 @@ class Engine:
 
     @functools.cached_property
     def images(self) -> ImageStore:
-        from pyctr.core.images import ImageStore
+        from pyctr.images.store import ImageStore
 
         return ImageStore(self)

@@ -21,7 +21,7 @@ from pyctr.core.state import transaction
 
 if TYPE_CHECKING:
     from pyctr.core.engine import Engine
-    from pyctr.core.images import Image
+    from pyctr.images.store import Image
     from pyctr.core.spec import ContainerSpec
 
 #: a static reaper for --init, as Docker bind-mounts its docker-init (tini)
@@ -55,7 +55,7 @@ def spec_from_image(spec: ContainerSpec, image: Image, cmd: list[str], entrypoin
     given = {e.split("=", 1)[0] for e in spec.env}
     spec.env = [e for e in image_env if e.split("=", 1)[0] not in given] + spec.env
     if not any(e.startswith("PATH=") for e in spec.env):
-        from pyctr.core.runtime.child import DEFAULT_PATH
+        from pyctr.runtime.child import DEFAULT_PATH
 
         spec.env.insert(0, f"PATH={DEFAULT_PATH}")
     if spec.workdir in ("", "/") and cfg.get("WorkingDir"):
@@ -235,8 +235,8 @@ def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] |
 
 def _start(engine: Engine, container: Container, storage: Any, network: Any,
            stdio: tuple[int, int, int] | None, console: int | None) -> int:
-    from pyctr.core.runtime.launch import Launch, spawn
-    from pyctr.core.runtime.linux import NAMESPACE_FILES
+    from pyctr.runtime.launch import Launch, spawn
+    from pyctr.kernel.linux import NAMESPACE_FILES
 
     spec = container.spec
     cgroups = engine.cgroups_for(container)
@@ -314,7 +314,7 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
 
 
 def seccomp_cache_dir(engine: Engine) -> str:
-    """Where compiled seccomp filters are kept (pyctr.core.runtime.seccomp.cached_build)."""
+    """Where compiled seccomp filters are kept (pyctr.runtime.seccomp.cached_build)."""
     return str(engine.config.root / "cache" / "seccomp")
 
 
@@ -336,7 +336,7 @@ def wait_foreground(engine: Engine, container: Container, pid: int, master: int 
     previous = {s: signal.signal(s, forward) for s in forwarded}
     try:
         if master is not None:
-            from pyctr.core.runtime.tty import RawMode, proxy
+            from pyctr.runtime.tty import RawMode, proxy
 
             with RawMode(0, enabled=interactive):
                 status = proxy(master, pid, forward_stdin=interactive)
@@ -383,7 +383,7 @@ def cleanup(engine: Engine, container: Container, exit_code: int, removing: bool
     # thread only.
     network, cgroups, storage = (_driver(errors, lookup, container) for lookup in
                                  (engine.network_for, engine.cgroups_for, engine.storage_for))
-    from pyctr.core.runtime.linux import CLONE_NEWPID
+    from pyctr.kernel.linux import CLONE_NEWPID
 
     if plugins.namespace_flags(container.spec) & CLONE_NEWPID:
         # Nothing of the container outlived its init: the kernel killed the rest

@@ -150,7 +150,7 @@ def _parse_bool(key: str, value: str) -> bool:
 
 def parse_mount(value: str) -> Mount:
     """``--mount type=...,source=...,target=...``, as the docker CLI and daemon read it."""
-    from pyctr.core.runtime.mountopts import ram_in_bytes, tmpfs_size
+    from pyctr.kernel.mountopts import ram_in_bytes, tmpfs_size
 
     def fail(message: str) -> UsageError:
         return UsageError(f'invalid argument "{value}" for "--mount" flag: {message}')
@@ -271,7 +271,7 @@ def _make_anonymous(m: Mount) -> None:
 
 def parse_tmpfs(raw: str) -> Mount:
     """``--tmpfs /path[:options]`` with Docker's defaults ``noexec,nosuid,nodev``."""
-    from pyctr.core.runtime.mountopts import merge
+    from pyctr.kernel.mountopts import merge
 
     target, _, opts = raw.partition(":")
     m = Mount(type="tmpfs", target=target)
@@ -448,7 +448,7 @@ def copy_image_content(rootfs: str, target: str, volume_path: str) -> None:
     import shutil
     import stat
 
-    from pyctr.core.runtime.paths import secure_join
+    from pyctr.kernel.paths import secure_join
 
     source = secure_join(rootfs, target)
     try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pyctr import hookimpl
-from pyctr.core.runtime import linux
+from pyctr.kernel import linux
 
 if TYPE_CHECKING:
     from pyctr.core.container import Container

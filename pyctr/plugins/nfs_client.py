@@ -78,7 +78,7 @@ def plan(fstype: str, device: str, options: str) -> tuple[str, int, list[str]]:
     ``plan("nfs", ":/opt/test", "addr=10.0.0.13")`` is ``("10.0.0.13:/opt/test", 0,
     ["addr=10.0.0.13,vers=4.2", ..., "addr=10.0.0.13,vers=3"])``.
     """
-    from pyctr.core.runtime import mountopts
+    from pyctr.kernel import mountopts
 
     flags, data = mountopts.parse(options)
     opts = [o for o in data.split(",") if o]
@@ -107,7 +107,7 @@ def plan(fstype: str, device: str, options: str) -> tuple[str, int, list[str]]:
 
 def mount(fstype: str, device: str, target: str, options: str) -> None:
     """Mount ``device`` (``host:/path``, or ``:/path`` with ``addr=``) on ``target``."""
-    from pyctr.core.runtime import linux
+    from pyctr.kernel import linux
 
     source, flags, attempts = plan(fstype, device, options)
     first: OSError | None = None

@@ -143,7 +143,7 @@ class LocalVolumeDriver(VolumeDriver):
         return bool(options.get("type") or options.get("device"))
 
     def mount_filesystem(self, options: dict[str, str], target: Path) -> None:
-        from pyctr.core.runtime import linux, mountopts
+        from pyctr.kernel import linux, mountopts
 
         fstype, device, opts = options.get("type", ""), options.get("device", ""), options.get("o", "")
         if not device:
@@ -164,7 +164,7 @@ class LocalVolumeDriver(VolumeDriver):
 
     @staticmethod
     def _unmount_filesystem(target: Path) -> None:
-        from pyctr.core.runtime import linux
+        from pyctr.kernel import linux
 
         try:
             linux.umount2(str(target))

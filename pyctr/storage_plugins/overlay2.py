@@ -25,7 +25,7 @@ from typing import IO
 
 from pyctr.core.drivers import DriverContext, StorageDriver, remove_dead_staging
 from pyctr.core.errors import DriverError, DriverNotSupported, IncompatibleFilesystem, NotFound
-from pyctr.core.runtime import linux
+from pyctr.kernel import linux
 from pyctr.core.trees import remove_tree
 
 #: filesystems overlayfs cannot use as upper layer
@@ -128,7 +128,7 @@ class Overlay2StorageDriver(StorageDriver):
             staging.mkdir(mode=0o700)
             (staging / "diff").mkdir(mode=0o755)
             if stream is not None:
-                from pyctr.core.archive import extract_layer
+                from pyctr.layers.archive import extract_layer
 
                 size = extract_layer(stream, staging / "diff", whiteouts="overlay", diff_id=diff_id)
             if writable:

@@ -17,9 +17,9 @@ import threading
 
 import pytest
 
-from pyctr.core.archive import extract_layer, open_layer_stream
-from pyctr.core.content import ContentStore
-from pyctr.core.distribution import RegistryClient, parse_diff_ids, parse_image_manifest
+from pyctr.layers.archive import extract_layer, open_layer_stream
+from pyctr.images.content import ContentStore
+from pyctr.images.distribution import RegistryClient, parse_diff_ids, parse_image_manifest
 from pyctr.core.errors import ImageError, NotFound
 from pyctr.testing.images import push_test_images
 

@@ -48,7 +48,7 @@ def test_pull_shows_progress_digest_and_layer_chain(pyctr, registry_images):
     assert json.loads(digests) == [f"{img.registry}/{img.repository}@{img.manifest_digest}"]
     assert "Storage Driver: overlay2" in pyctr("info", check=True).stdout
     # layers are directories under the storage root, each with its own diff/
-    from pyctr.core.images import chain_ids
+    from pyctr.images.store import chain_ids
 
     for chain in chain_ids(img.diff_ids):
         assert (overlay_dir(pyctr) / chain[7:] / "diff").is_dir()
@@ -113,7 +113,7 @@ def test_whiteout_opaque_and_copy_on_write_in_a_container(pyctr, registry_images
     # app1's opaque /usr/share/doc hides the base layer's README; app2 still sees it
     assert pyctr("run", "--rm", app1.ref, "ls", "/usr/share/doc", check=True).stdout.split() == ["APP1"]
     assert pyctr("run", "--rm", app2.ref, "ls", "/usr/share/doc", check=True).stdout.split() == ["README"]
-    from pyctr.core.images import chain_ids
+    from pyctr.images.store import chain_ids
 
     chains = chain_ids(app1.diff_ids)
     wh = os.lstat(overlay_dir(pyctr) / chains[1][7:] / "diff/etc/hostname")
@@ -195,7 +195,7 @@ def test_tag_and_rmi_semantics(pyctr, registry_images):
         assert r.returncode == 1 and "container" in r.stderr
     finally:
         pyctr("rm", "-f", "img2-user", check=True)
-    from pyctr.core.images import chain_ids
+    from pyctr.images.store import chain_ids
 
     chains1 = [c[7:] for c in chain_ids(app1.diff_ids)]
     r = pyctr("rmi", app1.ref, check=True)
@@ -306,7 +306,7 @@ def test_pull_into_vfs_applies_layers_in_order(tmp_path, registry_images):
     img = registry_images["app1"]
     r = vfs("pull", "--tls-verify=false", img.ref, check=True)
     assert "Status: Downloaded newer image" in r.stdout
-    from pyctr.core.images import chain_ids
+    from pyctr.images.store import chain_ids
 
     top = tmp_path / "root" / "vfs" / "dir" / chain_ids(img.diff_ids)[-1][7:]
     assert not (top / "etc/hostname").exists() and (top / "etc/motd").read_text() == "hello from app1\n"
@@ -321,7 +321,7 @@ def test_system_check_finds_killed_extractions_and_incomplete_layers(pyctr, regi
     pulled(pyctr, img.ref)
     stale = overlay_dir(pyctr) / f".tmp-{'e' * 64}-999999999-0badc0de"
     (stale / "diff").mkdir(parents=True)
-    from pyctr.core.images import chain_ids
+    from pyctr.images.store import chain_ids
 
     top = chain_ids(img.diff_ids)[-1][7:]
     db = sqlite3.connect(pyctr.root / "pyctr.db")

@@ -15,23 +15,23 @@ import sys
 
 import pytest
 
-from pyctr.core.archive import extract_layer_atomic, remove_stale_extractions
-from pyctr.core.content import ContentStore
+from pyctr.layers.archive import extract_layer_atomic, remove_stale_extractions
+from pyctr.images.content import ContentStore
 from pyctr.testing.images import large_layer, push_image
 
 pytestmark = [pytest.mark.registry, pytest.mark.slow]
 
 FETCH = """
 import sys
-from pyctr.core.content import ContentStore
-from pyctr.core.distribution import RegistryClient
+from pyctr.images.content import ContentStore
+from pyctr.images.distribution import RegistryClient
 host, repo, digest, size, root = sys.argv[1:]
 RegistryClient(host).fetch_blob(repo, digest, int(size), ContentStore(root))
 """
 
 EXTRACT = """
 import sys
-from pyctr.core.archive import extract_layer_atomic
+from pyctr.layers.archive import extract_layer_atomic
 blob, final, diff_id = sys.argv[1:]
 with open(blob, "rb") as f:
     extract_layer_atomic(f, final, whiteouts="delete", diff_id=diff_id)

@@ -8,8 +8,8 @@ import types
 
 import pytest
 
-from pyctr.core.runtime import linux
-from pyctr.core.runtime.launch import _fork_in_pid_namespace
+from pyctr.kernel import linux
+from pyctr.runtime.launch import _fork_in_pid_namespace
 
 pytestmark = [pytest.mark.root, pytest.mark.matrix]  # kernel-dependent: runs on every kernel leg
 

@@ -80,7 +80,7 @@ def test_two_distributions_claiming_one_driver_name_is_a_clear_error(pyctr, tmp_
 def test_light_commands_import_no_driver_and_no_pyroute2(pyctr, argv):
     code = (
         "import sys\n"
-        "from pyctr.core.cli import main\n"
+        "from pyctr.cli import main\n"
         f"sys.argv = ['pyctr'] + {argv!r}\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in sys.modules if m.startswith(('pyroute2', 'pyctr.storage_plugins.', "
@@ -93,13 +93,13 @@ def test_light_commands_import_no_driver_and_no_pyroute2(pyctr, argv):
 
 @pytest.mark.root
 def test_run_imports_neither_click_nor_pyroute2(busybox):
-    """The start path: `run` is parsed without click (pyctr.core.cli.fastpath). Read from
+    """The start path: `run` is parsed without click (pyctr.cli.fastpath). Read from
     -X importtime, because the fast path leaves with os._exit (no code runs after it)."""
     r = subprocess.run([sys.executable, "-X", "importtime", "-m", "pyctr", "run", "--rm", "--network", "none",
                         "busybox", "true"], capture_output=True, text=True, env=busybox.env)
     assert r.returncode == 0, r.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
-    assert "pyctr.core.runtime.launch" in imported  # the listing is real: the runtime was imported
+    assert "pyctr.runtime.launch" in imported  # the listing is real: the runtime was imported
     heavy = [m for m in imported if m.split(".")[0] in ("click", "pyroute2")]
     assert heavy == [], heavy
 

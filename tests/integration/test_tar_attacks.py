@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from pyctr.core.archive import extract_layer
+from pyctr.layers.archive import extract_layer
 from pyctr.core.errors import ImageError
 from pyctr.testing.tarbuild import entry as E
 from pyctr.testing.tarbuild import tar_bytes

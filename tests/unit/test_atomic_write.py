@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from pyctr.core.distribution import save_credentials
+from pyctr.images.distribution import save_credentials
 from pyctr.core.state import atomic_write
 
 

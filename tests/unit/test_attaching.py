@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyctr.core.attaching import DETACH_KEYS, parse_detach_keys, split_keys
+from pyctr.runtime.attaching import DETACH_KEYS, parse_detach_keys, split_keys
 from pyctr.core.errors import UsageError
 
 

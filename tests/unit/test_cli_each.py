@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from click.testing import CliRunner
 
-from pyctr.core.cli.common import each
+from pyctr.cli.common import each
 from pyctr.core.errors import Conflict, NotFound
 
 

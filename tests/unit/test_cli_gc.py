@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-import pyctr.core.cli as cli
-from pyctr.core.cli import fastpath, group
+import pyctr.cli as cli
+from pyctr.cli import fastpath, group
 
 
 def test_off_on_the_fast_path_and_back_on_for_click(monkeypatch: pytest.MonkeyPatch) -> None:

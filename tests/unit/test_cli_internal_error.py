@@ -12,7 +12,7 @@ from pathlib import Path
 CODE = r"""
 import sys
 from pyctr import hookimpl
-from pyctr.core.cli import main
+from pyctr.cli import main
 from pyctr.core.plugins import plugins
 
 class Broken:

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from pyctr.core.content import ContentStore, validate_digest
+from pyctr.images.content import ContentStore, validate_digest
 from pyctr.core.errors import ImageError, NotFound
 
 

@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pyctr.core.content import ContentStore
-from pyctr.core.distribution import (
+from pyctr.images.content import ContentStore
+from pyctr.images.distribution import (
     RegistryClient,
     load_credentials,
     parse_challenge,
@@ -245,7 +245,7 @@ def test_credentials_file(tmp_path):
 
 
 def test_parse_image_manifest():
-    from pyctr.core.distribution import parse_diff_ids, parse_image_manifest
+    from pyctr.images.distribution import parse_diff_ids, parse_image_manifest
 
     d1, d2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
     good = {"schemaVersion": 2, "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": d1,

@@ -13,9 +13,9 @@ import warnings
 import click
 import pytest
 
-from pyctr.core.cli import fastpath
-from pyctr.core.cli.containers import run as run_command
-from pyctr.core.cli.group import cli
+from pyctr.cli import fastpath
+from pyctr.cli.containers import run as run_command
+from pyctr.cli.group import cli
 
 
 def click_parse(argv: list[str]):
@@ -103,7 +103,7 @@ def test_other_commands_are_left_to_click(argv):
 
 def test_option_tables_and_click_commands_have_the_same_parameters():
     """Every option click knows for run is in the table the fast path reads, and the reverse."""
-    from pyctr.core.cli.options import GLOBAL_OPTIONS, RUN_OPTIONS
+    from pyctr.cli.options import GLOBAL_OPTIONS, RUN_OPTIONS
 
     click_run = {p.name for p in run_command.params if isinstance(p, click.Option)}
     assert click_run - {"help"} == {o.dest for o in RUN_OPTIONS}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from pyctr.core.errors import UsageError
-from pyctr.core.gotemplate import Template, go_json, go_str, render, split_table
+from pyctr.cli.gotemplate import Template, go_json, go_str, render, split_table
 
 INSPECT = {
     "Id": "4f66ad9a0b2e",

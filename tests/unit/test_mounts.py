@@ -10,7 +10,7 @@ from pyctr.core import mounts
 from pyctr.core.config import Config
 from pyctr.core.engine import Engine
 from pyctr.core.errors import UsageError
-from pyctr.core.runtime import mountopts
+from pyctr.kernel import mountopts
 
 SEED = ("type=volume,source=nfsvolume,target=/app,volume-driver=local,volume-opt=type=nfs,"
         "volume-opt=device=:/opt/test,volume-opt=o=addr=10.0.0.13")
@@ -159,7 +159,7 @@ def test_tmpfs_flag_defaults_and_overrides():
 
 
 def test_mount_options_split_into_flags_and_data():
-    from pyctr.core.runtime import linux
+    from pyctr.kernel import linux
 
     flags, data = mountopts.parse("ro,nosuid,size=64m,mode=1777,noexec")
     assert flags == linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NOEXEC and data == "size=64m,mode=1777"
@@ -241,7 +241,7 @@ def test_the_seed_volume_options_become_a_kernel_nfs_mount():
 
 
 def test_nfs_plan_keeps_an_explicit_version_and_splits_flags():
-    from pyctr.core.runtime import linux
+    from pyctr.kernel import linux
     from pyctr.plugins import nfs_client
 
     source, flags, attempts = nfs_client.plan("nfs4", "127.0.0.1:/export", "ro,nosuid,port=2050,vers=4.1")

@@ -9,9 +9,9 @@ import zlib
 
 import pytest
 
-from pyctr.core.archive import _GzipStream, open_layer_stream
+from pyctr.layers.archive import _GzipStream, open_layer_stream
 from pyctr.core.drivers import staging_in_use
-from pyctr.core.progress import PlainProgress, TerminalProgress, bar
+from pyctr.images.progress import PlainProgress, TerminalProgress, bar
 
 
 def read_all(f, n=1 << 16) -> bytes:

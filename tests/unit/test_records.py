@@ -100,14 +100,14 @@ def test_records_do_not_import_dataclasses() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; import pyctr.core.spec, pyctr.core.container, pyctr.core.reference, "
-            "pyctr.core.images, pyctr.core.config, pyctr.core.drivers; print('dataclasses' in sys.modules)")
+    code = ("import sys; import pyctr.core.spec, pyctr.core.container, pyctr.images.reference, "
+            "pyctr.images.store, pyctr.core.config, pyctr.core.drivers; print('dataclasses' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
 
 def test_go_templates_print_records_as_structs() -> None:
-    from pyctr.core.gotemplate import go_json, go_str
+    from pyctr.cli.gotemplate import go_json, go_str
 
     assert go_str(Point(1, 2, ["a"])) == "{1 2 [a]}"
     assert go_json(Point(1, 2, ["a"])) == '{"x":1,"y":2,"tags":["a"]}'

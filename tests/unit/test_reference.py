@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pyctr.core.errors import UsageError
-from pyctr.core.reference import parse
+from pyctr.images.reference import parse
 
 D = "sha256:" + "a" * 64
 
@@ -110,7 +110,7 @@ def test_with_tag_and_digest():
     ("/a", False), ("a/", False), ("", False), ("\u00e4/b", False), ("a--b", False), ("-a", False)])
 def test_the_plain_path_shortcut_takes_only_what_the_grammar_accepts(path, plain):
     """parse() skips the path regex for components of [a-z0-9] only: those must all match it."""
-    from pyctr.core import reference
+    from pyctr.images import reference
 
     assert reference._plain_path(path) == plain
     if plain:

@@ -12,8 +12,8 @@ import os
 import pytest
 
 from pyctr.core.errors import UsageError
-from pyctr.core.runtime import seccomp
-from pyctr.core.runtime.security import DEFAULT_CAPABILITIES
+from pyctr.runtime import seccomp
+from pyctr.runtime.security import DEFAULT_CAPABILITIES
 
 EPERM_ACTION = 0x00050000 | errno.EPERM
 ALLOW = 0x7FFF0000

@@ -1,0 +1,301 @@
+"""Controlling existing containers: start, stop, kill, restart, wait, and the monitor's hand-over."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from typing import Any
+
+import click
+
+from pyctr.cli.common import each, engine
+from pyctr.core.errors import Conflict, PyctrError, UsageError
+
+
+def parse_signal(value: str) -> int:
+    v = value.upper()
+    if v.isdigit():
+        number = int(v)
+        if 0 < number < signal.NSIG:
+            return number
+    else:
+        name = v if v.startswith("SIG") else f"SIG{v}"
+        if hasattr(signal, name) and isinstance(getattr(signal, name), signal.Signals):
+            return int(getattr(signal, name))
+    raise UsageError(f"invalid signal: {value}")
+
+
+def _each(refs: tuple[str, ...], action: Any) -> None:
+    """Docker's multi-container commands: go on after a failure, exit 1 at the end."""
+    from pyctr.core.container import lookup
+
+    eng = engine()
+    each(refs, lambda ref: action(eng, lookup(eng.db, eng.config.root, ref)))
+
+
+def wait_stopped(eng: Any, container_id: str, timeout: float | None = None, removed: bool = False) -> Any:
+    """Poll the record until the container is no longer running (its waiter recorded the exit);
+    with ``removed``, until it is gone (None) while its monitor's hand-over (--rm) runs."""
+    from pyctr.core.container import lookup
+    from pyctr.core.errors import NotFound
+    from pyctr.core.lifecycle import _alive
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            c = lookup(eng.db, eng.config.root, container_id)
+        except NotFound:
+            return None
+        if c.status not in ("running", "paused") and not (removed and _alive(c.runtime.get("monitor", 0))):
+            return c
+        if not _alive(c.pid, c.runtime.get("starttime")) and not _alive(c.runtime.get("monitor", 0)):
+            return c  # nobody is left to record the exit; reconcile does it later
+        if deadline is not None and time.monotonic() > deadline:
+            return c
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def stop_container(eng: Any, c: Any, timeout: int | None) -> None:
+    from pyctr.core.lifecycle import _alive
+
+    if c.status not in ("running", "paused") or not _alive(c.pid, c.runtime.get("starttime")):
+        return  # Docker: stopping a stopped container is not an error
+    sig = parse_signal(c.spec.stop_signal or "SIGTERM")
+    grace = c.spec.stop_timeout if timeout is None else timeout
+    import os
+
+    c.runtime["stopped_by_user"] = True  # the restart policy must not bring it back
+    c.save(eng.db)
+    try:
+        os.kill(c.pid, sig)
+    except ProcessLookupError:
+        pass
+    after = wait_stopped(eng, c.id, grace)
+    if after is not None and after.status in ("running", "paused") and _alive(c.pid, c.runtime.get("starttime")):
+        try:
+            os.kill(c.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        wait_stopped(eng, c.id, 30)
+
+
+@click.command()
+@click.option("--attach", "-a", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
+@click.option("--interactive", "-i", is_flag=True, help="Attach container's STDIN.")
+@click.argument("containers", nargs=-1, required=True)
+def start(attach: bool, interactive: bool, containers: tuple[str, ...]) -> None:
+    """Start one or more stopped containers."""
+    from pyctr.core.container import lookup
+    from pyctr.core.lifecycle import _alive
+
+    if attach or interactive:
+        if len(containers) != 1:
+            raise UsageError("you cannot start and attach multiple containers at once")
+        from pyctr.cli.runspec import run_foreground
+
+        eng = engine()
+        c = lookup(eng.db, eng.config.root, containers[0])
+        if interactive:
+            c.spec.interactive = True
+        sys.exit(run_foreground(eng, c))
+
+    def act(eng: Any, c: Any) -> None:
+        from pyctr.runtime.detach import start_detached
+
+        if c.status in ("running", "paused") and _alive(c.pid, c.runtime.get("starttime")):
+            return
+        start_detached(eng, c)
+
+    _each(containers, act)
+
+
+@click.command()
+@click.option("--time", "-t", "timeout", type=int, default=None, help="Seconds to wait before killing it.")
+@click.option("--signal", "-s", "sig", default=None, help="Signal to send (default: the container's stop signal).")
+@click.argument("containers", nargs=-1, required=True)
+def stop(timeout: int | None, sig: str | None, containers: tuple[str, ...]) -> None:
+    """Stop one or more running containers."""
+
+    def act(eng: Any, c: Any) -> None:
+        if sig:
+            c.spec.stop_signal = sig
+        stop_container(eng, c, timeout)
+
+    _each(containers, act)
+
+
+@click.command()
+@click.option("--signal", "-s", "sig", default="KILL", help="Signal to send to the container.")
+@click.argument("containers", nargs=-1, required=True)
+def kill(sig: str, containers: tuple[str, ...]) -> None:
+    """Kill one or more running containers."""
+    from pyctr.core.lifecycle import kill as kill_container
+
+    number = parse_signal(sig)
+
+    def act(eng: Any, c: Any) -> None:
+        kill_container(c, number)
+        if number in (signal.SIGKILL,):
+            wait_stopped(eng, c.id, 10)
+
+    _each(containers, act)
+
+
+@click.command()
+@click.option("--time", "-t", "timeout", type=int, default=None, help="Seconds to wait before killing it.")
+@click.argument("containers", nargs=-1, required=True)
+def restart(timeout: int | None, containers: tuple[str, ...]) -> None:
+    """Restart one or more containers."""
+    from pyctr.core.container import lookup
+    from pyctr.runtime.detach import start_detached
+
+    def act(eng: Any, c: Any) -> None:
+        stop_container(eng, c, timeout)
+        start_detached(eng, lookup(eng.db, eng.config.root, c.id))
+
+    _each(containers, act)
+
+
+@click.command()
+@click.argument("containers", nargs=-1, required=True)
+def wait(containers: tuple[str, ...]) -> None:
+    """Block until one or more containers stop, then print their exit codes."""
+    from pyctr.core.container import lookup
+
+    eng = engine()
+
+    def one(ref: str) -> None:
+        c = lookup(eng.db, eng.config.root, ref)
+        done = wait_stopped(eng, c.id)
+        click.echo(done.exit_code if done is not None else c.exit_code)
+
+    each(containers, one, echo=False)
+
+
+@click.command(name="internal-finish", hidden=True)
+@click.argument("container_id")
+@click.argument("exit_code", type=int)
+def internal_finish(container_id: str, exit_code: int) -> None:
+    """Called by a container's monitor once its init exited: record, clean up, --rm, restart."""
+    from pyctr.core import lifecycle
+    from pyctr.core.container import lookup
+    from pyctr.core.errors import NotFound
+
+    eng = engine()
+    try:
+        c = lookup(eng.db, eng.config.root, container_id)
+    except NotFound:
+        return  # removed meanwhile (rm -f)
+    if c.status in ("running", "paused"):
+        lifecycle.cleanup(eng, c, exit_code=exit_code)
+    if lifecycle.should_restart(c):
+        from pyctr.runtime.detach import start_detached
+
+        c.runtime["restart_count"] = c.runtime.get("restart_count", 0) + 1
+        c.save(eng.db)
+        try:
+            start_detached(eng, c)
+            return
+        except PyctrError:
+            pass
+    if c.spec.auto_remove:
+        lifecycle.remove(eng, c, force=True, volumes=True)
+
+
+@click.command()
+@click.argument("container")
+@click.argument("new_name")
+def rename(container: str, new_name: str) -> None:
+    """Rename a container."""
+    from pyctr.core.container import lookup
+    from pyctr.core.lifecycle import VALID_NAME
+    from pyctr.core.state import transaction
+
+    eng = engine()
+    c = lookup(eng.db, eng.config.root, container)
+    name = new_name.lstrip("/")
+    if not name or not name[0].isalnum() or any(ch not in VALID_NAME for ch in name):
+        raise UsageError(f"invalid container name {new_name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    c.name = name
+    from pyctr.core.state import sqlite3
+
+    try:
+        with transaction(eng.db):
+            c.save(eng.db)
+    except sqlite3.IntegrityError:
+        raise Conflict(f'the container name "/{name}" is already in use') from None
+
+
+@click.command()
+@click.argument("container")
+@click.argument("ps_options", nargs=-1)
+def top(container: str, ps_options: tuple[str, ...]) -> None:
+    """Display the running processes of a container (as the host's ps sees them)."""
+    import subprocess
+
+    from pyctr.core.container import lookup
+    from pyctr.core.lifecycle import _alive
+
+    eng = engine()
+    c = lookup(eng.db, eng.config.root, container)
+    if c.status != "running" or not _alive(c.pid, c.runtime.get("starttime")):
+        raise Conflict(f"container {c.name} is not running")
+    import os
+
+    own_ns = os.readlink(f"/proc/{c.pid}/ns/pid")
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == own_ns:
+                    pids.append(entry)
+            except OSError:
+                continue
+    args = list(ps_options) or ["-f"]
+    out = subprocess.run(["ps", *args, "-p", ",".join(sorted(pids, key=int))], capture_output=True, text=True)
+    if out.returncode not in (0, 1):
+        raise UsageError(f"ps failed: {out.stderr.strip()}")
+    click.echo(out.stdout, nl=False)
+
+
+@click.command(name="prune")
+@click.option("--force", "-f", is_flag=True, help="Do not prompt for confirmation.")
+def container_prune(force: bool) -> None:
+    """Remove all stopped containers."""
+    from pyctr.core import lifecycle
+
+    if not force and sys.stdin.isatty() and not click.confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"):
+        return
+    eng = engine()
+    lifecycle.reconcile(eng)
+    removed = lifecycle.remove_stopped(eng)
+    if removed:
+        click.echo("Deleted Containers:\n" + "\n".join(removed) + "\n")
+    click.echo("Total reclaimed space: 0B")
+
+
+class _ContainerGroup(click.Group):
+    """``pyctr container ls|run|rm|...``: the top-level container commands under one roof."""
+
+    NAMES = ("attach", "create", "exec", "inspect", "kill", "logs", "ls", "rename", "restart", "rm", "run",
+             "start", "stop", "top", "wait")
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.NAMES) | {"prune"})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "prune":
+            return container_prune
+        if name not in self.NAMES:
+            return None
+        from pyctr.cli import cli
+
+        return cli.get_command(ctx, "ps" if name == "ls" else name)
+
+
+@click.group(name="container", cls=_ContainerGroup)
+def container_group() -> None:
+    """Manage containers."""

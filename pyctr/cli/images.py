@@ -1,0 +1,99 @@
+"""Image commands: ``import``, ``images``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from pyctr.cli.common import ago, engine, human_size, render, table
+
+
+@click.command(name="import")
+@click.option("--change", "-c", "changes", multiple=True, help="Apply a Dockerfile instruction (CMD, ENV, ...).")
+@click.option("--message", "-m", default="", help="Commit message for the image's history.")
+@click.argument("source")
+@click.argument("repository", required=False)
+def import_cmd(changes: tuple[str, ...], message: str, source: str, repository: str | None) -> None:
+    """Make a one-layer image from a rootfs tarball (file or -) or directory."""
+    image = engine().images.import_rootfs(source, repository, list(changes), message)
+    click.echo(image.id)
+
+
+@click.command()
+@click.option("--all", "-a", "show_all", is_flag=True, help="Show all images (no effect: pyctr keeps no intermediates).")
+@click.option("--quiet", "-q", is_flag=True, help="Only show image IDs.")
+@click.option("--digests", is_flag=True, help="Show digests.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("--format", "fmt", help="Go template, or 'json'.")
+@click.option("--filter", "-f", "filters", multiple=True, help="Filter output (reference=, dangling=, label=, before=, since=).")
+@click.argument("repository", required=False)
+def images(show_all: bool, quiet: bool, digests: bool, no_trunc: bool, fmt: str | None,
+           filters: tuple[str, ...], repository: str | None) -> None:
+    """List images."""
+    from pyctr.images.reference import parse
+
+    rows = []
+    for image in engine().images.list():
+        names = image.tags or ["<none>:<none>"]
+        for name in names:
+            if name == "<none>:<none>":
+                repo, tag = "<none>", "<none>"
+            else:
+                ref = parse(name)
+                repo, tag = ref.familiar_name, ref.tag or "<none>"
+            rows.append({"ID": image.id if no_trunc else image.short_id, "Repository": repo, "Tag": tag,
+                         "Digest": image.manifest_digest or "<none>", "CreatedSince": ago(image.created),
+                         "CreatedAt": image.created, "Size": human_size(image.size),
+                         "Labels": (image.config.get("config") or {}).get("Labels") or {},
+                         "Dangling": not image.tags, "_name": name})
+    rows = [r for r in rows if _matches(r, filters, repository)]
+    if quiet:
+        seen: list[str] = []
+        for r in rows:
+            if r["ID"] not in seen:
+                seen.append(r["ID"])
+        click.echo("\n".join(seen)) if seen else None
+        return
+    if fmt == "json":
+        for r in rows:
+            click.echo(json.dumps({k: v for k, v in r.items() if not k.startswith("_")}))
+        return
+    if fmt:
+        for r in rows:
+            click.echo(render(fmt, r))
+        return
+    headers = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    table(headers, [[r["Repository"], r["Tag"]] + ([r["Digest"]] if digests else []) +
+                    [r["ID"], r["CreatedSince"], r["Size"]] for r in rows])
+
+
+def _matches(row: dict, filters: tuple[str, ...], repository: str | None) -> bool:
+    import fnmatch
+
+    if repository and not (fnmatch.fnmatch(row["Repository"], repository.split(":")[0])
+                           and (":" not in repository or row["Tag"] == repository.split(":", 1)[1])):
+        return False
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key == "dangling":
+            if (value.lower() == "true") != row["Dangling"]:
+                return False
+        elif key == "reference":
+            if not fnmatch.fnmatch(f"{row['Repository']}:{row['Tag']}", value if ":" in value else value + ":*"):
+                return False
+        elif key in ("before", "since"):
+            from pyctr.cli.common import engine
+
+            pivot = engine().images.resolve(value).created
+            if (row["CreatedAt"] >= pivot) if key == "before" else (row["CreatedAt"] <= pivot):
+                return False
+        elif key == "label":
+            k, _, v = value.partition("=")
+            if k not in row["Labels"] or (v and row["Labels"][k] != v):
+                return False
+        else:
+            from pyctr.core.errors import UsageError
+
+            raise UsageError(f"invalid filter {key!r}")
+    return True

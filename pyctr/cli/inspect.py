@@ -1,0 +1,177 @@
+"""``pyctr inspect``: Docker's JSON for containers and images, with ``--format``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from pyctr.cli.common import engine, render
+
+
+def rfc3339(ts: float) -> str:
+    if not ts:
+        return "0001-01-01T00:00:00Z"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e9):09d}Z"
+
+
+def container_json(eng: Any, c: Any) -> dict[str, Any]:
+    from pyctr.core.lifecycle import _alive
+
+    spec = c.spec
+    running = c.status in ("running", "paused") and _alive(c.pid, c.runtime.get("starttime"))
+    status = c.status if running or c.status not in ("running", "paused") else "exited"
+    try:
+        graph = {"Name": c.drivers.get("storage", ""), "Data": eng.storage_for(c).metadata(c.id)}
+    except Exception:  # noqa: BLE001  (inspect must work even when the driver cannot load)
+        graph = {"Name": c.drivers.get("storage", ""), "Data": {}}
+    net = c.runtime.get("network") or {}
+    oom_events = c.runtime.get("oom_events", 0)
+    if running and c.runtime.get("cgroup") is not None:
+        try:
+            oom_events += int(eng.cgroups_for(c).oom_events(c.runtime["cgroup"]).get("oom_kill", 0))
+        except Exception:  # noqa: BLE001  (a vanished cgroup must not break inspect)
+            pass
+    return {
+        "Id": c.id,
+        "Created": rfc3339(c.created),
+        "Path": spec.argv[0] if spec.argv else "",
+        "Args": spec.argv[1:],
+        "State": {
+            "Status": status, "Running": running and c.status == "running", "Paused": c.status == "paused",
+            "Restarting": False, "OOMKilled": c.oom_killed, "Dead": c.status == "dead",
+            "Pid": c.pid if running else 0, "ExitCode": c.exit_code, "Error": c.error,
+            "StartedAt": rfc3339(c.started), "FinishedAt": rfc3339(c.finished),
+            "OOMEvents": oom_events,
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": str(c.dir / "resolv.conf"),
+        "HostnamePath": str(c.dir / "hostname"),
+        "HostsPath": str(c.dir / "hosts"),
+        "LogPath": str(c.dir / f"{c.id}-json.log"),
+        "Name": "/" + c.name,
+        "RestartCount": c.runtime.get("restart_count", 0),
+        "Driver": c.drivers.get("storage", ""),
+        "Platform": "linux",
+        "HostConfig": {
+            "NetworkMode": c.drivers.get("network", ""), "AutoRemove": spec.auto_remove,
+            "Privileged": spec.privileged, "ReadonlyRootfs": spec.read_only,
+            "CapAdd": spec.cap_add or None, "CapDrop": spec.cap_drop or None,
+            "SecurityOpt": (["no-new-privileges"] if spec.no_new_privileges else []) +
+                           ([f"seccomp={spec.seccomp}"] if spec.seccomp != "default" else []) or None,
+            "RestartPolicy": {"Name": spec.restart_policy.split(":")[0],
+                              "MaximumRetryCount": int(spec.restart_policy.split(":")[1]) if ":" in spec.restart_policy else 0},
+            "LogConfig": {"Type": spec.log_driver, "Config": {}},
+            "CgroupParent": spec.cgroup_parent,
+            "Memory": spec.resources.get("memory", 0), "MemorySwap": spec.resources.get("memory_swap", 0),
+            "NanoCpus": spec.resources.get("nano_cpus", 0), "CpuShares": spec.resources.get("cpu_shares", 0),
+            "PidsLimit": spec.resources.get("pids_limit"),
+            "PidMode": spec.namespaces.get("pid", ""), "IpcMode": spec.namespaces.get("ipc", "private"),
+            "UTSMode": spec.namespaces.get("uts", ""), "UsernsMode": spec.namespaces.get("user", ""),
+            "Init": spec.init,
+        },
+        "GraphDriver": graph,
+        "Mounts": [_mount_json(eng, m) for m in spec.mounts],
+        "Config": {
+            "Hostname": spec.hostname, "Domainname": spec.domainname, "User": spec.user,
+            "AttachStdin": spec.interactive, "Tty": spec.tty, "OpenStdin": spec.interactive,
+            "Env": spec.env, "Cmd": spec.cmd, "Image": spec.image, "WorkingDir": spec.workdir,
+            "Entrypoint": spec.entrypoint or None, "Labels": spec.labels, "StopSignal": spec.stop_signal,
+            "StopTimeout": spec.stop_timeout,
+        },
+        "NetworkSettings": {
+            "IPAddress": net.get("ip_address", ""), "IPPrefixLen": net.get("prefix_len", 0),
+            "Gateway": net.get("gateway", ""), "MacAddress": net.get("mac_address", ""),
+            "Ports": net.get("extra", {}).get("ports", {}),
+            # a driver with several networks per container (network connect) lists them all
+            "Networks": net.get("extra", {}).get("networks") if "networks" in net.get("extra", {}) else
+            {net["network"]: {"IPAddress": net.get("ip_address", ""), "Gateway": net.get("gateway", ""),
+                              "IPPrefixLen": net.get("prefix_len", 0), "MacAddress": net.get("mac_address", ""),
+                              "Aliases": net.get("extra", {}).get("aliases")}} if net.get("network") else {},
+        },
+    }
+
+
+def _mount_json(eng: Any, m: Any) -> dict[str, Any]:
+    """One ``Mounts`` entry. A volume's Source is, as in Docker, where it is on
+    the host (its driver's path, ``volume inspect``'s Mountpoint); Name is its name."""
+    name, source, driver = "", m.source, m.driver
+    if m.type == "volume":
+        from pyctr.core import volumes
+
+        name, source = m.source, ""
+        vol = volumes.get(eng, m.source)
+        if vol is not None:  # gone (volume rm after the container stopped): no host path to show
+            driver, source = vol.driver, volumes.mountpoint(eng, vol)
+    return {"Type": m.type, "Name": name, "Source": source, "Destination": m.target, "Driver": driver,
+            "Mode": "ro" if m.readonly else "", "RW": not m.readonly, "Propagation": m.propagation}
+
+
+def image_json(eng: Any, image: Any) -> dict[str, Any]:
+    from pyctr.images.reference import parse
+
+    cfg = image.config
+    repo_digests = []
+    if image.manifest_digest:
+        repo_digests = sorted({f"{parse(t).familiar_name}@{image.manifest_digest}" for t in image.tags})
+    try:
+        graph = {"Name": eng.storage_driver_name(), "Data": eng.storage.metadata(image.layers[-1]) if image.layers else {}}
+    except Exception:  # noqa: BLE001
+        graph = {"Name": eng.storage_driver_name(), "Data": {}}
+    return {
+        "Id": image.id,
+        "RepoTags": [parse(t).familiar for t in image.tags],
+        "RepoDigests": repo_digests,
+        "Parent": "",
+        "Comment": (cfg.get("history") or [{}])[-1].get("comment", ""),
+        "Created": cfg.get("created", rfc3339(image.created)),
+        "Config": cfg.get("config") or {},
+        "Architecture": cfg.get("architecture", ""),
+        "Os": cfg.get("os", ""),
+        "Size": image.size,
+        "GraphDriver": graph,
+        "RootFS": {"Type": "layers", "Layers": (cfg.get("rootfs") or {}).get("diff_ids", [])},
+        "Metadata": {"LastTagTime": rfc3339(0)},
+    }
+
+
+@click.command()
+@click.option("--format", "-f", "fmt", help="Go template for each object.")
+@click.option("--type", "kind", type=click.Choice(["container", "image"]), help="Only look for this kind of object.")
+@click.option("--size", "-s", is_flag=True, help="Display total file sizes (containers).")
+@click.argument("names", nargs=-1, required=True)
+def inspect(fmt: str | None, kind: str | None, size: bool, names: tuple[str, ...]) -> None:
+    """Return low-level information on containers or images."""
+    from pyctr.core.container import lookup
+    from pyctr.core.errors import NotFound
+
+    eng = engine()
+    results, missing = [], []
+    for name in names:
+        obj = None
+        if kind in (None, "container"):
+            try:
+                obj = container_json(eng, lookup(eng.db, eng.config.root, name))
+            except NotFound:
+                obj = None
+        if obj is None and kind in (None, "image"):
+            try:
+                obj = image_json(eng, eng.images.resolve(name))
+            except NotFound:
+                obj = None
+        if obj is None:
+            missing.append(name)
+        else:
+            results.append(obj)
+    if fmt:
+        for obj in results:
+            click.echo(render(fmt, obj))
+    else:
+        click.echo(json.dumps(results, indent=4))
+    for name in missing:
+        click.echo(f"Error: no such object: {name}", err=True)
+    if missing:
+        sys.exit(1)

@@ -1,0 +1,179 @@
+"""``pyctr network ...`` and ``pyctr port``: user networks of the bridge driver."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from pyctr.cli.common import each, emit, engine, render
+from pyctr.core.errors import PyctrError, UsageError
+
+
+def _bridge() -> Any:
+    eng = engine()
+    driver = eng.driver("network", "bridge")
+    return driver
+
+
+@click.group(name="network")
+def network_group() -> None:
+    """Manage networks."""
+
+
+@network_group.command(name="create")
+@click.option("--driver", "-d", default="bridge", help="Driver to manage the network (bridge).")
+@click.option("--subnet", default=None, help="Subnet in CIDR format.")
+@click.option("--gateway", default=None, help="IPv4 gateway for the subnet.")
+@click.option("--internal", is_flag=True, help="Restrict external access to the network.")
+@click.argument("name")
+def network_create(driver: str, subnet: str | None, gateway: str | None, internal: bool, name: str) -> None:
+    """Create a network."""
+    if driver != "bridge":
+        raise UsageError(f"network driver {driver!r} cannot create networks; use bridge")
+    info = _bridge().create_network(name, subnet=subnet, gateway=gateway, internal=internal)
+    click.echo(info.get("Id", name))
+
+
+@network_group.command(name="ls")
+@click.option("--quiet", "-q", is_flag=True, help="Only display network IDs.")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate the output.")
+@click.option("--format", "fmt", help="Go template, or 'json'.")
+@click.option("--filter", "-f", "filters", multiple=True, help="Filter (name=, driver=).")
+def network_ls(quiet: bool, no_trunc: bool, fmt: str | None, filters: tuple[str, ...]) -> None:
+    """List networks."""
+    rows = []
+    for net in _bridge().list_networks():
+        row = {"ID": net["Id"] if no_trunc else net["Id"][:12], "Name": net["Name"], "Driver": net.get("Driver", "bridge"),
+               "Scope": net.get("Scope", "local"), "Internal": net.get("Internal", False)}
+        keep = True
+        for f in filters:
+            key, _, value = f.partition("=")
+            if key == "name" and value not in row["Name"] or key == "driver" and row["Driver"] != value:
+                keep = False
+        if keep:
+            rows.append(row)
+    for name in ("host", "none"):
+        rows.append({"ID": name, "Name": name, "Driver": name, "Scope": "local", "Internal": False})
+    emit(rows, fmt, [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")], quiet=quiet)
+
+
+@network_group.command(name="inspect")
+@click.option("--format", "-f", "fmt", help="Go template.")
+@click.argument("networks", nargs=-1, required=True)
+def network_inspect(fmt: str | None, networks: tuple[str, ...]) -> None:
+    """Display detailed information on one or more networks."""
+    driver = _bridge()
+    results = [driver.inspect_network(ref) for ref in networks]
+    if fmt:
+        for r in results:
+            click.echo(render(fmt, r))
+    else:
+        click.echo(json.dumps(results, indent=4))
+
+
+@network_group.command(name="rm")
+@click.argument("networks", nargs=-1, required=True)
+def network_rm(networks: tuple[str, ...]) -> None:
+    """Remove one or more networks."""
+    each(networks, _bridge().remove_network)
+
+
+def _attached(network: str, container: str, call: Any) -> None:
+    """Shared by connect/disconnect: errors as ``network rm``'s (one line, exit 1, as Docker's)."""
+    from pyctr.core.container import lookup
+    from pyctr.core.errors import Conflict
+    from pyctr.core.lifecycle import _alive
+
+    try:
+        eng = engine()
+        c = lookup(eng.db, eng.config.root, container)
+        mode = c.drivers.get("network", "")
+        if mode == "host" or network == "host":
+            raise Conflict("container cannot be disconnected from host network or connected to host network")
+        if mode == "none" or network == "none":
+            raise Conflict("container cannot be connected to multiple networks with one of the networks "
+                           "in private (none) mode")
+        if mode == "container" or c.spec.namespaces.get("network", "").startswith("container:"):
+            raise Conflict("container sharing network namespace with another container or host cannot be "
+                           "connected to any other network")
+        running = c.status in ("running", "paused") and _alive(c.pid, c.runtime.get("starttime"))
+        att = call(eng.network_for(c), c, c.pid if running else 0)
+        if att is not None:
+            _store_attachment(eng.db, c.id, vars(att))
+    except PyctrError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(1)
+
+
+def _store_attachment(db: Any, container_id: str, att: dict[str, Any]) -> None:
+    """Only the ``network`` key of the runtime record: the container may be stopping meanwhile."""
+    from pyctr.core.state import transaction
+
+    with transaction(db):
+        row = db.execute("SELECT runtime FROM containers WHERE id = ?", (container_id,)).fetchone()
+        if row is not None:
+            runtime = json.loads(row[0])
+            runtime["network"] = att
+            db.execute("UPDATE containers SET runtime = ? WHERE id = ?", (json.dumps(runtime), container_id))
+
+
+@network_group.command(name="connect")
+@click.option("--ip", default=None, help="IPv4 address on that network.")
+@click.option("--alias", multiple=True, help="Add a network-scoped alias for the container.")
+@click.argument("network")
+@click.argument("container")
+def network_connect(ip: str | None, alias: tuple[str, ...], network: str, container: str) -> None:
+    """Connect a container to a network."""
+    _attached(network, container,
+              lambda d, c, pid: d.connect_network(c, network, pid, aliases=list(alias), ip=ip))
+
+
+@network_group.command(name="disconnect")
+@click.option("--force", "-f", is_flag=True, help="Force the container to disconnect from a network.")
+@click.argument("network")
+@click.argument("container")
+def network_disconnect(force: bool, network: str, container: str) -> None:
+    """Disconnect a container from a network."""
+    _attached(network, container,
+              lambda d, c, pid: d.disconnect_network(c, network, pid, force=force))
+
+
+@network_group.command(name="prune")
+@click.option("--force", "-f", is_flag=True, help="Do not prompt for confirmation.")
+def network_prune(force: bool) -> None:
+    """Remove all unused networks."""
+    if not force and sys.stdin.isatty() and not click.confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"):
+        return
+    gone = _bridge().prune_networks()
+    if gone:
+        click.echo("Deleted Networks:\n" + "\n".join(gone))
+
+
+@click.command()
+@click.argument("container")
+@click.argument("private_port", required=False)
+def port(container: str, private_port: str | None) -> None:
+    """List port mappings or a specific mapping for the container."""
+    from pyctr.core.container import lookup
+
+    eng = engine()
+    c = lookup(eng.db, eng.config.root, container)
+    driver = eng.network_for(c)
+    mappings = driver.ports(c.id) if hasattr(driver, "ports") else []
+    wanted = None
+    if private_port:
+        number, _, proto = private_port.partition("/")
+        wanted = (int(number), proto or "tcp")
+    shown = False
+    for m in mappings:
+        key = (int(m["container_port"]), m.get("proto", "tcp"))
+        if wanted and key != wanted:
+            continue
+        host = f"{m.get('host_ip') or '0.0.0.0'}:{m['host_port']}"
+        click.echo(host if wanted else f"{key[0]}/{key[1]} -> {host}")
+        shown = True
+    if wanted and not shown:
+        raise UsageError(f"no public port '{private_port}' published for {c.name}")

@@ -1,0 +1,213 @@
+"""``pyctr version``, ``pyctr info``, ``pyctr plugins``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+
+import click
+
+from pyctr import __version__
+from pyctr.cli.common import engine, render, table
+
+
+@click.command()
+@click.option("--format", "-f", "fmt", help="Go template, or 'json'.")
+def version(fmt: str | None) -> None:
+    """Show the pyctr version information."""
+    data = {"Client": {"Version": __version__, "ApiVersion": "1.41", "GoVersion": f"python{platform.python_version()}",
+                       "Os": "linux", "Arch": platform.machine(), "Experimental": False}}
+    if fmt == "json":
+        click.echo(json.dumps(data))
+    elif fmt:
+        click.echo(render(fmt, data))
+    else:
+        c = data["Client"]
+        click.echo(f"Client:\n Version:\t{c['Version']}\n API version:\t{c['ApiVersion']}\n Python version:\t"
+                   f"{platform.python_version()}\n OS/Arch:\tlinux/{c['Arch']}".expandtabs(20))
+
+
+def cgroup_layout() -> tuple[str, str]:
+    """("1"|"2", layout) from statfs of /sys/fs/cgroup, as the cgroupfs driver detects it."""
+    try:
+        st = os.statvfs("/sys/fs/cgroup")  # statvfs has no f_type; read it from mountinfo
+    except OSError:
+        return "none", "none"
+    del st
+    fstype = ""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == "/sys/fs/cgroup":
+                fstype = fields[fields.index("-") + 1]
+    if fstype == "cgroup2":
+        return "2", "unified"
+    return "1", "hybrid" if os.path.exists("/sys/fs/cgroup/unified/cgroup.controllers") else "legacy"
+
+
+def collect_info() -> dict:
+    from pyctr.core.errors import PyctrError
+    from pyctr.core.plugins import plugins
+    from pyctr.core.selection import names as driver_names
+
+    eng = engine()
+    cfg = eng.config
+    db = eng.db
+    counts = {s: n for s, n in db.execute("SELECT status, count(*) FROM containers GROUP BY status")}
+    storage = eng.storage
+    driver_status = storage.status()
+    cg_version, cg_layout = cgroup_layout()
+    info = {
+        "ID": "",
+        "Containers": sum(counts.values()),
+        "ContainersRunning": counts.get("running", 0),
+        "ContainersPaused": counts.get("paused", 0),
+        "ContainersStopped": sum(v for k, v in counts.items() if k not in ("running", "paused")),
+        "Images": db.execute("SELECT count(*) FROM images").fetchone()[0],
+        "Driver": storage.name,
+        "DriverStatus": [list(x) for x in driver_status],
+        "Plugins": {kind.capitalize(): driver_names(kind) for kind in ("storage", "network", "volume", "cgroup")},
+        "CgroupDriver": cfg.cgroup_manager or "cgroupfs",
+        "CgroupVersion": cg_version,
+        "CgroupLayout": cg_layout,
+        "KernelVersion": platform.release(),
+        "OperatingSystem": _os_name(),
+        "OSType": "linux",
+        "Architecture": platform.machine(),
+        "NCPU": os.cpu_count(),
+        "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+        "DockerRootDir": str(cfg.root),
+        "RunRoot": str(cfg.runroot),
+        "ServerVersion": __version__,
+        "DefaultRuntime": "pyctr",
+        "SecurityOptions": ["name=seccomp,profile=default"],
+        "HookPlugins": [name for name, _, _ in plugins.list()],
+        "InsecureRegistries": list(cfg.insecure_registries),
+    }
+    try:
+        extra = plugins.report_status()
+    except PyctrError as e:
+        extra = [("Plugin status", str(e))]
+    info["PluginStatus"] = [list(x) for x in extra]
+    return info
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+@click.command()
+@click.option("--format", "-f", "fmt", help="Go template, or 'json'.")
+def info(fmt: str | None) -> None:
+    """Display system-wide information."""
+    data = collect_info()
+    if fmt == "json":
+        click.echo(json.dumps(data))
+        return
+    if fmt:
+        click.echo(render(fmt, data))
+        return
+    lines = [
+        "Server:",
+        f" Containers: {data['Containers']}",
+        f"  Running: {data['ContainersRunning']}",
+        f"  Paused: {data['ContainersPaused']}",
+        f"  Stopped: {data['ContainersStopped']}",
+        f" Images: {data['Images']}",
+        f" Server Version: {data['ServerVersion']}",
+        f" Storage Driver: {data['Driver']}",
+    ]
+    lines += [f"  {k}: {v}" for k, v in data["DriverStatus"]]
+    lines += [
+        f" Cgroup Driver: {data['CgroupDriver']}",
+        f" Cgroup Version: {data['CgroupVersion']} ({data['CgroupLayout']})",
+        " Plugins:",
+    ]
+    lines += [f"  {kind}: {' '.join(names)}" for kind, names in data["Plugins"].items()]
+    lines += [f"  Hooks: {' '.join(data['HookPlugins'])}"]
+    lines += [f" {k}: {v}" for k, v in data["PluginStatus"]]
+    lines += [
+        f" Kernel Version: {data['KernelVersion']}",
+        f" Operating System: {data['OperatingSystem']}",
+        f" OSType: {data['OSType']}",
+        f" Architecture: {data['Architecture']}",
+        f" CPUs: {data['NCPU']}",
+        f" Total Memory: {data['MemTotal'] / (1 << 30):.2f}GiB",
+        f" Docker Root Dir: {data['DockerRootDir']}",
+        f" Run Root: {data['RunRoot']}",
+    ]
+    click.echo("\n".join(lines))
+
+
+@click.command(name="plugins")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table")
+def plugins_cmd(fmt: str) -> None:
+    """List hook plugins and drivers, and whether each driver works here."""
+    from pyctr.core.plugins import plugins
+    from pyctr.core.selection import distributions, probe
+    from pyctr.core.selection import names as driver_names
+
+    eng = engine()
+    rows = []
+    for name, dist, ver in plugins.list():
+        if ":" in name and name.split(":", 1)[0] in ("storage", "network", "volume", "cgroup"):
+            continue  # a selected driver registered as a hook plugin; listed below
+        rows.append({"Name": name, "Kind": "hook", "Distribution": dist, "Version": ver, "Supported": "yes",
+                     "Hooks": plugins.hooks_of(name)})
+    for kind in ("storage", "network", "volume", "cgroup"):
+        for name in driver_names(kind):
+            for dist, ver in distributions(kind, name):
+                reason = probe(kind, name, eng.ctx)
+                rows.append({"Name": name, "Kind": kind, "Distribution": dist, "Version": ver,
+                             "Supported": "yes" if reason is None else f"no: {reason}"})
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table(["NAME", "KIND", "DISTRIBUTION", "VERSION", "SUPPORTED"],
+          [[r["Name"], r["Kind"], r["Distribution"], r["Version"], r["Supported"]] for r in rows])
+    sys.stdout.flush()
+
+
+@click.group(name="system")
+def system_group() -> None:
+    """Manage pyctr itself."""
+
+
+@system_group.command(name="prune")
+@click.option("--force", "-f", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--all", "-a", "prune_all", is_flag=True, help="Also remove unused images (not just dangling).")
+def system_prune(force: bool, prune_all: bool) -> None:
+    """Remove stopped containers and whatever crashed runs left behind."""
+    from pyctr.core import lifecycle
+
+    if not force and sys.stdin.isatty():
+        if not click.confirm("WARNING! This will remove all stopped containers and what killed runs left behind.\n"
+                             "Are you sure you want to continue?"):
+            return
+    eng = engine()
+    lines = lifecycle.prune_orphans(eng)
+    removed = lifecycle.remove_stopped(eng)
+    if removed:
+        click.echo("Deleted Containers:\n" + "\n".join(removed) + "\n")
+    for line in lines:
+        click.echo(line)
+
+
+def _add_storage_commands() -> None:
+    # system df / check live in their own module; registered here so `system --help` lists them
+    from pyctr.cli.diskusage import check, df
+
+    system_group.add_command(df)
+    system_group.add_command(check)
+
+
+_add_storage_commands()

@@ -1,0 +1,254 @@
+"""The image store: configs and manifests in the content store, layers in the
+storage driver, names and layer records in the state database.
+
+A layer's storage id is its chain id (hex), so a layer that is already
+present — from any image — is never fetched or unpacked again. A layer row is
+written with ``complete = 0`` before unpacking starts (the intent) and set to
+1 after; an image row is written only when all its layers are complete, so a
+killed pull or import never leaves a listed image with missing layers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from pyctr.core.errors import Conflict, ImageError, NotFound, UsageError
+from pyctr.core.records import Record, factory
+from pyctr.core.state import transaction
+
+if TYPE_CHECKING:
+    from pyctr.images.content import ContentStore
+    from pyctr.core.engine import Engine
+
+
+class Image(Record):
+    id: str  #: sha256:<hex> of the config
+    config: dict[str, Any]
+    layers: list[str]  #: storage layer ids, base first
+    size: int
+    created: float
+    manifest_digest: str = ""
+    tags: list[str] = factory(list)
+
+    @property
+    def short_id(self) -> str:
+        return self.id.split(":", 1)[-1][:12]
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """OCI chain ids: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
+    out: list[str] = []
+    for diff_id in diff_ids:
+        from pyctr.core.sha import sha256
+
+        out.append(diff_id if not out else "sha256:" + sha256(f"{out[-1]} {diff_id}".encode()).hexdigest())
+    return out
+
+
+class ImageStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def content(self) -> ContentStore:
+        from pyctr.images.content import ContentStore
+
+        return ContentStore(self.engine.config.root / "blobs")
+
+    # -- lookup --------------------------------------------------------------
+
+    def _from_row(self, row: Any) -> Image:
+        tags = [r[0] for r in self.engine.db.execute("SELECT name FROM tags WHERE image_id = ? ORDER BY name", (row["id"],))]
+        return Image(id=row["id"], config=json.loads(row["config"]), layers=json.loads(row["layers"]),
+                     size=row["size"], created=row["created"], manifest_digest=row["manifest_digest"], tags=tags)
+
+    def resolve(self, name: str) -> Image:
+        """An image by reference (``busybox``, ``localhost:5000/x:1``), id or unique id prefix."""
+        db = self.engine.db
+        ref = name
+        hexpart = name[7:] if name.startswith("sha256:") else name
+        if hexpart and len(hexpart) <= 64 and all(c in "0123456789abcdef" for c in hexpart):
+            rows = db.execute("SELECT * FROM images WHERE id LIKE ?", (f"sha256:{hexpart}%",)).fetchall()
+            if len(rows) == 1:
+                return self._from_row(rows[0])
+            if len(rows) > 1:
+                raise Conflict(f"image id prefix {name!r} is ambiguous; give more characters")
+        from pyctr.images import reference
+
+        try:
+            ref = str(reference.parse(name))
+        except UsageError:
+            raise NotFound(f"no such image: {name}") from None
+        row = db.execute("SELECT images.* FROM tags JOIN images ON images.id = tags.image_id WHERE tags.name = ?",
+                         (ref,)).fetchone()
+        if row is None:
+            raise NotFound(f"no such image: {name}")
+        return self._from_row(row)
+
+    def list(self) -> list[Image]:
+        return [self._from_row(r) for r in self.engine.db.execute("SELECT * FROM images ORDER BY created DESC")]
+
+    # -- layers ----------------------------------------------------------------
+
+    def layer_present(self, chain_id: str) -> bool:
+        row = self.engine.db.execute("SELECT complete FROM layers WHERE driver = ? AND id = ?",
+                                     (self.engine.storage_driver_name(), chain_id.split(":", 1)[1])).fetchone()
+        return bool(row and row[0]) and self.engine.storage.exists(chain_id.split(":", 1)[1])
+
+    def begin_layer(self, layer_id: str, diff_id: str, parent_id: str | None) -> None:
+        """Record the intent to build a layer (``complete = 0``) before touching the driver."""
+        db = self.engine.db
+        with transaction(db):
+            db.execute("INSERT OR REPLACE INTO layers(driver, id, diff_id, parent, complete) VALUES (?, ?, ?, ?, 0)",
+                       (self.engine.storage_driver_name(), layer_id, diff_id, parent_id))
+
+    def finish_layer(self, layer_id: str, size: int) -> None:
+        db = self.engine.db
+        with transaction(db):
+            db.execute("UPDATE layers SET complete = 1, size = ? WHERE driver = ? AND id = ?",
+                       (size, self.engine.storage_driver_name(), layer_id))
+
+    def add_layer(self, diff_id: str, parent_chain: str | None, open_stream: Callable[[], IO[bytes]]) -> str:
+        """Unpack one layer unless present; return its storage layer id."""
+        chain = chain_ids([parent_chain, diff_id])[1] if parent_chain else diff_id
+        layer_id = chain.split(":", 1)[1]
+        parent_id = parent_chain.split(":", 1)[1] if parent_chain else None
+        if self.layer_present(chain):
+            return layer_id
+        self.begin_layer(layer_id, diff_id, parent_id)
+        storage = self.engine.storage
+        storage.remove(layer_id)  # a leftover from a killed attempt
+        try:
+            with open_stream() as stream:
+                size = storage.apply_diff(layer_id, parent_id, stream, diff_id=diff_id)
+        except BaseException:
+            # the driver left nothing; neither does the record of the attempt
+            with transaction(self.engine.db):
+                self.engine.db.execute("DELETE FROM layers WHERE driver = ? AND id = ? AND complete = 0",
+                                       (self.engine.storage_driver_name(), layer_id))
+            raise
+        self.finish_layer(layer_id, size)
+        return layer_id
+
+    # -- images ------------------------------------------------------------------
+
+    def register(self, config_raw: bytes, layer_ids: list[str], tags: list[str], manifest_digest: str = "") -> Image:
+        """Record an image whose layers are all complete, and point ``tags`` at it."""
+        image_id = self.content.put_bytes(config_raw)
+        config = json.loads(config_raw)
+        driver = self.engine.storage_driver_name()
+        db = self.engine.db
+        with transaction(db):
+            size = 0
+            for layer_id in layer_ids:
+                row = db.execute("SELECT size, complete FROM layers WHERE driver = ? AND id = ?", (driver, layer_id)).fetchone()
+                if not row or not row["complete"]:
+                    raise ImageError(f"layer {layer_id[:12]} is not complete; pull again")
+                size += row["size"]
+            created = _parse_time(config.get("created")) or time.time()
+            db.execute("INSERT OR REPLACE INTO images(id, config, manifest_digest, layers, size, created)"
+                       " VALUES (?, ?, ?, ?, ?, ?)",
+                       (image_id, config_raw.decode(), manifest_digest, json.dumps(layer_ids), size, created))
+            for tag in tags:
+                db.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?, ?)", (tag, image_id))
+        return self.resolve(image_id)
+
+    def import_rootfs(self, source: str, repository: str | None, changes: list[str], message: str = "") -> Image:
+        """``pyctr import``: a directory or a tar (plain, gzip, zstd; ``-`` for stdin) becomes a one-layer image."""
+        from pyctr.images import reference
+        from pyctr.layers.archive import create_layer_tar, open_layer_stream
+
+        tags = [str(reference.parse(repository))] if repository else []
+        content = self.content
+        import contextlib
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(dir=_tmpdir(self.engine.config.root), prefix="import-") as tmp:
+            if source != "-" and os.path.isdir(source):
+                create_layer_tar(source, tmp)
+            else:
+                try:
+                    raw = open(source, "rb") if source != "-" else os.fdopen(os.dup(0), "rb")
+                except OSError as e:
+                    raise UsageError(f"cannot read {source}: {e.strerror}") from None
+                with raw, contextlib.closing(open_layer_stream(raw)) as stream:
+                    for chunk in iter(lambda: stream.read(1 << 20), b""):
+                        tmp.write(chunk)
+            tmp.flush()
+            diff_id = content.put_file(tmp.name)
+        try:
+            layer_id = self.add_layer(diff_id, None, lambda: content.open(diff_id))
+        except BaseException:
+            # a broken or truncated tar: its blob goes too, unless an image has that content
+            if not any(diff_id in (i.config.get("rootfs") or {}).get("diff_ids", []) for i in self.list()):
+                content.delete(diff_id)
+            raise
+        now = _now_rfc3339()
+        config: dict[str, Any] = {
+            "architecture": "amd64", "os": "linux", "created": now,
+            "config": apply_changes({}, changes),
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "history": [{"created": now, "comment": message or f"Imported from {source}"}],
+        }
+        return self.register(json.dumps(config, sort_keys=True).encode(), [layer_id], tags)
+
+
+def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
+    """Dockerfile instructions allowed by ``import --change``."""
+    for change in changes:
+        word, _, rest = change.strip().partition(" ")
+        word, rest = word.upper(), rest.strip()
+        if word in ("CMD", "ENTRYPOINT"):
+            value = json.loads(rest) if rest.startswith("[") else ["/bin/sh", "-c", rest]
+            config["Cmd" if word == "CMD" else "Entrypoint"] = value
+        elif word == "ENV":
+            key, sep, val = rest.partition("=")
+            if not sep:
+                key, _, val = rest.partition(" ")
+            config.setdefault("Env", []).append(f"{key}={val.strip()}")
+        elif word == "WORKDIR":
+            config["WorkingDir"] = rest
+        elif word == "USER":
+            config["User"] = rest
+        elif word == "LABEL":
+            key, _, val = rest.partition("=")
+            config.setdefault("Labels", {})[key] = val.strip('"')
+        elif word == "EXPOSE":
+            for port in rest.split():
+                config.setdefault("ExposedPorts", {})[port if "/" in port else f"{port}/tcp"] = {}
+        elif word == "VOLUME":
+            paths = json.loads(rest) if rest.startswith("[") else rest.split()
+            for path in paths:
+                config.setdefault("Volumes", {})[path] = {}
+        elif word == "STOPSIGNAL":
+            config["StopSignal"] = rest
+        else:
+            raise UsageError(f"{word} is not a valid change command")
+    return config
+
+
+def _tmpdir(root: Path) -> Path:
+    path = root / "tmp"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def _now_rfc3339() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1e9):09d}Z"
+
+
+def _parse_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    import datetime
+
+    try:
+        base = text.rstrip("Z").split(".")[0]
+        return datetime.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC).timestamp()
+    except ValueError:
+        return None

@@ -1,0 +1,148 @@
+"""Starting a container that outlives the command: ``run -d``, ``start``, restarts.
+
+The command forks a daemon (double fork, new session) that starts the
+container and reports back over a pipe; the daemon then becomes the small
+monitor (:mod:`pyctr.runtime.monitor`), which stays the container's
+parent, logs its output and hands over to ``pyctr internal-finish`` when it
+exits.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import TYPE_CHECKING
+
+from pyctr.core.errors import RuntimeFailure
+
+if TYPE_CHECKING:
+    from pyctr.core.container import Container
+    from pyctr.core.engine import Engine
+
+
+def start_detached(engine: Engine, container: Container, client: socket.socket | None = None) -> int:
+    """Start ``container`` under a monitor; return the init's host pid.
+
+    ``client``: one end of a socket pair that the monitor serves as an attached
+    client from before the container starts, so that none of its output is
+    missed (``run -it``: the other end is this terminal's).
+    """
+    r, w = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        os.close(r)
+        code = 125
+        try:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            _become_monitor(engine, container.id, w, client.fileno() if client is not None else -1)
+        except BaseException as e:  # noqa: BLE001  (report everything to the waiting command)
+            code = getattr(e, "exit_code", 125)
+            try:
+                os.write(w, f"err {code}:{e}".encode())
+            except OSError:
+                pass
+        os._exit(code)
+    os.close(w)
+    os.waitpid(child, 0)
+    chunks = []
+    while True:
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(r)
+    message = b"".join(chunks).decode(errors="replace")
+    if message.startswith("ok "):
+        return int(message.split()[1])
+    from pyctr.runtime.launch import ExecError
+
+    if message.startswith("err "):
+        code, _, text = message[4:].partition(":")
+        raise ExecError(int(code) if code.isdigit() else 125, text)
+    raise RuntimeFailure("the container's monitor died before the container started")
+
+
+def _become_monitor(old_engine: Engine, container_id: str, report: int, client: int = -1) -> None:
+    from pyctr.core import lifecycle
+    from pyctr.core.container import lookup
+    from pyctr.core.engine import Engine
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    # A fresh connection: an SQLite handle must not cross fork.
+    engine = Engine(old_engine.config)
+    container = lookup(engine.db, engine.config.root, container_id)
+    spec = container.spec
+    log_path = str(container.dir / f"{container.id}-json.log") if spec.log_driver == "json-file" else "-"
+    in_w = -1
+    if spec.tty:
+        from pyctr.runtime.tty import start_with_console
+
+        pid, out_r = start_with_console(lambda console: lifecycle.start(engine, container, console=console))
+        err_r = -1
+        in_w = out_r if spec.interactive else -1
+    else:
+        if spec.interactive:
+            stdin, in_w = os.pipe2(os.O_CLOEXEC)
+        else:
+            stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        pid = lifecycle.start(engine, container, stdio=(stdin, out_w, err_w))
+        for fd in (stdin, out_w, err_w):
+            os.close(fd)
+    listener = attach_listener(container)
+    container.runtime["monitor"] = os.getpid()
+    container.save(engine.db)
+    engine.db.close()
+    os.write(report, f"ok {pid}".encode())
+    os.close(report)
+    for fd in (out_r, err_r, in_w, listener.fileno(), client):
+        if fd >= 0:
+            os.set_inheritable(fd, True)
+    monitor = os.path.join(os.path.dirname(__file__), "monitor.py")
+    cfg = engine.config
+    finish = [sys.executable, "-m", "pyctr", "--root", str(cfg.root), "--runroot", str(cfg.runroot),
+              "internal-finish", container.id]
+    args = [str(pid), log_path] + [str(fd) if fd >= 0 else "-" for fd in (out_r, err_r, in_w, listener.fileno(), client)]
+    os.execv(sys.executable, [sys.executable, "-S", "-I", monitor] + args + finish)
+
+
+def attach_socket(container: Container, connect: bool) -> socket.socket:
+    """The unix socket in the container's directory where its monitor serves ``pyctr attach``.
+
+    Named through ``/proc/self/fd/N`` of the directory: socket paths are limited
+    to 108 bytes, and a storage root can be deeper than that.
+    """
+    dfd = os.open(container.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        path = f"/proc/self/fd/{dfd}/attach.sock"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if connect:
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise RuntimeFailure(f"container {container.name} has no monitor to attach to (started in the foreground?)") from None
+            return sock
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        sock.bind(path)
+        os.chmod(path, 0o600)
+        sock.listen(8)
+        return sock
+    finally:
+        os.close(dfd)
+
+
+def attach_listener(container: Container) -> socket.socket:
+    return attach_socket(container, connect=False)

@@ -1,0 +1,131 @@
+"""Dropping privileges in the container's init: user, groups, capabilities.
+
+Docker's default: 14 capabilities in the bounding, permitted, effective and
+inheritable sets, none ambient (a non-root user ends up with none effective,
+as with Docker).
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyctr.core.errors import UsageError
+from pyctr.kernel import linux
+
+CAPABILITIES = {
+    "CHOWN": 0, "DAC_OVERRIDE": 1, "DAC_READ_SEARCH": 2, "FOWNER": 3, "FSETID": 4, "KILL": 5,
+    "SETGID": 6, "SETUID": 7, "SETPCAP": 8, "LINUX_IMMUTABLE": 9, "NET_BIND_SERVICE": 10,
+    "NET_BROADCAST": 11, "NET_ADMIN": 12, "NET_RAW": 13, "IPC_LOCK": 14, "IPC_OWNER": 15,
+    "SYS_MODULE": 16, "SYS_RAWIO": 17, "SYS_CHROOT": 18, "SYS_PTRACE": 19, "SYS_PACCT": 20,
+    "SYS_ADMIN": 21, "SYS_BOOT": 22, "SYS_NICE": 23, "SYS_RESOURCE": 24, "SYS_TIME": 25,
+    "SYS_TTY_CONFIG": 26, "MKNOD": 27, "LEASE": 28, "AUDIT_WRITE": 29, "AUDIT_CONTROL": 30,
+    "SETFCAP": 31, "MAC_OVERRIDE": 32, "MAC_ADMIN": 33, "SYSLOG": 34, "WAKE_ALARM": 35,
+    "BLOCK_SUSPEND": 36, "AUDIT_READ": 37, "PERFMON": 38, "BPF": 39, "CHECKPOINT_RESTORE": 40,
+}
+
+DEFAULT_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
+                        "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",
+                        "AUDIT_WRITE")
+
+
+def normalize_cap(name: str) -> str:
+    name = name.upper()
+    return name[4:] if name.startswith("CAP_") else name
+
+
+def capability_set(cap_add: list[str], cap_drop: list[str], privileged: bool) -> list[str]:
+    """The capability names a container gets, Docker's way (``ALL`` allowed in both)."""
+    for name in list(cap_add) + list(cap_drop):
+        n = normalize_cap(name)
+        if n != "ALL" and n not in CAPABILITIES:
+            raise UsageError(f"unknown capability: {name!r}")
+    if privileged:
+        return sorted(CAPABILITIES)
+    adds = {normalize_cap(c) for c in cap_add}
+    drops = {normalize_cap(c) for c in cap_drop}
+    caps = set(CAPABILITIES) if "ALL" in adds else set(DEFAULT_CAPABILITIES) | (adds - {"ALL"})
+    caps = set() if "ALL" in drops else caps - drops
+    return sorted(caps)
+
+
+def mask_of(names: list[str]) -> int:
+    """The capability bits for ``names`` that this kernel has and our own bounding set holds
+    (a container cannot get what pyctr itself was denied, e.g. --privileged in a restricted VM)."""
+    last = linux.last_cap()
+    mask = 0
+    for n in names:
+        cap = CAPABILITIES[n]
+        if cap <= last and linux.prctl(linux.PR_CAPBSET_READ, cap) == 1:
+            mask |= 1 << cap
+    return mask
+
+
+def drop_bounding(keep_mask: int) -> None:
+    for cap in range(linux.last_cap() + 1):
+        if not keep_mask & (1 << cap):
+            linux.bounding_drop(cap)
+
+
+def lookup_user(user: str) -> tuple[int, int, list[int], str]:
+    """(uid, gid, supplementary gids, home) from the container's /etc/passwd and /etc/group.
+
+    Runs after pivot_root, so the files read are the container's own and no
+    link in them can lead out of the rootfs.
+    """
+    name, _, group = (user or "0").partition(":")
+    passwd = _read_db("/etc/passwd")
+    groups = _read_db("/etc/group")
+    uid = gid = None
+    home = "/"
+    username = None
+    if name.isdigit():
+        uid = int(name)
+        for entry in passwd:
+            if len(entry) > 3 and entry[2] == name:
+                gid, home, username = int(entry[3]), entry[5] if len(entry) > 5 else "/", entry[0]
+                break
+    else:
+        for entry in passwd:
+            if entry[0] == name and len(entry) > 3:
+                uid, gid, home, username = int(entry[2]), int(entry[3]), entry[5] if len(entry) > 5 else "/", name
+                break
+        if uid is None:
+            raise UsageError(f"unable to find user {name}: no matching entries in passwd file")
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            for entry in groups:
+                if entry[0] == group and len(entry) > 2:
+                    gid = int(entry[2])
+                    break
+            else:
+                raise UsageError(f"unable to find group {group}: no matching entries in group file")
+    if gid is None:
+        gid = 0 if uid == 0 else uid
+    extra = []
+    if username and not group:
+        for entry in groups:
+            if len(entry) > 3 and username in entry[3].split(",") and entry[2].isdigit():
+                extra.append(int(entry[2]))
+    return uid, gid, sorted(set(extra) - {gid}), home
+
+
+def _read_db(path: str) -> list[list[str]]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+    except OSError:
+        return []
+
+
+def become(uid: int, gid: int, groups: list[int], caps_mask: int) -> None:
+    """Switch user keeping exactly ``caps_mask``; root keeps them effective, others lose them."""
+    drop_bounding(caps_mask)
+    linux.prctl(linux.PR_SET_KEEPCAPS, 1)
+    os.setgroups(groups)
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    linux.prctl(linux.PR_SET_KEEPCAPS, 0)
+    effective = caps_mask if uid == 0 else 0
+    linux.capset(effective, caps_mask, caps_mask)
