@@ -38,6 +38,9 @@ class Pyctr:
         if storage_driver:
             self.env["PYCTR_STORAGE_DRIVER"] = storage_driver
         self.env.pop("PYCTR_NETWORK", None)
+        # credentials only from what a test puts there, never the user's own ~/.docker
+        self.env["DOCKER_CONFIG"] = str(base / "docker-config")
+        self.env.pop("REGISTRY_AUTH_FILE", None)
 
     def __call__(self, *args: str, input: str | None = None, timeout: float = 120,
                  check: bool = False) -> subprocess.CompletedProcess:

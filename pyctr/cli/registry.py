@@ -10,31 +10,35 @@ from pyctr.cli.common import engine
 
 
 def _tls_option(f):  # noqa: ANN001, ANN201
+    f = click.option("--cert-dir", metavar="DIR",
+                     help="Use DIR's *.crt (CAs), *.cert and *.key (client certificate) instead of certs.d's.")(f)
     return click.option("--tls-verify", type=click.BOOL, default=True, show_default=True,
                         help="Require HTTPS and verify certificates (false: plain HTTP or unverified TLS).")(f)
 
 
 @click.command()
 @click.option("--quiet", "-q", is_flag=True, help="Suppress verbose output; print only the reference.")
-@click.option("--platform", default="linux/amd64", show_default=True, help="os/arch[/variant] to pull from an index.")
+@click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
+              help="Platform to pull from an index (default: this host's).", envvar="DOCKER_DEFAULT_PLATFORM")
 @click.option("--all-tags", "-a", is_flag=True, hidden=True)
 @_tls_option
 @click.argument("name")
-def pull(quiet: bool, platform: str, all_tags: bool, tls_verify: bool, name: str) -> None:
+def pull(quiet: bool, platform: str | None, all_tags: bool, tls_verify: bool, cert_dir: str | None,
+         name: str) -> None:
     """Download an image from a registry."""
     from pyctr.images import progress
     from pyctr.core.errors import UsageError
+    from pyctr.images.platforms import normalize
     from pyctr.images.pull import pull as do_pull
 
     if all_tags:
         raise UsageError("--all-tags is not supported")
-    if "/" not in platform:
-        raise UsageError(f"invalid platform {platform!r}: want os/arch[/variant]")
+    platform = normalize(platform)
     if not quiet:
         if ":" not in name.rsplit("/", 1)[-1] and "@" not in name:
             click.echo("Using default tag: latest")
     shown = progress.for_output(quiet)
-    result = do_pull(engine(), name, platform=platform, tls_verify=tls_verify, progress=shown)
+    result = do_pull(engine(), name, platform=platform, tls_verify=tls_verify, progress=shown, cert_dir=cert_dir)
     if not quiet:
         click.echo(f"Digest: {result.digest}")
         word = "Downloaded newer image" if result.fresh else "Image is up to date"
@@ -46,13 +50,13 @@ def pull(quiet: bool, platform: str, all_tags: bool, tls_verify: bool, name: str
 @click.option("--quiet", "-q", is_flag=True, help="Suppress verbose output.")
 @_tls_option
 @click.argument("name")
-def push(quiet: bool, tls_verify: bool, name: str) -> None:
+def push(quiet: bool, tls_verify: bool, cert_dir: str | None, name: str) -> None:
     """Upload an image to a registry."""
     from pyctr.images import progress
     from pyctr.images.push import push as do_push
 
     shown = progress.for_output(quiet)
-    digest, size = do_push(engine(), name, tls_verify=tls_verify, progress=shown)
+    digest, size = do_push(engine(), name, tls_verify=tls_verify, progress=shown, cert_dir=cert_dir)
     if not quiet:
         from pyctr.images.reference import parse
 
@@ -65,10 +69,11 @@ def push(quiet: bool, tls_verify: bool, name: str) -> None:
 @click.option("--password-stdin", is_flag=True, help="Take the password from stdin.")
 @_tls_option
 @click.argument("server")
-def login(username: str | None, password: str | None, password_stdin: bool, tls_verify: bool, server: str) -> None:
-    """Log in to a registry; credentials are checked, then saved (mode 0600)."""
-    from pyctr.images import registries
-    from pyctr.images.distribution import save_credentials
+def login(username: str | None, password: str | None, password_stdin: bool, tls_verify: bool,
+          cert_dir: str | None, server: str) -> None:
+    """Log in to a registry; credentials are checked, then saved: through the credential helper
+    Docker's config names for the registry, else in pyctr's own file (mode 0600)."""
+    from pyctr.images import credentials, registries
     from pyctr.core.errors import UsageError
 
     registry = _registry_name(server)
@@ -89,13 +94,13 @@ def login(username: str | None, password: str | None, password_stdin: bool, tls_
     if password and not password_stdin and sys.stdin.isatty():
         click.echo("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", err=True)
     eng = engine()
-    client = registries.client(eng, registry, tls_verify=tls_verify, credentials=(username, password))
+    client = registries.client(eng, registry, tls_verify=tls_verify, credentials=(username, password),
+                               cert_dir=cert_dir)
     try:
         client.ping()
     finally:
         client.close()
-    path = registries.auth_file(eng)
-    save_credentials(path, registry, username, password)
+    credentials.save(registries.auth_file(eng), registry, username, password)
     click.echo("Login Succeeded")
 
 
@@ -103,11 +108,10 @@ def login(username: str | None, password: str | None, password_stdin: bool, tls_
 @click.argument("server")
 def logout(server: str) -> None:
     """Forget the credentials saved for a registry."""
-    from pyctr.images import registries
-    from pyctr.images.distribution import remove_credentials
+    from pyctr.images import credentials, registries
 
     registry = _registry_name(server)
-    if remove_credentials(registries.auth_file(engine()), registry):
+    if credentials.remove(registries.auth_file(engine()), registry):
         click.echo(f"Removing login credentials for {registry}")
     else:
         click.echo(f"Not logged in to {registry}")

@@ -2,7 +2,9 @@
 
 The config file is TOML: ``$PYCTR_CONFIG`` or ``/etc/pyctr/pyctr.toml``, keys
 named as the long flags with dashes or underscores (``storage-driver = "vfs"``),
-plus ``insecure-registries = ["localhost:5000"]``.
+plus ``insecure-registries = ["localhost:5000"]``, ``registry-mirrors`` (a list of
+mirrors of Docker Hub, as Docker's daemon.json, or a table ``{"registry" = [mirrors]}``)
+and ``certs-dirs`` (where certs.d CAs and client certificates are looked for).
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "cgroup_subtree": ("", "PYCTR_CGROUP_SUBTREE"),
     "log_level": ("warning", "PYCTR_LOG_LEVEL"),
     "insecure_registries": ((), "PYCTR_INSECURE_REGISTRIES"),
+    "registry_mirrors": ((), "PYCTR_REGISTRY_MIRRORS"),
+    "certs_dirs": (("/etc/docker/certs.d", "/etc/containers/certs.d"), "PYCTR_CERTS_DIRS"),
 }
+#: settings that are lists: comma-separated in the environment
+_LISTS = ("insecure_registries", "registry_mirrors", "certs_dirs")
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -43,6 +49,9 @@ class Config(Record):
     cgroup_subtree: str = ""
     log_level: str = "warning"
     insecure_registries: tuple[str, ...] = ()
+    #: mirrors of Docker Hub (a tuple), or {registry: (mirror, ...)}
+    registry_mirrors: tuple[str, ...] | dict[str, tuple[str, ...]] = ()
+    certs_dirs: tuple[str, ...] = ("/etc/docker/certs.d", "/etc/containers/certs.d")
     #: where each value came from, for ``pyctr info --format json``
     origin: dict[str, str] = factory(dict)
 
@@ -78,7 +87,7 @@ def load(flags: dict[str, Any]) -> Config:
             value, origin = flags[name], "flag"
         elif os.environ.get(env):
             value, origin = os.environ[env], "environment"
-            if name == "insecure_registries":
+            if name in _LISTS:
                 value = tuple(v.strip() for v in value.split(",") if v.strip())
         elif name in file_values:
             value, origin = file_values[name], "file"
@@ -86,10 +95,27 @@ def load(flags: dict[str, Any]) -> Config:
             value, origin = default, "default"
         if name in ("root", "runroot"):
             value = Path(value).absolute()
-        if name == "insecure_registries":
-            value = tuple(value)
+        if name in _LISTS:
+            value = _list_setting(name, value)
         if name == "log_level" and str(value).lower() not in LOG_LEVELS:
             raise UsageError(f"invalid log level {value!r}; choose one of {', '.join(LOG_LEVELS)}")
         setattr(cfg, name, value)
         cfg.origin[name] = origin
     return cfg
+
+
+def _list_setting(name: str, value: Any) -> Any:
+    if isinstance(value, str):
+        value = [value]
+    if name == "registry_mirrors" and isinstance(value, dict):
+        out = {}
+        for registry, mirrors in value.items():
+            if isinstance(mirrors, str):
+                mirrors = [mirrors]
+            if not isinstance(mirrors, list) or not all(isinstance(m, str) for m in mirrors):
+                raise UsageError(f"registry-mirrors.{registry} must be a list of mirror URLs")
+            out[str(registry)] = tuple(mirrors)
+        return out
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{name.replace('_', '-')} must be a list of strings")
+    return tuple(value)

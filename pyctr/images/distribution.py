@@ -4,10 +4,14 @@
   ``insecure`` registries and, like Docker, for localhost / 127.0.0.0/8 / ::1.
   One connection per thread and host (``threading.local``), kept alive, so
   several layers can download at once from worker threads.
+* Proxies and certs.d CAs / client certificates: :mod:`pyctr.images.transport`.
 * Auth: anonymous first; on 401 the ``WWW-Authenticate`` challenge decides:
   ``Basic`` sends the credentials, ``Bearer`` fetches a token from the realm
-  (with ``service`` and ``scope``, Basic credentials when given) and caches
-  it per scope.
+  (with ``service`` and ``scope``, Basic credentials when given, or an
+  identity token exchanged with OAuth2's ``refresh_token`` grant) and caches
+  it per scope. Where credentials come from: :mod:`pyctr.images.credentials`.
+* Retries: connection errors, 429 and 5xx, with exponential back-off; a
+  ``Retry-After`` (seconds or an HTTP date) on 429/503 says how long to wait.
 * Manifests: Docker schema2 and OCI, lists/indexes resolved to one platform,
   capped at 4 MiB, digest checked against the reference and the
   ``Docker-Content-Digest`` header.
@@ -27,11 +31,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from pyctr.images.content import ContentStore, validate_digest
 from pyctr.core.errors import ImageError, NotFound
+
+if TYPE_CHECKING:
+    from pyctr.images.credentials import Credentials
+    from pyctr.images.transport import CertsFor
 
 MAX_MANIFEST = 4 << 20
 MAX_TOKEN_RESPONSE = 1 << 20
@@ -81,7 +89,39 @@ class _Resp:
 
 
 class _Retry(Exception):
-    pass
+    def __init__(self, message: str, after: float | None = None) -> None:
+        super().__init__(message)
+        #: seconds the server asked us to wait (Retry-After), or None: back off
+        self.after = after
+
+
+#: the longest Retry-After honoured; a server asking for more gets the error now
+MAX_RETRY_AFTER = 120.0
+
+
+def retry_after(value: str, now: float | None = None) -> float | None:
+    """A ``Retry-After`` header in seconds (delta-seconds or an HTTP date); None if absent or unreadable."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when - (time.time() if now is None else now))
+
+
+def _sleep_for(e: _Retry, delay: float, what: str) -> None:
+    if e.after is None:
+        time.sleep(delay)
+        return
+    if e.after > MAX_RETRY_AFTER:
+        raise ImageError(f"{what}: {e} (the registry asks to retry after {e.after:.0f}s)") from None
+    time.sleep(e.after)
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -94,17 +134,9 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 def platform_matches(entry: dict, platform: str) -> bool:
-    parts = platform.split("/")
-    os_, arch = parts[0], parts[1] if len(parts) > 1 else "amd64"
-    variant = parts[2] if len(parts) > 2 else None
-    p = entry.get("platform") or {}
-    if p.get("os") != os_ or p.get("architecture") != arch:
-        return False
-    if variant is not None:
-        return p.get("variant") == variant
-    if arch == "arm64":
-        return p.get("variant") in (None, "", "v8")
-    return True
+    from pyctr.images.platforms import matches
+
+    return matches(entry, platform)
 
 
 LAYER_TYPES = {
@@ -186,12 +218,19 @@ class RegistryClient:
     """One registry; safe to use from several threads."""
 
     def __init__(self, registry: str, *, insecure: bool = False, tls_verify: bool = True,
-                 credentials: tuple[str, str] | None = None, timeout: float = 60.0) -> None:
+                 credentials: Credentials | tuple[str, str] | None = None, timeout: float = 60.0,
+                 certs: CertsFor | None = None, host: str | None = None) -> None:
+        from pyctr.images.credentials import Credentials
+
         self.registry = registry
-        self.host = api_host(registry)
-        self.scheme = "http" if insecure or _is_local(registry) else "https"
+        #: where the API is served: the registry itself, or a mirror of it
+        self.host = host or api_host(registry)
+        self.scheme = "http" if insecure or (_is_local(self.host) and not certs) else "https"
         self.tls_verify = tls_verify
-        self.credentials = credentials
+        if isinstance(credentials, tuple):
+            credentials = Credentials(*credentials)
+        self.credentials: Credentials | None = credentials
+        self.certs = certs
         self.timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -201,37 +240,47 @@ class RegistryClient:
 
     # ---------------------------------------------------------- transport --
     def _context(self):
-        import ssl
-
         if self._ssl_ctx is None:
-            ctx = ssl.create_default_context()  # the system CA store
-            if not self.tls_verify:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            self._ssl_ctx = ctx
+            from pyctr.images.transport import CertsFor, tls_context
+
+            self._ssl_ctx = tls_context(self.certs or CertsFor(), self.tls_verify)
         return self._ssl_ctx
 
     def _conn(self, scheme: str, netloc: str):
+        """A kept-alive connection to ``netloc`` (through the environment's proxy); whether the
+        request line must carry the absolute URL (plain HTTP through a proxy)."""
         import http.client
+
+        from pyctr.images.transport import proxy_for, split_host_port
 
         conns = getattr(self._local, "conns", None)
         if conns is None:
             conns = self._local.conns = {}
         key = (scheme, netloc)
-        c = conns.get(key)
-        if c is None:
-            if scheme == "https":
+        entry = conns.get(key)
+        if entry is None:
+            proxy = proxy_for(scheme, netloc)
+            absolute = False
+            if proxy is None and scheme == "https":
                 c = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=self._context())
-            else:
+            elif proxy is None:
                 c = http.client.HTTPConnection(netloc, timeout=self.timeout)
-            conns[key] = c
-        return c, key
+            elif scheme == "https":
+                c = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=self.timeout,
+                                                context=self._context())
+                host, port = split_host_port(netloc, 443)
+                c.set_tunnel(host, port, {"Proxy-Authorization": proxy.authorization} if proxy.authorization else None)
+            else:
+                c = http.client.HTTPConnection(proxy.host, proxy.port, timeout=self.timeout)
+                absolute = True
+            entry = conns[key] = (c, absolute, proxy)
+        return entry[0], key, entry[1], entry[2]
 
     def _drop(self, key: tuple) -> None:
         conns = getattr(self._local, "conns", {})
-        c = conns.pop(key, None)
-        if c is not None:
-            c.close()
+        entry = conns.pop(key, None)
+        if entry is not None:
+            entry[0].close()
 
     def close(self) -> None:
         for key in list(getattr(self._local, "conns", {})):
@@ -244,11 +293,16 @@ class RegistryClient:
         parts = urlsplit(url)
         path = parts.path + ("?" + parts.query if parts.query else "")
         for attempt in range(2):
-            conn, key = self._conn(parts.scheme, parts.netloc)
+            conn, key, absolute, proxy = self._conn(parts.scheme, parts.netloc)
+            target = path or "/"
+            if absolute:
+                target = f"{parts.scheme}://{parts.netloc}{target}"
+                if proxy.authorization:
+                    headers = {**headers, "Proxy-Authorization": proxy.authorization}
             try:
                 if hasattr(body, "seek"):
                     body.seek(0)
-                conn.request(method, path or "/", body=body, headers=headers)
+                conn.request(method, target, body=body, headers=headers)
                 r = conn.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
                     http.client.CannotSendRequest, http.client.ResponseNotReady):
@@ -256,8 +310,12 @@ class RegistryClient:
                 if attempt == 0:
                     continue
                 raise
-            except OSError:
+            except OSError as e:
                 self._drop(key)
+                if proxy is not None and isinstance(e, ConnectionRefusedError):
+                    raise ImageError(f"proxy {proxy.netloc}: connection refused") from None
+                if proxy is not None and "Tunnel connection failed" in str(e):
+                    raise ImageError(f"proxy {proxy.netloc}: {e}") from None
                 raise
             hdrs = {k.lower(): v for k, v in r.getheaders()}
             return _Resp(r.status, hdrs, r, key)
@@ -279,14 +337,14 @@ class RegistryClient:
             tok = self._tokens.get(scope)
         if tok:
             return {"Authorization": f"Bearer {tok}"}
-        if self._basic and self.credentials:
-            return {"Authorization": "Basic " + _b64creds(self.credentials)}
+        if self._basic and self.credentials and self.credentials.basic:
+            return {"Authorization": "Basic " + _b64creds(self.credentials.basic)}
         return {}
 
     def _authenticate(self, challenge: str, scope: str) -> None:
         scheme, params = parse_challenge(challenge)
         if scheme == "basic":
-            if not self.credentials:
+            if not self.credentials or not self.credentials.basic:
                 raise ImageError(f"{self.registry}: authentication required (pyctr login {self.registry})")
             self._basic = True
             return
@@ -297,12 +355,20 @@ class RegistryClient:
             q["service"] = params["service"]
         q["scope"] = params.get("scope") or scope
         realm = params["realm"]
-        url = realm + ("&" if "?" in realm else "?") + urlencode(q)
         headers = {"User-Agent": USER_AGENT}
-        if self.credentials:
-            headers["Authorization"] = "Basic " + _b64creds(self.credentials)
+        creds = self.credentials
         try:
-            resp = self._raw("GET", url, headers)
+            if creds is not None and creds.identity_token:
+                # OAuth2's refresh_token grant, as Docker does with an identity token
+                form = urlencode({**q, "grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                                  "client_id": "pyctr", "access_type": "offline"}).encode()
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+                resp = self._raw("POST", realm, headers, form)
+            else:
+                url = realm + ("&" if "?" in realm else "?") + urlencode(q)
+                if creds is not None and creds.basic:
+                    headers["Authorization"] = "Basic " + _b64creds(creds.basic)
+                resp = self._raw("GET", url, headers)
         except OSError as e:
             raise ImageError(f"{self.registry}: token server {urlsplit(realm).netloc} unreachable: {e}") from None
         data = resp.body.read(MAX_TOKEN_RESPONSE + 1)
@@ -374,12 +440,16 @@ class RegistryClient:
         except (ValueError, AttributeError):
             pass
         what = urlsplit(url).path
+        if resp.status == 400 and "HTTP request to an HTTPS server" in text:
+            raise ImageError(f"{self.host} speaks HTTPS, not plain HTTP: put its CA into a certs.d directory "
+                             f"({self.host}/ca.crt) or use --tls-verify=false")
         if resp.status in (401, 403):
             raise ImageError(f"{self.registry}: unauthorized ({msg or resp.status}) for {what}")
         if resp.status == 404:
             raise NotFound(f"{self.registry}: not found ({msg or 404}): {what}")
         if resp.status in (429, 500, 502, 503, 504):
-            raise _Retry(f"{self.registry}: HTTP {resp.status} for {what}")
+            after = retry_after(resp.header("retry-after")) if resp.status in (429, 503) else None
+            raise _Retry(f"{self.registry}: HTTP {resp.status} for {what}", after)
         raise ImageError(f"{self.registry}: HTTP {resp.status} for {method} {what} {msg}".rstrip())
 
     def _with_retries(self, fn, what: str):
@@ -390,7 +460,7 @@ class RegistryClient:
             except _Retry as e:
                 if attempt == _RETRIES - 1:
                     raise ImageError(f"{what}: {e}") from None
-                time.sleep(delay)
+                _sleep_for(e, delay, what)
                 delay = min(delay * 2, 8)
 
     # ------------------------------------------------------------ probing --
@@ -440,8 +510,11 @@ class RegistryClient:
                 raise ImageError(f"manifest {repository}:{reference} has unsupported type {media_type!r}")
         return raw, media_type, digest
 
-    def resolve(self, repository: str, reference: str, platform: str = "linux/amd64") -> ManifestResult:
-        """The image manifest for ``platform`` (following an index / manifest list)."""
+    def resolve(self, repository: str, reference: str, platform: str | None = None) -> ManifestResult:
+        """The image manifest for ``platform`` (the host's by default), following an index / manifest list."""
+        from pyctr.images.platforms import normalize
+
+        platform = normalize(platform)
         raw, media_type, digest = self.fetch_manifest(repository, reference)
         if media_type not in INDEX_TYPES:
             return ManifestResult(raw, media_type, digest)
@@ -457,7 +530,7 @@ class RegistryClient:
         raise NotFound(f"{repository}:{reference}: no manifest for platform {platform}")
 
     def get_manifest(self, repository: str, reference: str,
-                     platform: str = "linux/amd64") -> tuple[bytes, str, str]:
+                     platform: str | None = None) -> tuple[bytes, str, str]:
         r = self.resolve(repository, reference, platform)
         return r.raw, r.media_type, r.digest
 
@@ -514,7 +587,7 @@ class RegistryClient:
                 except _Retry as e:
                     if attempt == _RETRIES - 1:
                         raise ImageError(f"blob {digest}: {e}") from None
-                    time.sleep(delay)
+                    _sleep_for(e, delay, f"blob {digest}")
                     delay = min(delay * 2, 8)
         return store.path(digest)
 
@@ -611,64 +684,5 @@ class RegistryClient:
         return True
 
 
-# ------------------------------------------------------------ credentials --
 def _b64creds(creds: tuple[str, str]) -> str:
     return base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
-
-
-def _read_auths(path: Path) -> dict:
-    try:
-        doc = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        return {}
-    except ValueError:
-        raise ImageError(f"credentials file {path} is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise ImageError(f"credentials file {path} is not a JSON object")
-    return doc
-
-
-def _write_atomic(path: Path, doc: dict) -> None:
-    from pyctr.core.state import atomic_write
-
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    atomic_write(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(), 0o600)
-
-
-def _key(registry: str) -> str:
-    return "docker.io" if registry in ("docker.io", "index.docker.io", "registry-1.docker.io",
-                                       "https://index.docker.io/v1/") else registry
-
-
-def load_credentials(path: str | os.PathLike[str], registry: str) -> tuple[str, str] | None:
-    """(user, password) saved for ``registry`` in a Docker-style ``auths`` file, or None."""
-    auths = _read_auths(Path(path)).get("auths") or {}
-    for name in (_key(registry), registry, "https://index.docker.io/v1/" if _key(registry) == "docker.io" else None):
-        entry = auths.get(name) if name else None
-        if isinstance(entry, dict) and isinstance(entry.get("auth"), str):
-            try:
-                user, _, pw = base64.b64decode(entry["auth"]).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                raise ImageError(f"credentials for {registry} in {path} are corrupt") from None
-            return user, pw
-    return None
-
-
-def save_credentials(path: str | os.PathLike[str], registry: str, user: str, password: str) -> None:
-    p = Path(path)
-    doc = _read_auths(p)
-    auths = doc.setdefault("auths", {})
-    auths[_key(registry)] = {"auth": _b64creds((user, password))}
-    _write_atomic(p, doc)
-
-
-def remove_credentials(path: str | os.PathLike[str], registry: str) -> bool:
-    """Forget ``registry``; False if nothing was saved for it."""
-    p = Path(path)
-    doc = _read_auths(p)
-    auths = doc.get("auths") or {}
-    if _key(registry) not in auths:
-        return False
-    del auths[_key(registry)]
-    _write_atomic(p, doc)
-    return True

@@ -74,19 +74,19 @@ class _Lock:
         os.close(self.fd)
 
 
-def pull(engine: Engine, name: str, *, platform: str = "linux/amd64", tls_verify: bool = True,
-         progress: Progress | None = None) -> PullResult:
+def pull(engine: Engine, name: str, *, platform: str | None = None, tls_verify: bool = True,
+         progress: Progress | None = None, cert_dir: str | None = None) -> PullResult:
     from pyctr.images import reference, registries
     from pyctr.images.distribution import parse_diff_ids, parse_image_manifest
     from pyctr.images.store import chain_ids
 
     progress = progress or Progress()
     ref = reference.parse(name)
-    client = registries.client(engine, ref.registry, tls_verify=tls_verify)
+    client, result = registries.resolve(engine, ref.registry, ref.repository, ref.reference, platform,
+                                        tls_verify=tls_verify, cert_dir=cert_dir)
     store = engine.images
     content = store.content
     try:
-        result = client.resolve(ref.repository, ref.reference, platform)
         manifest = parse_image_manifest(result.raw)
         progress.message(f"{ref.tag or ref.digest}: Pulling from {ref.repository}")
         cfg = manifest.config

@@ -134,7 +134,8 @@ class _Tee:
         return self.f.tell()
 
 
-def push(engine: Engine, name: str, *, tls_verify: bool = True, progress: Progress | None = None) -> tuple[str, int]:
+def push(engine: Engine, name: str, *, tls_verify: bool = True, progress: Progress | None = None,
+         cert_dir: str | None = None) -> tuple[str, int]:
     """Push image ``name`` to the registry it names; returns (manifest digest, manifest size)."""
     from pyctr.images import reference, registries
     from pyctr.core.errors import UsageError
@@ -145,7 +146,7 @@ def push(engine: Engine, name: str, *, tls_verify: bool = True, progress: Progre
         raise UsageError("cannot push a digest reference; push a tag")
     image = engine.images.resolve(name)
     content = engine.images.content
-    client = registries.client(engine, ref.registry, tls_verify=tls_verify)
+    client = registries.client(engine, ref.registry, tls_verify=tls_verify, cert_dir=cert_dir)
     progress.message(f"The push refers to repository [{ref.name}]")
     try:
         stored = stored_manifest(content, image)

@@ -189,6 +189,8 @@ def push_layout(layout: str | os.PathLike[str], tag: str, registry, repository: 
         cmd.append("--all")
     if registry.credentials:
         cmd += ["--dest-creds", f"{registry.user}:{registry.password}"]
+    if getattr(registry, "cert_dir", None):
+        cmd += ["--dest-cert-dir", str(registry.cert_dir)]
     cmd += [f"oci:{layout}:{tag}", f"docker://{registry.host}/{repository}:{tag}"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     if r.returncode != 0:

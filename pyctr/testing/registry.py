@@ -44,10 +44,14 @@ class LocalRegistry:
     password: str | None = None
     auth: str = "none"
     extra: list = field(default_factory=list)  # other things to stop (token server)
+    #: a TLS registry: the openssl-made CA and certificates (pyctr.testing.tls.Pki)
+    pki: object = None
+    #: skopeo's --dest-cert-dir for a registry that wants client certificates
+    cert_dir: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.pki else 'http'}://{self.host}"
 
     @property
     def credentials(self) -> tuple[str, str] | None:
@@ -73,7 +77,7 @@ class LocalRegistry:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _config(storage: Path, port: int, auth_block: str) -> str:
+def _config(storage: Path, port: int, auth_block: str, tls_block: str = "") -> str:
     return f"""version: 0.1
 log:
   level: warn
@@ -87,12 +91,17 @@ storage:
 http:
   addr: 127.0.0.1:{port}
   secret: pyctr-test-secret
-{auth_block}"""
+{tls_block}{auth_block}"""
 
 
 def start_registry(auth: str = "none", workdir: str | os.PathLike[str] | None = None,
-                   timeout: float = 30.0) -> LocalRegistry:
-    """Start a registry; ``auth`` is ``"none"``, ``"htpasswd"`` or ``"token"``."""
+                   timeout: float = 30.0, pki=None, client_certs: bool = False) -> LocalRegistry:
+    """Start a registry; ``auth`` is ``"none"``, ``"htpasswd"`` or ``"token"``.
+
+    With ``pki`` (:func:`pyctr.testing.tls.make_pki`) it serves TLS with the
+    PKI's server certificate, and with ``client_certs`` it also demands a
+    client certificate signed by the PKI's CA.
+    """
     if not os.access(REGISTRY_BIN, os.X_OK):
         raise RuntimeError(f"{REGISTRY_BIN} is missing (apt-get install docker-registry)")
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="pyctr-img-registry-"))
@@ -122,8 +131,18 @@ def start_registry(auth: str = "none", workdir: str | os.PathLike[str] | None = 
         )
     elif auth != "none":
         raise ValueError(f"unknown auth {auth!r}")
+    tls_block = ""
+    if pki is not None:
+        reg.pki = pki
+        tls_block = f"  tls:\n    certificate: {pki.server_cert}\n    key: {pki.server_key}\n"
+        if client_certs:
+            tls_block += f"    clientcas:\n      - {pki.ca_cert}\n"
+            reg.cert_dir = work / "skopeo-certs"
+            reg.cert_dir.mkdir(exist_ok=True)
+            for src, name in ((pki.ca_cert, "ca.crt"), (pki.client_cert, "client.cert"), (pki.client_key, "client.key")):
+                (reg.cert_dir / name).write_bytes(Path(src).read_bytes())
     cfg = work / "config.yml"
-    cfg.write_text(_config(storage, port, auth_block))
+    cfg.write_text(_config(storage, port, auth_block, tls_block))
     log = open(work / "registry.log", "wb")
     reg.proc = subprocess.Popen([REGISTRY_BIN, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
@@ -135,9 +154,14 @@ def start_registry(auth: str = "none", workdir: str | os.PathLike[str] | None = 
             reg.stop()
             raise RuntimeError(f"docker-registry exited: {text}")
         try:
-            with urllib.request.urlopen(f"{reg.url}/v2/", timeout=2) as r:
-                r.read()
-            break
+            if pki is not None:
+                # up is up: a TLS handshake that fails for want of a client certificate counts
+                if _tls_answers(port):
+                    break
+            else:
+                with urllib.request.urlopen(f"{reg.url}/v2/", timeout=2) as r:
+                    r.read()
+                break
         except urllib.error.HTTPError as e:
             if e.code == 401:
                 break
@@ -148,6 +172,20 @@ def start_registry(auth: str = "none", workdir: str | os.PathLike[str] | None = 
             raise RuntimeError("docker-registry did not answer /v2/ in time")
         time.sleep(0.05)
     return reg
+
+
+def _tls_answers(port: int) -> bool:
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        try:
+            with ctx.wrap_socket(sock, server_hostname="localhost"):
+                return True
+        except ssl.SSLError:
+            return True  # it speaks TLS
 
 
 def _fixture(auth: str) -> Iterator[LocalRegistry]:

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from pyctr.images.distribution import save_credentials
+from pyctr.images import credentials
 from pyctr.core.state import atomic_write
 
 
@@ -30,11 +30,12 @@ def test_refuses_a_link_planted_at_the_temporary_name(tmp_path):
     assert victim.read_bytes() == b"keep" and not f.exists()
 
 
-def test_credentials_get_0600_even_over_a_leftover_temporary(tmp_path):
+def test_credentials_get_0600_even_over_a_leftover_temporary(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker"))
     f = tmp_path / "auth.json"
     left = tmp_path / f".auth.json.tmp{os.getpid()}"
     left.write_bytes(b"junk")
     left.chmod(0o666)
-    save_credentials(f, "localhost:5000", "me", "pw")
+    credentials.save(f, "localhost:5000", "me", "pw")
     assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
     assert sorted(os.listdir(tmp_path)) == ["auth.json"]

@@ -18,13 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from pyctr.images.content import ContentStore
-from pyctr.images.distribution import (
-    RegistryClient,
-    load_credentials,
-    parse_challenge,
-    remove_credentials,
-    save_credentials,
-)
+from pyctr.images import credentials
+from pyctr.images.distribution import RegistryClient, parse_challenge
 from pyctr.core.errors import ImageError
 
 BLOB = os.urandom(300_000)
@@ -63,6 +58,10 @@ class Hostile:
                 if p.startswith("/v2/r/manifests/"):
                     ref = p.rsplit("/", 1)[1]
                     kind = outer.mode.get("manifest", "good")
+                    throttle = outer.mode.get("throttle")
+                    if throttle and throttle["left"] > 0:
+                        throttle["left"] -= 1
+                        return self.send(throttle["status"], b"", {"Retry-After": throttle["after"]})
                     ctype = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
                     if kind == "huge":
                         return self.send(200, b" " * (5 << 20), ctype)
@@ -228,19 +227,27 @@ def test_parse_challenge():
     assert parse_challenge('Basic realm="r"') == ("basic", {"realm": "r"})
 
 
-def test_credentials_file(tmp_path):
+def test_credentials_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker"))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     f = tmp_path / "sub" / "auth.json"
-    assert load_credentials(f, "localhost:5000") is None
-    save_credentials(f, "localhost:5000", "me", "p:w")
-    save_credentials(f, "docker.io", "hub", "x")
+
+    def load(registry):
+        found = credentials.lookup(registry, f)
+        return found and found.basic
+
+    assert load("localhost:5000") is None
+    credentials.save(f, "localhost:5000", "me", "p:w")
+    credentials.save(f, "docker.io", "hub", "x")
     assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
-    assert load_credentials(f, "localhost:5000") == ("me", "p:w")
-    assert load_credentials(f, "index.docker.io") == ("hub", "x")
+    assert load("localhost:5000") == ("me", "p:w")
+    assert load("index.docker.io") == ("hub", "x")
     assert json.loads(f.read_text())["auths"]["localhost:5000"]["auth"]
-    assert remove_credentials(f, "localhost:5000") is True
-    assert remove_credentials(f, "localhost:5000") is False
-    assert load_credentials(f, "localhost:5000") is None
-    assert load_credentials(f, "docker.io") == ("hub", "x")
+    assert credentials.remove(f, "localhost:5000") is True
+    assert credentials.remove(f, "localhost:5000") is False
+    assert load("localhost:5000") is None
+    assert load("docker.io") == ("hub", "x")
     assert [p.name for p in f.parent.iterdir()] == ["auth.json"]  # no temp files left
 
 
@@ -271,3 +278,46 @@ def test_parse_image_manifest():
         parse_diff_ids(json.dumps({"rootfs": {"diff_ids": [d2]}}).encode(), 2)
     with pytest.raises(ImageError):
         parse_diff_ids(json.dumps({"rootfs": {"diff_ids": ["sha256:zz"]}}).encode(), 1)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_seconds_is_honoured(srv, client, status):
+    import time
+
+    srv.mode["throttle"] = {"left": 1, "status": status, "after": "2"}
+    t = time.monotonic()
+    raw, _, _ = client.fetch_manifest("r", "latest")
+    waited = time.monotonic() - t
+    assert raw == GOOD_MAN
+    assert 1.9 <= waited < 3.5, waited  # the back-off alone would have waited 0.5 s
+    assert sum(1 for m, p, _ in srv.log if "/manifests/" in p) == 2
+
+
+def test_retry_after_http_date(srv, client):
+    import time
+    from email.utils import formatdate
+
+    srv.mode["throttle"] = {"left": 1, "status": 429, "after": formatdate(time.time() + 2, usegmt=True)}
+    t = time.monotonic()
+    assert client.fetch_manifest("r", "latest")[0] == GOOD_MAN
+    assert 0.9 <= time.monotonic() - t < 3.5  # an HTTP date has whole seconds
+
+
+def test_retry_after_too_long_fails_at_once(srv, client):
+    import time
+
+    srv.mode["throttle"] = {"left": 5, "status": 503, "after": "3600"}
+    t = time.monotonic()
+    with pytest.raises(ImageError, match="retry after 3600s"):
+        client.fetch_manifest("r", "latest")
+    assert time.monotonic() - t < 1
+
+
+def test_retry_after_parsing():
+    from pyctr.images.distribution import retry_after
+
+    assert retry_after("") is None and retry_after("soon") is None
+    assert retry_after("7") == 7.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490.0) == 0.0
+
