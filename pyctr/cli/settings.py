@@ -7,6 +7,7 @@ the Engine through :func:`engine`.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -26,6 +27,11 @@ class Settings:
             from pyctr.core.plugins import plugins
 
             cfg = config.load(self.flags)
+            if os.geteuid() != 0:
+                # an ordinary user: into the namespace kept for the user's store (pyctr.runtime.userns)
+                from pyctr.runtime import userns
+
+                userns.enter(str(cfg.root), str(cfg.runroot))
             self._engine = Engine(cfg)
             plugins.configure(cfg.as_dict())
         return self._engine

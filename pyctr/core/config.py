@@ -1,6 +1,8 @@
 """Global settings: flag > environment (``PYCTR_*``) > config file > host-aware default.
 
-The config file is TOML: ``$PYCTR_CONFIG`` or ``/etc/pyctr/pyctr.toml``, keys
+The config file is TOML: ``$PYCTR_CONFIG`` or ``/etc/pyctr/pyctr.toml``
+(rootless: ``$XDG_CONFIG_HOME/pyctr/pyctr.toml``, with the store and run root
+under ``$XDG_DATA_HOME`` and ``$XDG_RUNTIME_DIR``: :mod:`pyctr.core.rootless`), keys
 named as the long flags with dashes or underscores (``storage-driver = "vfs"``),
 plus ``insecure-registries = ["localhost:5000"]``, ``registry-mirrors`` (a list of
 mirrors of Docker Hub, as Docker's daemon.json, or a table ``{"registry" = [mirrors]}``)
@@ -76,7 +78,16 @@ def _read_file(path: str) -> dict[str, Any]:
 
 def load(flags: dict[str, Any]) -> Config:
     """Resolve every setting from flags (None = not given), environment, file, default."""
+    from pyctr.core import rootless
+
+    user_uid = rootless.uid()
+    defaults = {name: default for name, (default, _env) in SETTINGS.items()}
     explicit_file = os.environ.get("PYCTR_CONFIG")
+    if user_uid is not None:
+        # an ordinary user's pyctr: podman's rootless places (pyctr.core.rootless)
+        defaults["root"] = None
+        defaults["runroot"] = None
+        explicit_file = explicit_file or rootless.default_config_file(user_uid)
     file_values = _read_file(explicit_file or DEFAULT_CONFIG_FILE)
     unknown = set(file_values) - set(SETTINGS)
     if unknown:
@@ -92,7 +103,9 @@ def load(flags: dict[str, Any]) -> Config:
         elif name in file_values:
             value, origin = file_values[name], "file"
         else:
-            value, origin = default, "default"
+            value, origin = defaults[name], "default"
+            if value is None and user_uid is not None and name in ("root", "runroot"):
+                value = rootless.default_root(user_uid) if name == "root" else rootless.default_runroot(user_uid)
         if name in ("root", "runroot"):
             value = Path(value).absolute()
         if name in _LISTS:

@@ -45,6 +45,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pyctr.core import rootless
 from pyctr.core.background import Background
 from pyctr.core.errors import RuntimeFailure
 
@@ -101,7 +102,9 @@ def spawn(launch: Launch, create_runtime: Callable[[int], None],
     stage in the container's cgroups from a thread right after its fork.
     """
     seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache)
-    if not launch.flags & linux.CLONE_NEWUSER:
+    # Rootless, pyctr cannot set its thread's PID namespace back once it made a new
+    # one (that needs CAP_SYS_ADMIN over the host's): a first stage makes it instead.
+    if not launch.flags & linux.CLONE_NEWUSER and not rootless.active():
         return _one_stage(launch, create_runtime, seccomp_filter)
     return _two_stages(lambda sync_w, go_r, err_w: _stage1(launch, seccomp_filter, sync_w, go_r, err_w),
                        lambda pid: create_runtime(pid, _already_ready), place_early)
@@ -433,7 +436,8 @@ def _kernel_mounts(rootfs: str, own: set[str], in_userns: bool) -> None:
     child.make_mounts_private()
     child.bind_rootfs(rootfs)
     child.mount_proc(rootfs)
-    child.mount_dev(rootfs, in_userns)
+    # (rootless, the init is in a user namespace even without one of its own: no mknod)
+    child.mount_dev(rootfs, in_userns or rootless.active())
     child.mount_sys(rootfs, "network" in own)
 
 

@@ -14,6 +14,7 @@ Handles are JSON-able dicts: ``{"driver": "cgroupfs", "version": 1|2,
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pyctr.core.drivers import CgroupDriver, DriverContext
@@ -49,6 +50,22 @@ def _detect() -> int:
     raise DriverNotSupported(f"/sys/fs/cgroup is neither cgroup2 nor a tmpfs of v1 hierarchies (statfs type {magic:#x})")
 
 
+def _not_delegated() -> str | None:
+    """For a rootless user: why there are no cgroups to manage here, or None when there are
+    (cgroup v2, and the cgroup pyctr runs in is the user's to write: a delegated subtree)."""
+    from pyctr.core import rootless
+
+    if not rootless.active():
+        return None
+    if detect() == 1:
+        return "this host has cgroup v1, which cannot be delegated to an unprivileged user (boot with cgroup v2)"
+    own = common.CGROUP_ROOT / common.own_cgroups().get("", "/").lstrip("/")
+    if not (os.access(own, os.W_OK) and os.access(own / "cgroup.procs", os.W_OK)):
+        return (f"the cgroup v2 subtree you run in ({own}) is not delegated to you "
+                "(systemd: Delegate=yes, or a user session's user@UID.service)")
+    return None
+
+
 class CgroupfsCgroupDriver(CgroupDriver):
     """Container cgroups made by writing /sys/fs/cgroup directly (Docker's ``cgroupfs``)."""
 
@@ -68,7 +85,12 @@ class CgroupfsCgroupDriver(CgroupDriver):
         if self._backend is None:
             records = common.Records(self.ctx.runroot)
             parent = self.ctx.options.get("parent", "")
-            if detect() == 2:
+            reason = _not_delegated()
+            if reason:
+                from pyctr.plugins.cgroupfs.unmanaged import UnmanagedBackend
+
+                self._backend = UnmanagedBackend(detect(), reason)
+            elif detect() == 2:
                 from pyctr.plugins.cgroupfs.v2 import V2Backend
 
                 self._backend = V2Backend(common.CGROUP_ROOT, records, parent)
@@ -89,6 +111,9 @@ class CgroupfsCgroupDriver(CgroupDriver):
 
     def validate(self, resources: dict[str, Any]) -> dict[str, Any]:
         import os
+
+        if hasattr(self.backend, "reason"):
+            return self.backend.validate(resources)  # (rootless, no cgroups: pyctr.plugins.cgroupfs.unmanaged)
 
         from pyctr.plugins.cgroupfs import common
         from pyctr.plugins.cgroupfs import resources as rules
