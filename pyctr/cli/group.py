@@ -58,6 +58,7 @@ COMMANDS: dict[str, str] = {
     "ps": "containers:ps",
     "rm": "containers:rm",
     "volume": "volumes:volume_group",
+    "unshare": "system:unshare",
 }
 
 

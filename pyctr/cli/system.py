@@ -91,6 +91,13 @@ def collect_info() -> dict:
     except PyctrError as e:
         extra = [("Plugin status", str(e))]
     info["PluginStatus"] = [list(x) for x in extra]
+    from pyctr.core import rootless
+
+    info["Rootless"] = rootless.active()
+    if info["Rootless"]:
+        from pyctr.runtime import userns
+
+        info["RootlessStatus"] = [list(x) for x in userns.describe()]
     return info
 
 
@@ -144,7 +151,9 @@ def info(fmt: str | None) -> None:
         f" Total Memory: {data['MemTotal'] / (1 << 30):.2f}GiB",
         f" Docker Root Dir: {data['DockerRootDir']}",
         f" Run Root: {data['RunRoot']}",
+        f" Rootless: {str(data['Rootless']).lower()}",
     ]
+    lines += [f"  {k}: {v}" for k, v in data.get("RootlessStatus", [])]
     click.echo("\n".join(lines))
 
 
@@ -211,3 +220,40 @@ def _add_storage_commands() -> None:
 
 
 _add_storage_commands()
+
+
+@system_group.command(name="migrate")
+def system_migrate() -> None:
+    """Rootless: end the user namespace's pause process, so the next command maps
+    /etc/subuid and /etc/subgid anew (as podman's). Refused while containers run."""
+    from pyctr.core import rootless
+    from pyctr.core.errors import Conflict
+    from pyctr.runtime import userns
+
+    eng = engine()
+    if not rootless.active():
+        return  # root has no user namespace to renew
+    running = eng.db.execute("SELECT count(*) FROM containers WHERE status IN ('running', 'paused')").fetchone()[0]
+    if running:
+        raise Conflict(f"{running} container(s) still run in the user namespace; stop them first")
+    userns.stop_pause(rootless.uid() or 0)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def unshare(command: tuple[str, ...]) -> None:
+    """Run COMMAND (default: $SHELL) in the rootless user's namespace, as root there (podman unshare)."""
+    from pyctr.core import rootless
+    from pyctr.core.errors import UsageError
+
+    eng = engine()  # (enters the namespace)
+    if not rootless.active():
+        raise UsageError("pyctr unshare is for rootless users: root has no namespace to enter")
+    argv = list(command) or [os.environ.get("SHELL", "/bin/sh")]
+    os.environ["PYCTR_ROOT"] = str(eng.config.root)
+    os.environ["PYCTR_RUNROOT"] = str(eng.config.runroot)
+    sys.stdout.flush()
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as e:
+        raise UsageError(f"cannot run {argv[0]}: {e.strerror}") from None

@@ -43,6 +43,16 @@ from pyctr.core.errors import ImageError
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
+#: the same marker in a rootless user's store: overlayfs mounted in a user
+#: namespace (``userxattr``) reads user.overlay.*; trusted.* needs the host's root
+USER_OVERLAY_OPAQUE_XATTR = "user.overlay.opaque"
+
+
+def opaque_xattr() -> str:
+    """The opaque-directory xattr of this process's stores (rootless: user.overlay.opaque)."""
+    from pyctr.core import rootless
+
+    return USER_OVERLAY_OPAQUE_XATTR if rootless.active() else OVERLAY_OPAQUE_XATTR
 _MAX_SYMLINK_HOPS = 40
 MAX_HEADER_BYTES = 16 << 20
 _MAX_DEV = 0xFFFFFFFF
@@ -247,6 +257,7 @@ class _Extractor:
         self.max_size = max_size
         self.max_entries = max_entries
         self.same_owner = same_owner
+        self.opaque = opaque_xattr()
         self.size = 0
         self.entries = 0
         # Inodes created (or re-declared, for directories) by this layer: the
@@ -355,10 +366,16 @@ class _Extractor:
     def _owner(self, ti: tarfile.TarInfo, pfd: int, base: str, fd: int | None = None) -> None:
         if not self.same_owner:
             return
-        if fd is not None:
-            os.fchown(fd, ti.uid, ti.gid)
-        else:
-            os.chown(base, ti.uid, ti.gid, dir_fd=pfd, follow_symlinks=False)
+        try:
+            if fd is not None:
+                os.fchown(fd, ti.uid, ti.gid)
+            else:
+                os.chown(base, ti.uid, ti.gid, dir_fd=pfd, follow_symlinks=False)
+        except OSError as e:
+            if e.errno != errno.EINVAL:
+                raise
+            # Only in a user namespace: the owner is not one of its ids
+            raise ImageError(_unmapped_owner(ti)) from None
 
     def _xattrs(self, ti: tarfile.TarInfo, target: int | str) -> None:
         for key, value in (ti.pax_headers or {}).items():
@@ -366,8 +383,8 @@ class _Extractor:
                 continue
             name = key[len("SCHILY.xattr."):]
             # overlayfs metadata from a stranger could redirect lookups; only
-            # pyctr itself sets trusted.overlay.* (opaque markers).
-            if name.startswith("trusted.overlay.") or not name:
+            # pyctr itself sets trusted.overlay.* / user.overlay.* (opaque markers).
+            if name.startswith(("trusted.overlay.", "user.overlay.")) or not name:
                 continue
             raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
             try:
@@ -478,6 +495,10 @@ class _Extractor:
             try:
                 os.mknod(base, kind | 0o600, dev, dir_fd=pfd)
             except PermissionError:
+                if kind != stat.S_IFIFO and _in_user_namespace():
+                    # As Docker's and podman's extraction in a user namespace: no device
+                    # can be made there, and a container there could not use one anyway.
+                    return
                 raise ImageError(f"layer entry {ti.name!r}: cannot create device node (needs CAP_MKNOD)") from None
             self._special_meta(ti, pfd, base, mt)
         else:
@@ -558,7 +579,7 @@ class _Extractor:
             os.close(pfd)
         try:
             if self.whiteouts == "overlay":
-                os.setxattr(dfd, OVERLAY_OPAQUE_XATTR, b"y")
+                os.setxattr(dfd, self.opaque, b"y")
             else:
                 self._clear_lower(dfd)
         finally:
@@ -634,6 +655,22 @@ class _TarInfo(tarfile.TarInfo):
         except tarfile.HeaderError as e:
             tf.pyctr_end = e  # type: ignore[attr-defined]
             raise
+
+
+def _in_user_namespace() -> bool:
+    from pyctr.core import rootless
+
+    return rootless.in_user_namespace()
+
+
+def _unmapped_owner(ti: tarfile.TarInfo) -> str:
+    from pyctr.core import rootless
+
+    what = f"layer entry {ti.name!r} belongs to uid {ti.uid}, gid {ti.gid}"
+    if rootless.single_mapping():
+        return (f"{what}, but only id 0 exists in your rootless user namespace (no /etc/subuid and /etc/subgid "
+                "range for your account): ask for one (usermod --add-subuids/--add-subgids), then pyctr system migrate")
+    return f"{what}, which is beyond your /etc/subuid or /etc/subgid range: ask for a larger one (65536 ids)"
 
 
 def _check_end(tf: tarfile.TarFile) -> None:
@@ -839,7 +876,7 @@ def create_layer_tar(src_dir: str | os.PathLike[str], out_fileobj: IO[bytes], *,
                 try:
                     for key in os.listxattr(path, follow_symlinks=False):
                         val = os.getxattr(path, key, follow_symlinks=False)
-                        if key == OVERLAY_OPAQUE_XATTR:
+                        if key in (OVERLAY_OPAQUE_XATTR, USER_OVERLAY_OPAQUE_XATTR):
                             continue
                         pax["SCHILY.xattr." + key] = val.decode("utf-8", "surrogateescape")
                 except OSError:
@@ -849,7 +886,7 @@ def create_layer_tar(src_dir: str | os.PathLike[str], out_fileobj: IO[bytes], *,
                 ti.type = tarfile.DIRTYPE
                 tf.addfile(ti)
                 try:
-                    if os.getxattr(path, OVERLAY_OPAQUE_XATTR, follow_symlinks=False) == b"y":
+                    if os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y":
                         op = tarfile.TarInfo(name + "/" + WHITEOUT_OPAQUE)
                         op.mtime = ti.mtime
                         op.uname = op.gname = ""

@@ -7,8 +7,10 @@ as with Docker).
 
 from __future__ import annotations
 
+import errno
 import os
 
+from pyctr.core import rootless
 from pyctr.core.errors import UsageError
 from pyctr.kernel import linux
 
@@ -119,13 +121,27 @@ def _read_db(path: str) -> list[list[str]]:
         return []
 
 
+def _unmapped(uid: int, gid: int, groups: list[int]) -> str:
+    ids = ", ".join(dict.fromkeys([f"uid {uid}", f"gid {gid}", *(f"group {g}" for g in groups)]))
+    if rootless.single_mapping():
+        return (f"{ids}: only id 0 exists in this rootless user namespace (your account has no /etc/subuid and "
+                "/etc/subgid range); ask for one (usermod --add-subuids/--add-subgids), then pyctr system migrate")
+    return f"{ids}: not mapped in this rootless user namespace (beyond your /etc/subuid or /etc/subgid range)"
+
+
 def become(uid: int, gid: int, groups: list[int], caps_mask: int) -> None:
     """Switch user keeping exactly ``caps_mask``; root keeps them effective, others lose them."""
     drop_bounding(caps_mask)
     linux.prctl(linux.PR_SET_KEEPCAPS, 1)
-    os.setgroups(groups)
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
+    try:
+        if groups or not rootless.single_mapping():
+            os.setgroups(groups)  # (a single-id namespace denies setgroups; it has no other group anyway)
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as e:
+        if rootless.active() and e.errno in (errno.EINVAL, errno.EPERM):
+            raise UsageError(_unmapped(uid, gid, groups)) from None
+        raise
     linux.prctl(linux.PR_SET_KEEPCAPS, 0)
     effective = caps_mask if uid == 0 else 0
     linux.capset(effective, caps_mask, caps_mask)

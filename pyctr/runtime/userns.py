@@ -343,3 +343,21 @@ def stop_pause(user_uid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def describe() -> list[tuple[str, str]]:
+    """``pyctr info``'s lines about the user's namespace (asked from inside it)."""
+    lines = []
+    for kind in ("uid", "gid"):
+        try:
+            with open(f"/proc/self/{kind}_map") as f:
+                entries = [line.split() for line in f if line.strip()]
+        except OSError:
+            entries = []
+        lines.append((f"{kind.upper()} Map", ", ".join(f"{a}->{b} ({c})" for a, b, c in entries)))
+    if rootless.single_mapping():
+        lines.append(("ID Mapping", "single (no /etc/subuid and /etc/subgid range: only ids 0 exist inside)"))
+    else:
+        lines.append(("ID Mapping Helpers", " ".join(filter(None, (find_helper("newuidmap"),
+                                                                   find_helper("newgidmap"))))))
+    return lines

@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import IO
 
+from pyctr.core import rootless
 from pyctr.core.drivers import DriverContext, StorageDriver, remove_dead_staging
 from pyctr.core.errors import DriverError, DriverNotSupported, IncompatibleFilesystem, NotFound
 from pyctr.kernel import linux
@@ -195,6 +196,10 @@ class Overlay2StorageDriver(StorageDriver):
         home = str(self.home)
         absolute = ":".join(f"{home}/{p}" for p in lower.split(":"))
         options = f"lowerdir={absolute},upperdir={home}/{layer_id}/diff,workdir={home}/{layer_id}/work"
+        if rootless.active():
+            # In the user's namespace overlayfs keeps its markers in user.overlay.*
+            # (opaque directories; pyctr.layers.archive writes them so), not trusted.*
+            options += ",userxattr"
         volatile = (layer / VOLATILE_MARK).exists()
         if volatile:
             if (layer / VOLATILE_LEFT).exists():
@@ -207,7 +212,7 @@ class Overlay2StorageDriver(StorageDriver):
             # Like Docker: a long chain is mounted from inside overlay2/ with
             # relative l/<short> paths, so the options fit in one page.
             relative = f"lowerdir={lower},upperdir={layer_id}/diff,workdir={layer_id}/work" + (
-                ",volatile" if volatile else "")
+                ",userxattr" if rootless.active() else "") + (",volatile" if volatile else "")
         cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             if relative:

@@ -314,16 +314,17 @@ class Session:
     def finish(self) -> dict[int, tuple[int, str]]:
         """Stop the pause process, wait for the user's processes to end; what was still there (killed)."""
         pid = self.pause_pid()
-        leftovers = {p: v for p, v in self.processes().items() if p != pid}
         if pid:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 10
+        # What is finishing (a monitor's internal-finish after rm -f) gets a few seconds
+        deadline = time.monotonic() + 5
         while self.processes() and time.monotonic() < deadline:
             time.sleep(0.05)
-        for p in self.processes():
+        leftovers = self.processes()
+        for p in leftovers:
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
