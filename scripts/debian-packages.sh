@@ -18,6 +18,7 @@ PKGS=(
   apache2-utils           # htpasswd for the registry's auth tests
   openssl                 # signs the test token server's JWTs (Bearer-auth registry tests)
   python3-venv tmux psmisc
+  uidmap slirp4netns passt fuse-overlayfs   # rootless: newuidmap/newgidmap, the rootless network, fuse storage
 )
 need=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done

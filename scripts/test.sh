@@ -5,12 +5,12 @@
 # guest, a hung guest killed at its time limit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-legs=${1:-unit,host,vm,kernel-debian61}
+legs=${1:-unit,host,rootless,vm,kernel-debian61}
 mkdir -p .ci/results
 rm -f .ci/results/*.xml
 status=0
 .venv/bin/tox -e "$legs" || status=$?
-if [ "$legs" = "unit,host,vm,kernel-debian61" ]; then
+if [ "$legs" = "unit,host,rootless,vm,kernel-debian61" ]; then
   .venv/bin/python -m pyctr.testing.skipcheck .ci/results/*.xml || status=1
 fi
 exit $status

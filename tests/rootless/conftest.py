@@ -102,3 +102,40 @@ def busybox(session, busybox_tar) -> rootless.Session:
     """The user's session with the ``busybox`` image imported by the user."""
     session.pyctr("import", "--change", 'CMD ["sh"]', str(busybox_tar), "busybox", check=True)
     return session
+
+
+@pytest.fixture(scope="session")
+def norange_user(rootless_base) -> rootless.TestUser:
+    """An account with no /etc/subuid or /etc/subgid range: the single-id fallback."""
+    return rootless.ensure_user(rootless.NO_RANGE_USER, ranges=False)
+
+
+@pytest.fixture
+def norange_session(norange_user, user_python, rootless_base) -> rootless.Session:
+    base = rootless_base / "t-norange"
+    if base.exists():
+        shutil.rmtree(base)
+    s = rootless.Session(norange_user, base, user_python)
+    yield s
+    leftovers = s.finish()
+    shutil.rmtree(base, ignore_errors=True)
+    assert not leftovers, f"the user's processes left running: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def root_owned_tar(rootless_base) -> Path:
+    """A one-file image whose files all belong to root (what a single-id namespace can hold)."""
+    import io
+
+    tar = rootless_base / "root-owned.tar"
+    with tarfile.open(tar, "w") as tf:
+        for name, data in (("bin/busybox", Path("/bin/busybox").read_bytes()),):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tf.addfile(info, io.BytesIO(data))
+        for applet in ("sh", "id", "true", "cat", "echo"):
+            info = tarfile.TarInfo(f"bin/{applet}")
+            info.type, info.linkname = tarfile.SYMTYPE, "busybox"
+            tf.addfile(info)
+    os.chmod(tar, 0o644)
+    return tar
