@@ -78,11 +78,37 @@ def ps(show_all: bool, quiet: bool, no_trunc: bool, fmt: str | None, filters: tu
             command = command[:19] + "…"
         row = {"ID": c.id if no_trunc else c.short_id, "Image": c.spec.image, "Command": f'"{command}"',
                "CreatedAt": c.created, "RunningFor": ago(c.created), "Status": status, "State": state,
-               "Ports": "", "Names": c.name, "Labels": c.spec.labels, "Networks": c.drivers.get("network", "")}
+               "Ports": _ports(eng, c) if running else "", "Names": c.name, "Labels": c.spec.labels,
+               "Networks": c.drivers.get("network", "")}
         if _ps_match(row, c, filters):
             rows.append(row)
     emit(rows, fmt, [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"), ("CREATED", "RunningFor"),
-                     ("STATUS", "Status"), ("PORTS", "Ports"), ("NAMES", "Names")], quiet=quiet)
+                     ("STATUS", "Status"), ("PORTS", "Ports"), ("NAMES", "Names")], quiet=quiet, headers=PS_HEADERS)
+
+
+#: Docker's header names for the fields a ``table`` template of ``ps`` may use
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+              "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+              "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+              "LocalVolumes": "LOCAL VOLUMES"}
+
+
+def _ports(eng: Any, c: Any) -> str:
+    """Docker's PORTS: published mappings and exposed ports; the network driver is asked only
+    when the container has any (ps stays free of driver imports otherwise)."""
+    net = c.spec.network or {}
+    if not (net.get("ports") or net.get("publish_all") or net.get("expose")):
+        return ""
+    from pyctr.cli.ports import displayable, of_container
+
+    mappings: list = []
+    if net.get("ports") or net.get("publish_all"):
+        try:
+            driver = eng.network_for(c)
+            mappings = driver.ports(c.id) if hasattr(driver, "ports") else []
+        except Exception:  # a driver that cannot answer leaves the column short, never breaks ps
+            mappings = []
+    return displayable(of_container(mappings, list(net.get("expose") or [])))
 
 
 def _ps_match(row: dict, c: Any, filters: tuple[str, ...]) -> bool:

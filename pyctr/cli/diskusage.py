@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from pyctr.cli.common import engine, human_size, render, table
+from pyctr.cli.common import emit, engine, human_size
 
 
 @click.command(name="df")
@@ -22,16 +21,8 @@ def df(verbose: bool, fmt: str | None) -> None:
         pct = f" ({100 * r['Reclaimable'] // r['Size']}%)" if r["Size"] else ""
         rows.append({"Type": r["Type"], "TotalCount": str(r["TotalCount"]), "Active": str(r["Active"]),
                      "Size": human_size(r["Size"]), "Reclaimable": human_size(r["Reclaimable"]) + pct})
-    if fmt == "json":
-        for r in rows:
-            click.echo(json.dumps(r))
-        return
-    if fmt:
-        for r in rows:
-            click.echo(render(fmt, r))
-        return
-    table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
-          [[r["Type"], r["TotalCount"], r["Active"], r["Size"], r["Reclaimable"]] for r in rows])
+    emit(rows, fmt, [("TYPE", "Type"), ("TOTAL", "TotalCount"), ("ACTIVE", "Active"), ("SIZE", "Size"),
+                     ("RECLAIMABLE", "Reclaimable")])
 
 
 @click.command(name="check")

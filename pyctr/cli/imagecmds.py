@@ -65,7 +65,7 @@ def history(no_trunc: bool, quiet: bool, human: bool, fmt: str | None, image: st
             created_by = created_by[:44] + "…"
         rows.append({"ID": ident, "CreatedSince": ago(r["Created"]) if human else rfc3339(r["Created"]),
                      "CreatedAt": rfc3339(r["Created"]), "CreatedBy": created_by,
-                     "Size": human_size(r["Size"]) if human else str(r["Size"]), "Comment": r["Comment"]})
+                     "Size": human_size(r["Size"], 3) if human else str(r["Size"]), "Comment": r["Comment"]})
     emit(rows, fmt, [("IMAGE", "ID"), ("CREATED", "CreatedSince"), ("CREATED BY", "CreatedBy"), ("SIZE", "Size"),
                      ("COMMENT", "Comment")], quiet=quiet)
 

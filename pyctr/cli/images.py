@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from pyctr.cli.common import ago, engine, human_size, render, table
+from pyctr.cli.common import ago, emit, engine, human_size
 
 
 @click.command(name="import")
@@ -44,7 +42,9 @@ def images(show_all: bool, quiet: bool, digests: bool, no_trunc: bool, fmt: str 
                 repo, tag = ref.familiar_name, ref.tag or "<none>"
             rows.append({"ID": image.id if no_trunc else image.short_id, "Repository": repo, "Tag": tag,
                          "Digest": image.manifest_digest or "<none>", "CreatedSince": ago(image.created),
-                         "CreatedAt": image.created, "Size": human_size(image.size),
+                         "CreatedAt": image.created, "Size": human_size(image.size, 3),
+                         "VirtualSize": human_size(image.size, 3), "Containers": "N/A", "SharedSize": "N/A",
+                         "UniqueSize": "N/A",
                          "Labels": (image.config.get("config") or {}).get("Labels") or {},
                          "Dangling": not image.tags, "_name": name})
     rows = [r for r in rows if _matches(r, filters, repository)]
@@ -55,17 +55,15 @@ def images(show_all: bool, quiet: bool, digests: bool, no_trunc: bool, fmt: str 
                 seen.append(r["ID"])
         click.echo("\n".join(seen)) if seen else None
         return
-    if fmt == "json":
-        for r in rows:
-            click.echo(json.dumps({k: v for k, v in r.items() if not k.startswith("_")}))
-        return
-    if fmt:
-        for r in rows:
-            click.echo(render(fmt, r))
-        return
-    headers = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
-    table(headers, [[r["Repository"], r["Tag"]] + ([r["Digest"]] if digests else []) +
-                    [r["ID"], r["CreatedSince"], r["Size"]] for r in rows])
+    columns = [("REPOSITORY", "Repository"), ("TAG", "Tag")] + ([("DIGEST", "Digest")] if digests else []) + \
+        [("IMAGE ID", "ID"), ("CREATED", "CreatedSince"), ("SIZE", "Size")]
+    emit(rows, fmt, columns, headers=IMAGE_HEADERS)
+
+
+#: Docker's header names for the fields a ``table`` template of ``images`` may use
+IMAGE_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+                 "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
+                 "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE"}
 
 
 def _matches(row: dict, filters: tuple[str, ...], repository: str | None) -> bool:

@@ -37,6 +37,11 @@ def network_create(driver: str, subnet: str | None, gateway: str | None, interna
     click.echo(info.get("Id", name))
 
 
+def _labels(labels: object) -> str:
+    """Docker's Labels column: ``k=v,k2=v2``."""
+    return ",".join(f"{k}={v}" for k, v in labels.items()) if isinstance(labels, dict) else ""
+
+
 @network_group.command(name="ls")
 @click.option("--quiet", "-q", is_flag=True, help="Only display network IDs.")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate the output.")
@@ -47,7 +52,9 @@ def network_ls(quiet: bool, no_trunc: bool, fmt: str | None, filters: tuple[str,
     rows = []
     for net in _bridge().list_networks():
         row = {"ID": net["Id"] if no_trunc else net["Id"][:12], "Name": net["Name"], "Driver": net.get("Driver", "bridge"),
-               "Scope": net.get("Scope", "local"), "Internal": net.get("Internal", False)}
+               "Scope": net.get("Scope", "local"), "Internal": net.get("Internal", False),
+               "IPv6": net.get("EnableIPv6", False), "Labels": _labels(net.get("Labels")),
+               "CreatedAt": net.get("Created", "")}
         keep = True
         for f in filters:
             key, _, value = f.partition("=")
@@ -56,8 +63,11 @@ def network_ls(quiet: bool, no_trunc: bool, fmt: str | None, filters: tuple[str,
         if keep:
             rows.append(row)
     for name in ("host", "none"):
-        rows.append({"ID": name, "Name": name, "Driver": name, "Scope": "local", "Internal": False})
-    emit(rows, fmt, [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")], quiet=quiet)
+        rows.append({"ID": name, "Name": name, "Driver": name, "Scope": "local", "Internal": False, "IPv6": False,
+                     "Labels": "", "CreatedAt": ""})
+    emit(rows, fmt, [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")], quiet=quiet,
+         headers={"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+                  "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"})
 
 
 @network_group.command(name="inspect")

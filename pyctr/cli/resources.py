@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import Any
 
 import click
 
-from pyctr.cli.common import each, engine, render, table
+from pyctr.cli.common import each, emit, engine, human_size
 from pyctr.core.errors import Conflict, PyctrError
 
 
@@ -63,8 +62,9 @@ def _row(c: Any, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
         "CPUPerc": f"{cpu:.2f}%",
         "MemUsage": f"{format_bytes(usage)} / {format_bytes(limit)}",
         "MemPerc": f"{usage / limit * 100:.2f}%" if limit else "0.00%",
-        "NetIO": f"{format_bytes(after['net_rx'], binary=False)} / {format_bytes(after['net_tx'], binary=False)}",
-        "BlockIO": f"{format_bytes(after.get('blkio_read', 0), binary=False)} / {format_bytes(after.get('blkio_write', 0), binary=False)}",
+        # go-units' HumanSizeWithPrecision(n, 3), as Docker's stats formatter
+        "NetIO": f"{human_size(after['net_rx'], 3)} / {human_size(after['net_tx'], 3)}",
+        "BlockIO": f"{human_size(after.get('blkio_read', 0), 3)} / {human_size(after.get('blkio_write', 0), 3)}",
         "PIDs": str(after.get("pids_current", 0)),
     }
 
@@ -113,16 +113,12 @@ def stats(show_all: bool, no_stream: bool, no_trunc: bool, fmt: str | None, cont
             previous[c.id] = now
         if live:
             click.echo("\x1b[2J\x1b[H", nl=False)
-        if fmt == "json":
-            for r in rows:
-                click.echo(json.dumps(r))
-        elif fmt:
-            for r in rows:
-                click.echo(render(fmt, r))
-        else:
-            table(["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"],
-                  [[r["Container"], r["Name"], r["CPUPerc"], r["MemUsage"], r["MemPerc"], r["NetIO"], r["BlockIO"],
-                    r["PIDs"]] for r in rows])
+        emit(rows, fmt, [("CONTAINER ID", "Container"), ("NAME", "Name"), ("CPU %", "CPUPerc"),
+                         ("MEM USAGE / LIMIT", "MemUsage"), ("MEM %", "MemPerc"), ("NET I/O", "NetIO"),
+                         ("BLOCK I/O", "BlockIO"), ("PIDS", "PIDs")],
+             headers={"Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
+                      "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",
+                      "BlockIO": "BLOCK I/O", "PIDs": "PIDS"})
         if no_stream or not rows:
             return
 

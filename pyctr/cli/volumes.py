@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from pyctr.cli.common import each, engine, render, table
+from pyctr.cli.common import each, emit, engine, render
 
 
 @click.group(name="volume")
@@ -103,15 +103,13 @@ def ls_cmd(quiet: bool, filters: tuple[str, ...], fmt: str | None) -> None:
         for v in vols:
             click.echo(v.name)
         return
-    if fmt == "json":
-        for v in vols:
-            click.echo(json.dumps(_ls_row(eng, v)))
-        return
-    if fmt:
-        for v in vols:
-            click.echo(render(fmt.removeprefix("table "), _ls_row(eng, v)))
-        return
-    table(["DRIVER", "VOLUME NAME"], [[v.driver, v.name] for v in vols])
+    if not fmt or fmt.strip() == "table":
+        rows = [{"Driver": v.driver, "Name": v.name} for v in vols]  # no mountpoint lookups for the default
+    else:
+        rows = [_ls_row(eng, v) for v in vols]
+    emit(rows, fmt, [("DRIVER", "Driver"), ("VOLUME NAME", "Name")],
+         headers={"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+                  "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE"})
 
 
 def _ls_row(eng: Any, vol: Any) -> dict[str, Any]:

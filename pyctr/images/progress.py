@@ -14,20 +14,51 @@ from typing import IO
 
 
 def _human(n: float) -> str:
-    from pyctr.cli.common import human_size
+    """go-units' HumanSize (decimal units, 4 significant digits), as Docker's progress prints sizes."""
+    units = ("B", "kB", "MB", "GB", "TB", "PB")
+    i = 0
+    n = float(n)
+    while n >= 1000 and i < len(units) - 1:
+        n /= 1000.0
+        i += 1
+    return f"{n:.4g}{units[i]}"
 
-    return human_size(n)
+
+def go_duration(seconds: int) -> str:
+    """Go's time.Duration.String() for whole seconds: ``0s``, ``42s``, ``1m3s``, ``2h0m5s``."""
+    h, rest = divmod(max(0, int(seconds)), 3600)
+    m, sec = divmod(rest, 60)
+    if h:
+        return f"{h}h{m}m{sec}s"
+    if m:
+        return f"{m}m{sec}s"
+    return f"{sec}s"
 
 
-def bar(current: int, total: int, width: int = 50) -> str:
-    """Docker's ``[====>    ]  1.2MB/3.4MB``."""
+def bar(current: int, total: int, width: int = 120, elapsed: float | None = None) -> str:
+    """Docker's JSONProgress.String(): ``[====>    ]  1.2MB/3.4MB 2s`` on a terminal wider than 110
+    columns; narrower, the bar is left out (``  1.2MB/3.4MB 2s``) so the line never wraps, and the
+    time left only above 50 columns."""
+    if current <= 0 and total <= 0:
+        return ""
     if total <= 0:
-        return f"{_human(current)}"
-    filled = int(width * min(current, total) / total)
-    arrow = "=" * max(filled - 1, 0) + (">" if filled else "")
-    if filled >= width:
-        arrow = "=" * (width - 1) + ">"
-    return f"[{arrow.ljust(width)}]  {_human(current)}/{_human(total)}"
+        return f"{_human(current):>8}"
+    percentage = min(int(current / total * 100) // 2, 50)
+    box = f"[{'=' * percentage}>{' ' * (50 - percentage)}] " if width > 110 else ""
+    numbers = f"{_human(current):>8}/{_human(total)}" if current <= total else f"{_human(current):>8}"
+    left = ""
+    if current > 0 and elapsed is not None and percentage < 50 and width > 50:
+        left = " " + go_duration(int((total - current) * (elapsed / current)))
+    return box + numbers + left
+
+
+def terminal_width(out: IO[str]) -> int:
+    import os
+
+    try:
+        return os.get_terminal_size(out.fileno()).columns or 80
+    except (OSError, ValueError, AttributeError):
+        return 80
 
 
 class Progress:
@@ -68,9 +99,12 @@ class PlainProgress(Progress):
 class TerminalProgress(Progress):
     """Docker's live display: each layer's line rewritten with cursor movement."""
 
-    def __init__(self, out: IO[str] | None = None, interval: float = 0.1) -> None:
+    def __init__(self, out: IO[str] | None = None, interval: float = 0.1, width: int | None = None) -> None:
         self.out = out or sys.stdout
         self.interval = interval
+        #: columns; asked again on every redraw unless given (a resized window)
+        self.width = width
+        self._started: dict[str, float] = {}
         self._lock = threading.Lock()
         self._order: list[str] = []
         self._lines: dict[str, str] = {}
@@ -91,10 +125,16 @@ class TerminalProgress(Progress):
         with self._lock:
             if layer not in self._lines:
                 self._order.append(layer)
+            width = self.width or terminal_width(self.out)
             text = f"{layer}: {status}"
             if current is not None and total is not None:
-                text += " " + bar(current, total)
-            changed_status = self._lines.get(layer, "").split(" [", 1)[0] != text.split(" [", 1)[0]
+                start = self._started.setdefault(f"{layer}:{status}", time.monotonic())
+                shown = bar(current, total, width, time.monotonic() - start)
+                if shown:
+                    text += " " + shown
+            # never wider than the terminal: a wrapped line breaks the cursor arithmetic
+            text = text[: max(width - 1, 20)]
+            changed_status = not self._lines.get(layer, "").startswith(f"{layer}: {status}")
             self._lines[layer] = text
             self._redraw(force=changed_status)
 

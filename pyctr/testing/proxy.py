@@ -81,7 +81,7 @@ class _Handler(socketserver.StreamRequestHandler):
             infos = socket.getaddrinfo(addr, port, proto=socket.IPPROTO_TCP)
         except OSError:
             return None
-        for family, type_, proto, _, sockaddr in infos:
+        for *_, sockaddr in infos:
             import ipaddress
 
             if not ipaddress.ip_address(sockaddr[0]).is_loopback:

@@ -41,10 +41,27 @@ def test_gzip_stream_truncated_or_garbage_is_an_error():
 
 
 def test_progress_bar_like_docker():
-    assert bar(0, 100).startswith("[" + " " * 50 + "]")
-    half = bar(50, 100)
-    assert half.startswith("[" + "=" * 24 + ">" + " " * 25 + "]") and half.endswith("50B/100B")
-    assert bar(100, 100).startswith("[" + "=" * 49 + ">]")
+    # Docker's JSONProgress.String() on a terminal wider than 110 columns
+    assert bar(0, 100) == "[>" + " " * 50 + "] " + "      0B/100B"
+    assert bar(50, 100) == "[" + "=" * 25 + ">" + " " * 25 + "] " + "     50B/100B"
+    assert bar(100, 100) == "[" + "=" * 50 + ">] " + "    100B/100B"
+    assert bar(3_400_000, 0) == "   3.4MB"
+    assert bar(0, 0) == ""
+    # the time left, as Go prints a Duration, while not done
+    assert bar(25, 100, elapsed=10.0).endswith("100B 30s")
+    assert bar(1, 100, elapsed=10.0).endswith(" 16m30s")
+
+
+def test_progress_fits_an_80_column_terminal():
+    assert bar(1_200_000, 3_400_000, width=80) == "   1.2MB/3.4MB"
+    out = io.StringIO()
+    p = TerminalProgress(out, interval=0, width=80)
+    p.layer("0123456789ab", "Downloading", 1_200_000, 3_400_000)
+    p.layer("0123456789ab", "Extracting " + "x" * 100, 1, 2)
+    p.close()
+    lines = [line.split("\r")[-1] for line in out.getvalue().split("\n") if line]
+    assert lines and all(len(line) < 80 for line in lines)
+    assert "0123456789ab: Downloading    1.2MB/3.4MB" in out.getvalue()
 
 
 def test_plain_progress_prints_status_changes_only():
@@ -59,7 +76,7 @@ def test_plain_progress_prints_status_changes_only():
 
 def test_terminal_progress_rewrites_lines_in_place():
     out = io.StringIO()
-    p = TerminalProgress(out, interval=0)
+    p = TerminalProgress(out, interval=0, width=120)
     p.layer("aaa", "Pulling fs layer")
     p.layer("bbb", "Pulling fs layer")
     p.layer("aaa", "Downloading", 5, 10)
