@@ -21,9 +21,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pyctr.layers.archive import extract_layer_atomic
 from pyctr.images.content import ContentStore
 from pyctr.images.distribution import RegistryClient, parse_diff_ids, parse_image_manifest
+from pyctr.layers.extract import extract_layer_atomic
 from pyctr.testing.images import push_large_image
 from pyctr.testing.registry import start_registry
 

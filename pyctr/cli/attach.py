@@ -21,15 +21,14 @@ from pyctr.core.errors import Conflict
 @click.argument("container")
 def attach(detach_keys: str, no_stdin: bool, sig_proxy: bool, container: str) -> None:
     """Attach local standard input, output, and error streams to a running container."""
-    from pyctr.runtime.attaching import parse_detach_keys, relay
-    from pyctr.cli.control import wait_stopped
     from pyctr.core.container import lookup
-    from pyctr.core.lifecycle import _alive
+    from pyctr.core.lifecycle import is_alive, wait_stopped
+    from pyctr.runtime.attaching import parse_detach_keys, relay
 
     keys = parse_detach_keys(detach_keys)
     eng = engine()
     c = lookup(eng.db, eng.config.root, container)
-    if c.status != "running" or not _alive(c.pid, c.runtime.get("starttime")):
+    if c.status != "running" or not is_alive(c.pid, c.runtime.get("starttime")):
         raise Conflict(f"you cannot attach to a stopped container {c.name}, start it first")
     ended = relay(c, keys, use_stdin=not no_stdin and c.spec.interactive)
     if ended.detached:

@@ -36,10 +36,10 @@ def create(image: str, command: tuple[str, ...], **options: Any) -> None:
 
 
 def _status_text(c: Any) -> str:
-    from pyctr.core.lifecycle import _alive
+    from pyctr.core.lifecycle import is_alive
 
     if c.status in ("running", "paused"):
-        if not _alive(c.pid, c.runtime.get("starttime")):
+        if not is_alive(c.pid, c.runtime.get("starttime")):
             return "Exited (unknown) - pyctr was killed; rm -f or system prune cleans up"
         return f"Up {human_duration(time.time() - c.started)}" + (" (Paused)" if c.status == "paused" else "")
     if c.status == "exited":

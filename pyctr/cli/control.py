@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
 from typing import Any
 
 import click
 
 from pyctr.cli.common import each, engine
+from pyctr.core import lifecycle
 from pyctr.core.errors import Conflict, PyctrError, UsageError
-
-
-def parse_signal(value: str) -> int:
-    v = value.upper()
-    if v.isdigit():
-        number = int(v)
-        if 0 < number < signal.NSIG:
-            return number
-    else:
-        name = v if v.startswith("SIG") else f"SIG{v}"
-        if hasattr(signal, name) and isinstance(getattr(signal, name), signal.Signals):
-            return int(getattr(signal, name))
-    raise UsageError(f"invalid signal: {value}")
 
 
 def _each(refs: tuple[str, ...], action: Any) -> None:
@@ -34,54 +21,6 @@ def _each(refs: tuple[str, ...], action: Any) -> None:
     each(refs, lambda ref: action(eng, lookup(eng.db, eng.config.root, ref)))
 
 
-def wait_stopped(eng: Any, container_id: str, timeout: float | None = None, removed: bool = False) -> Any:
-    """Poll the record until the container is no longer running (its waiter recorded the exit);
-    with ``removed``, until it is gone (None) while its monitor's hand-over (--rm) runs."""
-    from pyctr.core.container import lookup
-    from pyctr.core.errors import NotFound
-    from pyctr.core.lifecycle import _alive
-
-    deadline = None if timeout is None else time.monotonic() + timeout
-    delay = 0.005
-    while True:
-        try:
-            c = lookup(eng.db, eng.config.root, container_id)
-        except NotFound:
-            return None
-        if c.status not in ("running", "paused") and not (removed and _alive(c.runtime.get("monitor", 0))):
-            return c
-        if not _alive(c.pid, c.runtime.get("starttime")) and not _alive(c.runtime.get("monitor", 0)):
-            return c  # nobody is left to record the exit; reconcile does it later
-        if deadline is not None and time.monotonic() > deadline:
-            return c
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-
-
-def stop_container(eng: Any, c: Any, timeout: int | None) -> None:
-    from pyctr.core.lifecycle import _alive
-
-    if c.status not in ("running", "paused") or not _alive(c.pid, c.runtime.get("starttime")):
-        return  # Docker: stopping a stopped container is not an error
-    sig = parse_signal(c.spec.stop_signal or "SIGTERM")
-    grace = c.spec.stop_timeout if timeout is None else timeout
-    import os
-
-    c.runtime["stopped_by_user"] = True  # the restart policy must not bring it back
-    c.save(eng.db)
-    try:
-        os.kill(c.pid, sig)
-    except ProcessLookupError:
-        pass
-    after = wait_stopped(eng, c.id, grace)
-    if after is not None and after.status in ("running", "paused") and _alive(c.pid, c.runtime.get("starttime")):
-        try:
-            os.kill(c.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        wait_stopped(eng, c.id, 30)
-
-
 @click.command()
 @click.option("--attach", "-a", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
 @click.option("--interactive", "-i", is_flag=True, help="Attach container's STDIN.")
@@ -89,7 +28,6 @@ def stop_container(eng: Any, c: Any, timeout: int | None) -> None:
 def start(attach: bool, interactive: bool, containers: tuple[str, ...]) -> None:
     """Start one or more stopped containers."""
     from pyctr.core.container import lookup
-    from pyctr.core.lifecycle import _alive
 
     if attach or interactive:
         if len(containers) != 1:
@@ -105,7 +43,7 @@ def start(attach: bool, interactive: bool, containers: tuple[str, ...]) -> None:
     def act(eng: Any, c: Any) -> None:
         from pyctr.runtime.detach import start_detached
 
-        if c.status in ("running", "paused") and _alive(c.pid, c.runtime.get("starttime")):
+        if c.status in ("running", "paused") and lifecycle.is_alive(c.pid, c.runtime.get("starttime")):
             return
         start_detached(eng, c)
 
@@ -120,9 +58,7 @@ def stop(timeout: int | None, sig: str | None, containers: tuple[str, ...]) -> N
     """Stop one or more running containers."""
 
     def act(eng: Any, c: Any) -> None:
-        if sig:
-            c.spec.stop_signal = sig
-        stop_container(eng, c, timeout)
+        lifecycle.stop(eng, c, timeout, sig)
 
     _each(containers, act)
 
@@ -132,14 +68,12 @@ def stop(timeout: int | None, sig: str | None, containers: tuple[str, ...]) -> N
 @click.argument("containers", nargs=-1, required=True)
 def kill(sig: str, containers: tuple[str, ...]) -> None:
     """Kill one or more running containers."""
-    from pyctr.core.lifecycle import kill as kill_container
-
-    number = parse_signal(sig)
+    number = lifecycle.parse_signal(sig)
 
     def act(eng: Any, c: Any) -> None:
-        kill_container(c, number)
-        if number in (signal.SIGKILL,):
-            wait_stopped(eng, c.id, 10)
+        lifecycle.kill(c, number)
+        if number == signal.SIGKILL:
+            lifecycle.wait_stopped(eng, c.id, 10)
 
     _each(containers, act)
 
@@ -153,7 +87,7 @@ def restart(timeout: int | None, containers: tuple[str, ...]) -> None:
     from pyctr.runtime.detach import start_detached
 
     def act(eng: Any, c: Any) -> None:
-        stop_container(eng, c, timeout)
+        lifecycle.stop(eng, c, timeout)
         start_detached(eng, lookup(eng.db, eng.config.root, c.id))
 
     _each(containers, act)
@@ -169,7 +103,7 @@ def wait(containers: tuple[str, ...]) -> None:
 
     def one(ref: str) -> None:
         c = lookup(eng.db, eng.config.root, ref)
-        done = wait_stopped(eng, c.id)
+        done = lifecycle.wait_stopped(eng, c.id)
         click.echo(done.exit_code if done is not None else c.exit_code)
 
     each(containers, one, echo=False)
@@ -180,7 +114,6 @@ def wait(containers: tuple[str, ...]) -> None:
 @click.argument("exit_code", type=int)
 def internal_finish(container_id: str, exit_code: int) -> None:
     """Called by a container's monitor once its init exited: record, clean up, --rm, restart."""
-    from pyctr.core import lifecycle
     from pyctr.core.container import lookup
     from pyctr.core.errors import NotFound
 
@@ -211,22 +144,9 @@ def internal_finish(container_id: str, exit_code: int) -> None:
 def rename(container: str, new_name: str) -> None:
     """Rename a container."""
     from pyctr.core.container import lookup
-    from pyctr.core.lifecycle import VALID_NAME
-    from pyctr.core.state import transaction
 
     eng = engine()
-    c = lookup(eng.db, eng.config.root, container)
-    name = new_name.lstrip("/")
-    if not name or not name[0].isalnum() or any(ch not in VALID_NAME for ch in name):
-        raise UsageError(f"invalid container name {new_name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
-    c.name = name
-    from pyctr.core.state import sqlite3
-
-    try:
-        with transaction(eng.db):
-            c.save(eng.db)
-    except sqlite3.IntegrityError:
-        raise Conflict(f'the container name "/{name}" is already in use') from None
+    lifecycle.rename(eng, lookup(eng.db, eng.config.root, container), new_name)
 
 
 @click.command()
@@ -237,11 +157,10 @@ def top(container: str, ps_options: tuple[str, ...]) -> None:
     import subprocess
 
     from pyctr.core.container import lookup
-    from pyctr.core.lifecycle import _alive
 
     eng = engine()
     c = lookup(eng.db, eng.config.root, container)
-    if c.status != "running" or not _alive(c.pid, c.runtime.get("starttime")):
+    if c.status != "running" or not lifecycle.is_alive(c.pid, c.runtime.get("starttime")):
         raise Conflict(f"container {c.name} is not running")
     import os
 
@@ -265,8 +184,6 @@ def top(container: str, ps_options: tuple[str, ...]) -> None:
 @click.option("--force", "-f", is_flag=True, help="Do not prompt for confirmation.")
 def container_prune(force: bool) -> None:
     """Remove all stopped containers."""
-    from pyctr.core import lifecycle
-
     if not force and sys.stdin.isatty() and not click.confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?"):
         return
     eng = engine()

@@ -45,13 +45,13 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
     """Execute a command in a running container."""
     from pyctr.cli.runspec import _parse_env
     from pyctr.core.container import lookup
-    from pyctr.core.lifecycle import _alive, seccomp_cache_dir
+    from pyctr.core.lifecycle import is_alive, seccomp_cache_dir
     from pyctr.core.plugins import plugins
     from pyctr.runtime.launch import ExecLaunch, spawn_exec
 
     eng = engine()
     c = lookup(eng.db, eng.config.root, container)
-    if c.status != "running" or not _alive(c.pid, c.runtime.get("starttime")):
+    if c.status != "running" or not is_alive(c.pid, c.runtime.get("starttime")):
         raise Conflict(f"container {c.name} is not running")
     spec = c.spec.replace(privileged=c.spec.privileged or privileged)
     extra = _parse_env(env, ())
@@ -84,7 +84,7 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
         pid = spawn_exec(launch, place)
     if detach:
         return
-    from pyctr.core.lifecycle import _wait
+    from pyctr.runtime.driver import waitpid_status
 
     if master is not None:
         from pyctr.runtime.tty import RawMode, proxy
@@ -93,6 +93,6 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
             status = proxy(master, pid, forward_stdin=interactive)
         os.close(master)
     else:
-        status = _wait(pid)
+        status = waitpid_status(pid)
     code = os.waitstatus_to_exitcode(status)
     sys.exit(128 - code if code < 0 else code)

@@ -7,6 +7,7 @@ import sys
 import click
 
 from pyctr.cli.common import ago, each, emit, engine, human_size
+from pyctr.images.store import image_store
 
 
 @click.command()
@@ -15,11 +16,11 @@ from pyctr.cli.common import ago, each, emit, engine, human_size
 def tag(source: str, target: str) -> None:
     """Create a tag TARGET that refers to SOURCE."""
     from pyctr.core.errors import UsageError
-    from pyctr.images.reference import parse
     from pyctr.core.state import transaction
+    from pyctr.images.reference import parse
 
     eng = engine()
-    image = eng.images.resolve(source)
+    image = image_store(eng).resolve(source)
     ref = parse(target)
     if ref.digest:
         raise UsageError("refusing to create a tag with a digest reference")
@@ -56,7 +57,7 @@ def history(no_trunc: bool, quiet: bool, human: bool, fmt: str | None, image: st
     from pyctr.images.operations import history as rows_of
 
     eng = engine()
-    img = eng.images.resolve(image)
+    img = image_store(eng).resolve(image)
     rows = []
     for r in rows_of(eng, img):
         ident = r["ID"] if r["ID"] == "<missing>" or no_trunc else r["ID"][7:19]

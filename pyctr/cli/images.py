@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pyctr.cli.common import ago, emit, engine, human_size
+from pyctr.images.store import image_store
 
 
 @click.command(name="import")
@@ -14,7 +15,7 @@ from pyctr.cli.common import ago, emit, engine, human_size
 @click.argument("repository", required=False)
 def import_cmd(changes: tuple[str, ...], message: str, source: str, repository: str | None) -> None:
     """Make a one-layer image from a rootfs tarball (file or -) or directory."""
-    image = engine().images.import_rootfs(source, repository, list(changes), message)
+    image = image_store(engine()).import_rootfs(source, repository, list(changes), message)
     click.echo(image.id)
 
 
@@ -32,7 +33,7 @@ def images(show_all: bool, quiet: bool, digests: bool, no_trunc: bool, fmt: str 
     from pyctr.images.reference import parse
 
     rows = []
-    for image in engine().images.list():
+    for image in image_store(engine()).list():
         names = image.tags or ["<none>:<none>"]
         for name in names:
             if name == "<none>:<none>":
@@ -83,7 +84,7 @@ def _matches(row: dict, filters: tuple[str, ...], repository: str | None) -> boo
         elif key in ("before", "since"):
             from pyctr.cli.common import engine
 
-            pivot = engine().images.resolve(value).created
+            pivot = image_store(engine()).resolve(value).created
             if (row["CreatedAt"] >= pivot) if key == "before" else (row["CreatedAt"] <= pivot):
                 return False
         elif key == "label":

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from pyctr.cli.common import engine, render
+from pyctr.images.store import image_store
 
 
 def rfc3339(ts: float) -> str:
@@ -19,10 +20,10 @@ def rfc3339(ts: float) -> str:
 
 
 def container_json(eng: Any, c: Any) -> dict[str, Any]:
-    from pyctr.core.lifecycle import _alive
+    from pyctr.core.lifecycle import is_alive
 
     spec = c.spec
-    running = c.status in ("running", "paused") and _alive(c.pid, c.runtime.get("starttime"))
+    running = c.status in ("running", "paused") and is_alive(c.pid, c.runtime.get("starttime"))
     status = c.status if running or c.status not in ("running", "paused") else "exited"
     try:
         graph = {"Name": c.drivers.get("storage", ""), "Data": eng.storage_for(c).metadata(c.id)}
@@ -159,7 +160,7 @@ def inspect(fmt: str | None, kind: str | None, size: bool, names: tuple[str, ...
                 obj = None
         if obj is None and kind in (None, "image"):
             try:
-                obj = image_json(eng, eng.images.resolve(name))
+                obj = image_json(eng, image_store(eng).resolve(name))
             except NotFound:
                 obj = None
         if obj is None:

@@ -59,8 +59,8 @@ def _emit(entry: dict[str, Any], timestamps: bool) -> None:
 @click.argument("container")
 def logs(follow: bool, tail: str, since: str | None, until: str | None, timestamps: bool, container: str) -> None:
     """Fetch the logs of a container."""
-    from pyctr.cli.control import wait_stopped
     from pyctr.core.container import lookup
+    from pyctr.core.lifecycle import wait_stopped
 
     eng = engine()
     c = lookup(eng.db, eng.config.root, container)

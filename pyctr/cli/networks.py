@@ -95,7 +95,7 @@ def _attached(network: str, container: str, call: Any) -> None:
     """Shared by connect/disconnect: errors as ``network rm``'s (one line, exit 1, as Docker's)."""
     from pyctr.core.container import lookup
     from pyctr.core.errors import Conflict
-    from pyctr.core.lifecycle import _alive
+    from pyctr.core.lifecycle import is_alive
 
     try:
         eng = engine()
@@ -109,7 +109,7 @@ def _attached(network: str, container: str, call: Any) -> None:
         if mode == "container" or c.spec.namespaces.get("network", "").startswith("container:"):
             raise Conflict("container sharing network namespace with another container or host cannot be "
                            "connected to any other network")
-        running = c.status in ("running", "paused") and _alive(c.pid, c.runtime.get("starttime"))
+        running = c.status in ("running", "paused") and is_alive(c.pid, c.runtime.get("starttime"))
         att = call(eng.network_for(c), c, c.pid if running else 0)
         if att is not None:
             _store_attachment(eng.db, c.id, vars(att))

@@ -26,8 +26,8 @@ def _tls_option(f):  # noqa: ANN001, ANN201
 def pull(quiet: bool, platform: str | None, all_tags: bool, tls_verify: bool, cert_dir: str | None,
          name: str) -> None:
     """Download an image from a registry."""
-    from pyctr.images import progress
     from pyctr.core.errors import UsageError
+    from pyctr.images import progress
     from pyctr.images.platforms import normalize
     from pyctr.images.pull import pull as do_pull
 
@@ -73,8 +73,8 @@ def login(username: str | None, password: str | None, password_stdin: bool, tls_
           cert_dir: str | None, server: str) -> None:
     """Log in to a registry; credentials are checked, then saved: through the credential helper
     Docker's config names for the registry, else in pyctr's own file (mode 0600)."""
-    from pyctr.images import credentials, registries
     from pyctr.core.errors import UsageError
+    from pyctr.images import credentials, registries
 
     registry = _registry_name(server)
     if password and password_stdin:

@@ -14,10 +14,10 @@ from pyctr.core.errors import Conflict, PyctrError
 
 def _running(eng: Any, ref: str) -> Any:
     from pyctr.core.container import lookup
-    from pyctr.core.lifecycle import _alive
+    from pyctr.core.lifecycle import is_alive
 
     c = lookup(eng.db, eng.config.root, ref)
-    if c.status not in ("running", "paused") or not _alive(c.pid, c.runtime.get("starttime")):
+    if c.status not in ("running", "paused") or not is_alive(c.pid, c.runtime.get("starttime")):
         raise Conflict(f"container {c.name} is not running")
     if c.runtime.get("cgroup") is None or eng.cgroups_for(c) is None:
         raise Conflict(f"container {c.name} has no cgroup")

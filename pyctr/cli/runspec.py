@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from pyctr.cli.settings import echo, engine
+from pyctr.images.store import image_store
 
 
 def run_container(image: str, command: tuple[str, ...], detach: bool, options: dict[str, Any]) -> int:
@@ -94,7 +95,7 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
         raise UsageError(f"invalid restart policy {o['restart']!r}: no, on-failure[:N], always or unless-stopped")
     spec.restart_policy = o["restart"]
     if o["stop_signal"]:
-        from pyctr.cli.control import parse_signal
+        from pyctr.core.lifecycle import parse_signal
 
         parse_signal(o["stop_signal"])
         spec.stop_signal = o["stop_signal"]
@@ -122,11 +123,11 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
     spec_from_image(spec, image, list(command), o["entrypoint"])
     if (spec.mounts or o["volume"] or o["mount"] or o["tmpfs"] or o["volumes_from"]
             or (image.config.get("config") or {}).get("Volumes")):
-        from pyctr.core import mounts  # (its import only when there is a mount to make)
+        from pyctr.core import mountspec  # (its import only when there is a mount to make)
 
-        spec.mounts = mounts.build(eng, volumes=o["volume"], mounts=o["mount"], tmpfs=o["tmpfs"],
-                                   volumes_from=o["volumes_from"], volume_driver=o["volume_driver"],
-                                   image_config=image.config, existing=spec.mounts)
+        spec.mounts = mountspec.build(eng, volumes=o["volume"], mounts=o["mount"], tmpfs=o["tmpfs"],
+                                      volumes_from=o["volumes_from"], volume_driver=o["volume_driver"],
+                                      image_config=image.config, existing=spec.mounts)
     return spec, image, network
 
 
@@ -166,7 +167,7 @@ def _image_for_run(eng: Any, ref: str, policy: str) -> Any:
 
     if policy != "always":
         try:
-            return eng.images.resolve(ref)
+            return image_store(eng).resolve(ref)
         except NotFound:
             if policy == "never":
                 raise
@@ -176,7 +177,7 @@ def _image_for_run(eng: Any, ref: str, policy: str) -> Any:
     if policy == "missing":
         echo(f"Unable to find image '{ref}' locally", err=True)
     result = pull(eng, ref, progress=progress.for_output(False, sys.stderr))
-    return eng.images.resolve(result.reference)
+    return image_store(eng).resolve(result.reference)
 
 
 def resources_from(o: dict[str, Any]) -> dict[str, Any]:
@@ -302,7 +303,7 @@ def _run_at_terminal(eng: Any, container: Any, detach_keys: bytes | None) -> int
         ours.close()
     if ended.detached:
         return 0
-    from pyctr.cli.control import wait_stopped
+    from pyctr.core.lifecycle import wait_stopped
 
     done = wait_stopped(eng, container.id, timeout=60, removed=container.spec.auto_remove)
     if ended.exit_code is not None:

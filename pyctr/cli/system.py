@@ -11,6 +11,7 @@ import click
 
 from pyctr import __version__
 from pyctr.cli.common import engine, render, table
+from pyctr.core.drivers import KINDS
 
 
 @click.command()
@@ -68,7 +69,7 @@ def collect_info() -> dict:
         "Images": db.execute("SELECT count(*) FROM images").fetchone()[0],
         "Driver": storage.name,
         "DriverStatus": [list(x) for x in driver_status],
-        "Plugins": {kind.capitalize(): driver_names(kind) for kind in ("storage", "network", "volume", "cgroup")},
+        "Plugins": {kind.capitalize(): driver_names(kind) for kind in KINDS},
         "CgroupDriver": cfg.cgroup_manager or "cgroupfs",
         "CgroupVersion": cg_version,
         "CgroupLayout": cg_layout,
@@ -168,11 +169,11 @@ def plugins_cmd(fmt: str) -> None:
     eng = engine()
     rows = []
     for name, dist, ver in plugins.list():
-        if ":" in name and name.split(":", 1)[0] in ("storage", "network", "volume", "cgroup"):
+        if ":" in name and name.split(":", 1)[0] in KINDS:
             continue  # a selected driver registered as a hook plugin; listed below
         rows.append({"Name": name, "Kind": "hook", "Distribution": dist, "Version": ver, "Supported": "yes",
                      "Hooks": plugins.hooks_of(name)})
-    for kind in ("storage", "network", "volume", "cgroup"):
+    for kind in KINDS:
         for name in driver_names(kind):
             for dist, ver in distributions(kind, name):
                 reason = probe(kind, name, eng.ctx)

@@ -28,6 +28,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "network": (None, "PYCTR_NETWORK"),
     "volume_driver": (None, "PYCTR_VOLUME_DRIVER"),
     "cgroup_manager": (None, "PYCTR_CGROUP_MANAGER"),
+    "runtime": (None, "PYCTR_RUNTIME"),
     "cgroup_subtree": ("", "PYCTR_CGROUP_SUBTREE"),
     "log_level": ("warning", "PYCTR_LOG_LEVEL"),
     "insecure_registries": ((), "PYCTR_INSECURE_REGISTRIES"),
@@ -47,6 +48,8 @@ class Config(Record):
     network: str | None = None
     volume_driver: str | None = None
     cgroup_manager: str | None = None
+    #: the runtime driver new containers are made with (None: the first usable by priority)
+    runtime: str | None = None
     #: containers without --cgroup-parent go here, below the cgroup pyctr runs in (never above it)
     cgroup_subtree: str = ""
     log_level: str = "warning"

@@ -12,8 +12,9 @@ driver may implement lifecycle hooks (``pyctr_*`` methods) as well.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from pyctr.core.errors import (  # noqa: F401  (re-exported: the drivers' vocabulary)
     DriverError,
@@ -23,7 +24,10 @@ from pyctr.core.errors import (  # noqa: F401  (re-exported: the drivers' vocabu
 )
 from pyctr.core.records import Record, factory
 
-KINDS = ("storage", "network", "volume", "cgroup")
+if TYPE_CHECKING:
+    from pyctr.core.spec import ContainerSpec
+
+KINDS = ("storage", "network", "volume", "cgroup", "runtime")
 
 
 class DriverContext(Record, frozen=True):
@@ -350,3 +354,56 @@ class CgroupDriver(Driver):
     def cleanup_orphans(self, live_container_ids: set[str]) -> list[str]:
         """Remove the cgroups of containers that no longer exist; say what went."""
         return []
+
+
+class Launch:
+    """What the host asks a runtime driver to start: plain data, so it crosses fork unchanged.
+
+    (A plain class, not a dataclass or Record: it is made on every start, and
+    the child reads it after the fork.)
+    """
+
+    def __init__(self, *, spec: ContainerSpec, rootfs: str, container_dir: str, flags: int,
+                 joins: dict[str, str], stdio: tuple[int, int, int] | None = None, setsid: bool = True,
+                 ctty: bool = False, console: int | None = None, seccomp_cache: str | None = None) -> None:
+        self.spec = spec
+        self.rootfs = rootfs  #: the mounted root filesystem (the storage driver's ``get``)
+        self.container_dir = container_dir  #: the container's files (hostname, hosts, resolv.conf)
+        self.flags = flags  #: CLONE_NEW* to unshare
+        self.joins = joins  #: kind -> /proc/<pid>/ns/<file> to setns into
+        self.stdio = stdio  #: fds to become 0, 1, 2 (None: inherit)
+        self.setsid = setsid
+        self.ctty = ctty  #: make stdin the controlling terminal
+        self.console = console  #: unix socket: the init makes a pty in its own /dev/pts and sends the master
+        self.seccomp_cache = seccomp_cache  #: directory of compiled seccomp filters
+
+
+class RuntimeDriver(Driver):
+    """The process side: a container's init made in its namespaces, and waited for.
+
+    The host (:mod:`pyctr.core.lifecycle`) decides what happens in which order
+    and records it; a runtime driver does the forking, the namespaces, the
+    mounts inside them, the privileges and ``execve``. The built-in one is
+    ``pyctr`` (:mod:`pyctr.runtime.driver`).
+    """
+
+    kind = "runtime"
+
+    @abc.abstractmethod
+    def spawn(self, launch: Launch, create_runtime: Callable[[int, Callable[[], None]], None],
+              place_early: Callable[[int], None] | None = None) -> int:
+        """Start the container's init; return its host pid once the user's command executes.
+
+        ``create_runtime(pid, ready)`` is the host's part while the init waits
+        before ``execve`` (its record, cgroups, network, ``pyctr_create_runtime``):
+        ``ready()`` returns once the init's namespaces exist. ``place_early(pid)``,
+        when given, may put an intermediate process in the container's cgroups.
+        On any failure nothing of the init is left and the error is raised
+        (:class:`~pyctr.core.errors.PyctrError` with the exit code to report).
+        """
+
+    @abc.abstractmethod
+    def wait(self, pid: int, master: int | None = None, interactive: bool = False) -> int:
+        """Wait for the init ``spawn`` returned (a child of this process), forwarding the
+        usual signals to it; with a pty ``master``, relay the terminal meanwhile
+        (``interactive``: this terminal's input too, in raw mode). Return its wait status."""

@@ -14,8 +14,7 @@ from pyctr.core.state import sqlite3
 
 if TYPE_CHECKING:
     from pyctr.core.container import Container
-    from pyctr.core.drivers import CgroupDriver, Driver, DriverContext, NetworkDriver, StorageDriver
-    from pyctr.images.store import ImageStore
+    from pyctr.core.drivers import CgroupDriver, Driver, DriverContext, NetworkDriver, RuntimeDriver, StorageDriver
 
 
 class Engine:
@@ -24,6 +23,9 @@ class Engine:
         self._drivers: dict[tuple[str, str | None], Driver] = {}
         #: container id -> its cgroups being made in a thread since ``create`` (pyctr.core.lifecycle)
         self.cgroups_ahead: dict[str, Any] = {}
+        #: one object per subsystem above the host (the image store: pyctr.images.store.image_store),
+        #: made on first use by that subsystem; the host never looks inside
+        self.services: dict[str, Any] = {}
 
     @functools.cached_property
     def db(self) -> sqlite3.Connection:
@@ -81,8 +83,7 @@ class Engine:
     def network_for(self, container: Container) -> NetworkDriver:
         return self.driver("network", container.drivers["network"])  # type: ignore[return-value]
 
-    @functools.cached_property
-    def images(self) -> ImageStore:
-        from pyctr.images.store import ImageStore
-
-        return ImageStore(self)
+    def runtime_for(self, container: Container) -> RuntimeDriver:
+        """The runtime driver that made (or will make) the container's processes: the one
+        recorded at create, else (a record older than the runtime kind) the configured one."""
+        return self.driver("runtime", container.drivers.get("runtime") or self.config.runtime)  # type: ignore[return-value]

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-GROUPS = ("pyctr", "pyctr.storage", "pyctr.network", "pyctr.volume", "pyctr.cgroup")
+GROUPS = ("pyctr", "pyctr.storage", "pyctr.network", "pyctr.volume", "pyctr.cgroup", "pyctr.runtime")
 
 
 class EntryPoint(tuple):

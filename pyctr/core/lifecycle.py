@@ -7,8 +7,8 @@ pyctr leaves something ``rm -f`` and ``system prune`` can finish.
 
 from __future__ import annotations
 
-import os
 import _signal as signal  # the C module: signal.py's enums cost ~1 ms of import per start
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,8 +21,8 @@ from pyctr.core.state import transaction
 
 if TYPE_CHECKING:
     from pyctr.core.engine import Engine
-    from pyctr.images.store import Image
     from pyctr.core.spec import ContainerSpec
+    from pyctr.images.store import Image
 
 #: a static reaper for --init, as Docker bind-mounts its docker-init (tini)
 INIT_BINARY = "/usr/bin/tini-static"
@@ -55,7 +55,7 @@ def spec_from_image(spec: ContainerSpec, image: Image, cmd: list[str], entrypoin
     given = {e.split("=", 1)[0] for e in spec.env}
     spec.env = [e for e in image_env if e.split("=", 1)[0] not in given] + spec.env
     if not any(e.startswith("PATH=") for e in spec.env):
-        from pyctr.runtime.child import DEFAULT_PATH
+        from pyctr.core.spec import DEFAULT_PATH
 
         spec.env.insert(0, f"PATH={DEFAULT_PATH}")
     if spec.workdir in ("", "/") and cfg.get("WorkingDir"):
@@ -86,6 +86,7 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
         cgroups.warm_up()  # its kernel wait (10-15 ms) runs while the rest is made: see _make_cgroups_ahead
     storage = engine.storage
     net = engine.driver("network", network)
+    runtime = engine.driver("runtime", engine.config.runtime)
     spec.resources = cgroups.validate(spec.resources)  # nonsense limits stop here, before anything exists
     plugins.modify_container_spec(spec)
     cid = os.urandom(32).hex()  # not the secrets module: it loads OpenSSL, 10 ms per command
@@ -99,7 +100,8 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
     if not spec.hostname:
         spec.hostname = cid[:12]
     container = Container(id=cid, name=name, image_id=image.id, spec=spec,
-                          drivers={"storage": storage.name, "network": net.name, "cgroup": cgroups.name},
+                          drivers={"storage": storage.name, "network": net.name, "cgroup": cgroups.name,
+                                   "runtime": runtime.name},
                           root=engine.config.root)
     with transaction(engine.db):
         container.insert(engine.db)
@@ -220,7 +222,7 @@ def _host_resolv_conf() -> str:
 def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] | None = None,
           console: int | None = None) -> int:
     """Run the container's init; return its host pid once the user's command is executing."""
-    if container.status in ("running", "paused") and _alive(container.pid):
+    if container.status in ("running", "paused") and is_alive(container.pid):
         raise Conflict(f"container {container.name} is already running")
     storage = engine.storage_for(container)
     network = engine.network_for(container)
@@ -235,7 +237,7 @@ def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] |
 
 def _start(engine: Engine, container: Container, storage: Any, network: Any,
            stdio: tuple[int, int, int] | None, console: int | None) -> int:
-    from pyctr.runtime.launch import Launch, spawn
+    from pyctr.core.drivers import Launch
     from pyctr.kernel.linux import NAMESPACE_FILES
 
     spec = container.spec
@@ -264,7 +266,7 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
             from pyctr.core.container import lookup
 
             other = lookup(engine.db, engine.config.root, mode[10:])
-            if other.status != "running" or not _alive(other.pid):
+            if other.status != "running" or not is_alive(other.pid):
                 raise Conflict(f"cannot join the {kind} namespace of {other.name}: it is not running")
             joins[kind] = f"/proc/{other.pid}/ns/{NAMESPACE_FILES[kind]}"
     launch = Launch(spec=spec, rootfs=rootfs, container_dir=str(container.dir),
@@ -308,7 +310,7 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
         def place_early(stage1: int) -> None:
             cgroups.add_process(container.runtime["cgroup"], stage1)
 
-    pid = spawn(launch, create_runtime, place_early)
+    pid = engine.runtime_for(container).spawn(launch, create_runtime, place_early)
     plugins.poststart(container, pid)
     return pid
 
@@ -320,45 +322,16 @@ def seccomp_cache_dir(engine: Engine) -> str:
 
 def wait_foreground(engine: Engine, container: Container, pid: int, master: int | None = None,
                     interactive: bool = False, removing: bool = False) -> int:
-    """Wait for the init (our child via the subreaper), forwarding signals; return its exit code.
+    """Wait for the init (our child via the subreaper), forwarding signals; clean up; return its exit code.
 
     With a pty ``master`` (``-t``), the terminal is proxied until the init exits.
     ``removing``: the caller removes the container next (``--rm``), see :func:`cleanup`.
     """
-    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
-
-    def forward(signum: int, _frame: Any) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    previous = {s: signal.signal(s, forward) for s in forwarded}
-    try:
-        if master is not None:
-            from pyctr.runtime.tty import RawMode, proxy
-
-            with RawMode(0, enabled=interactive):
-                status = proxy(master, pid, forward_stdin=interactive)
-        else:
-            status = _wait(pid)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    status = engine.runtime_for(container).wait(pid, master, interactive)
     code = os.waitstatus_to_exitcode(status)
     code = 128 - code if code < 0 else code
     cleanup(engine, container, exit_code=code, removing=removing)
     return code
-
-
-def _wait(pid: int) -> int:
-    while True:
-        try:
-            return os.waitpid(pid, 0)[1]
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            return 255 << 8
 
 
 def cleanup(engine: Engine, container: Container, exit_code: int, removing: bool = False) -> list[str]:
@@ -479,7 +452,7 @@ def should_restart(container: Container) -> bool:
 
 
 def kill(container: Container, sig: int) -> None:
-    if container.status not in ("running", "paused") or not _alive(container.pid, container.runtime.get("starttime")):
+    if container.status not in ("running", "paused") or not is_alive(container.pid, container.runtime.get("starttime")):
         raise Conflict(f"container {container.name} is not running")
     os.kill(container.pid, sig)
 
@@ -487,7 +460,7 @@ def kill(container: Container, sig: int) -> None:
 def remove(engine: Engine, container: Container, force: bool = False, volumes: bool = False) -> None:
     """Delete the container and everything it owns (``volumes``: its anonymous volumes
     too, as ``rm -v``). Idempotent after a crash."""
-    running = container.status in ("running", "paused") and _alive(container.pid, container.runtime.get("starttime"))
+    running = container.status in ("running", "paused") and is_alive(container.pid, container.runtime.get("starttime"))
     if running and not force:
         raise Conflict(f"you cannot remove a running container {container.short_id}; stop it first or use -f")
     if running:
@@ -543,7 +516,7 @@ def _starttime(pid: int) -> int:
         return 0
 
 
-def _alive(pid: int, starttime: int | None = None) -> bool:
+def is_alive(pid: int, starttime: int | None = None) -> bool:
     """Whether ``pid`` is still the same process (pid reuse is checked by start time)."""
     if pid <= 0:
         return False
@@ -560,7 +533,7 @@ def reconcile(engine: Engine) -> list[str]:
 
     done = []
     for c in list_all(engine.db, engine.config.root):
-        if c.status in ("running", "paused") and not _alive(c.pid, c.runtime.get("starttime")):
+        if c.status in ("running", "paused") and not is_alive(c.pid, c.runtime.get("starttime")):
             c.error = c.error or "pyctr was killed while the container ran"
             cleanup(engine, c, exit_code=255)
             done.append(f"cleaned up container {c.short_id} ({c.name})")
@@ -617,3 +590,88 @@ def prune_orphans(engine: Engine) -> list[str]:
             engine.db.execute("DELETE FROM layers WHERE driver = ? AND id = ?", (storage.name, row[0]))
             lines.append(f"removed incomplete layer {row[0][:12]}")
     return lines
+
+
+# ---------------------------------------------------------------------------
+# Stopping, waiting, renaming: what every front end asks of a running container
+# ---------------------------------------------------------------------------
+
+
+def parse_signal(value: str) -> int:
+    """A signal given as a number, ``KILL`` or ``SIGKILL`` (any case), as Docker takes it."""
+    import signal as signals  # (the enum module: only when a signal is named)
+
+    v = value.upper()
+    if v.isdigit():
+        number = int(v)
+        if 0 < number < signals.NSIG:
+            return number
+    else:
+        name = v if v.startswith("SIG") else f"SIG{v}"
+        if isinstance(getattr(signals, name, None), signals.Signals):
+            return int(getattr(signals, name))
+    raise UsageError(f"invalid signal: {value}")
+
+
+def wait_stopped(engine: Engine, container_id: str, timeout: float | None = None,
+                 removed: bool = False) -> Container | None:
+    """Poll the record until the container is no longer running (its waiter recorded the exit);
+    with ``removed``, until it is gone (None) while its monitor's hand-over (--rm) runs.
+    Returns the record as last seen (still running when ``timeout`` passed)."""
+    from pyctr.core.container import lookup
+    from pyctr.core.errors import NotFound
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            c = lookup(engine.db, engine.config.root, container_id)
+        except NotFound:
+            return None
+        if c.status not in ("running", "paused") and not (removed and is_alive(c.runtime.get("monitor", 0))):
+            return c
+        if not is_alive(c.pid, c.runtime.get("starttime")) and not is_alive(c.runtime.get("monitor", 0)):
+            return c  # nobody is left to record the exit; reconcile does it later
+        if deadline is not None and time.monotonic() > deadline:
+            return c
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def stop(engine: Engine, container: Container, timeout: int | None = None, sig: str | None = None) -> None:
+    """Docker's stop: the stop signal, ``timeout`` seconds (the container's own by default),
+    then SIGKILL; returns once the exit is recorded. Stopping a stopped container is no error."""
+    c = container
+    if c.status not in ("running", "paused") or not is_alive(c.pid, c.runtime.get("starttime")):
+        return
+    number = parse_signal(sig or c.spec.stop_signal or "SIGTERM")
+    grace = c.spec.stop_timeout if timeout is None else timeout
+    c.runtime["stopped_by_user"] = True  # the restart policy must not bring it back
+    with transaction(engine.db):
+        c.save(engine.db)
+    try:
+        os.kill(c.pid, number)
+    except ProcessLookupError:
+        pass
+    after = wait_stopped(engine, c.id, grace)
+    if after is not None and after.status in ("running", "paused") and is_alive(c.pid, c.runtime.get("starttime")):
+        try:
+            os.kill(c.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        wait_stopped(engine, c.id, 30)
+
+
+def rename(engine: Engine, container: Container, new_name: str) -> None:
+    """Give the container another name (a leading ``/`` is Docker's and dropped)."""
+    from pyctr.core.state import sqlite3
+
+    name = new_name.lstrip("/")
+    if not name or not name[0].isalnum() or any(ch not in VALID_NAME for ch in name):
+        raise UsageError(f"invalid container name {new_name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    container.name = name
+    try:
+        with transaction(engine.db):
+            container.save(engine.db)
+    except sqlite3.IntegrityError:
+        raise Conflict(f'the container name "/{name}" is already in use') from None

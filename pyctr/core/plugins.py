@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 #: pyctr's own hook plugins, imported on first use (module paths)
 BUILTIN_PLUGINS = (
     "pyctr.plugins.namespaces",
-    "pyctr.plugins.network_prune",
+    "pyctr.network_plugins.bridge_prune",
 )
 
 ENTRY_POINT_GROUP = "pyctr"

@@ -26,6 +26,7 @@ PRIORITY: dict[str, tuple[str, ...]] = {
     "network": ("bridge", "none"),
     "volume": ("local",),
     "cgroup": ("cgroupfs",),
+    "runtime": ("pyctr",),
 }
 
 

@@ -13,6 +13,12 @@ from typing import Any
 
 from pyctr.core.records import Record, factory
 
+#: the PATH a container gets when neither the image nor the user sets one (Docker's)
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+#: the label Docker (23+) puts on anonymous volumes; ``volume prune`` keys on it
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"
+
 #: namespace kinds, in the order they are unshared (user first: it owns the rest)
 NAMESPACE_KINDS = ("user", "mount", "uts", "ipc", "network", "pid", "cgroup")
 

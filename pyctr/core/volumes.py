@@ -59,7 +59,7 @@ class Volume:
 
     @property
     def anonymous(self) -> bool:
-        from pyctr.core.mounts import ANONYMOUS_LABEL
+        from pyctr.core.spec import ANONYMOUS_LABEL
 
         return ANONYMOUS_LABEL in self.labels
 

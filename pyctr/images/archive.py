@@ -25,8 +25,9 @@ import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from pyctr.images.content import validate_digest
 from pyctr.core.errors import ImageError, UsageError
+from pyctr.images.content import validate_digest
+from pyctr.images.store import image_store
 
 if TYPE_CHECKING:
     from pyctr.core.engine import Engine
@@ -41,7 +42,7 @@ def _layer_tar(engine: Engine, image: Image, index: int, workdir: Path) -> tuple
     """An uncompressed tar of layer ``index`` and its diff_id (the original bytes when we have them)."""
     from pyctr.images.push import _tar_from_driver, stored_manifest
 
-    content = engine.images.content
+    content = image_store(engine).content
     diff_ids = (image.config.get("rootfs") or {}).get("diff_ids") or []
     diff_id = diff_ids[index] if index < len(diff_ids) else ""
     if diff_id and content.has(diff_id):
@@ -49,7 +50,7 @@ def _layer_tar(engine: Engine, image: Image, index: int, workdir: Path) -> tuple
     out = workdir / f"layer{index}.tar"
     found = stored_manifest(content, image)
     if found and index < len(found["doc"].get("layers") or []):
-        from pyctr.layers.archive import open_layer_stream
+        from pyctr.layers.streams import open_layer_stream
 
         with content.open(found["doc"]["layers"][index]["digest"]) as blob, open(out, "wb") as f:
             stream = open_layer_stream(blob)
@@ -74,7 +75,7 @@ def _sha256_file(path: Path) -> str:
 def save(engine: Engine, names: list[str], out: IO[bytes]) -> None:
     from pyctr.images.reference import parse
 
-    store = engine.images
+    store = image_store(engine)
     images: dict[str, tuple[Image, list[str]]] = {}
     for name in names:
         image = store.resolve(name)
@@ -220,7 +221,7 @@ class _Prefixed:
 def _import_layers(engine: Engine, tf: tarfile.TarFile, diff_ids: list[str], layer_names: list[str]) -> list[str]:
     from pyctr.images.store import chain_ids
 
-    store = engine.images
+    store = image_store(engine)
     content = store.content
     layer_ids, parent = [], None
     for diff_id, name in zip(diff_ids, layer_names):
@@ -271,7 +272,7 @@ def _load_docker(engine: Engine, tf: tarfile.TarFile) -> list[str]:
         diff_ids = parse_diff_ids(config_raw, len(entry["Layers"]))
         layer_ids = _import_layers(engine, tf, diff_ids, [str(n) for n in entry["Layers"]])
         tags = [str(parse(t)) for t in entry.get("RepoTags") or []]
-        image = engine.images.register(config_raw, layer_ids, tags)
+        image = image_store(engine).register(config_raw, layer_ids, tags)
         lines += [f"Loaded image: {parse(t).familiar}" for t in tags] or [f"Loaded image ID: {image.id}"]
     return lines
 
@@ -280,7 +281,7 @@ def _load_oci(engine: Engine, tf: tarfile.TarFile) -> list[str]:
     from pyctr.images.distribution import INDEX_TYPES, parse_diff_ids, parse_image_manifest, platform_matches
     from pyctr.images.reference import parse
 
-    content = engine.images.content
+    content = image_store(engine).content
     index = _json(tf, "index.json")
     lines = []
 
@@ -312,7 +313,7 @@ def _load_oci(engine: Engine, tf: tarfile.TarFile) -> list[str]:
                 tags = [str(parse(name))]
             except UsageError:
                 tags = []  # a bare tag ("latest") names no repository
-        image = engine.images.register(config_raw, layer_ids, tags, manifest_digest=manifest_digest)
+        image = image_store(engine).register(config_raw, layer_ids, tags, manifest_digest=manifest_digest)
         lines += [f"Loaded image: {parse(t).familiar}" for t in tags] or [f"Loaded image ID: {image.id}"]
     if not lines:
         raise ImageError("index.json lists no images")

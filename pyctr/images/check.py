@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pyctr.core.state import transaction
+from pyctr.images.store import image_store
 
 if TYPE_CHECKING:
     from pyctr.core.engine import Engine
@@ -39,7 +40,7 @@ def check(engine: Engine, repair: bool = False) -> Report:
     from pyctr.images.operations import image_blobs
 
     rep = Report()
-    store = engine.images
+    store = image_store(engine)
     content = store.content
     storage = engine.storage
     driver = engine.storage_driver_name()
@@ -141,7 +142,7 @@ def _manifest_layers(engine: Engine, image) -> tuple[list[str], list[str]]:  # n
     """(missing manifest digests, layer blob digests) of the image's pulled manifest (or index)."""
     from pyctr.images.distribution import INDEX_TYPES
 
-    content = engine.images.content
+    content = image_store(engine).content
     digests = [image.manifest_digest]
     out: list[str] = []
     missing: list[str] = []
@@ -185,7 +186,7 @@ def _refetch(engine: Engine, image) -> bool:  # noqa: ANN001
     if not name:
         return False
     ref = reference.parse(name)
-    content = engine.images.content
+    content = image_store(engine).content
     try:
         client = registries.client(engine, ref.registry)
         try:
@@ -239,7 +240,7 @@ def disk_usage(engine: Engine) -> list[dict]:
     db = engine.db
     driver = engine.storage_driver_name()
     sizes = {r[0]: r[1] for r in db.execute("SELECT id, size FROM layers WHERE driver = ?", (driver,))}
-    images = engine.images.list()
+    images = image_store(engine).list()
     used = used_image_ids(engine)
     all_layers, active_layers = set(), set()
     for image in images:

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
-from pyctr.images.content import ContentStore, validate_digest
 from pyctr.core.errors import ImageError, NotFound
+from pyctr.images.content import ContentStore, validate_digest
 
 if TYPE_CHECKING:
     from pyctr.images.credentials import Credentials

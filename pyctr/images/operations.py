@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pyctr.core.errors import Conflict, NotFound
 from pyctr.core.state import transaction
+from pyctr.images.store import image_store
 
 if TYPE_CHECKING:
     from pyctr.core.engine import Engine
@@ -38,7 +39,7 @@ def remove(engine: Engine, name: str, force: bool = False) -> list[str]:
     """``rmi NAME``: Docker's untag-or-delete; returns the ``Untagged:``/``Deleted:`` lines."""
     from pyctr.images import reference
 
-    store = engine.images
+    store = image_store(engine)
     image = store.resolve(name)
     by_ref = None
     try:
@@ -101,7 +102,7 @@ def image_blobs(engine: Engine, image: Image) -> set[str]:
     """Every content-store digest that belongs to ``image``."""
     from pyctr.images.push import stored_manifest
 
-    content = engine.images.content
+    content = image_store(engine).content
     out = {image.id}
     out.update((image.config.get("rootfs") or {}).get("diff_ids") or [])
     if image.manifest_digest:
@@ -117,9 +118,9 @@ def image_blobs(engine: Engine, image: Image) -> set[str]:
 
 
 def _delete_blobs(engine: Engine, image: Image) -> None:
-    content = engine.images.content
+    content = image_store(engine).content
     mine = image_blobs(engine, image)
-    for other in engine.images.list():
+    for other in image_store(engine).list():
         mine -= image_blobs(engine, other)
     for digest in mine:
         try:
@@ -133,11 +134,11 @@ def prune(engine: Engine, all_images: bool) -> tuple[list[str], int]:
     used = used_image_ids(engine)
     lines: list[str] = []
     reclaimed = 0
-    for image in engine.images.list():
+    for image in image_store(engine).list():
         if image.id in used or (image.tags and not all_images):
             continue
         try:
-            image = engine.images.resolve(image.id)
+            image = image_store(engine).resolve(image.id)
         except NotFound:
             continue
         _untag(engine, image.tags)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyctr.core.errors import ImageError
 from pyctr.images.progress import CountingReader, Progress
+from pyctr.images.store import image_store
 
 if TYPE_CHECKING:
     from pyctr.core.engine import Engine
@@ -84,7 +85,7 @@ def pull(engine: Engine, name: str, *, platform: str | None = None, tls_verify: 
     ref = reference.parse(name)
     client, result = registries.resolve(engine, ref.registry, ref.repository, ref.reference, platform,
                                         tls_verify=tls_verify, cert_dir=cert_dir)
-    store = engine.images
+    store = image_store(engine)
     content = store.content
     try:
         manifest = parse_image_manifest(result.raw)
@@ -138,7 +139,7 @@ def _cleanup_stale(engine: Engine) -> None:
 
 def _fetch_and_unpack(engine: Engine, client: Any, repository: str, descriptors: Any, diff_ids: list[str],
                       layer_ids: list[str], missing: list[int], progress: Progress) -> None:
-    store = engine.images
+    store = image_store(engine)
     content = store.content
     storage = engine.storage
     parallel = storage.independent_layers
@@ -236,7 +237,7 @@ def _unpack_processes(storage: Any, layers: int) -> Any:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    import pyctr.layers.archive  # noqa: F401  (imported before the fork, not in each child)
+    import pyctr.layers.extract  # noqa: F401  (imported before the fork, not in each child)
 
     _CHILD_STORAGE = storage
     procs = ProcessPoolExecutor(max_workers=min(layers, cpus), mp_context=multiprocessing.get_context("fork"),

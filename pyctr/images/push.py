@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from pyctr.core.errors import ImageError
 from pyctr.images.progress import Progress
+from pyctr.images.store import image_store
 
 if TYPE_CHECKING:
-    from pyctr.images.content import ContentStore
     from pyctr.core.engine import Engine
+    from pyctr.images.content import ContentStore
     from pyctr.images.store import Image
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -76,7 +77,7 @@ def stored_manifest(content: ContentStore, image: Image) -> dict[str, Any] | Non
 
 def layer_blobs(engine: Engine, image: Image, workdir: Path) -> tuple[list[Blob], list[str]]:
     """Compressed blobs for the image's layers, and the diff_ids they unpack to."""
-    content = engine.images.content
+    content = image_store(engine).content
     diff_ids = list((image.config.get("rootfs") or {}).get("diff_ids") or [])
     blobs, new_ids = [], []
     for i, layer_id in enumerate(image.layers):
@@ -99,7 +100,7 @@ def layer_blobs(engine: Engine, image: Image, workdir: Path) -> tuple[list[Blob]
 
 
 def _tar_from_driver(engine: Engine, layer_id: str, out: Any) -> None:
-    from pyctr.layers.archive import create_layer_tar
+    from pyctr.layers.create import create_layer_tar
 
     meta = engine.storage.metadata(layer_id)
     src = meta.get("UpperDir")
@@ -137,15 +138,15 @@ class _Tee:
 def push(engine: Engine, name: str, *, tls_verify: bool = True, progress: Progress | None = None,
          cert_dir: str | None = None) -> tuple[str, int]:
     """Push image ``name`` to the registry it names; returns (manifest digest, manifest size)."""
-    from pyctr.images import reference, registries
     from pyctr.core.errors import UsageError
+    from pyctr.images import reference, registries
 
     progress = progress or Progress()
     ref = reference.parse(name)
     if ref.digest:
         raise UsageError("cannot push a digest reference; push a tag")
-    image = engine.images.resolve(name)
-    content = engine.images.content
+    image = image_store(engine).resolve(name)
+    content = image_store(engine).content
     client = registries.client(engine, ref.registry, tls_verify=tls_verify, cert_dir=cert_dir)
     progress.message(f"The push refers to repository [{ref.name}]")
     try:

@@ -22,8 +22,8 @@ from pyctr.core.records import Record, factory
 from pyctr.core.state import transaction
 
 if TYPE_CHECKING:
-    from pyctr.images.content import ContentStore
     from pyctr.core.engine import Engine
+    from pyctr.images.content import ContentStore
 
 
 class Image(Record):
@@ -48,6 +48,14 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
 
         out.append(diff_id if not out else "sha256:" + sha256(f"{out[-1]} {diff_id}".encode()).hexdigest())
     return out
+
+
+def image_store(engine: Engine) -> ImageStore:
+    """The command's image store (one per Engine)."""
+    store = engine.services.get("images")
+    if store is None:
+        store = engine.services["images"] = ImageStore(engine)
+    return store
 
 
 class ImageStore:
@@ -161,7 +169,8 @@ class ImageStore:
     def import_rootfs(self, source: str, repository: str | None, changes: list[str], message: str = "") -> Image:
         """``pyctr import``: a directory or a tar (plain, gzip, zstd; ``-`` for stdin) becomes a one-layer image."""
         from pyctr.images import reference
-        from pyctr.layers.archive import create_layer_tar, open_layer_stream
+        from pyctr.layers.create import create_layer_tar
+        from pyctr.layers.streams import open_layer_stream
 
         tags = [str(reference.parse(repository))] if repository else []
         content = self.content

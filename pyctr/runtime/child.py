@@ -21,13 +21,12 @@ import stat
 import struct
 from typing import TYPE_CHECKING
 
+from pyctr.core.spec import DEFAULT_PATH
 from pyctr.kernel import linux
 from pyctr.kernel.paths import ensure_inside, opath, opath_inside, secure_join
 
 if TYPE_CHECKING:
     from pyctr.core.spec import ContainerSpec
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #: (name, major, minor) of the devices every container gets
 DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))

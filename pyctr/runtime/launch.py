@@ -39,14 +39,15 @@ successful execve closes it; a failure writes ``code:message`` first.
 
 from __future__ import annotations
 
-import os
 import _signal as signal  # the C module: signal.py's enums cost ~1 ms of import per start
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyctr.core import rootless
 from pyctr.core.background import Background
+from pyctr.core.drivers import Launch
 from pyctr.core.errors import RuntimeFailure
 
 # The child runs inside the container's root, where pyctr's and Python's files
@@ -59,28 +60,6 @@ if TYPE_CHECKING:
     from pyctr.core.spec import ContainerSpec
 
 
-class Launch:
-    """What the child needs; plain data so it crosses fork unchanged.
-
-    (Plain classes, not dataclasses, here: each dataclass costs ~1 ms to
-    create at import, on every ``pyctr run``.)
-    """
-
-    def __init__(self, *, spec: ContainerSpec, rootfs: str, container_dir: str, flags: int,
-                 joins: dict[str, str], stdio: tuple[int, int, int] | None = None, setsid: bool = True,
-                 ctty: bool = False, console: int | None = None, seccomp_cache: str | None = None) -> None:
-        self.spec = spec
-        self.rootfs = rootfs
-        self.container_dir = container_dir
-        self.flags = flags  #: CLONE_NEW* to unshare
-        self.joins = joins  #: kind -> /proc/<pid>/ns/<file> to setns into
-        self.stdio = stdio  #: fds to become 0, 1, 2 (None: inherit)
-        self.setsid = setsid
-        self.ctty = ctty  #: make stdin the controlling terminal
-        self.console = console  #: unix socket: the init makes a pty in its own /dev/pts and sends the master
-        self.seccomp_cache = seccomp_cache  #: directory of compiled seccomp filters
-
-
 class ExecError(RuntimeFailure):
     """The user's command could not start; ``exit_code`` is 125, 126 or 127."""
 
@@ -89,7 +68,7 @@ class ExecError(RuntimeFailure):
         self.exit_code = code
 
 
-def spawn(launch: Launch, create_runtime: Callable[[int], None],
+def spawn(launch: Launch, create_runtime: Callable[[int, Callable[[], None]], None],
           place_early: Callable[[int], None] | None = None) -> int:
     """Start the container's init and return its host pid once execve succeeded.
 

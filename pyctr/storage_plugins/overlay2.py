@@ -26,8 +26,8 @@ from typing import IO
 from pyctr.core import rootless
 from pyctr.core.drivers import DriverContext, StorageDriver, remove_dead_staging
 from pyctr.core.errors import DriverError, DriverNotSupported, IncompatibleFilesystem, NotFound
-from pyctr.kernel import linux
 from pyctr.core.trees import remove_tree
+from pyctr.kernel import linux
 
 #: filesystems overlayfs cannot use as upper layer
 _UNSUPPORTED_BACKING = {"overlay", "aufs", "nfs", "nfs4", "cifs", "smb3", "9p", "fuse", "fuseblk", "ecryptfs"}
@@ -129,7 +129,7 @@ class Overlay2StorageDriver(StorageDriver):
             staging.mkdir(mode=0o700)
             (staging / "diff").mkdir(mode=0o755)
             if stream is not None:
-                from pyctr.layers.archive import extract_layer
+                from pyctr.layers import extract_layer
 
                 size = extract_layer(stream, staging / "diff", whiteouts="overlay", diff_id=diff_id)
             if writable:
@@ -198,7 +198,7 @@ class Overlay2StorageDriver(StorageDriver):
         options = f"lowerdir={absolute},upperdir={home}/{layer_id}/diff,workdir={home}/{layer_id}/work"
         if rootless.active():
             # In the user's namespace overlayfs keeps its markers in user.overlay.*
-            # (opaque directories; pyctr.layers.archive writes them so), not trusted.*
+            # (opaque directories; pyctr.layers.extract writes them so), not trusted.*
             options += ",userxattr"
         volatile = (layer / VOLATILE_MARK).exists()
         if volatile:

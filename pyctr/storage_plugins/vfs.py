@@ -67,7 +67,7 @@ class VfsStorageDriver(StorageDriver):
         self._build(layer_id, parent)
 
     def apply_diff(self, layer_id: str, parent: str | None, stream: IO[bytes], diff_id: str | None = None) -> int:
-        from pyctr.layers.archive import extract_layer
+        from pyctr.layers import extract_layer
 
         return self._build(layer_id, parent, lambda d: extract_layer(stream, d, whiteouts="delete", diff_id=diff_id))
 

@@ -127,7 +127,7 @@ def compress(tar: bytes, compression: str) -> bytes:
 
 
 def layer_from_dir(src: str | os.PathLike[str], compression: str = "gzip") -> Layer:
-    from pyctr.layers.archive import create_layer_tar
+    from pyctr.layers.create import create_layer_tar
 
     buf = io.BytesIO()
     create_layer_tar(src, buf, mtime=FIXED_MTIME)

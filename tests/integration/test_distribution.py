@@ -17,10 +17,11 @@ import threading
 
 import pytest
 
-from pyctr.layers.archive import extract_layer, open_layer_stream
+from pyctr.core.errors import ImageError, NotFound
 from pyctr.images.content import ContentStore
 from pyctr.images.distribution import RegistryClient, parse_diff_ids, parse_image_manifest
-from pyctr.core.errors import ImageError, NotFound
+from pyctr.layers.extract import extract_layer
+from pyctr.layers.streams import open_layer_stream
 from pyctr.testing.images import push_test_images
 
 pytestmark = pytest.mark.registry

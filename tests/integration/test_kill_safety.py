@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from pyctr.layers.archive import extract_layer_atomic, remove_stale_extractions
 from pyctr.images.content import ContentStore
+from pyctr.layers.extract import extract_layer_atomic, remove_stale_extractions
 from pyctr.testing.images import large_layer, push_image
 
 pytestmark = [pytest.mark.registry, pytest.mark.slow]
@@ -31,7 +31,7 @@ RegistryClient(host).fetch_blob(repo, digest, int(size), ContentStore(root))
 
 EXTRACT = """
 import sys
-from pyctr.layers.archive import extract_layer_atomic
+from pyctr.layers.extract import extract_layer_atomic
 blob, final, diff_id = sys.argv[1:]
 with open(blob, "rb") as f:
     extract_layer_atomic(f, final, whiteouts="delete", diff_id=diff_id)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pyctr.layers.archive import extract_layer
+from pyctr.layers.extract import extract_layer
 from pyctr.testing.images import build_busybox_rootfs, image_config, image_manifest, layer_from_dir, write_oci_layout
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(not shutil.which("umoci"), reason="umoci not installed")]

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from pyctr.layers.archive import extract_layer
 from pyctr.core.errors import ImageError
+from pyctr.layers.extract import extract_layer
 from pyctr.testing.tarbuild import entry as E
 from pyctr.testing.tarbuild import tar_bytes
 

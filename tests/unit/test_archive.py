@@ -9,8 +9,10 @@ import stat
 
 import pytest
 
-from pyctr.layers.archive import create_layer_tar, extract_layer, extract_layer_atomic, open_layer_stream
 from pyctr.core.errors import ImageError
+from pyctr.layers.create import create_layer_tar
+from pyctr.layers.extract import extract_layer, extract_layer_atomic
+from pyctr.layers.streams import open_layer_stream
 from pyctr.testing.tarbuild import entry as E
 from pyctr.testing.tarbuild import gzip_bytes, tar_bytes, zstd_bytes
 
@@ -326,7 +328,7 @@ def test_many_members_memory_is_not_kept(tmp_path):
 
 
 def test_remove_stale_extractions(tmp_path):
-    from pyctr.layers.archive import remove_stale_extractions
+    from pyctr.layers.extract import remove_stale_extractions
 
     live = tmp_path / f".a.tmp-{os.getpid()}-00ff"
     dead = tmp_path / ".b.tmp-999999999-00ff"

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from pyctr.images import credentials
 from pyctr.core.state import atomic_write
+from pyctr.images import credentials
 
 
 def test_replaces_content_and_leaves_no_temporary(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pyctr.runtime.attaching import DETACH_KEYS, parse_detach_keys, split_keys
 from pyctr.core.errors import UsageError
+from pyctr.runtime.attaching import DETACH_KEYS, parse_detach_keys, split_keys
 
 
 def test_the_whole_sequence_detaches_and_what_came_before_is_sent() -> None:

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from pyctr.images.content import ContentStore, validate_digest
 from pyctr.core.errors import ImageError, NotFound
+from pyctr.images.content import ContentStore, validate_digest
 
 
 def dg(data: bytes) -> str:

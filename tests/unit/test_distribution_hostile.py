@@ -17,10 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pyctr.images.content import ContentStore
-from pyctr.images import credentials
-from pyctr.images.distribution import RegistryClient, parse_challenge
 from pyctr.core.errors import ImageError
+from pyctr.images import credentials
+from pyctr.images.content import ContentStore
+from pyctr.images.distribution import RegistryClient, parse_challenge
 
 BLOB = os.urandom(300_000)
 BLOB_D = "sha256:" + hashlib.sha256(BLOB).hexdigest()

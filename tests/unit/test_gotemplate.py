@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from pyctr.core.errors import UsageError
 from pyctr.cli.gotemplate import Template, go_json, go_str, render, split_table
+from pyctr.core.errors import UsageError
 
 INSPECT = {
     "Id": "4f66ad9a0b2e",

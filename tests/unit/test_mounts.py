@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pyctr.core import mounts
+from pyctr.core import mountspec as mounts
 from pyctr.core.config import Config
 from pyctr.core.engine import Engine
 from pyctr.core.errors import UsageError

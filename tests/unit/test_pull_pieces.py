@@ -9,9 +9,9 @@ import zlib
 
 import pytest
 
-from pyctr.layers.archive import _GzipStream, open_layer_stream
 from pyctr.core.drivers import staging_in_use
 from pyctr.images.progress import PlainProgress, TerminalProgress, bar
+from pyctr.layers.streams import _GzipStream, open_layer_stream
 
 
 def read_all(f, n=1 << 16) -> bytes:

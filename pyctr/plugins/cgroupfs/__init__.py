@@ -21,7 +21,6 @@ from pyctr.core.drivers import CgroupDriver, DriverContext
 from pyctr.core.errors import DriverError, DriverNotSupported
 from pyctr.plugins.cgroupfs import common
 
-
 _detected: int | None = None
 
 

@@ -6,11 +6,11 @@ Nothing here decides limits; the backends do (v1.py, v2.py).
 
 from __future__ import annotations
 
+import _signal as signal  # the C module: signal.py's enums cost ~1 ms of import per start
 import errno
 import json
 import os
 import re
-import _signal as signal  # the C module: signal.py's enums cost ~1 ms of import per start
 import sys
 import time
 from collections.abc import Callable

@@ -325,7 +325,7 @@ class CgroupDriverConformance:
         assert set(counters) >= {"oom", "oom_kill"}
         assert bomb.wait(timeout=10) == -9
         for pid in children:
-            assert not _alive(pid), f"pid {pid} survived destroy"
+            assert not is_alive(pid), f"pid {pid} survived destroy"
         assert cg.driver.pids(handle) == []
         cg.driver.destroy(handle)  # again: fine
 
@@ -362,7 +362,7 @@ class CgroupDriverConformance:
         assert cg.driver.cleanup_orphans(set()) == []
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
     """Whether ``pid`` still runs (a zombie awaiting its parent counts as dead)."""
     try:
         with open(f"/proc/{pid}/stat") as f:

@@ -28,8 +28,9 @@ class BridgeOrphans:
     @hookimpl
     def pyctr_cleanup_orphans(self, live_container_ids: set[str]) -> list[str]:
         import contextlib
-        from pyctr.core.state import sqlite3
         from pathlib import Path
+
+        from pyctr.core.state import sqlite3
 
         root = Path(self.config.get("root") or "/var/lib/pyctr")
         db = root / "pyctr.db"
@@ -51,7 +52,7 @@ class BridgeOrphans:
         if not owners - set(live_container_ids):
             return []
         from pyctr.core.drivers import DriverContext
-        from pyctr.network_plugins.bridge import BridgeNetworkDriver
+        from pyctr.network_plugins.bridge import BridgeNetworkDriver  # (only when there is work: the driver is heavy)
 
         runroot = Path(self.config.get("runroot") or "/run/pyctr")
         driver = BridgeNetworkDriver(DriverContext(root=root, runroot=runroot))

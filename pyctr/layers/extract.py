@@ -1,4 +1,4 @@
-"""Safe layer extraction and layer creation.
+"""Safe layer extraction.
 
 ``tarfile`` is used only to parse headers (streaming ``r|`` mode) and to read
 member data. Every filesystem operation is done here, relative to directory
@@ -28,224 +28,25 @@ Callers extract into a fresh directory and rename it into place on success
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import posixpath
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Literal
 
 from pyctr.core.errors import ImageError
+from pyctr.layers.names import WHITEOUT_OPAQUE, WHITEOUT_PREFIX, clean_name, opaque_xattr, whiteout_target
+from pyctr.layers.streams import HashingReader, open_layer_stream
 
-WHITEOUT_PREFIX = ".wh."
-WHITEOUT_OPAQUE = ".wh..wh..opq"
-OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
-#: the same marker in a rootless user's store: overlayfs mounted in a user
-#: namespace (``userxattr``) reads user.overlay.*; trusted.* needs the host's root
-USER_OVERLAY_OPAQUE_XATTR = "user.overlay.opaque"
-
-
-def opaque_xattr() -> str:
-    """The opaque-directory xattr of this process's stores (rootless: user.overlay.opaque)."""
-    from pyctr.core import rootless
-
-    return USER_OVERLAY_OPAQUE_XATTR if rootless.active() else OVERLAY_OPAQUE_XATTR
 _MAX_SYMLINK_HOPS = 40
-MAX_HEADER_BYTES = 16 << 20
 _MAX_DEV = 0xFFFFFFFF
 _CHUNK = 1 << 20
 _TAR_BUFSIZE = 128 << 10  # see extract_layer
 _O_PATH_DIR = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Whiteouts = Literal["overlay", "delete"]
-
-
-# ---------------------------------------------------------------- streams --
-class _ZstdReader:
-    """Minimal file object over a zstandard stream reader (read-only)."""
-
-    def __init__(self, fileobj: IO[bytes]) -> None:
-        import zstandard
-
-        self._r = zstandard.ZstdDecompressor().stream_reader(fileobj, read_across_frames=True)
-
-    def read(self, n: int = -1) -> bytes:
-        import zstandard
-
-        try:
-            return self._r.read(n)
-        except zstandard.ZstdError as e:
-            raise ImageError(f"corrupt zstd layer: {e}") from None
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._r.close()
-
-
-class _GzipStream:
-    """gzip decompression with large reads and bounded output per call.
-
-    ``gzip.GzipFile`` reads its input 128 KiB at a time and pays Python
-    overhead per call; layers are tens of MB, so this reads 1 MiB at a time.
-    Output per :meth:`read` is capped (``max_length``), so a small input that
-    inflates to gigabytes never sits in memory. Multi-member gzip (pigz -i,
-    concatenated streams) is followed; zero padding after the last member is
-    allowed, as gzip(1) allows it.
-    """
-
-    def __init__(self, fileobj: IO[bytes]) -> None:
-        import zlib
-
-        self._f = fileobj
-        self._zlib = zlib
-        self._d = zlib.decompressobj(31)
-        self._in = b""  # input not yet given to the decompressor
-        self._done = False
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            return b"".join(iter(lambda: self.read(_CHUNK), b""))
-        if n == 0:
-            return b""  # decompress(max_length=0) would mean "no limit"
-        while not self._done:
-            if self._d.eof:
-                rest = self._d.unused_data + self._in
-                self._in = b""
-                if not rest.strip(b"\0"):
-                    more = self._f.read(_CHUNK)
-                    if not more:
-                        self._done = True
-                        return b""
-                    rest += more
-                    if not rest.strip(b"\0"):
-                        continue
-                self._d = self._zlib.decompressobj(31)  # the next member
-                self._in = rest.lstrip(b"\0") if not rest.startswith(b"\x1f") else rest
-                continue
-            data = self._d.unconsumed_tail or self._in
-            self._in = b""
-            if not data:
-                data = self._f.read(_CHUNK)
-                if not data:
-                    raise EOFError("compressed layer ended before the end-of-stream marker was reached")
-            out = self._d.decompress(data, n)
-            if out:
-                return out
-        return b""
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        pass
-
-
-class _Peek:
-    """Puts back the sniffed bytes in front of a non-seekable stream."""
-
-    def __init__(self, head: bytes, fileobj: IO[bytes]) -> None:
-        self._head = head
-        self._f = fileobj
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            if n is None or n < 0:
-                out, self._head = self._head + self._f.read(), b""
-                return out
-            out, self._head = self._head[:n], self._head[n:]
-            if len(out) < n:
-                out += self._f.read(n - len(out))
-            return out
-        return self._f.read(n)
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        pass
-
-
-class HashingReader:
-    """Counts and sha256-hashes what is read through it (for diff_ids).
-
-    ``header_phase()`` / ``data_phase()`` bracket the reading of one tar
-    header: tarfile keeps PAX and GNU long-name payloads in memory, so a
-    header that announces gigabytes would be a memory bomb. Docker caps them
-    at 1 MiB; more than :data:`MAX_HEADER_BYTES` between two members is refused.
-    """
-
-    def __init__(self, fileobj: IO[bytes]) -> None:
-        self._f = fileobj
-        self._h = hashlib.sha256()
-        self.count = 0
-        self._header_start: int | None = None
-
-    def header_phase(self) -> None:
-        self._header_start = self.count
-
-    def data_phase(self) -> None:
-        self._header_start = None
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._f.read(n)
-        self._h.update(data)
-        self.count += len(data)
-        if self._header_start is not None and self.count - self._header_start > MAX_HEADER_BYTES:
-            raise ImageError(f"layer has a tar header larger than {MAX_HEADER_BYTES} bytes")
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def drain(self) -> None:
-        while self.read(_CHUNK):
-            pass
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self._h.hexdigest()
-
-    def close(self) -> None:
-        pass
-
-
-def open_layer_stream(fileobj: IO[bytes]) -> IO[bytes]:
-    """Wrap a layer blob so reads return the uncompressed tar (gzip, zstd or plain)."""
-    head = fileobj.read(4)
-    src = _Peek(head, fileobj)
-    if head[:2] == b"\x1f\x8b":
-        return _GzipStream(src)  # type: ignore[return-value]
-    if head == b"\x28\xb5\x2f\xfd":
-        return _ZstdReader(src)  # type: ignore[arg-type,return-value]
-    return src  # type: ignore[return-value]
-
-
-# --------------------------------------------------------- name handling --
-def clean_name(name: str) -> str:
-    """Lexically clean a member name to a root-relative path ('' is the root)."""
-    if "\x00" in name:
-        raise ImageError(f"layer entry name contains NUL: {name!r}")
-    rel = name.lstrip("/")
-    if not rel:
-        return ""
-    norm = posixpath.normpath(rel)
-    if norm == ".":
-        return ""
-    if norm == ".." or norm.startswith("../"):
-        raise ImageError(f"layer entry {name!r} points outside the layer root")
-    return norm
-
-
-def _whiteout_target(base: str, name: str) -> str:
-    target = base[len(WHITEOUT_PREFIX):]
-    if target in ("", ".", "..") or "/" in target:
-        raise ImageError(f"invalid whiteout entry {name!r}")
-    return target
 
 
 # ---------------------------------------------------------- the extractor --
@@ -537,7 +338,7 @@ class _Extractor:
             return
         if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
             return  # other AUFS metadata (.wh..wh.plnk and friends): ignored like Docker
-        target = _whiteout_target(base, ti.name)
+        target = whiteout_target(base, ti.name)
         if self.whiteouts == "overlay":
             # Under a non-directory there is nothing left to hide (umoci writes
             # "opt" then "opt/.wh.keep" when a directory became a file).
@@ -832,87 +633,3 @@ def _syncfs(path: Path) -> None:
             os.sync()
     finally:
         os.close(fd)
-
-
-def _walk_sorted(top: str) -> Iterable[tuple[str, str]]:
-    """(path on disk, name in tar) depth-first in byte order, never following symlinks."""
-    def rec(d: str, prefix: str) -> Iterable[tuple[str, str]]:
-        with os.scandir(d) as it:
-            entries = sorted(it, key=lambda e: e.name.encode("utf-8", "surrogateescape"))
-        for e in entries:
-            name = prefix + e.name
-            yield e.path, name
-            if e.is_dir(follow_symlinks=False):
-                yield from rec(e.path, name + "/")
-    return rec(top, "")
-
-
-def create_layer_tar(src_dir: str | os.PathLike[str], out_fileobj: IO[bytes], *,
-                     mtime: int | None = None) -> None:
-    """Write ``src_dir`` as an uncompressed PAX tar layer, deterministically.
-
-    Entries are sorted, hardlinks inside the tree become tar hardlinks, xattrs
-    are kept (SCHILY.xattr.*), and 0:0 character devices are written back as
-    ``.wh.`` whiteouts and ``trusted.overlay.opaque`` as ``.wh..wh..opq``, so
-    an overlay2 ``diff/`` round-trips. ``mtime`` overrides all timestamps.
-    """
-    seen: dict[tuple[int, int], str] = {}
-    with tarfile.open(fileobj=out_fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-        for path, name in _walk_sorted(os.fspath(src_dir)):
-            st = os.lstat(path)
-            ti = tarfile.TarInfo(name)
-            ti.uid, ti.gid = st.st_uid, st.st_gid
-            ti.uname = ti.gname = ""
-            ti.mode = stat.S_IMODE(st.st_mode)
-            ti.mtime = st.st_mtime if mtime is None else mtime
-            pax: dict[str, str] = {}
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                wh = tarfile.TarInfo(posixpath.join(posixpath.dirname(name), WHITEOUT_PREFIX + posixpath.basename(name)))
-                wh.mtime = ti.mtime
-                wh.uname = wh.gname = ""
-                tf.addfile(wh)
-                continue
-            if not stat.S_ISLNK(st.st_mode):
-                try:
-                    for key in os.listxattr(path, follow_symlinks=False):
-                        val = os.getxattr(path, key, follow_symlinks=False)
-                        if key in (OVERLAY_OPAQUE_XATTR, USER_OVERLAY_OPAQUE_XATTR):
-                            continue
-                        pax["SCHILY.xattr." + key] = val.decode("utf-8", "surrogateescape")
-                except OSError:
-                    pass
-            ti.pax_headers = pax
-            if stat.S_ISDIR(st.st_mode):
-                ti.type = tarfile.DIRTYPE
-                tf.addfile(ti)
-                try:
-                    if os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y":
-                        op = tarfile.TarInfo(name + "/" + WHITEOUT_OPAQUE)
-                        op.mtime = ti.mtime
-                        op.uname = op.gname = ""
-                        tf.addfile(op)
-                except OSError:
-                    pass
-            elif stat.S_ISLNK(st.st_mode):
-                ti.type = tarfile.SYMTYPE
-                ti.linkname = os.readlink(path)
-                tf.addfile(ti)
-            elif stat.S_ISREG(st.st_mode):
-                ident = (st.st_dev, st.st_ino)
-                if st.st_nlink > 1 and ident in seen:
-                    ti.type = tarfile.LNKTYPE
-                    ti.linkname = seen[ident]
-                    tf.addfile(ti)
-                    continue
-                seen[ident] = name
-                ti.size = st.st_size
-                with open(path, "rb") as f:
-                    tf.addfile(ti, f)
-            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-                ti.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
-                ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-                tf.addfile(ti)
-            elif stat.S_ISFIFO(st.st_mode):
-                ti.type = tarfile.FIFOTYPE
-                tf.addfile(ti)
-            # sockets are not carried in layers (like Docker)
