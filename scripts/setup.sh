@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 bash scripts/debian-packages.sh
 
+source scripts/pythons.sh
+pyctr_find_pythons
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi

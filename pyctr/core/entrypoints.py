@@ -16,6 +16,8 @@ import json
 import os
 import sys
 
+from pyctr.core.filekeys import name_for
+
 GROUPS = ("pyctr", "pyctr.storage", "pyctr.network", "pyctr.volume", "pyctr.cgroup", "pyctr.runtime")
 
 
@@ -77,12 +79,12 @@ def _key() -> str:
     return "".join(parts)
 
 
-def _cache_file(key: str) -> str:
-    from pyctr.core.sha import sha256
-
+def _cache_file() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    # the file name is a short checksum; the whole key is stored inside and compared on read
-    return os.path.join(base, "pyctr", f"entry-points-{sha256(key.encode()).hexdigest()[:16]}.json")
+    # One file per interpreter and sys.path (a short name; the whole key, with the
+    # distributions' mtimes, is stored inside and compared on read).
+    name = name_for(sys.executable + "\0" + "\0".join(sys.path))
+    return os.path.join(base, "pyctr", f"entry-points-{name}.json")
 
 
 def _scan() -> dict[str, list[EntryPoint]]:
@@ -108,7 +110,7 @@ def index() -> dict[str, list[EntryPoint]]:
     if _index is not None:
         return _index
     key = _key()
-    path = _cache_file(key)
+    path = _cache_file()
     try:
         with open(path) as f:
             raw = json.load(f)

@@ -43,9 +43,9 @@ class Image(Record):
 def chain_ids(diff_ids: list[str]) -> list[str]:
     """OCI chain ids: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))."""
     out: list[str] = []
-    for diff_id in diff_ids:
-        from pyctr.core.sha import sha256
+    from hashlib import sha256
 
+    for diff_id in diff_ids:
         out.append(diff_id if not out else "sha256:" + sha256(f"{out[-1]} {diff_id}".encode()).hexdigest())
     return out
 

@@ -27,7 +27,7 @@ import os
 from typing import Any
 
 from pyctr.core.errors import UsageError
-from pyctr.core.sha import sha256  # the cache key (see pyctr.core.sha)
+from pyctr.core.filekeys import name_for  # the cache's file names
 
 #: names that mean the built-in profile (Docker's daemon calls it "builtin")
 BUILTIN_NAMES = ("default", "builtin")
@@ -496,19 +496,18 @@ class Prepared:
 # Compiling Docker's default profile costs ~35 ms of CPU in every container's
 # init (libseccomp resolves ~350 syscalls on three architectures and builds a
 # tree), yet the result depends only on the inputs below. crun keeps compiled
-# filters for the same reason. A cached program is a file named by the digest
-# of those inputs, written rename-atomically; a missing, short or unwritable
-# cache only costs the compile.
+# filters for the same reason. A cached program is a file that holds its key
+# (every input, in full) before the program, named by a short checksum of that
+# key (pyctr.core.filekeys: no hashlib, whose import loads OpenSSL, on the
+# start path), written rename-atomically; a file whose key differs, a missing,
+# short or unwritable cache only costs the compile.
 
-_CACHE_MAGIC = b"PYCTRBPF1"
+_CACHE_MAGIC = b"PYCTRBPF2"
 
 
 def cache_key(seccomp: str, capabilities: list[str]) -> str:
-    """The digest of everything a compiled filter depends on."""
-    h = sha256()
-    for part in (seccomp, ",".join(sorted(capabilities)), os.uname().machine, "%d.%d" % _kernel(),
-                 _library_version()):
-        h.update(part.encode() + b"\0")
+    """Everything a compiled filter depends on, as one string."""
+    parts = [seccomp, ",".join(sorted(capabilities)), os.uname().machine, "%d.%d" % _kernel(), _library_version()]
     # pyctr's compiler and default profile (by path: a cache hit need not import the profile)
     profile = os.path.join(os.path.dirname(__file__), "seccomp_default.py")
     if not os.path.exists(profile):  # an install without sources: ask the module where it is
@@ -517,8 +516,8 @@ def cache_key(seccomp: str, capabilities: list[str]) -> str:
         profile = seccomp_default.__file__
     for module in (__file__, profile):
         st = os.stat(module)
-        h.update(b"%d:%d\0" % (st.st_mtime_ns, st.st_size))
-    return h.hexdigest()
+        parts.append(f"{module}:{st.st_mtime_ns}:{st.st_size}")
+    return "\0".join(parts)
 
 
 def _library_version() -> str:
@@ -535,18 +534,21 @@ def cached_build(seccomp: str, capabilities: list[str], cache_dir: str | None) -
     """:func:`build` for the profile named or given by ``seccomp``, through the cache."""
     if cache_dir is None or seccomp == UNCONFINED:
         return build(load_profile(seccomp), capabilities)
-    path = os.path.join(cache_dir, cache_key(seccomp, capabilities) + ".bpf")
+    key = cache_key(seccomp, capabilities).encode()
+    path = os.path.join(cache_dir, name_for(key) + ".bpf")
+    # MAGIC, len(key) (4 bytes), key, flags (4 bytes), the program (8-byte instructions)
+    head = _CACHE_MAGIC + len(key).to_bytes(4, "little") + key
     try:
         with open(path, "rb") as f:
             data = f.read()
-        if data.startswith(_CACHE_MAGIC) and (len(data) - len(_CACHE_MAGIC) - 4) % 8 == 0:
-            flags = int.from_bytes(data[len(_CACHE_MAGIC):len(_CACHE_MAGIC) + 4], "little")
-            program = data[len(_CACHE_MAGIC) + 4:]
+        if data.startswith(head) and (len(data) - len(head) - 4) % 8 == 0:
+            flags = int.from_bytes(data[len(head):len(head) + 4], "little")
+            program = data[len(head) + 4:]
             return Filter(program, flags) if program else None
     except OSError:
         pass
     compiled = build(load_profile(seccomp), capabilities)
-    blob = _CACHE_MAGIC + (compiled.flags if compiled else 0).to_bytes(4, "little") + (
+    blob = head + (compiled.flags if compiled else 0).to_bytes(4, "little") + (
         compiled.program if compiled else b"")
     try:
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)

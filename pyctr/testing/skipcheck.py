@@ -1,11 +1,13 @@
-"""Skips must tell the truth: a test skipped on one kernel leg must run on another.
+"""Skips must tell the truth: a test skipped on one leg must run on another.
 
-``python -m pyctr.testing.skipcheck .ci/results/host.xml .ci/results/kernel-debian61.xml``
+``python -m pyctr.testing.skipcheck .ci/results/host-py311.xml .ci/results/kernel-debian61.xml ...``
 reads the pytest JUnit XML of each leg (the leg is the file's name without
-``.xml``), prints per leg how many tests passed, failed and were skipped,
-with every skip reason, and exits 1 when some test was skipped on every leg
-that collected it. A missing or unreadable file exits 2: a leg that left no
-results cannot vouch for anything.
+``.xml``: a suite and a Python, such as ``host-py313``, or a kernel, such as
+``kernel-debian61``), prints per leg how many tests passed, failed and were
+skipped, with every skip reason, and exits 1 when some test was skipped on
+every leg that collected it: a test that only one kernel or only one Python
+can run is fine, one that nothing runs is not. A missing or unreadable file
+exits 2: a leg that left no results cannot vouch for anything.
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def report(legs: list[Leg], out=sys.stdout) -> int:
             print(f"   skipped {test_id}: {leg.reasons.get(test_id) or 'no reason given'}", file=out)
     nowhere = skipped_everywhere(legs)
     if nowhere:
-        print(f"== {len(nowhere)} test(s) skipped on every kernel leg that collected them "
+        print(f"== {len(nowhere)} test(s) skipped on every leg that collected them "
               f"(each must run somewhere):", file=out)
         for test_id, reasons in nowhere.items():
             print(f"   {test_id}", file=out)

@@ -299,3 +299,26 @@ def test_an_unwritable_cache_only_costs_the_compile(tmp_path):
     assert compiled is not None and compiled.program
     assert seccomp.cached_build("unconfined", [], str(tmp_path / "u")) is None
     assert not (tmp_path / "u").exists()
+
+
+def test_a_cached_filter_is_used_only_for_its_own_key(tmp_path):
+    # the file name is a short checksum: a file under that name made for other inputs
+    # (a collision, or an older format) must be compiled over, never loaded
+    caps = list(DEFAULT_CAPABILITIES)
+    fresh = seccomp.cached_build("default", caps, str(tmp_path))
+    (path,) = tmp_path.iterdir()
+    other_key = seccomp.cache_key("default", caps[:-1]).encode()
+    path.write_bytes(seccomp._CACHE_MAGIC + len(other_key).to_bytes(4, "little") + other_key
+                     + (0).to_bytes(4, "little") + b"\0" * 8)
+    again = seccomp.cached_build("default", caps, str(tmp_path))
+    assert (again.program, again.flags) == (fresh.program, fresh.flags)
+    assert path.read_bytes().endswith(fresh.program)
+
+
+def test_cache_file_names_are_stable_across_processes_and_pythons():
+    from pyctr.core.filekeys import name_for
+
+    # FNV-1a 64's published test vectors: no per-process seed, no interpreter dependency
+    assert name_for("") == "cbf29ce484222325"
+    assert name_for("a") == "af63dc4c8601ec8c"
+    assert name_for("foobar") == "85944171f73967e8"

@@ -96,3 +96,28 @@ def test_a_test_collected_on_one_leg_only_counts_there(tmp_path: Path):
 
 def test_a_missing_leg_is_an_error(tmp_path: Path):
     assert skipcheck.main([str(tmp_path / "absent.xml")]) == 2
+
+
+PYTHONS_SUITE = '''
+import os, pytest
+
+LEG = os.environ["LEG"]
+
+@pytest.mark.skipif(LEG != "host-py311", reason="only 3.11 has it")
+def test_one_python_only():
+    pass
+
+@pytest.mark.skipif(LEG.startswith("host-"), reason="needs another kernel")
+def test_on_no_python():
+    pass
+'''
+
+
+def test_python_legs_count_as_legs(tmp_path: Path):
+    # run on one Python of three is run; skipped on every Python (and no kernel leg) is not
+    legs = [skipcheck.read_leg(run_leg(tmp_path, f"host-py{v}", PYTHONS_SUITE)) for v in (311, 312, 313)]
+    nowhere = skipcheck.skipped_everywhere(legs)
+    assert list(nowhere) == ["test_demo.py::test_on_no_python"]
+    assert nowhere["test_demo.py::test_on_no_python"] == [f"host-py{v}: needs another kernel" for v in (311, 312, 313)]
+    legs.append(skipcheck.read_leg(run_leg(tmp_path, "kernel-debian61", PYTHONS_SUITE)))
+    assert skipcheck.skipped_everywhere(legs) == {}

@@ -36,7 +36,6 @@ import ipaddress
 from typing import Any
 
 from pyctr.core.records import Record, factory
-from pyctr.core.sha import sha256
 
 #: like Docker's default-address-pools: (base, size of each subnet)
 DEFAULT_POOLS: tuple[tuple[str, int], ...] = (
@@ -97,6 +96,8 @@ class PortMapping(Record):
 
 def veth_name(container_id: str, network_id: str) -> str:
     """``veth`` + 7 hex, derived from the ids so a crashed run's veth is findable."""
+    from hashlib import sha256  # here, not at the top: plan is imported by commands that name no veth
+
     return "veth" + sha256(f"{container_id}:{network_id}".encode()).hexdigest()[:7]
 
 
