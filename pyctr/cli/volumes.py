@@ -195,15 +195,8 @@ def _size(path: str) -> int:
     """Bytes under ``path`` on its own filesystem (an unmounted network volume counts 0)."""
     import os
 
-    total = 0
+    from pyctr.core.trees import disk_usage
+
     if not path or not os.path.isdir(path):
         return 0
-    top = os.lstat(path).st_dev
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames[:] = [d for d in dirnames if os.lstat(os.path.join(dirpath, d)).st_dev == top]
-        for name in filenames:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
+    return disk_usage(path, one_filesystem=True)[0]  # iterative: a volume of any depth

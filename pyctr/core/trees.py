@@ -1,46 +1,304 @@
-"""``rm -rf`` for pyctr's own directories, without importing shutil.
+"""Walking, measuring and removing directory trees that strangers built.
 
-shutil's import (bz2, lzma, a namedtuple class) costs about 5 ms, and every
-``run --rm`` removes a layer and a container directory. This walks the tree
-bottom-up with directory file descriptors (os.fwalk), so a symbolic link is
-removed, never followed, and a directory swapped for a link mid-walk is not
-entered. Errors are ignored, as ``shutil.rmtree(ignore_errors=True)``: what
-stays is found by whoever checks (``system check``, the leak tests).
+A layer's tree comes from an image, so its shape is the image author's:
+10,000 directories deep, or 100,000 entries in one directory, must neither
+exhaust the stack (``os.walk``/``os.fwalk``/``shutil.rmtree`` recurse on
+Python 3.11 and ``fwalk`` holds one descriptor per level) nor the process's
+file descriptors. Everything here is iterative, and keeps at most
+``MAX_OPEN_FDS`` directory descriptors open however deep the tree:
+
+* :func:`walk` yields each directory once, with a descriptor valid during
+  the yield (``dir_fd=`` for the caller's own calls), top-down (the caller
+  may prune ``dirs``) or bottom-up, names in byte order if asked. Symbolic
+  links are listed, never followed; a directory swapped for a link during
+  the walk is not entered (``O_NOFOLLOW``). Deeper than ``MAX_OPEN_FDS``, a
+  parent's descriptor is closed on the way down and reopened on the way up
+  through ``..``, checked against the device and inode seen on the way down
+  (the walk stops with an error if the tree was moved under it).
+* :func:`remove_tree` is ``rm -rf`` that reports what it could not remove
+  instead of raising (an immutable file, a mount point, EROFS), so the caller
+  can record it and retry later (``system prune``, ``system check --repair``).
+  It never crosses into another filesystem (a stale bind mount's data is not
+  ours to delete).
+* :func:`disk_usage` sums apparent sizes, each hard-linked inode once.
+
+The build issue's diff/commit walks use :func:`walk` (``sort=True`` gives
+the byte order a reproducible tar wants).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+from collections.abc import Iterator
+from typing import Any
+
+#: directory descriptors one walk keeps open at most (a few more are open for a moment)
+MAX_OPEN_FDS = 16
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def remove_tree(path: str | os.PathLike[str]) -> None:
-    """Remove ``path`` and everything below it; a missing path is fine."""
-    path = os.fspath(path)
-    try:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            os.unlink(path)
-            return
-    except OSError:
-        return
-    for _root, dirs, files, fd in os.fwalk(path, topdown=False):
-        for name in files:
-            _unlink(name, fd)
-        for name in dirs:  # a link to a directory is listed here too: unlinked, not entered
+class TreeChanged(OSError):
+    """A directory was moved or replaced while it was being walked."""
+
+
+class Level:
+    """One directory of a walk. ``fd`` is valid only until the walk goes on."""
+
+    __slots__ = ("_names", "dev", "dirs", "fd", "files", "ino", "_pending", "_parts")
+
+    def __init__(self, fd: int, dev: int, ino: int, parts: list[str]) -> None:
+        self.fd: int = fd
+        self.dev = dev
+        self.ino = ino
+        self.dirs: list[str] = []
+        #: every entry that is not a directory (files, links, devices, sockets, fifos)
+        self.files: list[str] = []
+        self._pending: list[str] = []
+        self._parts = parts
+
+    @property
+    def depth(self) -> int:
+        return len(self._parts)
+
+    @property
+    def path(self) -> str:
+        """The directory's path relative to the walk's top ("" for the top)."""
+        return "/".join(self._parts)
+
+
+def _list(level: Level, sort: bool) -> None:
+    with os.scandir(level.fd) as it:
+        for entry in it:
             try:
-                os.rmdir(name, dir_fd=fd)
-            except NotADirectoryError:
-                _unlink(name, fd)
+                is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
-                pass
+                is_dir = False
+            (level.dirs if is_dir else level.files).append(entry.name)
+    if sort:
+        key = _byte_key
+        level.dirs.sort(key=key)
+        level.files.sort(key=key)
+
+
+def _byte_key(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
+
+
+def _open_top(top: str | os.PathLike[str] | int) -> tuple[int, bool]:
+    if isinstance(top, int):
+        return os.open(".", _DIR_FLAGS, dir_fd=top), True
+    return os.open(top, _DIR_FLAGS), True
+
+
+def walk(top: str | os.PathLike[str] | int, *, topdown: bool = True, sort: bool = False,
+         one_filesystem: bool = False, onerror: Any = None) -> Iterator[Level]:
+    """Every directory under ``top`` (a path or a directory descriptor), iteratively.
+
+    ``onerror(OSError, relative path)`` is called for a directory that cannot
+    be opened or listed (the walk goes on without it); without it the error is
+    raised. With ``one_filesystem``, directories on another device are left
+    out (reported to ``onerror`` as ``EXDEV``).
+    """
+    fd, _ = _open_top(top)
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    root_dev = st.st_dev
+    first = Level(fd, st.st_dev, st.st_ino, [])
+    stack: list[Level] = [first]
+    try:
+        try:
+            _list(first, sort)
+        except OSError as e:
+            if onerror is None:
+                raise
+            onerror(e, "")
+        if topdown:
+            yield first
+        first._pending = list(reversed(first.dirs))
+        while stack:
+            cur = stack[-1]
+            if cur._pending:
+                name = cur._pending.pop()
+                parts = cur._parts + [name]
+                try:
+                    child_fd = os.open(name, _DIR_FLAGS, dir_fd=cur.fd)
+                except OSError as e:
+                    # gone, or no longer a directory (ELOOP: replaced by a link): not entered
+                    if onerror is None:
+                        raise
+                    onerror(e, "/".join(parts))
+                    continue
+                cst = os.fstat(child_fd)
+                if one_filesystem and cst.st_dev != root_dev:
+                    os.close(child_fd)
+                    err = OSError(errno.EXDEV, "another filesystem is mounted here")
+                    if onerror is None:
+                        raise err
+                    onerror(err, "/".join(parts))
+                    continue
+                child = Level(child_fd, cst.st_dev, cst.st_ino, parts)
+                try:
+                    _list(child, sort)
+                except OSError as e:
+                    if onerror is None:
+                        os.close(child_fd)
+                        raise
+                    onerror(e, child.path)
+                # keep at most MAX_OPEN_FDS descriptors: the one that falls out of the window closes
+                if len(stack) >= MAX_OPEN_FDS:
+                    old = stack[len(stack) - MAX_OPEN_FDS]
+                    if old.fd >= 0:
+                        os.close(old.fd)
+                        old.fd = -1
+                stack.append(child)
+                if topdown:
+                    yield child
+                child._pending = list(reversed(child.dirs))
+                continue
+            # every subdirectory done
+            stack.pop()
+            if stack and stack[-1].fd < 0:
+                _reopen_parent(cur, stack[-1])
+            if not topdown:
+                yield cur
+            os.close(cur.fd)
+            cur.fd = -1
+    finally:
+        for level in stack:
+            if level.fd >= 0:
+                os.close(level.fd)
+                level.fd = -1
+
+
+def _reopen_parent(child: Level, parent: Level) -> None:
+    fd = os.open("..", _DIR_FLAGS, dir_fd=child.fd)
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != (parent.dev, parent.ino):
+        os.close(fd)
+        raise TreeChanged(errno.ESTALE, f"{parent.path or '.'} was moved while it was walked")
+    parent.fd = fd
+
+
+# ------------------------------------------------------------------ remove --
+def remove_tree(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """Remove ``path`` and everything below it; a missing path is fine.
+
+    Returns what could not be removed as (path, reason) pairs, empty when all
+    is gone. Never raises for a tree that resists; never follows a link;
+    never descends into another filesystem.
+    """
+    path = os.fspath(path)
+    failed: list[tuple[str, str]] = []
+
+    def note(e: OSError, rel: str) -> None:
+        failed.append((os.path.join(path, rel) if rel else path, e.strerror or str(e)))
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return failed
+    except OSError as e:
+        return [(path, e.strerror or str(e))]
+    if not stat.S_ISDIR(st.st_mode):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            failed.append((path, e.strerror or str(e)))
+        return failed
+    try:
+        for level in walk(path, topdown=False, one_filesystem=True, onerror=note):
+            for name in level.files:
+                try:
+                    os.unlink(name, dir_fd=level.fd)
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    note(e, _join(level.path, name))
+            for name in level.dirs:
+                try:
+                    os.rmdir(name, dir_fd=level.fd)
+                except FileNotFoundError:
+                    pass
+                except NotADirectoryError:  # replaced by a file or link since it was listed
+                    try:
+                        os.unlink(name, dir_fd=level.fd)
+                    except OSError as e:
+                        note(e, _join(level.path, name))
+                except OSError as e:
+                    if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not failed:
+                        note(e, _join(level.path, name))
+    except OSError as e:
+        note(e, "")
     try:
         os.rmdir(path)
-    except OSError:
+    except FileNotFoundError:
         pass
+    except OSError as e:
+        if not failed:
+            failed.append((path, e.strerror or str(e)))
+    return failed
 
 
-def _unlink(name: str, dir_fd: int) -> None:
+def _join(a: str, b: str) -> str:
+    return f"{a}/{b}" if a else b
+
+
+# ------------------------------------------------------------------ measure --
+def disk_usage(path: str | os.PathLike[str], *, one_filesystem: bool = True) -> tuple[int, int]:
+    """(apparent bytes, entries) under ``path``; a hard-linked inode counts once, a missing path is 0."""
+    total = count = 0
+    seen: set[tuple[int, int]] = set()
     try:
-        os.unlink(name, dir_fd=dir_fd)
-    except OSError:
-        pass
+        for level in walk(path, one_filesystem=one_filesystem, onerror=lambda e, rel: None):
+            for name in level.files + level.dirs:
+                try:
+                    st = os.stat(name, dir_fd=level.fd, follow_symlinks=False)
+                except OSError:
+                    continue
+                count += 1
+                if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+                    key = (st.st_dev, st.st_ino)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                total += st.st_size
+    except (FileNotFoundError, NotADirectoryError):
+        return 0, 0
+    return total, count
+
+
+# ------------------------------------------------------------------ staging --
+def remove_dead_staging(home: str | os.PathLike[str], names: list[str], in_use: Any) -> tuple[list[str], list[str]]:
+    """Remove the ``.tmp-`` entries of ``names`` under ``home`` that ``in_use(name)`` says no live
+    process is building; returns (removed names, lines for what resisted: name, path, reason).
+
+    What resists (an immutable file, a mount point) stays, under its ``.tmp-`` name, for the next
+    ``system prune`` or ``system check --repair`` to retry: a leftover never makes the calling
+    command fail. Entries of any type are handled (a planted file or link is unlinked, never followed).
+    """
+    removed: list[str] = []
+    stuck: list[str] = []
+    for name in names:
+        if not name.startswith(".tmp-") or "/" in name:
+            continue
+        try:
+            if in_use(name):
+                continue
+        except Exception:  # a name in_use cannot parse is nobody's
+            pass
+        failed = remove_tree(os.path.join(home, name))
+        if failed:
+            where, why = failed[0]
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            stuck.append(f"{name}: cannot remove {where}: {why}{more}")
+        else:
+            removed.append(name)
+    return removed, stuck

@@ -121,13 +121,18 @@ def check(engine: Engine, repair: bool = False) -> Report:
             rep.unrepaired.append(rep_line + "; the image was removed")
 
     # -- leftovers ---------------------------------------------------------------
-    for name in storage.layers():
-        if name.startswith(".tmp-") and not staging_in_use(name):
-            rep.problems.append(f"staging directory {name} left by a killed extraction")
-            if repair:
-                rep.repaired.append(f"removed staging directory {name}")
+    leftovers = [n for n in storage.layers() if n.startswith(".tmp-") and not staging_in_use(n)]
+    for name in leftovers:
+        what = "a layer whose removal failed" if name.startswith(".tmp-rm-") else "a killed extraction"
+        rep.problems.append(f"staging directory {name} left by {what}")
     if repair and hasattr(storage, "cleanup_staging"):
-        storage.cleanup_staging()
+        # retried here; whatever still resists stays listed, with the reason
+        gone = set(storage.cleanup_staging())
+        stuck = getattr(storage, "stuck_staging", [])
+        for name in leftovers:
+            if name in gone:
+                rep.repaired.append(f"removed staging directory {name}")
+        rep.unrepaired.extend(stuck)
     for partial in content.partials():
         if _locked(partial):
             continue

@@ -62,22 +62,16 @@ def is_mountpoint(path: Path | str) -> bool:
 
 
 def _remove_tree(path: Path) -> None:
-    """rmtree that refuses to descend into another filesystem (a stale mount's data is not ours)."""
-    if not path.exists():
-        return
-    top = os.lstat(path).st_dev
-    for dirpath, dirnames, filenames in os.walk(path, topdown=False):
-        if os.lstat(dirpath).st_dev != top:
-            raise DriverError(f"refusing to delete {dirpath}: another filesystem is mounted there")
-        for name in filenames:
-            os.unlink(os.path.join(dirpath, name))
-        for name in dirnames:
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                os.unlink(full)
-            else:
-                os.rmdir(full)
-    os.rmdir(path)
+    """rm -rf that never descends into another filesystem (a stale mount's data is not ours);
+    iterative, so a volume of any depth goes."""
+    from pyctr.core.trees import remove_tree
+
+    failed = remove_tree(path)
+    if failed:
+        where, why = failed[0]
+        if why == os.strerror(errno.EXDEV) or "another filesystem" in why:
+            raise DriverError(f"refusing to delete {where}: another filesystem is mounted there")
+        raise DriverError(f"cannot remove {where}: {why}")
 
 
 class LocalVolumeDriver(VolumeDriver):

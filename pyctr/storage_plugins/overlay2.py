@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from pyctr.core import rootless
-from pyctr.core.drivers import DriverContext, StorageDriver, remove_dead_staging
+from pyctr.core.drivers import DriverContext, StorageDriver, staging_in_use
 from pyctr.core.errors import DriverError, DriverNotSupported, IncompatibleFilesystem, NotFound
 from pyctr.core.trees import remove_tree
 from pyctr.kernel import linux
@@ -270,7 +270,7 @@ class Overlay2StorageDriver(StorageDriver):
                 pass
         doomed = self.home / f".tmp-rm-{layer_id}-{os.getpid()}"
         os.rename(layer, doomed)
-        remove_tree(doomed)
+        _removed_or_kept(doomed)
 
     def exists(self, layer_id: str) -> bool:
         layer = self._dir(layer_id)
@@ -285,13 +285,28 @@ class Overlay2StorageDriver(StorageDriver):
         return sorted(n for n in os.listdir(self.home) if n != "l")
 
     def cleanup_staging(self) -> list[str]:
-        names = self.layers()
-        removed = remove_dead_staging(self.home, names)
+        """Remove what killed pulls and failed removals left; never fails (what resists is kept
+        for the next try and listed in :attr:`stuck_staging`)."""
+        from pyctr.core.trees import remove_dead_staging
+
+        try:
+            names = self.layers()
+        except OSError:
+            return []
+        removed, self.stuck_staging = remove_dead_staging(self.home, names, staging_in_use)
         for name in names:
-            if not name.startswith(".tmp-") and not self.exists(name):  # its link never made it
-                self.remove(name)
-                removed.append(name)
+            if name.startswith("."):
+                continue
+            try:
+                if not self.exists(name):  # its link never made it
+                    self.remove(name)
+                    removed.append(name)
+            except (OSError, DriverError):  # a planted name that is no layer id: not ours to judge here
+                continue
         return removed
+
+    #: (set by cleanup_staging) what could not be removed, one line each
+    stuck_staging: list[str] = []
 
     # -- reporting ------------------------------------------------------------------------
 
@@ -307,14 +322,9 @@ class Overlay2StorageDriver(StorageDriver):
         return data
 
     def diff_size(self, layer_id: str) -> int:
-        total = 0
-        for dirpath, _, files in os.walk(self._dir(layer_id) / "diff"):
-            for name in files:
-                try:
-                    total += os.lstat(os.path.join(dirpath, name)).st_size
-                except OSError:
-                    pass
-        return total
+        from pyctr.core.trees import disk_usage
+
+        return disk_usage(self._dir(layer_id) / "diff")[0]  # iterative: any depth
 
     def status(self) -> list[tuple[str, str]]:
         return [("Backing Filesystem", _fs_type(self.ctx.root if self.ctx.root.exists() else self.ctx.root.parent)),
@@ -332,3 +342,15 @@ def _short_link_name() -> str:
     """
     n = int.from_bytes(os.urandom(17), "big")
     return "".join(_BASE32[(n >> (5 * i)) & 31] for i in range(26))
+
+
+def _removed_or_kept(doomed: Path) -> None:
+    """Remove a renamed-away layer; what resists stays under its ``.tmp-rm-`` name (retried by
+    system prune and system check --repair) and is reported as a warning, not an error."""
+    failed = remove_tree(doomed)
+    if failed:
+        import logging
+
+        where, why = failed[0]
+        logging.getLogger("pyctr.storage").warning(
+            "could not remove %s: %s; kept as %s for system prune to retry", where, why, doomed.name)

@@ -9,13 +9,13 @@ half-made layer under its final name.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import IO
 
-from pyctr.core.drivers import DriverContext, StorageDriver, remove_dead_staging
+from pyctr.core.drivers import DriverContext, StorageDriver, staging_in_use
 from pyctr.core.errors import DriverError, NotFound
+from pyctr.core.trees import remove_tree
 
 
 class VfsStorageDriver(StorageDriver):
@@ -45,18 +45,18 @@ class VfsStorageDriver(StorageDriver):
         result = subprocess.run(["cp", "-a", "--reflink=auto", str(source), str(dest)],
                                 capture_output=True, text=True)
         if result.returncode != 0:
-            shutil.rmtree(dest, ignore_errors=True)
+            remove_tree(dest)
             raise DriverError(f"copying layer {parent} failed: {result.stderr.strip()}")
 
     def _build(self, layer_id: str, parent: str | None, fill=None) -> int:
         staging = self._staging(layer_id)
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging)
         try:
             self._copy_parent(parent, staging)
             size = fill(staging) if fill else 0
             os.rename(staging, self._dir(layer_id))
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(staging)
             raise
         return size
 
@@ -87,7 +87,7 @@ class VfsStorageDriver(StorageDriver):
         # Rename first so a crash mid-delete leaves a staging name, not a broken layer.
         doomed = self.home / f".tmp-rm-{layer_id}-{os.getpid()}"
         os.rename(path, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+        remove_tree(doomed)  # what resists stays under the .tmp-rm- name: cleanup_staging retries
 
     def exists(self, layer_id: str) -> bool:
         return self._dir(layer_id).is_dir()
@@ -96,8 +96,18 @@ class VfsStorageDriver(StorageDriver):
         return sorted(os.listdir(self.home)) if self.home.is_dir() else []
 
     def cleanup_staging(self) -> list[str]:
-        """Remove what a killed pyctr left half-built."""
-        return remove_dead_staging(self.home, self.layers())
+        """Remove what a killed pyctr left half-built; never fails (see :attr:`stuck_staging`)."""
+        from pyctr.core.trees import remove_dead_staging
+
+        try:
+            names = self.layers()
+        except OSError:
+            return []
+        removed, self.stuck_staging = remove_dead_staging(self.home, names, staging_in_use)
+        return removed
+
+    #: (set by cleanup_staging) what could not be removed, one line each
+    stuck_staging: list[str] = []
 
     def metadata(self, layer_id: str) -> dict[str, str]:
         return {"Dir": str(self._dir(layer_id))}
