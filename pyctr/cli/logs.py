@@ -1,12 +1,11 @@
-"""``pyctr logs``: the json-file log a container's monitor writes, Docker's format."""
+"""``pyctr logs``: the json-file log a container's monitor writes, Docker's format,
+read across its rotated files (pyctr.runtime.logfiles)."""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
-from typing import IO, Any
+from typing import Any
 
 import click
 
@@ -33,17 +32,19 @@ def parse_since(value: str | None) -> float | None:
         raise UsageError(f"invalid time value {value!r}: use a timestamp, RFC 3339 or a duration like 10m") from None
 
 
-def _entry_time(text: str) -> float:
-    import datetime
+def _details(entry: dict[str, Any]) -> str:
+    """Docker's ``--details`` prefix: the entry's attributes as k=v,k=v (query-escaped), then a space."""
+    from urllib.parse import quote_plus
 
-    base, _, frac = text.rstrip("Z").partition(".")
-    ts = datetime.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC).timestamp()
-    return ts + float("0." + frac) if frac else ts
+    attrs = entry.get("attrs") or {}
+    return ",".join(f"{quote_plus(k)}={quote_plus(str(attrs[k]))}" for k in sorted(attrs)) + " "
 
 
-def _emit(entry: dict[str, Any], timestamps: bool) -> None:
+def _emit(entry: dict[str, Any], timestamps: bool, details: bool) -> None:
     stream = sys.stdout if entry.get("stream") == "stdout" else sys.stderr
     line = entry.get("log", "")
+    if details:
+        line = _details(entry) + line
     if timestamps:
         line = f"{entry.get('time', '')} {line}"
     stream.write(line)
@@ -56,11 +57,14 @@ def _emit(entry: dict[str, Any], timestamps: bool) -> None:
 @click.option("--since", help="Show logs since a timestamp or relative time (e.g. 42m).")
 @click.option("--until", help="Show logs before a timestamp or relative time.")
 @click.option("--timestamps", "-t", is_flag=True, help="Show timestamps.")
+@click.option("--details", is_flag=True, help="Show extra details provided to logs (--log-opt labels, env, tag).")
 @click.argument("container")
-def logs(follow: bool, tail: str, since: str | None, until: str | None, timestamps: bool, container: str) -> None:
+def logs(follow: bool, tail: str, since: str | None, until: str | None, timestamps: bool, details: bool,
+         container: str) -> None:
     """Fetch the logs of a container."""
-    from pyctr.core.container import lookup
     from pyctr.core.lifecycle import wait_stopped
+    from pyctr.core.container import lookup
+    from pyctr.runtime import logfiles
 
     eng = engine()
     c = lookup(eng.db, eng.config.root, container)
@@ -69,46 +73,31 @@ def logs(follow: bool, tail: str, since: str | None, until: str | None, timestam
     if tail != "all" and not tail.isdigit():
         raise UsageError(f"invalid --tail value {tail!r}: a number or all")
     start, end = parse_since(since), parse_since(until)
-    path = c.dir / f"{c.id}-json.log"
-    try:
-        f: IO[str] = open(path, encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        if not follow:
-            return
-        f = None  # type: ignore[assignment]
-    entries = []
-    if f is not None:
-        for line in f:
-            try:
-                entries.append(json.loads(line))
-            except ValueError:
-                continue
-    if tail != "all":
-        entries = entries[-int(tail):] if int(tail) else []
+    path = str(c.dir / f"{c.id}-json.log")
+    entries, current = logfiles.read(path, None if tail == "all" else int(tail))
+
+    def wanted(e: dict[str, Any]) -> bool:
+        if start is None and end is None:
+            return True
+        t = logfiles.entry_time(e)
+        return (start is None or t >= start) and (end is None or t <= end)
+
     for e in entries:
-        t = _entry_time(e.get("time", "1970-01-01T00:00:00Z"))
-        if (start is None or t >= start) and (end is None or t <= end):
-            _emit(e, timestamps)
-    if not follow:
+        if wanted(e):
+            _emit(e, timestamps, details)
+    if not follow or (end is not None and end <= time.time()):
+        if current is not None:
+            current.close()
         return
-    # follow until the container stops and the file stops growing
-    while True:
-        if f is None and os.path.exists(path):
-            f = open(path, encoding="utf-8", errors="replace")
-        line = f.readline() if f is not None else ""
-        if line:
-            try:
-                _emit(json.loads(line), timestamps)
-            except ValueError:
-                pass
-            continue
-        current = wait_stopped(eng, c.id, timeout=0)
-        if current is None or current.status not in ("running", "paused"):
-            if f is not None:
-                for rest in f:
-                    try:
-                        _emit(json.loads(rest), timestamps)
-                    except ValueError:
-                        pass
+
+    def running() -> bool:
+        now = wait_stopped(eng, c.id, timeout=0)
+        if end is not None and time.time() > end:
+            return False
+        return now is not None and now.status in ("running", "paused", "restarting")
+
+    for e in logfiles.follow(path, current, running):
+        if end is not None and logfiles.entry_time(e) > end:
             return
-        time.sleep(0.1)
+        if wanted(e):
+            _emit(e, timestamps, details)

@@ -34,6 +34,9 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "insecure_registries": ((), "PYCTR_INSECURE_REGISTRIES"),
     "registry_mirrors": ((), "PYCTR_REGISTRY_MIRRORS"),
     "certs_dirs": (("/etc/docker/certs.d", "/etc/containers/certs.d"), "PYCTR_CERTS_DIRS"),
+    # new containers' log driver and its options (Docker's daemon.json log-driver, log-opts)
+    "log_driver": ("json-file", "PYCTR_LOG_DRIVER"),
+    "log_opts": ({}, "PYCTR_LOG_OPTS"),
 }
 #: settings that are lists: comma-separated in the environment
 _LISTS = ("insecure_registries", "registry_mirrors", "certs_dirs")
@@ -57,6 +60,8 @@ class Config(Record):
     #: mirrors of Docker Hub (a tuple), or {registry: (mirror, ...)}
     registry_mirrors: tuple[str, ...] | dict[str, tuple[str, ...]] = ()
     certs_dirs: tuple[str, ...] = ("/etc/docker/certs.d", "/etc/containers/certs.d")
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] = factory(dict)
     #: where each value came from, for ``pyctr info --format json``
     origin: dict[str, str] = factory(dict)
 
@@ -77,6 +82,16 @@ def _read_file(path: str) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise UsageError(f"cannot read the config file {path}: {e}") from None
     return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def _log_opts(value: Any) -> dict[str, str]:
+    """``log-opts``: a table in the file, ``max-size=10m,max-file=3`` in the environment."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    pairs = [item.partition("=") for item in str(value).split(",") if item.strip()]
+    if any(not sep for _, sep, _ in pairs):
+        raise UsageError(f"invalid log-opts {value!r}: want KEY=VALUE,KEY=VALUE")
+    return {k.strip(): v.strip() for k, _, v in pairs}
 
 
 def load(flags: dict[str, Any]) -> Config:
@@ -109,6 +124,8 @@ def load(flags: dict[str, Any]) -> Config:
             value, origin = defaults[name], "default"
             if value is None and user_uid is not None and name in ("root", "runroot"):
                 value = rootless.default_root(user_uid) if name == "root" else rootless.default_runroot(user_uid)
+        if name == "log_opts":
+            value = _log_opts(value)
         if name in ("root", "runroot"):
             value = Path(value).absolute()
         if name in _LISTS:

@@ -79,6 +79,10 @@ class ContainerSpec(Record):
     stop_signal: str = "SIGTERM"
     stop_timeout: int = 10
     log_driver: str = "json-file"
+    log_options: dict[str, str] = factory(dict)  # --log-opt, checked by pyctr.core.logconfig
+    #: Docker's Healthcheck object (Test, Interval, Timeout, StartPeriod, StartInterval in ns, Retries),
+    #: from the image and the --health-* flags; None: none (see pyctr.core.health)
+    healthcheck: dict[str, Any] | None = None
     init: bool = False
     #: free-form data for plugins, namespaced by the plugin's name
     annotations: dict[str, Any] = factory(dict)

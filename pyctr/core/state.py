@@ -73,6 +73,18 @@ CORE_MIGRATIONS: list[str] = [
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE plugin_migrations (name TEXT PRIMARY KEY);
     """,
+    # health checks (pyctr.core.health): one row per container with a check, written by its probes
+    # alone; it goes with its container
+    """
+    CREATE TABLE health (
+        container_id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,          -- starting|healthy|unhealthy
+        failing_streak INTEGER NOT NULL DEFAULT 0,
+        log TEXT NOT NULL DEFAULT '[]' -- JSON: the last five results
+    );
+    CREATE TRIGGER health_goes_with_its_container AFTER DELETE ON containers
+    BEGIN DELETE FROM health WHERE container_id = OLD.id; END;
+    """,
 ]
 
 _plugin_migrations: dict[str, str] = {}

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from pyctr.core.errors import UsageError
 
+_DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 _BINARY = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 _DECIMAL_ABBRS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 _BINARY_ABBRS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 
-def parse_bytes(value: str | int, *, what: str = "size", allow_unlimited: bool = False) -> int:
-    """Parse ``10m``, ``1g``, ``512k``, ``2GiB``, ``100`` into bytes (binary multiples).
+def parse_bytes(value: str | int, *, what: str = "size", allow_unlimited: bool = False,
+                decimal: bool = False) -> int:
+    """Parse ``10m``, ``1g``, ``512k``, ``2GiB``, ``100`` into bytes (binary multiples;
+    ``decimal``: powers of 1000 whatever the suffix, as go-units' ``FromHumanSize``,
+    which Docker's ``--log-opt max-size`` uses).
 
     Accepts a number (fractions allowed, as go-units), an optional space, an
     optional unit letter (b k m g t p, any case) and an optional ``b`` or
@@ -51,7 +55,7 @@ def parse_bytes(value: str | int, *, what: str = "size", allow_unlimited: bool =
         raise UsageError(f"invalid {what}: '{text}' (unknown unit '{sfx}')")
     if low == "b":
         return int(size)
-    mul = _BINARY.get(low[0])
+    mul = (_DECIMAL if decimal else _BINARY).get(low[0])
     if mul is None or (len(low) == 2 and low[1] != "b") or (len(low) == 3 and low[1:] != "ib"):
         raise UsageError(f"invalid {what}: '{text}' (unknown unit '{sfx}')")
     result = int(size * mul)

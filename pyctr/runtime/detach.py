@@ -111,8 +111,24 @@ def _become_monitor(old_engine: Engine, container_id: str, report: int, client: 
     cfg = engine.config
     finish = [sys.executable, "-m", "pyctr", "--root", str(cfg.root), "--runroot", str(cfg.runroot),
               "internal-finish", container.id]
-    args = [str(pid), log_path] + [str(fd) if fd >= 0 else "-" for fd in (out_r, err_r, in_w, listener.fileno(), client)]
+    args = [str(pid), log_path, *_log_arguments(container)] + [
+        str(fd) if fd >= 0 else "-" for fd in (out_r, err_r, in_w, listener.fileno(), client)]
     os.execv(sys.executable, [sys.executable, "-S", "-I", monitor] + args + finish)
+
+
+def _log_arguments(container: Container) -> list[str]:
+    """The monitor's rotation (MAX_SIZE,MAX_FILE,COMPRESS) and extra attributes (JSON, or -) arguments."""
+    spec = container.spec
+    if spec.log_driver != "json-file" or not spec.log_options:
+        return ["-1,1,0", "-"]
+    import json
+
+    from pyctr.core import logconfig
+
+    size, files, compress = logconfig.rotation(spec.log_options)
+    attrs = logconfig.extra_attributes(spec.log_options, container.id, container.name, spec.image,
+                                       container.image_id, spec.labels, spec.env)
+    return [f"{size},{files},{int(compress)}", json.dumps(attrs, sort_keys=True) if attrs else "-"]
 
 
 def attach_socket(container: Container, connect: bool) -> socket.socket:

@@ -35,10 +35,95 @@ def _now():
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%09dZ" % int(t % 1 * 1e9)
 
 
+class JsonLog:
+    """Docker's json-file log: one JSON object a line, rotated as Docker rotates it.
+
+    With a ``max_size``, a write that finds the file at or past it first
+    rotates: ``.N-1`` is deleted, ``.1`` .. ``.N-2`` move up one, the file
+    becomes ``.1`` (with ``compress``, ``.1.gz``, written beside it and renamed
+    into place before ``.1`` goes, so a reader always finds one whole copy)
+    and a new file begins; with one file the old one is unlinked (a reader
+    that has it open still reads it to its end). A file may pass ``max_size``
+    by its last entry, as Docker's does.
+    """
+
+    def __init__(self, path, max_size=-1, max_file=1, compress=False, attrs=""):
+        self.path = path
+        self.max_size = max_size
+        self.max_file = max_file
+        self.compress = compress and max_file > 1
+        self.attrs = ',"attrs":' + attrs if attrs else ""
+        self.file = open(path, "ab", buffering=0)
+        self.size = os.fstat(self.file.fileno()).st_size
+
+    def write(self, stream, data):
+        if self.max_size >= 0 and self.size >= self.max_size:
+            self.rotate()
+        text = _quote(data.decode("utf-8", "replace"))
+        entry = ('{"log":%s,"stream":"%s"%s,"time":"%s"}\n' % (text, stream, self.attrs, _now())).encode()
+        try:
+            self.file.write(entry)
+        except OSError:  # a full disk loses this line, never the container
+            return
+        self.size += len(entry)
+
+    def rotate(self):
+        self.file.close()
+        path, ext = self.path, ".gz" if self.compress else ""
+        try:
+            if self.max_file < 2:
+                os.unlink(path)
+            else:
+                _unlink("%s.%d%s" % (path, self.max_file - 1, ext))
+                for i in range(self.max_file - 1, 1, -1):
+                    try:
+                        os.rename("%s.%d%s" % (path, i - 1, ext), "%s.%d%s" % (path, i, ext))
+                    except FileNotFoundError:
+                        pass
+                os.rename(path, path + ".1")
+        except OSError:
+            pass  # as Docker: the current file is truncated below whatever happened
+        self.file = open(path, "wb", buffering=0)
+        self.size = 0
+        if self.compress:
+            _gzip(path + ".1")
+
+    def close(self):
+        self.file.close()
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _gzip(path):
+    """``path`` -> ``path.gz`` (zlib's gzip framing, no gzip module), then ``path`` goes."""
+    import zlib
+
+    tmp = path + ".gz.tmp"
+    try:
+        with open(path, "rb") as src, open(tmp, "wb") as dst:
+            packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: a gzip header and trailer
+            while True:
+                chunk = src.read(262144)
+                if not chunk:
+                    break
+                dst.write(packer.compress(chunk))
+            dst.write(packer.flush())
+        os.rename(tmp, path + ".gz")
+        os.unlink(path)
+    except OSError:
+        _unlink(tmp)  # the uncompressed file stays; a reader reads it as it is
+
+
 class Monitor:
-    def __init__(self, init_pid, log_path, out_fd, err_fd, in_fd, listen_fd, client_fd=-1):
+    def __init__(self, init_pid, log_path, out_fd, err_fd, in_fd, listen_fd, client_fd=-1,
+                 rotation=(-1, 1, False), attrs=""):
         self.init_pid = init_pid
-        self.log = None if log_path == "-" else open(log_path, "ab", buffering=0)
+        self.log = None if log_path == "-" else JsonLog(log_path, *rotation, attrs=attrs)
         self.streams = {out_fd: "stdout"}
         if err_fd >= 0:
             self.streams[err_fd] = "stderr"
@@ -183,20 +268,21 @@ class Monitor:
         client.close()
 
     def _log(self, stream, data):
-        if self.log is None:
-            return
-        text = _quote(data.decode("utf-8", "replace"))
-        self.log.write(('{"log":%s,"stream":"%s","time":"%s"}\n' % (text, stream, _now())).encode())
+        if self.log is not None:
+            self.log.write(stream, data)
 
 
 def main(argv):
-    # argv: init_pid log_path|- out_fd err_fd|- in_fd|- listen_fd|- client_fd|- finish_command...
+    # argv: init_pid log_path|- rotation attrs|- out_fd err_fd|- in_fd|- listen_fd|- client_fd|- finish_command...
+    # rotation: MAX_SIZE,MAX_FILE,COMPRESS (-1,1,0: never rotated); attrs: a JSON object's text, or -
     def fd(text):
         return -1 if text == "-" else int(text)
 
-    monitor = Monitor(int(argv[0]), argv[1], fd(argv[2]), fd(argv[3]), fd(argv[4]), fd(argv[5]), fd(argv[6]))
+    size, files, compress = argv[2].split(",")
+    monitor = Monitor(int(argv[0]), argv[1], *(fd(a) for a in argv[4:9]),
+                      rotation=(int(size), int(files), compress == "1"), attrs="" if argv[3] == "-" else argv[3])
     code = monitor.run()
-    finish = argv[7:]
+    finish = argv[9:]
     os.execv(finish[0], finish + [str(code)])
 
 

@@ -38,6 +38,9 @@ def click_parse(argv: list[str]):
 
 
 ACCEPTED = [
+    # (the driver and its options are checked after parsing: one line, exit 125, as Docker's)
+    ["run", "--log-driver", "syslog", "--log-opt", "max-size=1m", "--log-opt", "max-file=3", "busybox"],
+    ["run", "--health-cmd", "wget -q -O- localhost", "--health-interval=1s", "--no-healthcheck", "busybox"],
     ["run", "busybox"],
     ["run", "--rm", "--network", "none", "busybox", "true"],
     ["--root", "/tmp/r", "--storage-driver=vfs", "run", "busybox", "true"],
@@ -69,7 +72,7 @@ REFUSED = [
     ["run", "--bogus", "busybox"],
     ["run", "--rm=yes", "busybox"],
     ["run", "--cpu-shares", "lots", "busybox"],
-    ["run", "--log-driver", "syslog", "busybox"],
+    ["run", "--no-healthcheck=yes", "busybox"],
     ["run", "--pull", "sometimes", "busybox"],
     ["run", "-iZ", "busybox"],
     ["run", "--name"],

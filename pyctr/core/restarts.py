@@ -1,0 +1,59 @@
+"""Restart policies and Docker's back-off, as pure functions.
+
+Docker's restart manager waits 100 ms before the first restart, doubles the
+wait after each one up to a minute, and starts again from 100 ms once the
+container had run for ten seconds. pyctr has no daemon to hold that timer:
+the delay is recorded with the container (``runtime["restart_delay"]``) by
+the process that handles the exit (``pyctr internal-finish``), which waits
+it out as a small process and then starts the container again, unless a
+``stop`` came first (see docs/restart.md).
+"""
+
+from __future__ import annotations
+
+from pyctr.core.errors import UsageError
+
+FIRST_DELAY = 0.1  # seconds
+MAX_DELAY = 60.0
+MULTIPLIER = 2
+RESET_AFTER = 10.0  # seconds of running that reset the back-off
+
+POLICIES = ("no", "on-failure", "always", "unless-stopped")
+
+
+def parse_policy(text: str) -> tuple[str, int]:
+    """``no``, ``on-failure[:N]``, ``always``, ``unless-stopped`` -> (name, max retries or 0)."""
+    name, sep, count = text.partition(":")
+    if name not in POLICIES or (sep and (name != "on-failure" or not count.isdigit())):
+        raise UsageError(f"invalid restart policy {text!r}: no, on-failure[:N], always or unless-stopped")
+    return name, int(count) if count else 0
+
+
+def next_delay(previous: float, ran_for: float) -> float:
+    """The wait before the next restart, given the last one's and how long the container ran."""
+    if ran_for >= RESET_AFTER or previous <= 0:
+        return FIRST_DELAY
+    return min(previous * MULTIPLIER, MAX_DELAY)
+
+
+def should_restart(policy: str, exit_code: int, manually_stopped: bool, restart_count: int) -> bool:
+    """Whether a container that exited on its own is started again (a ``stop`` ends every policy)."""
+    name, limit = parse_policy(policy)
+    if manually_stopped or name == "no":
+        return False
+    if name == "on-failure":
+        return exit_code != 0 and (limit == 0 or restart_count < limit)
+    return True
+
+
+def should_start_at_boot(policy: str, exit_code: int, manually_stopped: bool, restart_count: int) -> bool:
+    """After a reboot or a service restart, as Docker's daemon does when it starts: ``always``
+    even after a ``stop``, ``unless-stopped`` unless stopped, ``on-failure`` after a failure."""
+    name, limit = parse_policy(policy)
+    if name == "always":
+        return True
+    if name == "unless-stopped":
+        return not manually_stopped
+    if name == "on-failure":
+        return not manually_stopped and exit_code != 0 and (limit == 0 or restart_count < limit)
+    return False
