@@ -6,7 +6,7 @@
 # by its tox name, such as unit-py313, vm, kernel-debian61) runs only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all=unit-py311,unit-py312,unit-py313,host-py311,host-py312,host-py313,rootless,vm,kernel-debian61
+all=unit-py311,unit-py312,unit-py313,host-py311,host-py312,host-py313,rootless,clients,vm,kernel-debian61
 case "${1:-all}" in
   all) legs=$all ;;
   unit) legs=unit-py311,unit-py312,unit-py313 ;;

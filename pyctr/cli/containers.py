@@ -35,13 +35,18 @@ def create(image: str, command: tuple[str, ...], **options: Any) -> None:
     click.echo(create_container(image, command, options))
 
 
-def _status_text(c: Any) -> str:
+def _status_text(c: Any, health: str | None = None) -> str:
     from pyctr.core.lifecycle import is_alive
 
     if c.status in ("running", "paused"):
         if not is_alive(c.pid, c.runtime.get("starttime")):
             return "Exited (unknown) - pyctr was killed; rm -f or system prune cleans up"
-        return f"Up {human_duration(time.time() - c.started)}" + (" (Paused)" if c.status == "paused" else "")
+        if c.status == "paused":
+            return f"Up {human_duration(time.time() - c.started)} (Paused)"
+        suffix = "" if health is None else (" (health: starting)" if health == "starting" else f" ({health})")
+        return f"Up {human_duration(time.time() - c.started)}{suffix}"
+    if c.status == "restarting":
+        return f"Restarting ({c.exit_code}) {ago(c.finished)}"
     if c.status == "exited":
         return f"Exited ({c.exit_code}) {ago(c.finished)}"
     return c.status.capitalize()
@@ -67,12 +72,14 @@ def ps(show_all: bool, quiet: bool, no_trunc: bool, fmt: str | None, filters: tu
     if last >= 0:
         containers, show_all = containers[:last], True
     rows = []
+    health = {} if not containers else dict(eng.db.execute("SELECT container_id, status FROM health").fetchall())
     for c in containers:
-        status = _status_text(c)
-        running = status.startswith("Up")
+        status = _status_text(c, health.get(c.id))
+        running = status.startswith(("Up", "Restarting"))
         if not show_all and not running:
             continue
-        state = ("paused" if c.status == "paused" else "running") if running else ("exited" if c.status in ("running", "paused") else c.status)
+        state = (c.status if c.status in ("paused", "restarting") else "running") if running else (
+            "exited" if c.status in ("running", "paused") else c.status)
         command = " ".join(c.spec.argv)
         if not no_trunc and len(command) > 20:
             command = command[:19] + "…"
@@ -80,7 +87,7 @@ def ps(show_all: bool, quiet: bool, no_trunc: bool, fmt: str | None, filters: tu
                "CreatedAt": c.created, "RunningFor": ago(c.created), "Status": status, "State": state,
                "Ports": _ports(eng, c) if running else "", "Names": c.name, "Labels": c.spec.labels,
                "Networks": c.drivers.get("network", "")}
-        if _ps_match(row, c, filters):
+        if _ps_match(row, c, filters, health.get(c.id) or "none"):
             rows.append(row)
     emit(rows, fmt, [("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"), ("CREATED", "RunningFor"),
                      ("STATUS", "Status"), ("PORTS", "Ports"), ("NAMES", "Names")], quiet=quiet, headers=PS_HEADERS)
@@ -111,7 +118,7 @@ def _ports(eng: Any, c: Any) -> str:
     return displayable(of_container(mappings, list(net.get("expose") or [])))
 
 
-def _ps_match(row: dict, c: Any, filters: tuple[str, ...]) -> bool:
+def _ps_match(row: dict, c: Any, filters: tuple[str, ...], health: str = "none") -> bool:
     from pyctr.core.errors import UsageError
 
     for f in filters:
@@ -128,7 +135,12 @@ def _ps_match(row: dict, c: Any, filters: tuple[str, ...]) -> bool:
                 return False
         if key == "ancestor" and value not in (c.spec.image, c.image_id):
             return False
-        if key not in ("name", "id", "status", "label", "ancestor"):
+        if key == "health":
+            if value not in ("starting", "healthy", "unhealthy", "none"):
+                raise UsageError(f"invalid filter 'health={value}': starting, healthy, unhealthy or none")
+            if health != value:
+                return False
+        if key not in ("name", "id", "status", "label", "ancestor", "health"):
             raise UsageError(f"invalid filter {key!r}")
     return True
 

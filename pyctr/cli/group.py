@@ -59,6 +59,8 @@ COMMANDS: dict[str, str] = {
     "rm": "containers:rm",
     "volume": "volumes:volume_group",
     "unshare": "system:unshare",
+    "healthcheck": "health:healthcheck_group",
+    "internal-restart": "restarting:internal_restart",
 }
 
 

@@ -36,17 +36,24 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
             oom_events += int(eng.cgroups_for(c).oom_events(c.runtime["cgroup"]).get("oom_kill", 0))
         except Exception:  # noqa: BLE001  (a vanished cgroup must not break inspect)
             pass
+    state_health = None
+    if c.spec.healthcheck and c.spec.healthcheck.get("Test", ["NONE"])[0] != "NONE":
+        from pyctr.core import health
+
+        state_health = health.get(eng.db, c.id)
+    restarting = c.status == "restarting"
     return {
         "Id": c.id,
         "Created": rfc3339(c.created),
         "Path": spec.argv[0] if spec.argv else "",
         "Args": spec.argv[1:],
         "State": {
-            "Status": status, "Running": running and c.status == "running", "Paused": c.status == "paused",
-            "Restarting": False, "OOMKilled": c.oom_killed, "Dead": c.status == "dead",
+            "Status": status, "Running": running and c.status == "running" or restarting,
+            "Paused": c.status == "paused", "Restarting": restarting, "OOMKilled": c.oom_killed, "Dead": c.status == "dead",
             "Pid": c.pid if running else 0, "ExitCode": c.exit_code, "Error": c.error,
             "StartedAt": rfc3339(c.started), "FinishedAt": rfc3339(c.finished),
             "OOMEvents": oom_events,
+            **({"Health": state_health} if state_health is not None else {}),
         },
         "Image": c.image_id,
         "ResolvConfPath": str(c.dir / "resolv.conf"),
@@ -65,7 +72,7 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
                            ([f"seccomp={spec.seccomp}"] if spec.seccomp != "default" else []) or None,
             "RestartPolicy": {"Name": spec.restart_policy.split(":")[0],
                               "MaximumRetryCount": int(spec.restart_policy.split(":")[1]) if ":" in spec.restart_policy else 0},
-            "LogConfig": {"Type": spec.log_driver, "Config": {}},
+            "LogConfig": {"Type": spec.log_driver, "Config": dict(spec.log_options)},
             "CgroupParent": spec.cgroup_parent,
             "Memory": spec.resources.get("memory", 0), "MemorySwap": spec.resources.get("memory_swap", 0),
             "NanoCpus": spec.resources.get("nano_cpus", 0), "CpuShares": spec.resources.get("cpu_shares", 0),
@@ -82,6 +89,7 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
             "Env": spec.env, "Cmd": spec.cmd, "Image": spec.image, "WorkingDir": spec.workdir,
             "Entrypoint": spec.entrypoint or None, "Labels": spec.labels, "StopSignal": spec.stop_signal,
             "StopTimeout": spec.stop_timeout,
+            **({"Healthcheck": spec.healthcheck} if spec.healthcheck else {}),
         },
         "NetworkSettings": {
             "IPAddress": net.get("ip_address", ""), "IPPrefixLen": net.get("prefix_len", 0),

@@ -218,6 +218,9 @@ def _add_storage_commands() -> None:
 
     system_group.add_command(df)
     system_group.add_command(check)
+    from pyctr.cli.restarting import autostart
+
+    system_group.add_command(autostart)
 
 
 _add_storage_commands()

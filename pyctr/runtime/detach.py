@@ -101,6 +101,11 @@ def _become_monitor(old_engine: Engine, container_id: str, report: int, client: 
     listener = attach_listener(container)
     container.runtime["monitor"] = os.getpid()
     container.save(engine.db)
+    if spec.healthcheck:
+        from pyctr.core import health
+
+        if health.active(spec.healthcheck):
+            health.reset(engine.db, container.id)  # starting again, as after every start
     engine.db.close()
     os.write(report, f"ok {pid}".encode())
     os.close(report)
@@ -111,9 +116,20 @@ def _become_monitor(old_engine: Engine, container_id: str, report: int, client: 
     cfg = engine.config
     finish = [sys.executable, "-m", "pyctr", "--root", str(cfg.root), "--runroot", str(cfg.runroot),
               "internal-finish", container.id]
-    args = [str(pid), log_path, *_log_arguments(container)] + [
+    args = [str(pid), log_path, *_log_arguments(container), _health_schedule(container)] + [
         str(fd) if fd >= 0 else "-" for fd in (out_r, err_r, in_w, listener.fileno(), client)]
     os.execv(sys.executable, [sys.executable, "-S", "-I", monitor] + args + finish)
+
+
+def _health_schedule(container: Container) -> str:
+    """The monitor's health argument: INTERVAL,START_PERIOD,START_INTERVAL,STARTED (pyctr.runtime.prober), or -."""
+    from pyctr.core import health
+
+    check = container.spec.healthcheck
+    if not health.active(check):
+        return "-"
+    interval, _, start_period, start_interval, _ = health.timings(check)  # type: ignore[arg-type]
+    return f"{interval},{start_period},{start_interval},{container.started}"
 
 
 def _log_arguments(container: Container) -> list[str]:

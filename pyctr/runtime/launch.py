@@ -467,7 +467,8 @@ class ExecLaunch:
 
     def __init__(self, *, spec: ContainerSpec, argv: list[str], env: list[str], user: str, workdir: str,
                  joins: dict[str, str], stdio: tuple[int, int, int] | None = None, console: int | None = None,
-                 seccomp_cache: str | None = None) -> None:
+                 seccomp_cache: str | None = None,
+                 supervise: Callable[[Callable[[], None], int], None] | None = None) -> None:
         self.spec = spec
         self.argv = argv
         self.env = env
@@ -477,6 +478,10 @@ class ExecLaunch:
         self.stdio = stdio
         self.console = console
         self.seccomp_cache = seccomp_cache  #: directory of compiled seccomp filters
+        #: ``supervise(start, err_w)``: run in the process inside the container instead of becoming
+        #: the command; it forks ``start`` (which becomes it) and stays, as a health probe's reaper
+        #: does (pyctr.runtime.probe); everything it uses must be imported before the fork
+        self.supervise = supervise
 
 
 def spawn_exec(launch: ExecLaunch, place: Callable[[int], None]) -> int:
@@ -501,12 +506,12 @@ def _exec_stage1(launch: ExecLaunch, seccomp_filter: seccomp.Prepared, sync_w: i
     child = os.fork()  # lands in the container's PID namespace
     if child == 0:
         os.close(sync_w)
-        _child_guard(err_w, lambda: _exec_child(launch, go_r, seccomp_filter))
+        _child_guard(err_w, lambda: _exec_child(launch, go_r, seccomp_filter, err_w))
     os.write(sync_w, f"pid {child}".encode())
     os._exit(0)
 
 
-def _exec_child(launch: ExecLaunch, go_r: int, seccomp_filter: seccomp.Prepared) -> None:
+def _exec_child(launch: ExecLaunch, go_r: int, seccomp_filter: seccomp.Prepared, err_w: int = -1) -> None:
     if os.read(go_r, 1) != b"G":
         os._exit(125)
     os.close(go_r)
@@ -515,5 +520,11 @@ def _exec_child(launch: ExecLaunch, go_r: int, seccomp_filter: seccomp.Prepared)
         for target, fd in enumerate(launch.stdio):
             if fd != target:
                 os.dup2(fd, target)
-    become_process(launch.spec, launch.argv, launch.env, launch.user, launch.workdir, launch.console,
-                   seccomp_filter)
+
+    def become() -> None:
+        become_process(launch.spec, launch.argv, launch.env, launch.user, launch.workdir, launch.console,
+                       seccomp_filter)
+
+    if launch.supervise is not None:
+        launch.supervise(lambda: _child_guard(err_w, become), err_w)
+    become()

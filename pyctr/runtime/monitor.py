@@ -121,7 +121,7 @@ def _gzip(path):
 
 class Monitor:
     def __init__(self, init_pid, log_path, out_fd, err_fd, in_fd, listen_fd, client_fd=-1,
-                 rotation=(-1, 1, False), attrs=""):
+                 rotation=(-1, 1, False), attrs="", prober=None):
         self.init_pid = init_pid
         self.log = None if log_path == "-" else JsonLog(log_path, *rotation, attrs=attrs)
         self.streams = {out_fd: "stdout"}
@@ -139,6 +139,7 @@ class Monitor:
             self.received[client] = b""
         self.terminal = out_fd if os.isatty(out_fd) else -1  # the pty master, with -t
         self.status = None
+        self.prober = prober  # the health checks' schedule (prober.py), with a HEALTHCHECK
 
     def run(self):
         wake_r, wake_w = os.pipe()
@@ -155,10 +156,13 @@ class Monitor:
             readers = list(open_fds) + [wake_r] + [c.fileno() for c in self.clients]
             if self.listener is not None:
                 readers.append(self.listener.fileno())
+            wait = 0.2 if self.status is not None else self.prober.timeout() if self.prober else None
             try:
-                ready, _, _ = select.select(readers, [], [], 0.2 if self.status is not None else None)
+                ready, _, _ = select.select(readers, [], [], wait)
             except InterruptedError:
                 continue
+            if self.prober is not None and self.status is None:
+                self.prober.tick()
             if self.status is not None and not ready:
                 break  # the init is gone and nobody writes any more
             for fd in ready:
@@ -198,11 +202,21 @@ class Monitor:
                 pid, st = os.waitpid(self.init_pid, os.WNOHANG)
                 if pid:
                     self.status = st
+                    if self.prober is not None:
+                        self.prober.stop()
             except ChildProcessError:
                 self.status = 255 << 8
-        try:  # re-parented descendants, reaped quietly
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
+        try:  # the health probe, and re-parented descendants (reaped quietly)
+            while True:
+                pid, st = os.waitpid(-1, os.WNOHANG)
+                if not pid:
+                    break
+                if pid == self.init_pid and self.status is None:  # (it exited since the call above)
+                    self.status = st
+                    if self.prober is not None:
+                        self.prober.stop()
+                elif self.prober is not None:
+                    self.prober.reaped(pid, st)
         except ChildProcessError:
             pass
 
@@ -273,16 +287,26 @@ class Monitor:
 
 
 def main(argv):
-    # argv: init_pid log_path|- rotation attrs|- out_fd err_fd|- in_fd|- listen_fd|- client_fd|- finish_command...
-    # rotation: MAX_SIZE,MAX_FILE,COMPRESS (-1,1,0: never rotated); attrs: a JSON object's text, or -
+    # argv: init_pid log_path|- rotation attrs|- health|- out_fd err_fd|- in_fd|- listen_fd|- client_fd|-
+    #       finish_command... (ending in "internal-finish ID")
+    # rotation: MAX_SIZE,MAX_FILE,COMPRESS (-1,1,0: never rotated); attrs: a JSON object's text, or -;
+    # health: the probes' schedule (prober.py), or -
     def fd(text):
         return -1 if text == "-" else int(text)
 
     size, files, compress = argv[2].split(",")
-    monitor = Monitor(int(argv[0]), argv[1], *(fd(a) for a in argv[4:9]),
-                      rotation=(int(size), int(files), compress == "1"), attrs="" if argv[3] == "-" else argv[3])
+    finish = argv[10:]
+    prober = None
+    if argv[4] != "-":
+        # prober.py lives beside this file; appended, so that no module of the standard library is shadowed
+        sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+        from prober import Prober
+
+        prober = Prober(finish[:-2] + ["healthcheck", "run", finish[-1]], argv[4])
+    monitor = Monitor(int(argv[0]), argv[1], *(fd(a) for a in argv[5:10]),
+                      rotation=(int(size), int(files), compress == "1"), attrs="" if argv[3] == "-" else argv[3],
+                      prober=prober)
     code = monitor.run()
-    finish = argv[9:]
     os.execv(finish[0], finish + [str(code)])
 
 

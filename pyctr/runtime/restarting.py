@@ -1,0 +1,147 @@
+"""Restart policies carried out without a daemon: the back-off wait, the restart, the boot pass.
+
+When a detached container's init exits, its monitor hands over to ``pyctr
+internal-finish``, which records the exit and calls :func:`after_exit`. If
+the policy says so, the container becomes ``restarting`` with the next
+back-off delay (pyctr.core.restarts) in its record, and that process turns
+into a small sleeper (``python -S -I``, a few MB) that waits out the delay and
+then execs ``pyctr internal-restart ID``, which starts the container again
+under a new monitor, unless a ``stop`` (or ``rm``) came first: ``stop`` of a
+restarting container records the stop, kills the sleeper and marks it exited.
+
+After a reboot, or when the API service starts, :func:`start_at_boot`
+starts the containers whose policy says so (as dockerd does when it starts):
+contrib/pyctr-restart.service runs ``pyctr system autostart`` at boot.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING
+
+from pyctr.core import restarts
+
+if TYPE_CHECKING:
+    from pyctr.core.container import Container
+    from pyctr.core.engine import Engine
+
+#: the sleeper: standard library only, no site packages; argv: DELAY COMMAND...
+_SLEEPER = "import os, sys, time; time.sleep(float(sys.argv[1])); os.execv(sys.argv[2], sys.argv[2:])"
+
+
+def after_exit(engine: Engine, container: Container) -> bool:
+    """Apply the restart policy to a container whose init exited on its own (its exit recorded).
+
+    Returns False when it stays stopped; otherwise does not return: this process
+    becomes the sleeper that restarts it after the back-off delay.
+    """
+    from pyctr.core.state import transaction
+
+    manually = bool(container.runtime.get("stopped_by_user"))
+    count = container.runtime.get("restart_count", 0)
+    if not restarts.should_restart(container.spec.restart_policy, container.exit_code, manually, count):
+        return False
+    ran_for = max(0.0, container.finished - container.started)
+    delay = restarts.next_delay(container.runtime.get("restart_delay", 0.0), ran_for)
+    container.runtime["restart_delay"] = delay
+    container.runtime["restart_count"] = count + 1
+    container.runtime["monitor"] = os.getpid()  # the sleeper: what `stop` kills to end the loop
+    container.status = "restarting"
+    with transaction(engine.db):
+        container.save(engine.db)
+    engine.db.close()
+    cfg = engine.config
+    command = [sys.executable, "-m", "pyctr", "--root", str(cfg.root), "--runroot", str(cfg.runroot),
+               "internal-restart", container.id]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-S", "-I", "-c", _SLEEPER, repr(delay), *command])
+    return True  # (not reached)
+
+
+def restart_now(engine: Engine, container: Container) -> None:
+    """The sleeper's end: start the container again, unless it was stopped or removed meanwhile."""
+    from pyctr.core.errors import PyctrError
+    from pyctr.runtime.detach import start_detached
+
+    if container.status != "restarting" or container.runtime.get("stopped_by_user"):
+        return
+    try:
+        start_detached(engine, container)
+    except PyctrError as e:
+        # a start that fails counts as an exit: the policy (and its back-off) decides again
+        from pyctr.core.container import lookup
+
+        failed = lookup(engine.db, engine.config.root, container.id)
+        failed.error = str(e)
+        failed.exit_code = getattr(e, "exit_code", 125)
+        if failed.status not in ("running", "paused"):
+            failed.status = "exited"
+            failed.save(engine.db)
+            after_exit(engine, failed)
+
+
+def cancel(engine: Engine, container: Container) -> bool:
+    """``stop`` of a restarting container: no restart after all; it is exited. False if it was not restarting."""
+    from pyctr.core.lifecycle import is_alive
+    from pyctr.core.state import transaction
+
+    if container.status != "restarting":
+        return False
+    container.runtime["stopped_by_user"] = True
+    container.status = "exited"
+    with transaction(engine.db):
+        container.save(engine.db)
+    sleeper = container.runtime.get("monitor", 0)
+    if sleeper and is_alive(sleeper) and _is_sleeper(sleeper, container.id):
+        try:
+            os.kill(sleeper, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return True
+
+
+def _is_sleeper(pid: int, container_id: str) -> bool:
+    """Whether ``pid`` is this container's sleeper (a pid can be reused)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+    except OSError:
+        return False
+    return b"internal-restart" in args and container_id.encode() in args
+
+
+def start_at_boot(engine: Engine) -> list[str]:
+    """Start what a restarted dockerd would: records left "running" by a reboot are finished first
+    (pyctr.core.lifecycle.reconcile), then every container whose policy says so is started."""
+    from pyctr.core import lifecycle
+    from pyctr.core.container import list_all
+    from pyctr.core.errors import PyctrError
+    from pyctr.runtime.detach import start_detached
+
+    lines = lifecycle.reconcile(engine)
+    for c in list_all(engine.db, engine.config.root):
+        if c.status == "restarting" and _alive_sleeper(c):
+            continue  # its sleeper is still there (a service restart, not a reboot)
+        if c.status not in ("exited", "restarting") or not c.started:
+            continue
+        manually = bool(c.runtime.get("stopped_by_user"))
+        if not restarts.should_start_at_boot(c.spec.restart_policy, c.exit_code, manually,
+                                             c.runtime.get("restart_count", 0)):
+            continue
+        c.runtime.pop("stopped_by_user", None)
+        try:
+            start_detached(engine, c)
+            lines.append(f"started {c.name} (restart policy {c.spec.restart_policy})")
+        except PyctrError as e:
+            lines.append(f"could not start {c.name}: {e}")
+    return lines
+
+
+def _alive_sleeper(c: Container) -> bool:
+    from pyctr.core.lifecycle import is_alive
+
+    pid = c.runtime.get("monitor", 0)
+    return bool(pid) and is_alive(pid) and _is_sleeper(pid, c.id)
