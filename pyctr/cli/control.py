@@ -10,7 +10,7 @@ import click
 
 from pyctr.cli.common import each, engine
 from pyctr.core import lifecycle
-from pyctr.core.errors import Conflict, PyctrError, UsageError
+from pyctr.core.errors import Conflict, UsageError
 
 
 def _each(refs: tuple[str, ...], action: Any) -> None:
@@ -124,16 +124,9 @@ def internal_finish(container_id: str, exit_code: int) -> None:
         return  # removed meanwhile (rm -f)
     if c.status in ("running", "paused"):
         lifecycle.cleanup(eng, c, exit_code=exit_code)
-    if lifecycle.should_restart(c):
-        from pyctr.runtime.detach import start_detached
+    from pyctr.runtime.restarting import after_exit
 
-        c.runtime["restart_count"] = c.runtime.get("restart_count", 0) + 1
-        c.save(eng.db)
-        try:
-            start_detached(eng, c)
-            return
-        except PyctrError:
-            pass
+    after_exit(eng, c)  # (with a restart to come, this process waits out the back-off and does not return)
     if c.spec.auto_remove:
         lifecycle.remove(eng, c, force=True, volumes=True)
 

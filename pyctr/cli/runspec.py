@@ -101,7 +101,10 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
         spec.stop_signal = o["stop_signal"]
     if o["stop_timeout"] is not None:
         spec.stop_timeout = o["stop_timeout"]
-    spec.log_driver = o["log_driver"]
+    from pyctr.core import health, logconfig
+
+    spec.log_driver, spec.log_options = logconfig.from_options(o["log_driver"], o["log_opt"], eng.config)
+    spec.healthcheck = health.from_options(o, (image.config.get("config") or {}).get("Healthcheck"))
     spec.resources = resources_from(o)
     spec.cgroup_parent = o["cgroup_parent"]
     _namespace_modes(spec, o)

@@ -440,15 +440,12 @@ def _release_rootfs(container: Container, storage: Any, removing: bool) -> list[
 
 
 def should_restart(container: Container) -> bool:
-    """Docker's restart policies, applied when the init exited on its own."""
-    policy, _, limit = container.spec.restart_policy.partition(":")
-    if container.runtime.get("stopped_by_user"):
-        return False
-    if policy == "always" or policy == "unless-stopped":
-        return True
-    if policy == "on-failure" and container.exit_code != 0:
-        return not limit or container.runtime.get("restart_count", 0) < int(limit)
-    return False
+    """Docker's restart policies, applied when the init exited on its own (pyctr.core.restarts)."""
+    from pyctr.core import restarts
+
+    return restarts.should_restart(container.spec.restart_policy, container.exit_code,
+                                   bool(container.runtime.get("stopped_by_user")),
+                                   container.runtime.get("restart_count", 0))
 
 
 def kill(container: Container, sig: int) -> None:
@@ -463,6 +460,12 @@ def remove(engine: Engine, container: Container, force: bool = False, volumes: b
     running = container.status in ("running", "paused") and is_alive(container.pid, container.runtime.get("starttime"))
     if running and not force:
         raise Conflict(f"you cannot remove a running container {container.short_id}; stop it first or use -f")
+    if container.status == "restarting":
+        if not force:
+            raise Conflict(f"you cannot remove a restarting container {container.short_id}; stop it first or use -f")
+        from pyctr.core import restarts
+
+        restarts.cancel(engine, container)  # its sleeper goes first: nothing comes back
     if running:
         os.kill(container.pid, signal.SIGKILL)
         _wait_gone(container.pid)
@@ -546,7 +549,7 @@ def remove_stopped(engine: Engine) -> list[str]:
 
     removed = []
     for c in list_all(engine.db, engine.config.root):
-        if c.status not in ("running", "paused"):
+        if c.status not in ("running", "paused", "restarting"):
             remove(engine, c, force=True)
             removed.append(c.id)
     return removed
@@ -642,6 +645,10 @@ def stop(engine: Engine, container: Container, timeout: int | None = None, sig: 
     """Docker's stop: the stop signal, ``timeout`` seconds (the container's own by default),
     then SIGKILL; returns once the exit is recorded. Stopping a stopped container is no error."""
     c = container
+    from pyctr.core import restarts
+
+    if restarts.cancel(engine, c):
+        return  # it was waiting out a restart back-off: it stays stopped
     if c.status not in ("running", "paused") or not is_alive(c.pid, c.runtime.get("starttime")):
         return
     number = parse_signal(sig or c.spec.stop_signal or "SIGTERM")

@@ -11,6 +11,10 @@ it out as a small process and then starts the container again, unless a
 
 from __future__ import annotations
 
+import os
+import signal
+from typing import Any
+
 from pyctr.core.errors import UsageError
 
 FIRST_DELAY = 0.1  # seconds
@@ -57,3 +61,34 @@ def should_start_at_boot(policy: str, exit_code: int, manually_stopped: bool, re
     if name == "on-failure":
         return not manually_stopped and exit_code != 0 and (limit == 0 or restart_count < limit)
     return False
+
+
+def cancel(engine: Any, container: Any) -> bool:
+    """``stop`` (or ``rm -f``) of a restarting container: no restart after all, it is exited and
+    its sleeper (the process waiting out the back-off) is killed. False if it was not restarting."""
+    from pyctr.core.state import transaction
+
+    if container.status != "restarting":
+        return False
+    container.runtime["stopped_by_user"] = True
+    container.status = "exited"
+    with transaction(engine.db):
+        container.save(engine.db)
+    sleeper = container.runtime.get("monitor", 0)
+    if sleeper and is_sleeper(sleeper, container.id):
+        try:
+            os.kill(sleeper, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return True
+
+
+def is_sleeper(pid: int, container_id: str) -> bool:
+    """Whether ``pid`` is this container's sleeper (its command line names it: a pid can be reused)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+    except OSError:
+        return False
+    return b"internal-restart" in args and container_id.encode() in args
+

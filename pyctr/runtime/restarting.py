@@ -7,7 +7,8 @@ back-off delay (pyctr.core.restarts) in its record, and that process turns
 into a small sleeper (``python -S -I``, a few MB) that waits out the delay and
 then execs ``pyctr internal-restart ID``, which starts the container again
 under a new monitor, unless a ``stop`` (or ``rm``) came first: ``stop`` of a
-restarting container records the stop, kills the sleeper and marks it exited.
+restarting container records the stop, kills the sleeper and marks it exited
+(pyctr.core.restarts.cancel).
 
 After a reboot, or when the API service starts, :func:`start_at_boot`
 starts the containers whose policy says so (as dockerd does when it starts):
@@ -17,7 +18,6 @@ contrib/pyctr-restart.service runs ``pyctr system autostart`` at boot.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -83,36 +83,6 @@ def restart_now(engine: Engine, container: Container) -> None:
             after_exit(engine, failed)
 
 
-def cancel(engine: Engine, container: Container) -> bool:
-    """``stop`` of a restarting container: no restart after all; it is exited. False if it was not restarting."""
-    from pyctr.core.lifecycle import is_alive
-    from pyctr.core.state import transaction
-
-    if container.status != "restarting":
-        return False
-    container.runtime["stopped_by_user"] = True
-    container.status = "exited"
-    with transaction(engine.db):
-        container.save(engine.db)
-    sleeper = container.runtime.get("monitor", 0)
-    if sleeper and is_alive(sleeper) and _is_sleeper(sleeper, container.id):
-        try:
-            os.kill(sleeper, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return True
-
-
-def _is_sleeper(pid: int, container_id: str) -> bool:
-    """Whether ``pid`` is this container's sleeper (a pid can be reused)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            args = f.read().split(b"\0")
-    except OSError:
-        return False
-    return b"internal-restart" in args and container_id.encode() in args
-
-
 def start_at_boot(engine: Engine) -> list[str]:
     """Start what a restarted dockerd would: records left "running" by a reboot are finished first
     (pyctr.core.lifecycle.reconcile), then every container whose policy says so is started."""
@@ -141,7 +111,5 @@ def start_at_boot(engine: Engine) -> list[str]:
 
 
 def _alive_sleeper(c: Container) -> bool:
-    from pyctr.core.lifecycle import is_alive
-
     pid = c.runtime.get("monitor", 0)
-    return bool(pid) and is_alive(pid) and _is_sleeper(pid, c.id)
+    return bool(pid) and restarts.is_sleeper(pid, c.id)
