@@ -22,6 +22,11 @@ def parse_since(value: str | None) -> float | None:
 
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
+    from pyctr.runtime.logfiles import rfc3339
+
+    exact = rfc3339(value)
+    if exact is not None:
+        return exact
     m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", value)
     if m and any(m.groups()):
         h, mi, s = (int(x or 0) for x in m.groups())

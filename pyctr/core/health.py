@@ -212,6 +212,15 @@ def _rfc3339(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e9):09d}Z"
 
 
+def announce(engine: Any, container: Any, status: str) -> None:
+    """Docker's ``health_status: STATUS`` event, in the event journal (pyctr.core.events)."""
+    try:
+        from pyctr.core import events
+    except ImportError:  # the journal (issue 17) has not landed in this tree yet
+        return
+    events.container_event(engine, container, f"health_status: {status}")
+
+
 def ps_suffix(status: str | None) -> str:
     """What ``ps`` adds to "Up 5 minutes": `` (healthy)``, `` (health: starting)``."""
     if not status or status == NONE:

@@ -87,15 +87,29 @@ def entries(f: IO[bytes]) -> Iterator[dict[str, Any]]:
 
 def entry_time(entry: dict[str, Any]) -> float:
     """An entry's ``time`` (RFC 3339 with nanoseconds, UTC) as seconds."""
+    return rfc3339(entry.get("time", "")) or 0.0
+
+
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?")
+
+
+def rfc3339(text: str) -> float | None:
+    """RFC 3339 with any number of fraction digits (Docker's nanoseconds), as seconds; None if it is not.
+    Both sides of a comparison go through here, so a time compares equal to itself."""
     import calendar
 
-    text = entry.get("time", "1970-01-01T00:00:00Z")
-    base, _, frac = text.rstrip("Z").partition(".")
+    m = _RFC3339.fullmatch(text.strip())
+    if m is None:
+        return None
     try:
-        ts = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+        ts = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
     except ValueError:
-        return 0.0
-    return ts + float("0." + frac) if frac.isdigit() else ts
+        return None
+    zone = m.group(3) or "Z"
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        ts -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return ts + float("0" + m.group(2)) if m.group(2) else float(ts)
 
 
 def read(path: str, tail: int | None = None) -> tuple[list[dict[str, Any]], IO[bytes] | None]:

@@ -307,6 +307,8 @@ def main(argv):
                       rotation=(int(size), int(files), compress == "1"), attrs="" if argv[3] == "-" else argv[3],
                       prober=prober)
     code = monitor.run()
+    # an ignored signal stays ignored across exec: the hand-over (and a container it restarts) must not inherit it
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.execv(finish[0], finish + [str(code)])
 
 

@@ -54,6 +54,9 @@ class Prober:
         if pid == 0:
             try:
                 os.closerange(3, 65536)  # nothing of the watcher's (its pipes, its socket) goes along
+                import _signal
+
+                _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)  # (the monitor ignores it; exec would keep that)
                 os.execv(self.command[0], self.command)
             finally:
                 os._exit(127)

@@ -62,9 +62,8 @@ def test_health_goes_from_starting_to_healthy_and_unhealthy_in_inspect_and_ps(bu
         assert busybox("ps", "-q", "--filter", "health=unhealthy").stdout.strip()
         busybox("exec", "h", "touch", "/tmp/ok", check=True)
         _until(lambda: _health(busybox, "h")["Status"] == "healthy")
-        state = _health(busybox, "h")
+        state = _until(lambda: (h := _health(busybox, "h")) and len(h["Log"]) == 5 and h)
         assert state["FailingStreak"] == 0 and state["Log"][-1]["Output"] == "fine\n"
-        assert len(state["Log"]) == 5
         assert state["Log"][-1]["Start"] <= state["Log"][-1]["End"]
         assert "(healthy)" in busybox("ps").stdout
         config = json.loads(busybox("inspect", "--format", "{{json .Config.Healthcheck}}", "h", check=True).stdout)
