@@ -259,8 +259,15 @@ def run_foreground(eng: Any, container: Any, detach_keys: bytes | None = None) -
             finally:
                 if stdin != 0:
                     os.close(stdin)
+        prober = 0
+        if spec.healthcheck:
+            from pyctr.runtime.probe import watch_beside
+
+            prober = watch_beside(eng, container)  # the health checks' schedule, beside this process
         code = lifecycle.wait_foreground(eng, container, pid, master=master, interactive=spec.interactive,
                                          removing=spec.auto_remove)
+        if prober:
+            os.waitpid(prober, 0)  # (it ends with the init)
     except BaseException:
         if spec.auto_remove:
             lifecycle.remove(eng, container, force=True, volumes=True)

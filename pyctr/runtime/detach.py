@@ -116,12 +116,12 @@ def _become_monitor(old_engine: Engine, container_id: str, report: int, client: 
     cfg = engine.config
     finish = [sys.executable, "-m", "pyctr", "--root", str(cfg.root), "--runroot", str(cfg.runroot),
               "internal-finish", container.id]
-    args = [str(pid), log_path, *_log_arguments(container), _health_schedule(container)] + [
+    args = [str(pid), log_path, *_log_arguments(container), health_schedule(container)] + [
         str(fd) if fd >= 0 else "-" for fd in (out_r, err_r, in_w, listener.fileno(), client)]
     os.execv(sys.executable, [sys.executable, "-S", "-I", monitor] + args + finish)
 
 
-def _health_schedule(container: Container) -> str:
+def health_schedule(container: Container) -> str:
     """The monitor's health argument: INTERVAL,START_PERIOD,START_INTERVAL,STARTED (pyctr.runtime.prober), or -."""
     from pyctr.core import health
 

@@ -177,3 +177,35 @@ def _collect(out_r: int, pid: int, deadline: float) -> tuple[bytes, int | None]:
     except ChildProcessError:
         status = None
     return b"".join(chunks), status
+
+
+def watch_beside(engine: Engine, container: Container) -> int:
+    """Start the health schedule beside a watcher that is not pyctr's monitor (a foreground
+    ``run``; conmon): ``prober.py`` on its own, ending with the container's init. Its pid, to
+    reap once the container is gone; 0 when the container has no check."""
+    import sys
+
+    from pyctr.runtime.detach import health_schedule
+
+    schedule = health_schedule(container)
+    if schedule == "-":
+        return 0
+    health.reset(engine.db, container.id)
+    cfg = engine.config
+    command = [sys.executable, "-m", "pyctr", "--root", str(cfg.root), "--runroot", str(cfg.runroot),
+               "healthcheck", "run", container.id]
+    script = os.path.join(os.path.dirname(__file__), "prober.py")
+    argv = [sys.executable, "-S", "-I", script, str(container.pid), str(container.runtime.get("starttime", 0)),
+            schedule, "--", *command]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.closerange(3, 65536)
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    return pid
+

@@ -110,6 +110,26 @@ def test_a_hung_probe_is_killed_at_its_timeout_and_leaves_no_process(busybox):
         busybox("rm", "-f", "hung", "bg")
 
 
+def test_a_foreground_run_is_probed_too_and_its_prober_ends_with_it(busybox):
+    import subprocess
+    import sys
+
+    run = subprocess.Popen([sys.executable, "-m", "pyctr", "--network=none", "run", "--name", "fg", "--health-cmd",
+                            "true", "--health-interval", "200ms", "busybox", "sleep", "3"],
+                           env=busybox.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _until(lambda: busybox("inspect", "--format", "{{.State.Status}}", "fg").stdout.strip() == "running")
+        _until(lambda: _health(busybox, "fg")["Status"] == "healthy")
+        assert run.wait(timeout=30) == 0, run.stderr.read()
+        assert not [p for p in os.listdir("/proc") if p.isdigit() and _cmdline_has(p, b"prober.py")
+                    and _cmdline_has(p, str(busybox.root).encode())]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        busybox("rm", "-f", "fg")
+
+
 def test_probes_count_against_the_containers_limits(busybox):
     busybox(*RUN, "--name", "lim", "--pids-limit", "3", "--health-cmd", "sleep 0.5 & sleep 0.5 & sleep 0.5 & wait",
             "--health-interval", "1h", "busybox", "sleep", "300", check=True)
