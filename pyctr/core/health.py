@@ -179,9 +179,10 @@ def get(db: Any, container_id: str) -> dict[str, Any] | None:
 
 def reset(db: Any, container_id: str) -> None:
     """A (re)start: starting again, the streak cleared, the log kept (as Docker's initHealthMonitor)."""
-    db.execute("INSERT INTO health(container_id, status, failing_streak, log) VALUES (?, ?, 0, '[]')"
+    db.execute("INSERT INTO health(container_id, status, failing_streak, log)"
+               " SELECT id, ?, 0, '[]' FROM containers WHERE id = ?"  # (a removed container gets no row)
                " ON CONFLICT(container_id) DO UPDATE SET status = excluded.status, failing_streak = 0",
-               (container_id, STARTING))
+               (STARTING, container_id))
 
 
 def record(db: Any, container_id: str, result: dict[str, Any], check: dict[str, Any],
@@ -194,10 +195,12 @@ def record(db: Any, container_id: str, result: dict[str, Any], check: dict[str, 
         state = get(db, container_id) or {"Status": STARTING, "FailingStreak": 0, "Log": []}
         new = apply_result(state, result, check, started)
         log = [{k: v for k, v in entry.items() if not k.startswith("_")} for entry in new["Log"]]
-        db.execute("INSERT INTO health(container_id, status, failing_streak, log) VALUES (?, ?, ?, ?)"
+        # a probe that ends after its container was removed (rm -f) records nothing
+        db.execute("INSERT INTO health(container_id, status, failing_streak, log)"
+                   " SELECT id, ?, ?, ? FROM containers WHERE id = ?"
                    " ON CONFLICT(container_id) DO UPDATE SET status = excluded.status,"
                    " failing_streak = excluded.failing_streak, log = excluded.log",
-                   (container_id, new["Status"], new["FailingStreak"], json.dumps(log)))
+                   (new["Status"], new["FailingStreak"], json.dumps(log), container_id))
     return state["Status"], new["Status"]
 
 

@@ -201,7 +201,10 @@ def run(duration: float, interval: float = 60.0, base: Path | None = None, repor
         statuses.append(soak.status())
     running = soak.samples[1:]
     soak.remove_all()
-    time.sleep(1)
+    # what was in flight at rm -f (a probe, an exit's hand-over) ends on its own: give it ten seconds
+    deadline = time.monotonic() + 10
+    while soak._ours() and time.monotonic() < deadline:
+        time.sleep(0.2)
     end = soak.sample("end")
     result = {"samples": soak.samples, "status": statuses[-1:] if statuses else [], "problems": problems(start, running, end)}
     if report:

@@ -1,4 +1,4 @@
-"""The soak test's five-minute version (CI's `soak` leg; scripts/soak.sh runs the long one)."""
+"""The soak test's five-minute version (CI's `clients` leg; scripts/soak.sh runs the long one)."""
 
 from __future__ import annotations
 
