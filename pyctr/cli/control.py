@@ -45,6 +45,9 @@ def start(attach: bool, interactive: bool, containers: tuple[str, ...]) -> None:
 
         if c.status in ("running", "paused") and lifecycle.is_alive(c.pid, c.runtime.get("starttime")):
             return
+        from pyctr.core import restarts
+
+        restarts.manual_start(eng, c)
         start_detached(eng, c)
 
     _each(containers, act)
@@ -87,8 +90,12 @@ def restart(timeout: int | None, containers: tuple[str, ...]) -> None:
     from pyctr.runtime.detach import start_detached
 
     def act(eng: Any, c: Any) -> None:
+        from pyctr.core import restarts
+
         lifecycle.stop(eng, c, timeout)
-        start_detached(eng, lookup(eng.db, eng.config.root, c.id))
+        again = lookup(eng.db, eng.config.root, c.id)
+        restarts.manual_start(eng, again)
+        start_detached(eng, again)
 
     _each(containers, act)
 

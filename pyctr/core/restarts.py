@@ -92,3 +92,15 @@ def is_sleeper(pid: int, container_id: str) -> bool:
         return False
     return b"internal-restart" in args and container_id.encode() in args
 
+
+def manual_start(engine: Any, container: Any) -> None:
+    """``start``/``restart`` by hand: the restart count and the back-off begin again (Docker resets
+    its restart manager then); a restart still waited for is dropped."""
+    from pyctr.core.state import transaction
+
+    cancel(engine, container)
+    for key in ("restart_count", "restart_delay"):
+        container.runtime.pop(key, None)
+    with transaction(engine.db):
+        container.save(engine.db)
+
