@@ -53,7 +53,7 @@ def rmi(force: bool, no_prune: bool, images: tuple[str, ...]) -> None:
 @click.argument("image")
 def history(no_trunc: bool, quiet: bool, human: bool, fmt: str | None, image: str) -> None:
     """Show the history of an image."""
-    from pyctr.cli.inspect import rfc3339
+    from pyctr.core.inspection import rfc3339
     from pyctr.images.operations import history as rows_of
 
     eng = engine()

@@ -1,0 +1,113 @@
+"""Docker's JSON for a container (``inspect``, ``GET /containers/{id}/json``): one
+shape for both front ends."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def rfc3339(ts: float) -> str:
+    if not ts:
+        return "0001-01-01T00:00:00Z"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e9):09d}Z"
+
+
+def container_json(eng: Any, c: Any) -> dict[str, Any]:
+    from pyctr.core.lifecycle import is_alive
+
+    spec = c.spec
+    running = c.status in ("running", "paused") and is_alive(c.pid, c.runtime.get("starttime"))
+    status = c.status if running or c.status not in ("running", "paused") else "exited"
+    try:
+        graph = {"Name": c.drivers.get("storage", ""), "Data": eng.storage_for(c).metadata(c.id)}
+    except Exception:  # noqa: BLE001  (inspect must work even when the driver cannot load)
+        graph = {"Name": c.drivers.get("storage", ""), "Data": {}}
+    net = c.runtime.get("network") or {}
+    oom_events = c.runtime.get("oom_events", 0)
+    if running and c.runtime.get("cgroup") is not None:
+        try:
+            oom_events += int(eng.cgroups_for(c).oom_events(c.runtime["cgroup"]).get("oom_kill", 0))
+        except Exception:  # noqa: BLE001  (a vanished cgroup must not break inspect)
+            pass
+    state_health = None
+    if c.spec.healthcheck and c.spec.healthcheck.get("Test", ["NONE"])[0] != "NONE":
+        from pyctr.core import health
+
+        state_health = health.get(eng.db, c.id)
+    restarting = c.status == "restarting"
+    return {
+        "Id": c.id,
+        "Created": rfc3339(c.created),
+        "Path": spec.argv[0] if spec.argv else "",
+        "Args": spec.argv[1:],
+        "State": {
+            "Status": status, "Running": running and c.status == "running" or restarting,
+            "Paused": c.status == "paused", "Restarting": restarting, "OOMKilled": c.oom_killed, "Dead": c.status == "dead",
+            "Pid": c.pid if running else 0, "ExitCode": c.exit_code, "Error": c.error,
+            "StartedAt": rfc3339(c.started), "FinishedAt": rfc3339(c.finished),
+            "OOMEvents": oom_events,
+            **({"Health": state_health} if state_health is not None else {}),
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": str(c.dir / "resolv.conf"),
+        "HostnamePath": str(c.dir / "hostname"),
+        "HostsPath": str(c.dir / "hosts"),
+        "LogPath": str(c.dir / f"{c.id}-json.log"),
+        "Name": "/" + c.name,
+        "RestartCount": c.runtime.get("restart_count", 0),
+        "Driver": c.drivers.get("storage", ""),
+        "Platform": "linux",
+        "HostConfig": {
+            "NetworkMode": c.drivers.get("network", ""), "AutoRemove": spec.auto_remove,
+            "Privileged": spec.privileged, "ReadonlyRootfs": spec.read_only,
+            "CapAdd": spec.cap_add or None, "CapDrop": spec.cap_drop or None,
+            "SecurityOpt": (["no-new-privileges"] if spec.no_new_privileges else []) +
+                           ([f"seccomp={spec.seccomp}"] if spec.seccomp != "default" else []) or None,
+            "RestartPolicy": {"Name": spec.restart_policy.split(":")[0],
+                              "MaximumRetryCount": int(spec.restart_policy.split(":")[1]) if ":" in spec.restart_policy else 0},
+            "LogConfig": {"Type": spec.log_driver, "Config": dict(spec.log_options)},
+            "CgroupParent": spec.cgroup_parent,
+            "Memory": spec.resources.get("memory", 0), "MemorySwap": spec.resources.get("memory_swap", 0),
+            "NanoCpus": spec.resources.get("nano_cpus", 0), "CpuShares": spec.resources.get("cpu_shares", 0),
+            "PidsLimit": spec.resources.get("pids_limit"),
+            "PidMode": spec.namespaces.get("pid", ""), "IpcMode": spec.namespaces.get("ipc", "private"),
+            "UTSMode": spec.namespaces.get("uts", ""), "UsernsMode": spec.namespaces.get("user", ""),
+            "Init": spec.init,
+        },
+        "GraphDriver": graph,
+        "Mounts": [_mount_json(eng, m) for m in spec.mounts],
+        "Config": {
+            "Hostname": spec.hostname, "Domainname": spec.domainname, "User": spec.user,
+            "AttachStdin": spec.interactive, "Tty": spec.tty, "OpenStdin": spec.interactive,
+            "Env": spec.env, "Cmd": spec.cmd, "Image": spec.image, "WorkingDir": spec.workdir,
+            "Entrypoint": spec.entrypoint or None, "Labels": spec.labels, "StopSignal": spec.stop_signal,
+            "StopTimeout": spec.stop_timeout,
+            **({"Healthcheck": spec.healthcheck} if spec.healthcheck else {}),
+        },
+        "NetworkSettings": {
+            "IPAddress": net.get("ip_address", ""), "IPPrefixLen": net.get("prefix_len", 0),
+            "Gateway": net.get("gateway", ""), "MacAddress": net.get("mac_address", ""),
+            "Ports": net.get("extra", {}).get("ports", {}),
+            # a driver with several networks per container (network connect) lists them all
+            "Networks": net.get("extra", {}).get("networks") if "networks" in net.get("extra", {}) else
+            {net["network"]: {"IPAddress": net.get("ip_address", ""), "Gateway": net.get("gateway", ""),
+                              "IPPrefixLen": net.get("prefix_len", 0), "MacAddress": net.get("mac_address", ""),
+                              "Aliases": net.get("extra", {}).get("aliases")}} if net.get("network") else {},
+        },
+    }
+
+
+def _mount_json(eng: Any, m: Any) -> dict[str, Any]:
+    """One ``Mounts`` entry. A volume's Source is, as in Docker, where it is on
+    the host (its driver's path, ``volume inspect``'s Mountpoint); Name is its name."""
+    name, source, driver = "", m.source, m.driver
+    if m.type == "volume":
+        from pyctr.core import volumes
+
+        name, source = m.source, ""
+        vol = volumes.get(eng, m.source)
+        if vol is not None:  # gone (volume rm after the container stopped): no host path to show
+            driver, source = vol.driver, volumes.mountpoint(eng, vol)
+    return {"Type": m.type, "Name": name, "Source": source, "Destination": m.target, "Driver": driver,
+            "Mode": "ro" if m.readonly else "", "RW": not m.readonly, "Propagation": m.propagation}

@@ -1,0 +1,35 @@
+"""Docker's JSON for an image (``inspect``, ``GET /images/{name}/json``): one shape for both front ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyctr.core.inspection import rfc3339
+
+
+def image_json(eng: Any, image: Any) -> dict[str, Any]:
+    from pyctr.images.reference import parse
+
+    cfg = image.config
+    repo_digests = []
+    if image.manifest_digest:
+        repo_digests = sorted({f"{parse(t).familiar_name}@{image.manifest_digest}" for t in image.tags})
+    try:
+        graph = {"Name": eng.storage_driver_name(), "Data": eng.storage.metadata(image.layers[-1]) if image.layers else {}}
+    except Exception:  # noqa: BLE001
+        graph = {"Name": eng.storage_driver_name(), "Data": {}}
+    return {
+        "Id": image.id,
+        "RepoTags": [parse(t).familiar for t in image.tags],
+        "RepoDigests": repo_digests,
+        "Parent": "",
+        "Comment": (cfg.get("history") or [{}])[-1].get("comment", ""),
+        "Created": cfg.get("created", rfc3339(image.created)),
+        "Config": cfg.get("config") or {},
+        "Architecture": cfg.get("architecture", ""),
+        "Os": cfg.get("os", ""),
+        "Size": image.size,
+        "GraphDriver": graph,
+        "RootFS": {"Type": "layers", "Layers": (cfg.get("rootfs") or {}).get("diff_ids", [])},
+        "Metadata": {"LastTagTime": rfc3339(0)},
+    }
