@@ -131,6 +131,30 @@ def system_prune(force: bool, prune_all: bool) -> None:
         click.echo(line)
 
 
+@system_group.command(name="service")
+@click.option("--time", "-t", "idle", type=float, default=5.0, show_default=True,
+              help="Seconds without a request before the service exits (0: never).")
+@click.argument("uri", required=False)
+def service(idle: float, uri: str | None) -> None:
+    """Serve the Docker Engine API (v1.41) on a unix socket, for the docker CLI, docker-py,
+    compose and testcontainers (DOCKER_HOST=unix:///run/pyctr/pyctr.sock)."""
+    import json
+
+    eng = engine()
+    if idle < 0:
+        from pyctr.core.errors import UsageError
+
+        raise UsageError("--time must be 0 (never) or more seconds")
+    os.environ["PYCTR_SERVICE_CONFIG"] = json.dumps(eng.config.as_dict())
+    argv = [sys.executable, "-m", "pyctr.api", "--time", str(idle)]
+    if eng.config.log_level == "debug":
+        argv.append("--verbose")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # a process of its own interpreter (the same pid, for systemd's LISTEN_PID): front ends do not import each other
+    os.execv(sys.executable, argv + ([uri] if uri else []))
+
+
 def _add_storage_commands() -> None:
     # system df / check live in their own module; registered here so `system --help` lists them
     from pyctr.cli.diskusage import check, df

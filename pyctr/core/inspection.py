@@ -88,7 +88,7 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
         "NetworkSettings": {
             "IPAddress": net.get("ip_address", ""), "IPPrefixLen": net.get("prefix_len", 0),
             "Gateway": net.get("gateway", ""), "MacAddress": net.get("mac_address", ""),
-            "Ports": net.get("extra", {}).get("ports", {}),
+            "Ports": port_map(spec, net.get("extra", {}).get("ports")),
             # a driver with several networks per container (network connect) lists them all
             "Networks": net.get("extra", {}).get("networks") if "networks" in net.get("extra", {}) else
             {net["network"]: {"IPAddress": net.get("ip_address", ""), "Gateway": net.get("gateway", ""),
@@ -96,6 +96,22 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
                               "Aliases": net.get("extra", {}).get("aliases")}} if net.get("network") else {},
         },
     }
+
+
+def port_map(spec: Any, published: Any) -> dict[str, Any]:
+    """Docker's PortMap: ``{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "53/udp": None}``
+    from the network driver's published ports (a list of mappings) and the exposed ones."""
+    if isinstance(published, dict):
+        return published
+    ports: dict[str, Any] = {}
+    for exposed in spec.network.get("expose") or []:
+        ports.setdefault(exposed if "/" in exposed else f"{exposed}/tcp", None)
+    for p in published or []:
+        key = f"{p['container_port']}/{p.get('proto', 'tcp')}"
+        if ports.get(key) is None:
+            ports[key] = []
+        ports[key].append({"HostIp": p.get("host_ip") or "0.0.0.0", "HostPort": str(p.get("host_port", ""))})
+    return ports
 
 
 def _mount_json(eng: Any, m: Any) -> dict[str, Any]:
@@ -111,3 +127,75 @@ def _mount_json(eng: Any, m: Any) -> dict[str, Any]:
             driver, source = vol.driver, volumes.mountpoint(eng, vol)
     return {"Type": m.type, "Name": name, "Source": source, "Destination": m.target, "Driver": driver,
             "Mode": "ro" if m.readonly else "", "RW": not m.readonly, "Propagation": m.propagation}
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration: "Less than a second", "3 minutes", "2 weeks"."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{h // 24 // 365} years"
+
+
+def state_of(c: Any) -> tuple[str, str]:
+    """(State, Status) as ``docker ps`` shows them: ("running", "Up 5 seconds"), ("exited", "Exited (0) 3 seconds ago")."""
+    from pyctr.core.lifecycle import _alive
+
+    if c.status in ("running", "paused"):
+        if not _alive(c.pid, c.runtime.get("starttime")):
+            return "exited", "Exited (unknown) - pyctr was killed; rm -f or system prune cleans up"
+        up = f"Up {human_duration(time.time() - c.started)}"
+        return (("paused", up + " (Paused)") if c.status == "paused" else ("running", up))
+    if c.status == "exited":
+        return "exited", f"Exited ({c.exit_code}) {human_duration(time.time() - c.finished)} ago"
+    return c.status, c.status.capitalize()
+
+
+def port_list(ports: dict[str, Any]) -> list[dict[str, Any]]:
+    """``NetworkSettings.Ports`` ({"80/tcp": [{"HostIp", "HostPort"}]}) as the list's ``Ports`` entries."""
+    out: list[dict[str, Any]] = []
+    for key, bindings in (ports or {}).items():
+        port, _, proto = key.partition("/")
+        if not bindings:
+            out.append({"PrivatePort": int(port), "Type": proto or "tcp"})
+            continue
+        for b in bindings:
+            out.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(port),
+                        "PublicPort": int(b.get("HostPort") or 0), "Type": proto or "tcp"})
+    return out
+
+
+def container_summary(eng: Any, c: Any) -> dict[str, Any]:
+    """One entry of ``GET /containers/json`` (``docker ps``)."""
+    state, status = state_of(c)
+    full = container_json(eng, c)
+    networks = full["NetworkSettings"]["Networks"] or {}
+    return {
+        "Id": c.id, "Names": ["/" + c.name], "Image": c.spec.image or c.image_id, "ImageID": c.image_id,
+        "Command": " ".join(c.spec.argv), "Created": int(c.created),
+        "Ports": port_list(full["NetworkSettings"]["Ports"]), "Labels": c.spec.labels or {},
+        "State": state, "Status": status,
+        "HostConfig": {"NetworkMode": full["HostConfig"]["NetworkMode"]},
+        "NetworkSettings": {"Networks": networks},
+        "Mounts": full["Mounts"],
+    }

@@ -2,8 +2,8 @@
 
 The monitor's socket speaks in frames (see :mod:`pyctr.runtime.monitor`):
 we send what is typed (``d``) and the window size (``w``, again on every
-SIGWINCH); it sends the container's output (``o``) and, when the init has
-exited, its exit code (``x``). The detach keys (Ctrl-P Ctrl-Q by default) are
+SIGWINCH); it sends the container's output (``o``, and ``e`` for its stderr)
+and, when the init has exited, its exit code (``x``). The detach keys (Ctrl-P Ctrl-Q by default) are
 held back while they are being typed, as Docker does, and end the relay with
 the container still running.
 """
@@ -111,6 +111,8 @@ def _copy(sock: Any, result: Relay, keys: bytes, use_stdin: bool, winch_r: int) 
                 payload, received = received[5:5 + size], received[5 + size:]
                 if kind == b"o":
                     write_all(1, payload)
+                elif kind == b"e":
+                    write_all(2, payload)
                 elif kind == b"x" and size == 4:
                     result.exit_code = struct.unpack(">i", payload)[0]
         if winch_r in ready:

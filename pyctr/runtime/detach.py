@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyctr.core.errors import RuntimeFailure
@@ -68,8 +69,6 @@ def start_detached(engine: Engine, container: Container, client: socket.socket |
 
 
 def _become_monitor(old_engine: Engine, container_id: str, report: int, client: int = -1) -> None:
-    from pyctr.core import lifecycle
-    from pyctr.core.container import lookup
     from pyctr.core.engine import Engine
 
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -78,6 +77,42 @@ def _become_monitor(old_engine: Engine, container_id: str, report: int, client: 
     os.close(devnull)
     # A fresh connection: an SQLite handle must not cross fork.
     engine = Engine(old_engine.config)
+    started = _start_piped(engine, container_id)
+    engine.db.close()
+    os.write(report, f"ok {started.pid}".encode())
+    os.close(report)
+    for fd in started.fds() + [client]:
+        if fd >= 0:
+            os.set_inheritable(fd, True)
+    monitor = os.path.join(os.path.dirname(__file__), "monitor.py")
+    cfg = engine.config
+    container = started.container
+    finish_argv = [sys.executable, "-m", "pyctr", "--root", str(cfg.root), "--runroot", str(cfg.runroot),
+                   "internal-finish", container.id]
+    args = [str(started.pid), started.log_path, *_log_arguments(container), health_schedule(container)] + [
+        str(fd) if fd >= 0 else "-" for fd in started.fds() + [client]]
+    os.execv(sys.executable, [sys.executable, "-S", "-I", monitor] + args + finish_argv)
+
+
+class _Started:
+    """A container started with its output on pipes (or its terminal), for a monitor to serve."""
+
+    def __init__(self, container: Container, pid: int, log_path: str, out_r: int, err_r: int, in_w: int,
+                 listener: socket.socket) -> None:
+        self.container, self.pid, self.log_path = container, pid, log_path
+        self.out_r, self.err_r, self.in_w, self.listener = out_r, err_r, in_w, listener
+
+    def fds(self) -> list[int]:
+        """The monitor's fds, in its argument order: stdout, stderr, stdin, attach listener."""
+        return [self.out_r, self.err_r, self.in_w, self.listener.fileno()]
+
+
+def _start_piped(engine: Engine, container_id: str) -> _Started:
+    """Start the container with its stdio on pipes (or a terminal), its attach socket
+    listening, and this process recorded as its monitor."""
+    from pyctr.core import lifecycle
+    from pyctr.core.container import lookup
+
     container = lookup(engine.db, engine.config.root, container_id)
     spec = container.spec
     log_path = str(container.dir / f"{container.id}-json.log") if spec.log_driver == "json-file" else "-"
@@ -106,19 +141,63 @@ def _become_monitor(old_engine: Engine, container_id: str, report: int, client: 
 
         if health.active(spec.healthcheck):
             health.reset(engine.db, container.id)  # starting again, as after every start
-    engine.db.close()
-    os.write(report, f"ok {pid}".encode())
-    os.close(report)
-    for fd in (out_r, err_r, in_w, listener.fileno(), client):
-        if fd >= 0:
-            os.set_inheritable(fd, True)
-    monitor = os.path.join(os.path.dirname(__file__), "monitor.py")
-    cfg = engine.config
-    finish = [sys.executable, "-m", "pyctr", "--root", str(cfg.root), "--runroot", str(cfg.runroot),
-              "internal-finish", container.id]
-    args = [str(pid), log_path, *_log_arguments(container), health_schedule(container)] + [
-        str(fd) if fd >= 0 else "-" for fd in (out_r, err_r, in_w, listener.fileno(), client)]
-    os.execv(sys.executable, [sys.executable, "-S", "-I", monitor] + args + finish)
+    return _Started(container, pid, log_path, out_r, err_r, in_w, listener)
+
+
+def run_monitored(engine: Engine, container_id: str, clients: list[int], report: Callable[[int], None]) -> int:
+    """Start the container and be its monitor in this process, then finish it here: the
+    service's launcher forks a process for this (pyctr.api.launcher), which has pyctr
+    loaded already, so the exit is recorded without starting another interpreter.
+
+    ``clients``: sockets attached from before the start (the API's attach).
+    ``report(pid)`` is called once the user's command runs; a failure to start raises.
+    Returns the exit code (unless a restart policy turns this process into the restart's sleeper).
+    """
+    from pyctr.runtime.monitor import Monitor
+
+    started = _start_piped(engine, container_id)
+    container = started.container
+    prober = None
+    schedule = health_schedule(container)
+    if schedule != "-":
+        from pyctr.runtime.prober import Prober
+
+        cfg = engine.config
+        prober = Prober([sys.executable, "-m", "pyctr", "--root", str(cfg.root), "--runroot", str(cfg.runroot),
+                         "healthcheck", "run", container.id], schedule)
+    rotation, attrs = _log_arguments(container)
+    size, files, compress = rotation.split(",")
+    engine.db.close()  # idle while the container runs; the finish opens a new one
+    vars(engine).pop("db", None)
+    report(started.pid)
+    code = Monitor(started.pid, started.log_path, started.out_r, started.err_r, started.in_w,
+                   started.listener.fileno(), clients, rotation=(int(size), int(files), compress == "1"),
+                   attrs="" if attrs == "-" else attrs, prober=prober).run()
+    finish(engine, container_id, code)
+    return code
+
+
+def finish(engine: Engine, container_id: str, exit_code: int) -> None:
+    """The init exited under its monitor: record it, release what it held, then apply the
+    restart policy (with a restart to come, this process becomes the back-off's sleeper and
+    does not return) or ``--rm``."""
+    from pyctr.core import events, lifecycle
+    from pyctr.core.container import lookup
+    from pyctr.core.errors import NotFound
+
+    try:
+        c = lookup(engine.db, engine.config.root, container_id)
+    except NotFound:
+        return  # removed meanwhile (rm -f)
+    if c.status in ("running", "paused"):
+        lifecycle.cleanup(engine, c, exit_code=exit_code)
+        events.container_event(engine, c, "die", exitCode=exit_code)
+    from pyctr.runtime.restarting import after_exit
+
+    after_exit(engine, c)
+    if c.spec.auto_remove:
+        lifecycle.remove(engine, c, force=True, volumes=True)
+        events.container_event(engine, c, "destroy")
 
 
 def health_schedule(container: Container) -> str:

@@ -13,9 +13,13 @@ where the plugins and drivers run.
 
 An attached client and the monitor speak in frames, a type byte and a 4-byte
 big-endian length, then the payload: the client sends ``d`` (bytes for the
-container's stdin) and ``w`` (a ``struct winsize`` for the container's
-terminal); the monitor sends ``o`` (the container's output) and, once the init
-has exited, ``x`` (its exit code as 4 signed bytes) before it closes.
+container's stdin), ``c`` (no more stdin: the container's stdin pipe is
+closed, as Docker does when an attached ``-i`` client's input ends) and ``w``
+(a ``struct winsize`` for the container's terminal); the monitor sends ``o``
+(the container's stdout, or its terminal's output), ``e`` (its stderr) and,
+once the init has exited, ``x`` (its exit code as 4 signed bytes) before it
+closes. The service (pyctr.api) runs :class:`Monitor` in-process, in a process
+its launcher forked, instead of exec'ing this file (pyctr.runtime.detach).
 """
 
 # The C halves of signal and socket: their Python wrappers build IntEnum classes,
@@ -120,7 +124,7 @@ def _gzip(path):
 
 
 class Monitor:
-    def __init__(self, init_pid, log_path, out_fd, err_fd, in_fd, listen_fd, client_fd=-1,
+    def __init__(self, init_pid, log_path, out_fd, err_fd, in_fd, listen_fd, client_fds=(),
                  rotation=(-1, 1, False), attrs="", prober=None):
         self.init_pid = init_pid
         self.log = None if log_path == "-" else JsonLog(log_path, *rotation, attrs=attrs)
@@ -132,7 +136,7 @@ class Monitor:
         self.listener = _socket.socket(fileno=listen_fd) if listen_fd >= 0 else None
         self.clients = []
         self.received = {}  # client socket -> bytes of an incomplete frame
-        if client_fd >= 0:  # attached from before the start (run -it)
+        for client_fd in client_fds:  # attached from before the start (run -it, the API's attach)
             client = _socket.socket(fileno=client_fd)
             client.setblocking(False)
             self.clients.append(client)
@@ -230,7 +234,7 @@ class Monitor:
                 self._log(self.streams[fd], self.partial[fd])
                 self.partial[fd] = b""
             return False
-        frame = b"o" + struct.pack(">I", len(data)) + data
+        frame = (b"e" if self.streams[fd] == "stderr" else b"o") + struct.pack(">I", len(data)) + data
         for client in list(self.clients):
             try:
                 client.sendall(frame)
@@ -266,6 +270,9 @@ class Monitor:
                     os.write(self.in_fd, payload)
                 except OSError:
                     pass
+            elif kind == b"c" and self.in_fd >= 0 and self.terminal < 0:
+                os.close(self.in_fd)  # the container reads end-of-file
+                self.in_fd = -1
             elif kind == b"w" and self.terminal >= 0 and size == 8:
                 import fcntl
                 import termios
@@ -287,7 +294,7 @@ class Monitor:
 
 
 def main(argv):
-    # argv: init_pid log_path|- rotation attrs|- health|- out_fd err_fd|- in_fd|- listen_fd|- client_fd|-
+    # argv: init_pid log_path|- rotation attrs|- health|- out_fd err_fd|- in_fd|- listen_fd|- client_fd[,fd...]|-
     #       finish_command... (ending in "internal-finish ID")
     # rotation: MAX_SIZE,MAX_FILE,COMPRESS (-1,1,0: never rotated); attrs: a JSON object's text, or -;
     # health: the probes' schedule (prober.py), or -
@@ -303,7 +310,8 @@ def main(argv):
         from prober import Prober
 
         prober = Prober(finish[:-2] + ["healthcheck", "run", finish[-1]], argv[4])
-    monitor = Monitor(int(argv[0]), argv[1], *(fd(a) for a in argv[5:10]),
+    clients = [int(x) for x in argv[9].split(",")] if argv[9] != "-" else []
+    monitor = Monitor(int(argv[0]), argv[1], *(fd(a) for a in argv[5:9]), clients,
                       rotation=(int(size), int(files), compress == "1"), attrs="" if argv[3] == "-" else argv[3],
                       prober=prober)
     code = monitor.run()

@@ -1,0 +1,371 @@
+"""``/containers/...``: create, start, wait, inspect, list, remove, stop, kill, restart, rename, logs, top."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from pyctr.api.http import ApiError, NotModified
+from pyctr.api.routes import route
+from pyctr.core.errors import NotFound
+
+if TYPE_CHECKING:
+    from pyctr.api.http import Request
+    from pyctr.core.container import Container
+    from pyctr.core.engine import Engine
+
+
+def lookup(engine: Engine, ref: str) -> Container:
+    from pyctr.core.container import lookup as find
+
+    try:
+        return find(engine.db, engine.config.root, ref)
+    except NotFound:
+        raise ApiError(404, f"No such container: {ref}") from None
+
+
+def is_running(c: Container) -> bool:
+    from pyctr.core.lifecycle import _alive
+
+    return c.status in ("running", "paused") and _alive(c.pid, c.runtime.get("starttime"))
+
+
+# -- create -------------------------------------------------------------------------------
+
+
+@route("POST", "/containers/create")
+def create(req: Request) -> None:
+    from pyctr.api.createbody import translate
+    from pyctr.core import events, lifecycle
+    from pyctr.runtime.runoptions import build_spec
+
+    body = req.body_json(required=True)
+    name = req.arg("name")
+    image_ref, command, options = translate(body, name)
+    engine = req.engine
+    try:
+        image = engine.images.resolve(image_ref)
+    except NotFound:
+        raise ApiError(404, f"No such image: {_familiar(image_ref)}") from None
+    spec, network = build_spec(engine, image, image_ref, command, options)
+    try:
+        container = lifecycle.create(engine, spec, image, network)
+    except ApiError:
+        raise
+    except Exception as e:
+        from pyctr.core.errors import Conflict
+
+        if isinstance(e, Conflict) and "already in use" in str(e):
+            existing = engine.db.execute("SELECT id FROM containers WHERE name = ?", (spec.name,)).fetchone()
+            raise ApiError(409, f'Conflict. The container name "/{spec.name}" is already in use by container '
+                                f'"{existing[0] if existing else ""}". You have to remove (or rename) that '
+                                f'container to be able to reuse that name.') from None
+        raise
+    events.container_event(engine, container, "create")
+    req.json({"Id": container.id, "Warnings": []}, status=201)
+
+
+def _familiar(ref: str) -> str:
+    from pyctr.images.reference import parse
+
+    try:
+        return parse(ref).familiar
+    except Exception:  # noqa: BLE001  (an unparsable reference is shown as given)
+        return ref
+
+
+# -- start, wait ----------------------------------------------------------------------
+
+
+@route("POST", "/containers/{id}/start")
+def start(req: Request, id: str) -> None:  # noqa: A002
+    from pyctr.api import attach
+    from pyctr.api.launcher import JobFailed
+    from pyctr.core import events
+
+    engine = req.engine
+    c = lookup(engine, id)
+    if is_running(c):
+        raise NotModified
+    if req.has_body():
+        req.body_json()  # (HostConfig at start: gone since API 1.24; read and ignored)
+    clients = attach.take_pending(c.id)
+    try:
+        job = req.server.launcher.submit("start", {"id": c.id}, [s.fileno() for s in clients])
+    finally:
+        for s in clients:
+            s.close()
+    try:
+        job.receive()
+    except JobFailed as e:
+        if c.spec.auto_remove:
+            _remove_quietly(engine, c.id)
+        status = 400 if e.exit_code in (126, 127) else e.status if e.status != 404 else 500
+        raise ApiError(status, str(e)) from None
+    finally:
+        job.close()
+    events.container_event(engine, c, "start")
+    req.empty(204)
+
+
+def _remove_quietly(engine: Engine, container_id: str) -> None:
+    from pyctr.core import events, lifecycle
+    from pyctr.core.container import lookup as find
+    from pyctr.core.errors import PyctrError
+
+    try:
+        c = find(engine.db, engine.config.root, container_id)
+        lifecycle.remove(engine, c, force=True, volumes=True)
+        events.container_event(engine, c, "destroy")
+    except PyctrError:
+        pass
+
+
+@route("POST", "/containers/{id}/wait")
+def wait(req: Request, id: str) -> None:  # noqa: A002
+    condition = req.arg("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise ApiError(400, f"invalid condition: {condition!r}")
+    engine = req.engine
+    c = lookup(engine, id)
+    stream = req.stream()  # 200 before blocking (the CLI registers the wait, then starts)
+    code, error = _wait_for(req, engine, c, condition, stream)
+    if code is None:
+        stream.close()
+        return
+    stream.json({"StatusCode": code, "Error": {"Message": error} if error else None})
+    stream.close()
+
+
+def _wait_for(req: Request, engine: Engine, first: Container, condition: str, stream: Any) -> tuple[int | None, str]:
+    """Poll the record until the condition holds; (exit code, error), (None, "") if the client left."""
+    from pyctr.core.container import lookup as find
+    from pyctr.core.lifecycle import _alive
+
+    baseline = first.finished
+    seen = first
+    delay = 0.005
+    check_client = time.monotonic() + 0.5
+    while True:
+        try:
+            c = find(engine.db, engine.config.root, first.id)
+        except NotFound:
+            if condition == "removed" or seen.status not in ("created",) or seen.finished != baseline:
+                return _exit_code_of(engine, seen), ""
+            return _exit_code_of(engine, seen), ""
+        seen = c
+        running = c.status in ("running", "paused")
+        stopped = not running or (not _alive(c.pid, c.runtime.get("starttime"))
+                                  and not _alive(c.runtime.get("monitor", 0)))
+        if condition == "not-running" and stopped:
+            return c.exit_code, c.error if c.status == "exited" and c.error else ""
+        if condition == "next-exit" and stopped and c.finished != baseline:
+            return c.exit_code, ""
+        now = time.monotonic()
+        if now >= check_client:
+            if stream.gone():
+                return None, ""
+            check_client = now + 0.5
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.05)
+
+
+def _exit_code_of(engine: Engine, last: Container) -> int:
+    """The exit code of a container that is gone: its last record, or its last ``die`` event."""
+    from pyctr.core import events
+
+    code = last.exit_code
+    for event in events.read(engine.config.runroot, since=last.created - 1):
+        if event.get("Type") == "container" and event.get("Action") == "die" and event.get("id") == last.id:
+            try:
+                code = int(event["Actor"]["Attributes"].get("exitCode", code))
+            except (KeyError, ValueError):
+                pass
+    return code
+
+
+# -- inspect, list --------------------------------------------------------------------------
+
+
+@route("GET", "/containers/{id}/json")
+def inspect(req: Request, id: str) -> None:  # noqa: A002
+    from pyctr.core.inspection import container_json
+
+    engine = req.engine
+    req.json(container_json(engine, lookup(engine, id)))
+
+
+@route("GET", "/containers/json")
+def list_containers(req: Request) -> None:
+    from pyctr.api import filters as flt
+    from pyctr.core.container import list_all
+    from pyctr.core.inspection import container_summary
+
+    engine = req.engine
+    wanted = req.filters()
+    flt.check(wanted, ("id", "name", "label", "status", "ancestor", "network", "volume", "exited", "before",
+                       "since", "health", "is-task", "publish", "expose"))
+    show_all = req.flag("all")
+    limit = req.int_arg("limit", -1) or -1
+    containers = list_all(engine.db, engine.config.root)
+    if limit > 0:
+        show_all = True
+    before = since = None
+    for key in ("before", "since"):
+        for ref in wanted.get(key, []):
+            other = lookup(engine, ref)
+            if key == "before":
+                before = other.created
+            else:
+                since = other.created
+    rows = []
+    for c in containers:
+        row = container_summary(engine, c)
+        if not show_all and row["State"] not in ("running", "paused") and not wanted.get("status"):
+            continue
+        if before is not None and c.created >= before or since is not None and c.created <= since:
+            continue
+        tests = {
+            "id": lambda v, c=c: c.id.startswith(v),
+            "name": lambda v, c=c: _name_matches(v, c.name),
+            "status": lambda v, row=row: row["State"] == v,
+            "ancestor": lambda v, c=c: _ancestor(engine, v, c),
+            "exited": lambda v, c=c, row=row: row["State"] == "exited" and str(c.exit_code) == v,
+            "network": lambda v, row=row: v in row["NetworkSettings"]["Networks"] or
+            any(n.get("NetworkID") == v for n in row["NetworkSettings"]["Networks"].values()),
+            "volume": lambda v, row=row: any(v in (m.get("Name"), m.get("Destination"), m.get("Source"))
+                                             for m in row["Mounts"]),
+            "health": lambda v: v == "none",
+            "is-task": lambda v: not flt.truthy(v),
+        }
+        if flt.matches(wanted, tests, c.spec.labels):
+            rows.append(row)
+    if limit > 0:
+        rows = rows[:limit]
+    req.json(rows)
+
+
+def _name_matches(pattern: str, name: str) -> bool:
+    import re
+
+    try:
+        return re.search(pattern.lstrip("/"), name) is not None
+    except re.error:
+        return pattern.lstrip("/") in name
+
+
+def _ancestor(engine: Engine, value: str, c: Container) -> bool:
+    if value in (c.spec.image, c.image_id, c.image_id[7:19]):
+        return True
+    try:
+        return engine.images.resolve(value).id == c.image_id
+    except Exception:  # noqa: BLE001  (an unknown image: no match)
+        return False
+
+
+# -- remove, stop, kill, restart, rename ------------------------------------------------------
+
+
+@route("DELETE", "/containers/{id}")
+def remove(req: Request, id: str) -> None:  # noqa: A002
+    from pyctr.core import events, lifecycle
+    from pyctr.core.errors import Conflict
+
+    engine = req.engine
+    c = lookup(engine, id)
+    force = req.flag("force")
+    if is_running(c) and not force:
+        raise ApiError(409, f"You cannot remove a running container {c.id}. Stop the container before "
+                            f"attempting removal or force remove")
+    try:
+        lifecycle.remove(engine, c, force=force, volumes=req.flag("v"))
+    except Conflict as e:
+        raise ApiError(409, str(e)) from None
+    events.container_event(engine, c, "destroy")
+    req.empty(204)
+
+
+@route("POST", "/containers/{id}/kill")
+def kill(req: Request, id: str) -> None:  # noqa: A002
+    from pyctr.core import events, lifecycle
+    from pyctr.runtime.runoptions import parse_signal
+
+    engine = req.engine
+    c = lookup(engine, id)
+    sig = req.arg("signal") or "SIGKILL"
+    try:
+        number = parse_signal(sig)
+    except Exception:  # noqa: BLE001
+        raise ApiError(400, f"Invalid signal: {sig}") from None
+    if not is_running(c):
+        raise ApiError(409, f"Container {c.id} is not running")
+    lifecycle.kill(c, number)
+    events.container_event(engine, c, "kill", signal=number)
+    req.empty(204)
+
+
+def _stop(engine: Engine, c: Container, timeout: int | None, sig: str | None = None) -> None:
+    """Docker's stop: the stop signal, the grace period, then SIGKILL; returns once the exit is recorded."""
+    import signal
+
+    from pyctr.core import events
+    from pyctr.runtime.runoptions import parse_signal
+
+    number = parse_signal(sig or c.spec.stop_signal or "SIGTERM")
+    grace = c.spec.stop_timeout if timeout is None else timeout
+    c.runtime["stopped_by_user"] = True  # the restart policy must not bring it back
+    c.save(engine.db)
+    events.container_event(engine, c, "kill", signal=number)
+    try:
+        os.kill(c.pid, number)
+    except ProcessLookupError:
+        pass
+    if not _wait_stopped(engine, c.id, grace):
+        try:
+            os.kill(c.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _wait_stopped(engine, c.id, 30)
+    events.container_event(engine, c, "stop")
+
+
+def _wait_stopped(engine: Engine, container_id: str, timeout: float) -> bool:
+    """Poll until the container's exit is recorded (or it is gone); False at the timeout."""
+    from pyctr.core.container import lookup as find
+    from pyctr.core.lifecycle import _alive
+
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            c = find(engine.db, engine.config.root, container_id)
+        except NotFound:
+            return True
+        if c.status not in ("running", "paused"):
+            return True
+        if not _alive(c.pid, c.runtime.get("starttime")) and not _alive(c.runtime.get("monitor", 0)):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.05)
+
+
+@route("POST", "/containers/{id}/stop")
+def stop(req: Request, id: str) -> None:  # noqa: A002
+    engine = req.engine
+    c = lookup(engine, id)
+    if not is_running(c):
+        raise NotModified
+    _stop(engine, c, req.int_arg("t"), req.arg("signal"))
+    req.empty(204)
+
+
+@route("POST", "/containers/{id}/restart")
+def restart(req: Request, id: str) -> None:  # noqa: A002
+    engine = req.engine
+    c = lookup(engine, id)
+    if is_running(c):
+        _stop(engine, c, req.int_arg("t"), req.arg("signal"))
+    start(req, id)

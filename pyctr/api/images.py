@@ -1,0 +1,204 @@
+"""``/images/...``: pull (``create``), list, inspect, history, tag, remove, prune; ``/distribution``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pyctr.api.http import ApiError
+from pyctr.api.routes import route
+from pyctr.core.errors import NotFound
+
+if TYPE_CHECKING:
+    from pyctr.api.http import Request
+    from pyctr.core.engine import Engine
+    from pyctr.images.store import Image
+
+
+def resolve(engine: Engine, name: str) -> Image:
+    try:
+        return engine.images.resolve(name)
+    except NotFound:
+        raise ApiError(404, f"No such image: {name}") from None
+
+
+def summary(engine: Engine, image: Image) -> dict[str, Any]:
+    from pyctr.images.reference import parse
+
+    tags = [parse(t).familiar for t in image.tags]
+    digests = sorted({f"{parse(t).familiar_name}@{image.manifest_digest}" for t in image.tags}) \
+        if image.manifest_digest else []
+    return {
+        "Id": image.id, "ParentId": "", "RepoTags": tags or ["<none>:<none>"],
+        "RepoDigests": digests or (["<none>@<none>"] if not tags else []),
+        "Created": int(image.created), "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
+        "Labels": (image.config.get("config") or {}).get("Labels") or {}, "Containers": -1,
+    }
+
+
+@route("GET", "/images/json")
+def list_images(req: Request) -> None:
+    import fnmatch
+
+    from pyctr.api import filters as flt
+
+    engine = req.engine
+    wanted = req.filters()
+    if req.arg("filter"):  # API < 1.25: one reference pattern
+        wanted.setdefault("reference", []).append(req.arg("filter") or "")
+    flt.check(wanted, ("reference", "label", "dangling", "before", "since"))
+    before = since = None
+    for key in ("before", "since"):
+        for ref in wanted.get(key, []):
+            other = resolve(engine, ref)
+            if key == "before":
+                before = other.created
+            else:
+                since = other.created
+    rows = []
+    for image in engine.images.list():
+        row = summary(engine, image)
+        if before is not None and image.created >= before or since is not None and image.created <= since:
+            continue
+        tags = [t for t in row["RepoTags"] if t != "<none>:<none>"]
+
+        def reference(pattern: str, tags: list[str] = tags) -> bool:
+            for tag in tags:
+                name = tag.rsplit(":", 1)[0] if ":" in tag.rsplit("/", 1)[-1] else tag
+                if fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(name, pattern):
+                    return True
+            return False
+
+        tests = {"reference": reference, "dangling": lambda v, tags=tags: flt.truthy(v) == (not tags)}
+        if flt.matches(wanted, tests, row["Labels"]):
+            rows.append(row)
+    req.json(rows)
+
+
+@route("GET", "/images/{name*}/json")
+def inspect(req: Request, name: str) -> None:
+    from pyctr.images.inspection import image_json
+
+    engine = req.engine
+    req.json(image_json(engine, resolve(engine, name)))
+
+
+@route("GET", "/images/{name*}/history")
+def history(req: Request, name: str) -> None:
+    from pyctr.images.operations import history as rows_of
+
+    engine = req.engine
+    image = resolve(engine, name)
+    out = []
+    for r in rows_of(engine, image):
+        out.append({"Id": r["ID"], "Created": int(r["Created"]), "CreatedBy": r.get("CreatedBy", ""),
+                    "Tags": r.get("Tags") or None, "Size": int(r.get("Size", 0)), "Comment": r.get("Comment", "")})
+    req.json(out)
+
+
+def pull_reference(from_image: str, tag: str | None) -> str:
+    """``fromImage`` and ``tag`` as one reference (a digest as ``@sha256:...``)."""
+    if not tag:
+        return from_image
+    if tag.startswith("sha256:"):
+        return f"{from_image}@{tag}"
+    last = from_image.rsplit("/", 1)[-1]
+    if "@" in last or ":" in last:
+        return from_image
+    return f"{from_image}:{tag}"
+
+
+@route("POST", "/images/create")
+def create(req: Request) -> None:
+    """``docker pull`` (``fromImage``) with Docker's JSON progress messages."""
+    from pyctr.api.launcher import JobFailed
+
+    from_image = req.arg("fromImage")
+    if req.arg("fromSrc") is not None:
+        raise ApiError(501, "image import (fromSrc) is not supported yet")
+    if not from_image:
+        raise ApiError(400, "fromImage is required")
+    ref = pull_reference(from_image, req.arg("tag"))
+    from pyctr.core.errors import UsageError
+    from pyctr.images.reference import parse
+
+    try:
+        parsed = parse(ref)
+    except UsageError as e:
+        raise ApiError(400, str(e)) from None
+    if not parsed.tag and not parsed.digest:
+        ref = f"{ref}:latest"
+    job = req.server.launcher.submit("pull", {"ref": ref, "auth": req.headers.get("X-Registry-Auth") or ""})
+    stream = None
+    try:
+        while True:
+            try:
+                message, _ = job.receive()
+            except JobFailed as e:
+                text = str(e)
+                if stream is None:  # nothing sent yet: a plain error (404 lets the CLI say "not found")
+                    raise ApiError(e.status, text) from None
+                stream.json({"errorDetail": {"message": text}, "error": text})
+                break
+            if message is None:
+                if stream is None:
+                    raise ApiError(500, "the pull ended without a word")
+                break
+            if stream is None:
+                stream = req.stream()
+            if "done" in message:
+                break
+            stream.json(message)
+            if stream.gone():
+                break
+    finally:
+        job.close()
+    if stream is not None:
+        stream.close()
+
+
+@route("POST", "/images/{name*}/tag")
+def tag(req: Request, name: str) -> None:
+    from pyctr.core import events
+    from pyctr.core.errors import UsageError
+    from pyctr.core.state import transaction
+    from pyctr.images.reference import parse
+
+    engine = req.engine
+    image = resolve(engine, name)
+    repo = req.arg("repo")
+    if not repo:
+        raise ApiError(400, "repo is required")
+    target = pull_reference(repo, req.arg("tag") or "latest")
+    try:
+        ref = parse(target)
+    except UsageError as e:
+        raise ApiError(400, str(e)) from None
+    if ref.digest:
+        raise ApiError(400, "refusing to create a tag with a digest reference")
+    with transaction(engine.db):
+        engine.db.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?, ?)", (str(ref), image.id))
+    events.record(engine, "image", "tag", image.id, {"name": ref.familiar})
+    req.empty(201)
+
+
+@route("DELETE", "/images/{name*}")
+def remove(req: Request, name: str) -> None:
+    from pyctr.core import events
+    from pyctr.core.errors import Conflict
+    from pyctr.images.operations import remove as rmi
+
+    engine = req.engine
+    image = resolve(engine, name)
+    try:
+        lines = rmi(engine, name, force=req.flag("force"))
+    except Conflict as e:
+        raise ApiError(409, str(e)) from None
+    out = []
+    for line in lines:
+        key, _, value = line.partition(": ")
+        out.append({key: value})
+        if key == "Untagged":
+            events.record(engine, "image", "untag", image.id, {"name": value})
+        elif key == "Deleted":
+            events.record(engine, "image", "delete", value, {"name": value})
+    req.json(out)

@@ -1,0 +1,105 @@
+"""What the launcher's workers do (see pyctr.api.launcher): each op runs in a process
+forked for it, single-threaded, with pyctr's start path already imported."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyctr.core.engine import Engine
+
+Reply = Callable[..., None]
+
+#: op name -> function(engine, reply, fds, args); ``reply(message, fds=())``, ``reply.close()``
+OPS: dict[str, Callable[..., None]] = {}
+
+
+def op(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def add(fn: Callable[..., None]) -> Callable[..., None]:
+        OPS[name] = fn
+        return fn
+
+    return add
+
+
+def _quiet_stdio() -> None:
+    """A worker may outlive the service (a monitor for days): its stdio is not the service's."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+@op("start")
+def start(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) -> None:
+    """Start a container and stay on as its monitor; ``fds``: clients attached before the start."""
+    from pyctr.runtime.detach import run_monitored
+
+    _quiet_stdio()
+
+    def report(pid: int) -> None:
+        reply({"pid": pid})
+        reply.close()  # the service is answered; the monitor keeps nothing of the request
+
+    run_monitored(engine, args["id"], fds, report)
+
+
+class JsonProgress:
+    """A pull's progress as Docker's JSON messages, sent back to the request
+    (thread-safe: layers report from their own threads; byte counts at most ten a second)."""
+
+    def __init__(self, reply: Reply) -> None:
+        import threading
+
+        self.reply = reply
+        self.lock = threading.Lock()
+        self.last: dict[str, float] = {}
+
+    def message(self, text: str) -> None:
+        ident, sep, status = text.partition(": ")
+        if sep and status.startswith("Pulling from "):  # "latest: Pulling from library/busybox"
+            self._send({"status": status, "id": ident})
+        else:
+            self._send({"status": text})
+
+    def layer(self, layer: str, status: str, current: int | None = None, total: int | None = None) -> None:
+        import time
+
+        message: dict[str, Any] = {"status": status, "progressDetail": {}, "id": layer}
+        if current is not None:
+            now = time.monotonic()
+            if total and current < total and now - self.last.get(layer, 0.0) < 0.1:
+                return
+            self.last[layer] = now
+            from pyctr.images.progress import bar
+
+            message["progressDetail"] = {"current": current, "total": total or 0}
+            message["progress"] = bar(current, total or 0)
+        self._send(message)
+
+    def close(self) -> None:
+        pass
+
+    def _send(self, message: dict[str, Any]) -> None:
+        with self.lock:
+            try:
+                self.reply(message)
+            except OSError:
+                pass  # the client went; the pull still finishes
+
+
+@op("pull")
+def pull(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) -> None:
+    """Pull ``args["ref"]``; progress as Docker's JSON messages, then Digest and Status lines."""
+    from pyctr.core import events
+    from pyctr.images.pull import pull as pull_image
+
+    progress = JsonProgress(reply)
+    result = pull_image(engine, args["ref"], progress=progress)  # type: ignore[arg-type]
+    progress.message(f"Digest: {result.digest}")
+    word = "Downloaded newer image" if result.fresh else "Image is up to date"
+    progress.message(f"Status: {word} for {result.familiar}")
+    events.record(engine, "image", "pull", result.reference, {"name": result.reference})
+    reply({"done": {"id": result.image.id}})

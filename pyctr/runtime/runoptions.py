@@ -1,0 +1,220 @@
+"""A ContainerSpec from Docker's run options: what ``pyctr run``/``create`` and the
+service's ``POST /containers/create`` share.
+
+``options`` are keyed as the command line's parameters (pyctr.cli.options:
+``auto_remove``, ``volume``, ``publish``, ``memory`` ...); a front end that
+has fewer (the API translates Docker's JSON into these) starts from
+:data:`DEFAULTS`. The image is resolved (or pulled) by the front end first:
+resolving may print progress, which is the front end's business.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pyctr.core.errors import UsageError
+
+#: every option's value when it is not given (as the command line's parser leaves it)
+DEFAULTS: dict[str, Any] = {
+    "name": None, "auto_remove": False, "interactive": False, "tty": False, "env": (), "env_file": (),
+    "workdir": "", "user": "", "entrypoint": None, "hostname": "", "domainname": "", "label": (),
+    "network": None, "privileged": False, "cap_add": (), "cap_drop": (), "read_only": False,
+    "security_opt": (), "volume": (), "mount": (), "tmpfs": (), "volume_driver": "", "volumes_from": (),
+    "restart": "no", "stop_signal": None, "stop_timeout": None, "log_driver": "json-file",
+    "pid_mode": None, "ipc_mode": None, "uts_mode": None, "userns": None, "uidmap": (), "gidmap": (),
+    "use_init": False, "memory": None, "memory_swap": None, "memory_reservation": None,
+    "kernel_memory": None, "cpus": None, "cpu_shares": None, "cpu_quota": None, "cpu_period": None,
+    "cpuset_cpus": None, "cpuset_mems": None, "pids_limit": None, "blkio_weight": None,
+    "oom_kill_disable": False, "cgroup_parent": "", "publish": (), "publish_all": False, "expose": (),
+    "network_alias": (), "ip": None, "dns": (), "dns_search": (), "dns_option": (), "add_host": (),
+    "pull_policy": "missing",
+}
+
+SIGNALS = ("HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT CHLD CONT STOP TSTP "
+           "TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS").split()
+
+
+def parse_signal(value: str) -> int:
+    """A signal by name (``TERM``, ``SIGTERM``) or number, as Docker accepts them."""
+    import signal
+
+    v = str(value).upper()
+    if v.isdigit():
+        number = int(v)
+        if 0 < number < signal.NSIG:
+            return number
+    else:
+        name = v if v.startswith("SIG") else f"SIG{v}"
+        found = getattr(signal, name, None)
+        if isinstance(found, signal.Signals):
+            return int(found)
+    raise UsageError(f"invalid signal: {value}")
+
+
+def parse_env(values: tuple[str, ...] | list[str], files: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """``-e``/``--env-file``: ``NAME=value``; a bare ``NAME`` passes the caller's value through."""
+    env: list[str] = []
+    for path in files:
+        try:
+            with open(path) as f:
+                lines = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+        except OSError as e:
+            raise UsageError(f"cannot read env file {path}: {e.strerror}") from None
+        values = tuple(lines) + tuple(values)
+    for item in values:
+        if "=" in item:
+            env.append(item)
+        elif item in os.environ:
+            env.append(f"{item}={os.environ[item]}")
+    return env
+
+
+def build_spec(engine: Any, image: Any, image_ref: str, command: list[str] | tuple[str, ...],
+               options: dict[str, Any]) -> tuple[Any, str | None]:
+    """(ContainerSpec, network driver name or None) for ``image`` (resolved already), before plugins change it.
+
+    ``options["entrypoint"]``: None (the image's), a string (``--entrypoint``, "" clears it) or a
+    list (the API's, [] clears it). Every error is a UsageError raised before anything exists.
+    """
+    from pyctr.core.lifecycle import spec_from_image
+    from pyctr.core.spec import ContainerSpec
+
+    o = {**DEFAULTS, **options}
+    spec = ContainerSpec(image=image_ref, name=o["name"] or "", hostname=o["hostname"] or "",
+                         domainname=o["domainname"] or "",
+                         env=parse_env(o["env"], o["env_file"]), workdir=o["workdir"] or "/", user=o["user"] or "",
+                         tty=bool(o["tty"]), interactive=bool(o["interactive"]),
+                         labels={k: v for k, _, v in (item.partition("=") for item in o["label"])},
+                         privileged=bool(o["privileged"]), cap_add=list(o["cap_add"]), cap_drop=list(o["cap_drop"]),
+                         read_only=bool(o["read_only"]), auto_remove=bool(o["auto_remove"]))
+    if isinstance(o["label"], dict):
+        spec.labels = dict(o["label"])
+    policy, _, count = o["restart"].partition(":")
+    if policy not in ("no", "on-failure", "always", "unless-stopped") or (count and (policy != "on-failure" or not count.isdigit())):
+        raise UsageError(f"invalid restart policy {o['restart']!r}: no, on-failure[:N], always or unless-stopped")
+    spec.restart_policy = o["restart"]
+    if o["stop_signal"]:
+        parse_signal(o["stop_signal"])
+        spec.stop_signal = o["stop_signal"]
+    if o["stop_timeout"] is not None:
+        spec.stop_timeout = o["stop_timeout"]
+    spec.log_driver = o["log_driver"]
+    spec.resources = resources_from(o)
+    spec.cgroup_parent = o["cgroup_parent"] or ""
+    namespace_modes(spec, o)
+    spec.init = bool(o["use_init"])
+    for opt in o["security_opt"]:
+        key, _, value = opt.partition("=" if "=" in opt else ":")
+        if key in ("no-new-privileges", "no_new_privileges") and value in ("", "true"):
+            spec.no_new_privileges = True
+        elif key == "seccomp" and value:
+            from pyctr.runtime.seccomp import option_value
+
+            spec.seccomp = option_value(value)  # a file is read and checked now, before anything exists
+        elif key in ("label", "apparmor"):
+            continue  # no SELinux or AppArmor here; Docker ignores them where they do not exist either
+        else:
+            raise UsageError(f"invalid --security-opt: {opt!r}")
+    from pyctr.runtime.security import capability_set
+
+    capability_set(spec.cap_add, spec.cap_drop, spec.privileged)  # validates names before anything is made
+    network = network_settings(spec, o, o["network"] or engine.config.network, image)
+    entrypoint = o["entrypoint"]
+    if isinstance(entrypoint, list | tuple):
+        # the API's list: [] and [""] clear the image's; spec_from_image takes one word, so
+        # it gets the first and the rest go before the command, then the fields are set right
+        words = [w for w in entrypoint if w] if list(entrypoint) in ([], [""]) else list(entrypoint)
+        spec_from_image(spec, image, words[1:] + list(command), words[0] if words else "")
+        spec.entrypoint, spec.cmd = words, list(command)
+    else:
+        spec_from_image(spec, image, list(command), entrypoint)
+    if (spec.mounts or o["volume"] or o["mount"] or o["tmpfs"] or o["volumes_from"]
+            or (image.config.get("config") or {}).get("Volumes")):
+        from pyctr.core import mounts  # (its import only when there is a mount to make)
+
+        spec.mounts = mounts.build(engine, volumes=o["volume"], mounts=o["mount"], tmpfs=o["tmpfs"],
+                                   volumes_from=o["volumes_from"], volume_driver=o["volume_driver"],
+                                   image_config=image.config, existing=spec.mounts)
+    return spec, network
+
+
+def network_settings(spec: Any, o: dict[str, Any], network: str | None, image: Any) -> str | None:
+    """Fill spec.network from the options; return the network driver's name (None: the default)."""
+    from pyctr.core.selection import names
+
+    net = spec.network
+    net["mode"] = network or ""
+    if network and network.startswith("container:"):
+        net["container"] = network[10:]
+        driver: str | None = "container"
+    elif network and network not in names("network"):
+        net["network"] = network  # a user network of the bridge driver
+        driver = "bridge"
+    else:
+        driver = network or None
+    for item in o["add_host"]:
+        if ":" not in item:
+            raise UsageError(f"invalid --add-host {item!r}: want host:ip")
+    exposed = list((image.config.get("config") or {}).get("ExposedPorts") or {}) + [
+        e if "/" in e else f"{e}/tcp" for e in o["expose"]]
+    values = {"ports": list(o["publish"]), "publish_all": o["publish_all"], "expose": list(dict.fromkeys(exposed)),
+              "aliases": list(o["network_alias"]), "ip": o["ip"], "dns": list(o["dns"]),
+              "dns_search": list(o["dns_search"]), "dns_options": list(o["dns_option"]),
+              "add_hosts": list(o["add_host"])}
+    net.update({k: v for k, v in values.items() if v})
+    if (net.get("ports") or net.get("publish_all")) and driver in ("none", "host", "container"):
+        raise UsageError(f"published ports need a network of its own; --network={network} has none")
+    return driver
+
+
+def resources_from(o: dict[str, Any]) -> dict[str, Any]:
+    """cgroup limits from the options, in the driver's keys, units parsed as Docker does."""
+    res: dict[str, Any] = {}
+    if any(o.get(key) is not None for key in ("memory", "memory_reservation", "kernel_memory", "memory_swap", "cpus")):
+        from pyctr.core.units import parse_bytes, parse_cpus
+
+        for key in ("memory", "memory_reservation", "kernel_memory"):
+            if o.get(key) is not None:
+                res[key] = parse_bytes(o[key], what=f"--{key.replace('_', '-')}")
+        if o.get("memory_swap") is not None:
+            res["memory_swap"] = parse_bytes(o["memory_swap"], what="--memory-swap", allow_unlimited=True)
+        if o.get("cpus") is not None:
+            res["nano_cpus"] = parse_cpus(o["cpus"])
+    for key in ("cpu_shares", "cpu_quota", "cpu_period", "pids_limit", "blkio_weight", "cpuset_cpus", "cpuset_mems"):
+        if o.get(key) is not None:
+            res[key] = o[key]
+    if o.get("oom_kill_disable"):
+        res["oom_kill_disable"] = True
+    return res
+
+
+def namespace_modes(spec: Any, o: dict[str, Any]) -> None:
+    for kind, value, allowed in (("pid", o["pid_mode"], ("host",)), ("ipc", o["ipc_mode"], ("host", "private", "shareable")),
+                                 ("uts", o["uts_mode"], ("host",))):
+        if not value:
+            continue
+        if value.startswith("container:") and kind != "uts" and len(value) > 10:
+            spec.namespaces[kind] = value
+        elif value in allowed:
+            spec.namespaces[kind] = "private" if value in ("private", "shareable") else value
+        else:
+            raise UsageError(f"invalid --{kind} value {value!r}")
+
+    def parse_map(items: tuple[str, ...], flag: str) -> list[tuple[int, int, int]]:
+        out = []
+        for item in items:
+            parts = item.split(":")
+            if len(parts) != 3 or not all(p.isdigit() for p in parts) or int(parts[2]) == 0:
+                raise UsageError(f"invalid {flag} {item!r}: want CONTAINER:HOST:SIZE")
+            out.append((int(parts[0]), int(parts[1]), int(parts[2])))
+        return out
+
+    spec.uid_map = parse_map(o["uidmap"], "--uidmap")
+    spec.gid_map = parse_map(o["gidmap"], "--gidmap") or list(spec.uid_map)
+    if o["userns"] not in (None, "", "host", "private"):
+        raise UsageError(f"invalid --userns value {o['userns']!r}: host or private")
+    if o["userns"] == "private" and not spec.uid_map:
+        spec.uid_map = spec.gid_map = [(0, 100000, 65536)]
+    if spec.uid_map:
+        spec.namespaces["user"] = "private"
