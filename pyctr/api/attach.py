@@ -16,55 +16,15 @@ from __future__ import annotations
 import select
 import socket
 import struct
-import threading
 import time
 from typing import TYPE_CHECKING
 
-from pyctr.api.http import ApiError
+from pyctr.api.errors import ApiError
 from pyctr.api.routes import route
+from pyctr.api.streams import STDERR, STDOUT, _add_pending, _drop_pending, content_type, frame, stdcopy
 
 if TYPE_CHECKING:
     from pyctr.api.http import Request
-
-#: container id -> monitor ends of socket pairs attached before the start
-_pending: dict[str, list[socket.socket]] = {}
-_pending_lock = threading.Lock()
-
-RAW = "application/vnd.docker.raw-stream"
-MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
-STDOUT, STDERR = 1, 2
-
-
-def take_pending(container_id: str) -> list[socket.socket]:
-    """The sockets attached to ``container_id`` before its start (the start hands them to the monitor)."""
-    with _pending_lock:
-        return _pending.pop(container_id, [])
-
-
-def _add_pending(container_id: str, sock: socket.socket) -> None:
-    with _pending_lock:
-        _pending.setdefault(container_id, []).append(sock)
-
-
-def _drop_pending(container_id: str, sock: socket.socket) -> None:
-    with _pending_lock:
-        socks = _pending.get(container_id, [])
-        if sock in socks:
-            socks.remove(sock)
-            sock.close()
-        if not socks:
-            _pending.pop(container_id, None)
-
-
-def frame(kind: bytes, payload: bytes) -> bytes:
-    """A frame of the monitor's protocol."""
-    return kind + struct.pack(">I", len(payload)) + payload
-
-
-def stdcopy(stream: int, payload: bytes) -> bytes:
-    """Docker's multiplexed stream frame (pkg/stdcopy)."""
-    return struct.pack(">BxxxI", stream, len(payload)) + payload
-
 
 def parse_detach_keys(text: str | None) -> bytes:
     from pyctr.core.errors import UsageError
@@ -79,13 +39,9 @@ def parse_detach_keys(text: str | None) -> bytes:
         raise ApiError(400, str(e)) from None
 
 
-def content_type(req: Request, tty: bool) -> str:
-    return MULTIPLEXED if not tty and req.version >= (1, 42) else RAW
-
-
 @route("POST", "/containers/{id}/attach")
 def attach(req: Request, id: str) -> None:  # noqa: A002
-    from pyctr.api.containers import is_running, lookup
+    from pyctr.api.objects import is_running, lookup
     from pyctr.core import events
     from pyctr.runtime.detach import attach_socket
 
@@ -112,7 +68,7 @@ def attach(req: Request, id: str) -> None:  # noqa: A002
     events.container_event(engine, c, "attach")
     try:
         if logs:
-            from pyctr.api.logs import entries
+            from pyctr.api.streams import entries
 
             for entry in entries(c, stdout=want_out, stderr=want_err):
                 data = entry["log"].encode()
@@ -254,7 +210,7 @@ class Relay:
 
 @route("POST", "/containers/{id}/resize")
 def resize(req: Request, id: str) -> None:  # noqa: A002
-    from pyctr.api.containers import is_running, lookup
+    from pyctr.api.objects import is_running, lookup
     from pyctr.runtime.detach import attach_socket
 
     engine = req.engine

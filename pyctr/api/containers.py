@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from pyctr.api.http import ApiError, NotModified
+from pyctr.api.errors import ApiError, NotModified
+from pyctr.api.objects import is_running, lookup
 from pyctr.api.routes import route
 from pyctr.core.errors import NotFound
+from pyctr.images.store import image_store
 
 if TYPE_CHECKING:
     from pyctr.api.http import Request
     from pyctr.core.container import Container
     from pyctr.core.engine import Engine
-
-
-def lookup(engine: Engine, ref: str) -> Container:
-    from pyctr.core.container import lookup as find
-
-    try:
-        return find(engine.db, engine.config.root, ref)
-    except NotFound:
-        raise ApiError(404, f"No such container: {ref}") from None
-
-
-def is_running(c: Container) -> bool:
-    from pyctr.core.lifecycle import _alive
-
-    return c.status in ("running", "paused") and _alive(c.pid, c.runtime.get("starttime"))
 
 
 # -- create -------------------------------------------------------------------------------
@@ -45,7 +31,7 @@ def create(req: Request) -> None:
     image_ref, command, options = translate(body, name)
     engine = req.engine
     try:
-        image = engine.images.resolve(image_ref)
+        image = image_store(engine).resolve(image_ref)
     except NotFound:
         raise ApiError(404, f"No such image: {_familiar(image_ref)}") from None
     spec, network = build_spec(engine, image, image_ref, command, options)
@@ -80,8 +66,8 @@ def _familiar(ref: str) -> str:
 
 @route("POST", "/containers/{id}/start")
 def start(req: Request, id: str) -> None:  # noqa: A002
-    from pyctr.api import attach
     from pyctr.api.launcher import JobFailed
+    from pyctr.api.streams import take_pending
     from pyctr.core import events
 
     engine = req.engine
@@ -90,7 +76,7 @@ def start(req: Request, id: str) -> None:  # noqa: A002
         raise NotModified
     if req.has_body():
         req.body_json()  # (HostConfig at start: gone since API 1.24; read and ignored)
-    clients = attach.take_pending(c.id)
+    clients = take_pending(c.id)
     try:
         job = req.server.launcher.submit("start", {"id": c.id}, [s.fileno() for s in clients])
     finally:
@@ -141,7 +127,7 @@ def wait(req: Request, id: str) -> None:  # noqa: A002
 def _wait_for(req: Request, engine: Engine, first: Container, condition: str, stream: Any) -> tuple[int | None, str]:
     """Poll the record until the condition holds; (exit code, error), (None, "") if the client left."""
     from pyctr.core.container import lookup as find
-    from pyctr.core.lifecycle import _alive
+    from pyctr.core.lifecycle import is_alive
 
     baseline = first.finished
     seen = first
@@ -156,8 +142,8 @@ def _wait_for(req: Request, engine: Engine, first: Container, condition: str, st
             return _exit_code_of(engine, seen), ""
         seen = c
         running = c.status in ("running", "paused")
-        stopped = not running or (not _alive(c.pid, c.runtime.get("starttime"))
-                                  and not _alive(c.runtime.get("monitor", 0)))
+        stopped = not running or (not is_alive(c.pid, c.runtime.get("starttime"))
+                                  and not is_alive(c.runtime.get("monitor", 0)))
         if condition == "not-running" and stopped:
             return c.exit_code, c.error if c.status == "exited" and c.error else ""
         if condition == "next-exit" and stopped and c.finished != baseline:
@@ -259,7 +245,7 @@ def _ancestor(engine: Engine, value: str, c: Container) -> bool:
     if value in (c.spec.image, c.image_id, c.image_id[7:19]):
         return True
     try:
-        return engine.images.resolve(value).id == c.image_id
+        return image_store(engine).resolve(value).id == c.image_id
     except Exception:  # noqa: BLE001  (an unknown image: no match)
         return False
 
@@ -289,7 +275,7 @@ def remove(req: Request, id: str) -> None:  # noqa: A002
 @route("POST", "/containers/{id}/kill")
 def kill(req: Request, id: str) -> None:  # noqa: A002
     from pyctr.core import events, lifecycle
-    from pyctr.runtime.runoptions import parse_signal
+    from pyctr.core.lifecycle import parse_signal
 
     engine = req.engine
     c = lookup(engine, id)
@@ -306,50 +292,11 @@ def kill(req: Request, id: str) -> None:  # noqa: A002
 
 
 def _stop(engine: Engine, c: Container, timeout: int | None, sig: str | None = None) -> None:
-    """Docker's stop: the stop signal, the grace period, then SIGKILL; returns once the exit is recorded."""
-    import signal
+    from pyctr.core import events, lifecycle
 
-    from pyctr.core import events
-    from pyctr.runtime.runoptions import parse_signal
-
-    number = parse_signal(sig or c.spec.stop_signal or "SIGTERM")
-    grace = c.spec.stop_timeout if timeout is None else timeout
-    c.runtime["stopped_by_user"] = True  # the restart policy must not bring it back
-    c.save(engine.db)
-    events.container_event(engine, c, "kill", signal=number)
-    try:
-        os.kill(c.pid, number)
-    except ProcessLookupError:
-        pass
-    if not _wait_stopped(engine, c.id, grace):
-        try:
-            os.kill(c.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        _wait_stopped(engine, c.id, 30)
+    events.container_event(engine, c, "kill", signal=lifecycle.parse_signal(sig or c.spec.stop_signal or "SIGTERM"))
+    lifecycle.stop(engine, c, timeout, sig)
     events.container_event(engine, c, "stop")
-
-
-def _wait_stopped(engine: Engine, container_id: str, timeout: float) -> bool:
-    """Poll until the container's exit is recorded (or it is gone); False at the timeout."""
-    from pyctr.core.container import lookup as find
-    from pyctr.core.lifecycle import _alive
-
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    while True:
-        try:
-            c = find(engine.db, engine.config.root, container_id)
-        except NotFound:
-            return True
-        if c.status not in ("running", "paused"):
-            return True
-        if not _alive(c.pid, c.runtime.get("starttime")) and not _alive(c.runtime.get("monitor", 0)):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.05)
 
 
 @route("POST", "/containers/{id}/stop")

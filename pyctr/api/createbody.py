@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyctr.api.http import ApiError
+from pyctr.api.errors import ApiError
 
 #: HostConfig.LogConfig.Type values a container may name; the rest are refused
 LOG_DRIVERS = {"json-file": "json-file", "": "json-file", "local": "json-file", "none": "none"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 
-from pyctr.api.http import ApiError
+from pyctr.api.errors import ApiError
 
 
 def parse(text: str | None) -> dict[str, list[str]]:

@@ -23,7 +23,8 @@ from urllib.parse import parse_qs, unquote
 
 from pyctr import __version__
 from pyctr.api import routes
-from pyctr.core.errors import Conflict, NotFound, PyctrError, UsageError
+from pyctr.api.errors import ApiError, NotModified, message_of, status_of
+from pyctr.core.errors import PyctrError
 
 if TYPE_CHECKING:
     from pyctr.api.server import Service
@@ -35,38 +36,6 @@ MIN_API_VERSION = "1.24"
 MAX_JSON_BODY = 4 << 20
 _VERSIONED = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
 _FALSE = ("", "0", "no", "false", "none")
-
-
-class ApiError(Exception):
-    """An answer other than success, with Docker's status code and message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class NotModified(Exception):
-    """304, no body: start of a running container, stop of a stopped one."""
-
-
-def status_of(error: BaseException) -> int:
-    """Docker's status for one of pyctr's errors."""
-    if isinstance(error, ApiError):
-        return error.status
-    if isinstance(error, NotFound):
-        return 404
-    if isinstance(error, Conflict):
-        return 409
-    if isinstance(error, UsageError):
-        return 400
-    return 500
-
-
-def message_of(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    if text.startswith("no such "):
-        return "N" + text[1:]  # Docker's words, which clients match ("No such container: x")
-    return text
 
 
 class Stream:

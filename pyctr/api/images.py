@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pyctr.api.http import ApiError
+from pyctr.api.errors import ApiError
 from pyctr.api.routes import route
 from pyctr.core.errors import NotFound
+from pyctr.images.store import image_store
 
 if TYPE_CHECKING:
     from pyctr.api.http import Request
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 def resolve(engine: Engine, name: str) -> Image:
     try:
-        return engine.images.resolve(name)
+        return image_store(engine).resolve(name)
     except NotFound:
         raise ApiError(404, f"No such image: {name}") from None
 
@@ -55,7 +56,7 @@ def list_images(req: Request) -> None:
             else:
                 since = other.created
     rows = []
-    for image in engine.images.list():
+    for image in image_store(engine).list():
         row = summary(engine, image)
         if before is not None and image.created >= before or since is not None and image.created <= since:
             continue

@@ -203,7 +203,7 @@ def _run_job(config: Config, request: dict[str, Any], channel: socket.socket, fd
             raise PyctrError(f"unknown launcher job {request.get('op')!r}")
         fn(engine, reply, fds, request.get("args") or {})
     except BaseException as e:  # noqa: BLE001  (every failure goes back to the waiting request)
-        from pyctr.api.http import message_of, status_of
+        from pyctr.api.errors import message_of, status_of
 
         try:
             reply({"error": message_of(e) if isinstance(e, PyctrError | OSError) else

@@ -2,62 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from pyctr.api.http import ApiError
+from pyctr.api.errors import ApiError
 from pyctr.api.routes import route
 
 if TYPE_CHECKING:
     from pyctr.api.http import Request
     from pyctr.core.container import Container
-
-
-def entry_time(text: str) -> float:
-    import calendar
-
-    base, _, frac = text.rstrip("Z").partition(".")
-    try:
-        ts = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
-        return 0.0
-    return ts + float("0." + frac) if frac.isdigit() else ts
-
-
-def _parse(line: bytes) -> dict[str, Any] | None:
-    try:
-        entry = json.loads(line)
-    except ValueError:
-        return None  # a line cut short
-    return entry if isinstance(entry, dict) and isinstance(entry.get("log"), str) else None
-
-
-def entries(c: Container, stdout: bool = True, stderr: bool = True, since: float | None = None,
-            until: float | None = None, tail: int | None = None) -> Iterator[dict[str, Any]]:
-    """The log's entries so far, filtered; ``tail``: only the last so many."""
-    path = c.dir / f"{c.id}-json.log"
-    try:
-        with open(path, "rb") as f:
-            lines = f.readlines()
-    except OSError:
-        return
-    if tail is not None:
-        lines = lines[-tail:] if tail > 0 else []
-    for line in lines:
-        entry = _parse(line)
-        if entry is not None and _wanted(entry, stdout, stderr, since, until):
-            yield entry
-
-
-def _wanted(entry: dict[str, Any], stdout: bool, stderr: bool, since: float | None, until: float | None) -> bool:
-    if not (stderr if entry.get("stream") == "stderr" else stdout):
-        return False
-    if since is None and until is None:
-        return True
-    t = entry_time(entry.get("time", ""))
-    return (since is None or t >= since) and (until is None or t <= until)
 
 
 def _time_arg(req: Request, name: str) -> float | None:
@@ -72,8 +25,8 @@ def _time_arg(req: Request, name: str) -> float | None:
 
 @route("GET", "/containers/{id}/logs")
 def logs(req: Request, id: str) -> None:  # noqa: A002
-    from pyctr.api.attach import STDERR, STDOUT, content_type, stdcopy
-    from pyctr.api.containers import is_running, lookup
+    from pyctr.api.objects import is_running, lookup
+    from pyctr.api.streams import STDERR, STDOUT, content_type, parse_entry, stdcopy, wanted
 
     engine = req.engine
     c = lookup(engine, id)
@@ -110,17 +63,18 @@ def logs(req: Request, id: str) -> None:  # noqa: A002
     if tail is not None:
         lines = lines[-tail:] if tail > 0 else []
     for line in lines:
-        entry = _parse(line)
-        if entry is not None and _wanted(entry, stdout, stderr, since, until):
+        entry = parse_entry(line)
+        if entry is not None and wanted(entry, stdout, stderr, since, until):
             send(entry)
     if follow and (until is None or until > time.time()):
-        _follow(req, c, path, offset, stream, lambda e: _wanted(e, stdout, stderr, since, until) and send(e),
+        _follow(req, c, path, offset, stream, lambda e: wanted(e, stdout, stderr, since, until) and send(e),
                 is_running)
     stream.close()
 
 
 def _follow(req: Request, c: Container, path: Any, offset: int, stream: Any, handle: Any, is_running: Any) -> None:
     """New lines until the container stops (and its log is read out) or the client goes."""
+    from pyctr.api.streams import parse_entry
     from pyctr.core.container import lookup as find
     from pyctr.core.errors import NotFound
 
@@ -139,7 +93,7 @@ def _follow(req: Request, c: Container, path: Any, offset: int, stream: Any, han
             lines = (partial + data).split(b"\n")
             partial = lines.pop()
             for line in lines:
-                entry = _parse(line)
+                entry = parse_entry(line)
                 if entry is not None:
                     handle(entry)
             continue

@@ -7,7 +7,8 @@ import platform
 from typing import TYPE_CHECKING
 
 from pyctr import __version__
-from pyctr.api.http import API_VERSION, MIN_API_VERSION, ApiError
+from pyctr.api.errors import ApiError
+from pyctr.api.http import API_VERSION, MIN_API_VERSION
 from pyctr.api.routes import route
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def version(req: Request) -> None:
 
 @route("GET", "/info")
 def info(req: Request) -> None:
-    from pyctr.core.sysinfo import collect_info
+    from pyctr.runtime.sysinfo import collect_info
 
     data = collect_info(req.engine)
     data["ID"] = _daemon_id(req)

@@ -25,11 +25,11 @@ from pyctr.runtime.joins import JOIN_ORDER, namespaces_of  # noqa: F401  (their 
 def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], user: str | None,
             workdir: str | None, privileged: bool, container: str, command: tuple[str, ...]) -> None:
     """Execute a command in a running container."""
-    from pyctr.cli.runspec import _parse_env
     from pyctr.core.container import lookup
     from pyctr.core.lifecycle import is_alive, seccomp_cache_dir
     from pyctr.core.plugins import plugins
     from pyctr.runtime.launch import ExecLaunch, spawn_exec
+    from pyctr.runtime.runoptions import parse_env as _parse_env
 
     eng = engine()
     c = lookup(eng.db, eng.config.root, container)

@@ -140,7 +140,7 @@ def stats(show_all: bool, no_stream: bool, no_trunc: bool, fmt: str | None, cont
 @click.argument("containers", nargs=-1, required=True)
 def update(containers: tuple[str, ...], restart: str | None, **flags: Any) -> None:
     """Update the resource limits of one or more containers."""
-    from pyctr.cli.runspec import resources_from
+    from pyctr.runtime.runoptions import resources_from
 
     flags.setdefault("oom_kill_disable", False)
     changes = resources_from(flags)

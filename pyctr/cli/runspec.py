@@ -52,116 +52,15 @@ def create_container(image: str, command: tuple[str, ...], options: dict[str, An
     return lifecycle.create(eng, spec, img, network).id
 
 
-def _parse_env(values: tuple[str, ...], files: tuple[str, ...]) -> list[str]:
-    import os
-
-    from pyctr.core.errors import UsageError
-
-    env: list[str] = []
-    for path in files:
-        try:
-            with open(path) as f:
-                lines = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
-        except OSError as e:
-            raise UsageError(f"cannot read env file {path}: {e.strerror}") from None
-        values = tuple(lines) + values
-    for item in values:
-        if "=" in item:
-            env.append(item)
-        elif item in os.environ:  # -e NAME passes the caller's value through, as Docker does
-            env.append(f"{item}={os.environ[item]}")
-    return env
-
-
-def _parse_labels(values: tuple[str, ...]) -> dict[str, str]:
-    return {k: v for k, _, v in (item.partition("=") for item in values)}
-
-
 def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # noqa: ANN201
-    """A ContainerSpec from the command line and the image, before plugins change it."""
-    from pyctr.core.errors import UsageError
-    from pyctr.core.lifecycle import spec_from_image
-    from pyctr.core.spec import ContainerSpec
+    """A ContainerSpec from the command line and the image, before plugins change it
+    (the work is pyctr.runtime.runoptions', shared with the API service)."""
+    from pyctr.runtime.runoptions import build_spec as from_options
 
     eng = engine()
     image = _image_for_run(eng, image_ref, o["pull_policy"])
-    spec = ContainerSpec(image=image_ref, name=o["name"] or "", hostname=o["hostname"],
-                         env=_parse_env(o["env"], o["env_file"]), workdir=o["workdir"] or "/", user=o["user"],
-                         tty=o["tty"], interactive=o["interactive"], labels=_parse_labels(o["label"]),
-                         privileged=o["privileged"], cap_add=list(o["cap_add"]), cap_drop=list(o["cap_drop"]),
-                         read_only=o["read_only"], auto_remove=o["auto_remove"])
-    policy, _, count = o["restart"].partition(":")
-    if policy not in ("no", "on-failure", "always", "unless-stopped") or (count and (policy != "on-failure" or not count.isdigit())):
-        raise UsageError(f"invalid restart policy {o['restart']!r}: no, on-failure[:N], always or unless-stopped")
-    spec.restart_policy = o["restart"]
-    if o["stop_signal"]:
-        from pyctr.core.lifecycle import parse_signal
-
-        parse_signal(o["stop_signal"])
-        spec.stop_signal = o["stop_signal"]
-    if o["stop_timeout"] is not None:
-        spec.stop_timeout = o["stop_timeout"]
-    from pyctr.core import health, logconfig
-
-    spec.log_driver, spec.log_options = logconfig.from_options(o["log_driver"], o["log_opt"], eng.config)
-    spec.healthcheck = health.from_options(o, (image.config.get("config") or {}).get("Healthcheck"))
-    spec.resources = resources_from(o)
-    spec.cgroup_parent = o["cgroup_parent"]
-    _namespace_modes(spec, o)
-    spec.init = o["use_init"]
-    for opt in o["security_opt"]:
-        key, _, value = opt.partition("=")
-        if key in ("no-new-privileges", "no_new_privileges") and value in ("", "true"):
-            spec.no_new_privileges = True
-        elif key == "seccomp" and value:
-            from pyctr.runtime.seccomp import option_value
-
-            spec.seccomp = option_value(value)  # a file is read and checked now, before anything exists
-        else:
-            raise UsageError(f"invalid --security-opt: {opt!r}")
-    from pyctr.runtime.security import capability_set
-
-    capability_set(spec.cap_add, spec.cap_drop, spec.privileged)  # validates names before anything is made
-    network = _network_settings(spec, o, o["network"] or eng.config.network, image)
-    spec_from_image(spec, image, list(command), o["entrypoint"])
-    if (spec.mounts or o["volume"] or o["mount"] or o["tmpfs"] or o["volumes_from"]
-            or (image.config.get("config") or {}).get("Volumes")):
-        from pyctr.core import mountspec  # (its import only when there is a mount to make)
-
-        spec.mounts = mountspec.build(eng, volumes=o["volume"], mounts=o["mount"], tmpfs=o["tmpfs"],
-                                      volumes_from=o["volumes_from"], volume_driver=o["volume_driver"],
-                                      image_config=image.config, existing=spec.mounts)
+    spec, network = from_options(eng, image, image_ref, command, o)
     return spec, image, network
-
-
-def _network_settings(spec: Any, o: dict[str, Any], network: str | None, image: Any) -> str | None:
-    """Fill spec.network from the flags; return the network driver's name (None: the default)."""
-    from pyctr.core.errors import UsageError
-    from pyctr.core.selection import names
-
-    net = spec.network
-    net["mode"] = network or ""
-    if network and network.startswith("container:"):
-        net["container"] = network[10:]
-        driver: str | None = "container"
-    elif network and network not in names("network"):
-        net["network"] = network  # a user network of the bridge driver
-        driver = "bridge"
-    else:
-        driver = network or None
-    for item in o["add_host"]:
-        if ":" not in item:
-            raise UsageError(f"invalid --add-host {item!r}: want host:ip")
-    exposed = list((image.config.get("config") or {}).get("ExposedPorts") or {}) + [
-        e if "/" in e else f"{e}/tcp" for e in o["expose"]]
-    values = {"ports": list(o["publish"]), "publish_all": o["publish_all"], "expose": exposed,
-              "aliases": list(o["network_alias"]), "ip": o["ip"], "dns": list(o["dns"]),
-              "dns_search": list(o["dns_search"]), "dns_options": list(o["dns_option"]),
-              "add_hosts": list(o["add_host"])}
-    net.update({k: v for k, v in values.items() if v})
-    if (net.get("ports") or net.get("publish_all")) and driver in ("none", "host", "container"):
-        raise UsageError(f"published ports need a network of its own; --network={network} has none")
-    return driver
 
 
 def _image_for_run(eng: Any, ref: str, policy: str) -> Any:
@@ -181,60 +80,6 @@ def _image_for_run(eng: Any, ref: str, policy: str) -> Any:
         echo(f"Unable to find image '{ref}' locally", err=True)
     result = pull(eng, ref, progress=progress.for_output(False, sys.stderr))
     return image_store(eng).resolve(result.reference)
-
-
-def resources_from(o: dict[str, Any]) -> dict[str, Any]:
-    """cgroup limits from the flags, in the driver's keys, units parsed as Docker does."""
-    res: dict[str, Any] = {}
-    if any(o.get(key) is not None for key in ("memory", "memory_reservation", "kernel_memory", "memory_swap", "cpus")):
-        from pyctr.core.units import parse_bytes, parse_cpus
-
-        for key in ("memory", "memory_reservation", "kernel_memory"):
-            if o.get(key) is not None:
-                res[key] = parse_bytes(o[key], what=f"--{key.replace('_', '-')}")
-        if o.get("memory_swap") is not None:
-            res["memory_swap"] = parse_bytes(o["memory_swap"], what="--memory-swap", allow_unlimited=True)
-        if o.get("cpus") is not None:
-            res["nano_cpus"] = parse_cpus(o["cpus"])
-    for key in ("cpu_shares", "cpu_quota", "cpu_period", "pids_limit", "blkio_weight", "cpuset_cpus", "cpuset_mems"):
-        if o.get(key) is not None:
-            res[key] = o[key]
-    if o.get("oom_kill_disable"):
-        res["oom_kill_disable"] = True
-    return res
-
-
-def _namespace_modes(spec: Any, o: dict[str, Any]) -> None:
-    from pyctr.core.errors import UsageError
-
-    for kind, value, allowed in (("pid", o["pid_mode"], ("host",)), ("ipc", o["ipc_mode"], ("host", "private", "shareable")),
-                                 ("uts", o["uts_mode"], ("host",))):
-        if not value:
-            continue
-        if value.startswith("container:") and kind != "uts" and len(value) > 10:
-            spec.namespaces[kind] = value
-        elif value in allowed:
-            spec.namespaces[kind] = "private" if value in ("private", "shareable") else value
-        else:
-            raise UsageError(f"invalid --{kind} value {value!r}")
-
-    def parse_map(items: tuple[str, ...], flag: str) -> list[tuple[int, int, int]]:
-        out = []
-        for item in items:
-            parts = item.split(":")
-            if len(parts) != 3 or not all(p.isdigit() for p in parts) or int(parts[2]) == 0:
-                raise UsageError(f"invalid {flag} {item!r}: want CONTAINER:HOST:SIZE")
-            out.append((int(parts[0]), int(parts[1]), int(parts[2])))
-        return out
-
-    spec.uid_map = parse_map(o["uidmap"], "--uidmap")
-    spec.gid_map = parse_map(o["gidmap"], "--gidmap") or list(spec.uid_map)
-    if o["userns"] not in (None, "", "host", "private"):
-        raise UsageError(f"invalid --userns value {o['userns']!r}: host or private")
-    if o["userns"] == "private" and not spec.uid_map:
-        spec.uid_map = spec.gid_map = [(0, 100000, 65536)]
-    if spec.uid_map:
-        spec.namespaces["user"] = "private"
 
 
 def run_foreground(eng: Any, container: Any, detach_keys: bytes | None = None) -> int:

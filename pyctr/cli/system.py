@@ -34,7 +34,7 @@ def version(fmt: str | None) -> None:
 @click.option("--format", "-f", "fmt", help="Go template, or 'json'.")
 def info(fmt: str | None) -> None:
     """Display system-wide information."""
-    from pyctr.core.sysinfo import collect_info
+    from pyctr.runtime.sysinfo import collect_info
 
     data = collect_info(engine())
     if fmt == "json":

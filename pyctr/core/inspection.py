@@ -159,10 +159,10 @@ def human_duration(seconds: float) -> str:
 
 def state_of(c: Any) -> tuple[str, str]:
     """(State, Status) as ``docker ps`` shows them: ("running", "Up 5 seconds"), ("exited", "Exited (0) 3 seconds ago")."""
-    from pyctr.core.lifecycle import _alive
+    from pyctr.core.lifecycle import is_alive
 
     if c.status in ("running", "paused"):
-        if not _alive(c.pid, c.runtime.get("starttime")):
+        if not is_alive(c.pid, c.runtime.get("starttime")):
             return "exited", "Exited (unknown) - pyctr was killed; rm -f or system prune cleans up"
         up = f"Up {human_duration(time.time() - c.started)}"
         return (("paused", up + " (Paused)") if c.status == "paused" else ("running", up))

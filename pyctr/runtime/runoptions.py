@@ -21,7 +21,9 @@ DEFAULTS: dict[str, Any] = {
     "workdir": "", "user": "", "entrypoint": None, "hostname": "", "domainname": "", "label": (),
     "network": None, "privileged": False, "cap_add": (), "cap_drop": (), "read_only": False,
     "security_opt": (), "volume": (), "mount": (), "tmpfs": (), "volume_driver": "", "volumes_from": (),
-    "restart": "no", "stop_signal": None, "stop_timeout": None, "log_driver": "json-file",
+    "restart": "no", "stop_signal": None, "stop_timeout": None, "log_driver": None, "log_opt": (),
+    "health_cmd": None, "health_interval": None, "health_timeout": None, "health_retries": None,
+    "health_start_period": None, "health_start_interval": None, "no_healthcheck": False, "healthcheck": None,
     "pid_mode": None, "ipc_mode": None, "uts_mode": None, "userns": None, "uidmap": (), "gidmap": (),
     "use_init": False, "memory": None, "memory_swap": None, "memory_reservation": None,
     "kernel_memory": None, "cpus": None, "cpu_shares": None, "cpu_quota": None, "cpu_period": None,
@@ -30,27 +32,6 @@ DEFAULTS: dict[str, Any] = {
     "network_alias": (), "ip": None, "dns": (), "dns_search": (), "dns_option": (), "add_host": (),
     "pull_policy": "missing",
 }
-
-SIGNALS = ("HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT CHLD CONT STOP TSTP "
-           "TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS").split()
-
-
-def parse_signal(value: str) -> int:
-    """A signal by name (``TERM``, ``SIGTERM``) or number, as Docker accepts them."""
-    import signal
-
-    v = str(value).upper()
-    if v.isdigit():
-        number = int(v)
-        if 0 < number < signal.NSIG:
-            return number
-    else:
-        name = v if v.startswith("SIG") else f"SIG{v}"
-        found = getattr(signal, name, None)
-        if isinstance(found, signal.Signals):
-            return int(found)
-    raise UsageError(f"invalid signal: {value}")
-
 
 def parse_env(values: tuple[str, ...] | list[str], files: tuple[str, ...] | list[str] = ()) -> list[str]:
     """``-e``/``--env-file``: ``NAME=value``; a bare ``NAME`` passes the caller's value through."""
@@ -95,11 +76,22 @@ def build_spec(engine: Any, image: Any, image_ref: str, command: list[str] | tup
         raise UsageError(f"invalid restart policy {o['restart']!r}: no, on-failure[:N], always or unless-stopped")
     spec.restart_policy = o["restart"]
     if o["stop_signal"]:
+        from pyctr.core.lifecycle import parse_signal
+
         parse_signal(o["stop_signal"])
         spec.stop_signal = o["stop_signal"]
     if o["stop_timeout"] is not None:
         spec.stop_timeout = o["stop_timeout"]
-    spec.log_driver = o["log_driver"]
+    from pyctr.core import health, logconfig
+
+    spec.log_driver, spec.log_options = logconfig.from_options(o["log_driver"], o["log_opt"], engine.config)
+    image_check = (image.config.get("config") or {}).get("Healthcheck")
+    if o["healthcheck"] is not None:  # the API's Config.Healthcheck: set fields override the image's
+        given = o["healthcheck"]
+        spec.healthcheck = dict(given) if given.get("Test") == ["NONE"] else \
+            {**(image_check or {}), **{k: v for k, v in given.items() if v}} or None
+    else:
+        spec.healthcheck = health.from_options(o, image_check)
     spec.resources = resources_from(o)
     spec.cgroup_parent = o["cgroup_parent"] or ""
     namespace_modes(spec, o)
@@ -131,11 +123,11 @@ def build_spec(engine: Any, image: Any, image_ref: str, command: list[str] | tup
         spec_from_image(spec, image, list(command), entrypoint)
     if (spec.mounts or o["volume"] or o["mount"] or o["tmpfs"] or o["volumes_from"]
             or (image.config.get("config") or {}).get("Volumes")):
-        from pyctr.core import mounts  # (its import only when there is a mount to make)
+        from pyctr.core import mountspec  # (its import only when there is a mount to make)
 
-        spec.mounts = mounts.build(engine, volumes=o["volume"], mounts=o["mount"], tmpfs=o["tmpfs"],
-                                   volumes_from=o["volumes_from"], volume_driver=o["volume_driver"],
-                                   image_config=image.config, existing=spec.mounts)
+        spec.mounts = mountspec.build(engine, volumes=o["volume"], mounts=o["mount"], tmpfs=o["tmpfs"],
+                                      volumes_from=o["volumes_from"], volume_driver=o["volume_driver"],
+                                      image_config=image.config, existing=spec.mounts)
     return spec, network
 
 

@@ -1,4 +1,5 @@
-"""What ``pyctr info`` and ``GET /info`` report: one collection for both front ends."""
+"""What ``pyctr info`` and ``GET /info`` report: one collection for both front ends (here, not in
+core: the rootless part asks the process side, runtime.userns)."""
 
 from __future__ import annotations
 
