@@ -61,6 +61,12 @@ COMMANDS: dict[str, str] = {
     "unshare": "system:unshare",
     "healthcheck": "health:healthcheck_group",
     "internal-restart": "restarting:internal_restart",
+    "build": "build:build",
+    "builder": "build:builder_group",
+    "commit": "containerfs:commit",
+    "diff": "containerfs:diff",
+    "export": "containerfs:export",
+    "cp": "containerfs:cp",
 }
 
 

@@ -15,7 +15,10 @@ from pyctr.images.store import image_store
 @click.argument("repository", required=False)
 def import_cmd(changes: tuple[str, ...], message: str, source: str, repository: str | None) -> None:
     """Make a one-layer image from a rootfs tarball (file or -) or directory."""
-    image = image_store(engine()).import_rootfs(source, repository, list(changes), message)
+    from pyctr.build.instructions import apply_changes
+
+    config = apply_changes({}, list(changes))  # bad changes fail before the import's work
+    image = image_store(engine()).import_rootfs(source, repository, list(changes), message, config=config)
     click.echo(image.id)
 
 

@@ -179,6 +179,59 @@ class IngestWriter:
             self.close()
 
 
+class NewBlobWriter:
+    """Writes a blob whose digest is not known yet (a layer being made): hashed as it is
+    written, renamed into place by :meth:`commit`, which returns the digest. The
+    partial is flocked while written, so ``system check`` leaves it alone; an
+    exception inside the ``with`` block removes it."""
+
+    def __init__(self, store: ContentStore) -> None:
+        self.store = store
+        store.root.joinpath("ingest").mkdir(parents=True, exist_ok=True)
+        self.partial = store.root / "ingest" / f"new-{os.getpid()}-{os.urandom(6).hex()}.partial"
+        self._fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self._hash.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def commit(self) -> str:
+        digest = "sha256:" + self._hash.hexdigest()
+        final = self.store.path(digest)
+        if final.exists():
+            os.unlink(self.partial)
+        else:
+            os.fsync(self._fd)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(self.partial, final)
+            _fsync_dir(final.parent)
+        return digest
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> NewBlobWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            try:
+                os.unlink(self.partial)
+            except FileNotFoundError:
+                pass
+        self.close()
+
+
 class ContentStore:
     """Blobs by digest under ``root``. Safe to share between threads and processes."""
 
@@ -212,6 +265,10 @@ class ContentStore:
                     raise ImageError(f"blob {digest} is larger than {limit} bytes")
                 return data
             return f.read()
+
+    def new_blob(self) -> NewBlobWriter:
+        """A writer for a blob of unknown digest; see :class:`NewBlobWriter`."""
+        return NewBlobWriter(self)
 
     def ingest(self, digest: str, size: int | None = None) -> IngestWriter:
         """A writer for one blob; see :class:`IngestWriter`."""

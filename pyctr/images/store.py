@@ -166,8 +166,13 @@ class ImageStore:
                 db.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?, ?)", (tag, image_id))
         return self.resolve(image_id)
 
-    def import_rootfs(self, source: str, repository: str | None, changes: list[str], message: str = "") -> Image:
-        """``pyctr import``: a directory or a tar (plain, gzip, zstd; ``-`` for stdin) becomes a one-layer image."""
+    def import_rootfs(self, source: str, repository: str | None, changes: list[str], message: str = "",
+                      config: dict[str, Any] | None = None) -> Image:
+        """``pyctr import``: a directory or a tar (plain, gzip, zstd; ``-`` for stdin) becomes a one-layer image.
+
+        ``config``: the image's ``config`` part, already made from the changes (the
+        front ends use pyctr.build.instructions, Dockerfile semantics); without it the
+        changes are applied by the simpler :func:`apply_changes` here."""
         from pyctr.images import reference
         from pyctr.layers.create import create_layer_tar
         from pyctr.layers.streams import open_layer_stream
@@ -200,7 +205,7 @@ class ImageStore:
         now = _now_rfc3339()
         config: dict[str, Any] = {
             "architecture": "amd64", "os": "linux", "created": now,
-            "config": apply_changes({}, changes),
+            "config": config if config is not None else apply_changes({}, changes),
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             "history": [{"created": now, "comment": message or f"Imported from {source}"}],
         }

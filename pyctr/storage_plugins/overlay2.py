@@ -49,6 +49,10 @@ def _fs_type(path: Path) -> str:
 VOLATILE_MARK = "volatile"
 #: what overlayfs leaves in the work directory of a volatile mount until it is removed
 VOLATILE_LEFT = "work/work/incompat/volatile"
+#: in a layer's directory: mount it so that its upper directory is a plain diff (a build
+#: turns it into an image layer): no redirect_dir (a renamed directory would be a pointer
+#: into a lower layer), no metacopy (a chmod would leave the data below)
+PLAIN_DIFF_MARK = "plain-diff"
 
 
 def _is_mounted(path: Path) -> bool:
@@ -200,6 +204,8 @@ class Overlay2StorageDriver(StorageDriver):
             # In the user's namespace overlayfs keeps its markers in user.overlay.*
             # (opaque directories; pyctr.layers.extract writes them so), not trusted.*
             options += ",userxattr"
+        if (layer / PLAIN_DIFF_MARK).exists():
+            options += _plain_diff_options()
         volatile = (layer / VOLATILE_MARK).exists()
         if volatile:
             if (layer / VOLATILE_LEFT).exists():
@@ -212,7 +218,8 @@ class Overlay2StorageDriver(StorageDriver):
             # Like Docker: a long chain is mounted from inside overlay2/ with
             # relative l/<short> paths, so the options fit in one page.
             relative = f"lowerdir={lower},upperdir={layer_id}/diff,workdir={layer_id}/work" + (
-                ",userxattr" if rootless.active() else "") + (",volatile" if volatile else "")
+                ",userxattr" if rootless.active() else "") + (
+                _plain_diff_options() if (layer / PLAIN_DIFF_MARK).exists() else "") + (",volatile" if volatile else "")
         cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             if relative:
@@ -234,6 +241,42 @@ class Overlay2StorageDriver(StorageDriver):
 
     def mark_volatile(self, layer_id: str) -> None:
         (self._dir(layer_id) / VOLATILE_MARK).write_text("")
+
+    def mark_plain_diff(self, layer_id: str) -> None:
+        """The writable layer ``layer_id`` becomes an image layer (a build step): mount it
+        so that its upper directory is the whole change (see :data:`PLAIN_DIFF_MARK`)."""
+        (self._dir(layer_id) / PLAIN_DIFF_MARK).write_text("")
+
+    def upper_dir(self, layer_id: str) -> Path:
+        """The upper directory of a writable layer: what its container changed."""
+        return self._dir(layer_id) / "diff"
+
+    def commit_writable(self, rw_id: str, layer_id: str) -> None:
+        """Turn the unmounted writable layer ``rw_id`` into the read-only layer ``layer_id``
+        in place: its upper directory becomes the new layer's ``diff`` (nothing is copied)
+        and its parent chain stays. The caller recorded the layer's intent first."""
+        src = self._dir(rw_id)
+        if self.exists(layer_id):
+            raise DriverError(f"layer {layer_id} already exists")
+        self._unmount(src)
+        self.remove(layer_id)  # whatever a killed attempt left under the final name
+        for name in ("work", "merged", "empty"):
+            remove_tree(src / name)
+        for name in (VOLATILE_MARK, PLAIN_DIFF_MARK):
+            try:
+                os.unlink(src / name)
+            except FileNotFoundError:
+                pass
+        short = (src / "link").read_text().strip()
+        dst = self._dir(layer_id)
+        os.rename(src, dst)
+        tmp = self.home / "l" / f".{short}.tmp"
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        os.symlink(f"../{layer_id}/diff", tmp)
+        os.replace(tmp, self.home / "l" / short)
 
     def put(self, layer_id: str) -> None:
         if self._unmount(self._dir(layer_id)):
@@ -329,6 +372,13 @@ class Overlay2StorageDriver(StorageDriver):
     def status(self) -> list[tuple[str, str]]:
         return [("Backing Filesystem", _fs_type(self.ctx.root if self.ctx.root.exists() else self.ctx.root.parent)),
                 ("Supports d_type", "true"), ("Using metacopy", "false"), ("Native Overlay Diff", "true")]
+
+
+def _plain_diff_options() -> str:
+    """Mount options for a plain upper directory, on kernels that know them (the module's
+    parameters exist since the options do)."""
+    params = Path("/sys/module/overlay/parameters")
+    return "".join(f",{name}=off" for name in ("redirect_dir", "metacopy") if (params / name).exists())
 
 
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
