@@ -16,7 +16,6 @@ uses.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,9 @@ CREATE TABLE build_cache (
 def step_key(parent: str, *parts: Any) -> str:
     """The key of a step: its parent's key and everything else that decides its result."""
     blob = json.dumps([parent, *parts], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()
+    from pyctr.core.sha import sha256
+
+    return sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class Cache:

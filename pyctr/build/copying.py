@@ -11,7 +11,6 @@ one source are kept; parents that did not exist are made 0755 root.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -324,7 +323,9 @@ def checksum(entries: Iterator[Entry], owner: tuple[int, int] | None,
              chmod: Callable[[int, bool], int] | None) -> str:
     """What a COPY's result depends on, for the cache: each entry's relative path, type,
     mode and owner as they will be, size, link target, xattrs and content; no times."""
-    h = hashlib.sha256()
+    from pyctr.build.context import hasher, xattrs_of
+
+    h = hasher(0)
     for entry in entries:
         st = entry.st
         mode = st.st_mode
@@ -332,18 +333,17 @@ def checksum(entries: Iterator[Entry], owner: tuple[int, int] | None,
         perm = chmod(stat.S_IMODE(mode), stat.S_ISDIR(mode)) if chmod and not stat.S_ISLNK(mode) else stat.S_IMODE(mode)
         h.update(f"{entry.rel}\0{stat.S_IFMT(mode)}\0{perm}\0{uid}\0{gid}\0".encode("utf-8", "surrogateescape"))
         if stat.S_ISREG(mode):
-            h.update(f"{st.st_size}\0".encode())
+            content = hasher(st.st_size)
             with open(entry.src, "rb") as f:
                 while chunk := f.read(_CHUNK):
-                    h.update(chunk)
+                    content.update(chunk)
+            h.update(f"{st.st_size}\0{content.hexdigest()}".encode())
         elif stat.S_ISLNK(mode):
             h.update(os.readlink(entry.src).encode("utf-8", "surrogateescape"))
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
             h.update(f"{st.st_rdev}".encode())
         if st.st_nlink > 1 and not stat.S_ISDIR(mode):
             h.update(f"\0link{st.st_ino}".encode())
-        from pyctr.build.context import xattrs_of
-
         for name, value in xattrs_of(entry.src):
             h.update(name.encode() + b"\0" + value + b"\0")
         h.update(b"\n")

@@ -174,8 +174,8 @@ class Stub:
 
 
 def find_stubs(root: str, targets: list[str]) -> list[Stub]:
-    """Before a container starts on ``root`` (the merged view): the first missing
-    component of each mount target, with its parent's times, to remove afterwards."""
+    """Before a container starts on ``root`` (the merged view): the missing components of
+    each mount target (with the times of the directory above the first), to remove afterwards."""
     from pyctr.kernel.paths import secure_join
 
     stubs: list[Stub] = []
@@ -186,20 +186,23 @@ def find_stubs(root: str, targets: list[str]) -> list[Stub]:
         if rel == "." or rel.startswith(".."):
             continue
         parts = rel.split("/")
+        missing = False
         for i in range(1, len(parts) + 1):
             candidate = "/".join(parts[:i])
-            if os.path.lexists(os.path.join(root, candidate)):
+            if not missing and os.path.lexists(os.path.join(root, candidate)):
                 continue
-            if candidate not in seen:
-                seen.add(candidate)
+            times = None
+            if not missing:  # the first missing one: its parent exists and will change
+                missing = True
                 parent = os.path.join(root, *parts[:i - 1]) if i > 1 else root
                 try:
                     pst = os.stat(parent)
                     times = (pst.st_atime_ns, pst.st_mtime_ns)
                 except OSError:
-                    times = None
+                    pass
+            if candidate not in seen:
+                seen.add(candidate)
                 stubs.append(Stub(candidate, times))
-            break
     return stubs
 
 

@@ -10,8 +10,6 @@ key either, only their ids.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from pyctr.build.errors import BuildError, DockerfileError
@@ -33,6 +31,9 @@ class BuildMount:
         self._tmp: str | None = None
 
     def prepare(self, builder: Builder) -> RunMount:
+        import shutil
+        import tempfile
+
         from pyctr.build.run import RunMount
 
         f = self.fields
@@ -109,6 +110,8 @@ class BuildMount:
             builder.engine.storage.remove(self._view)
             self._view = None
         if self._tmp is not None:
+            import shutil
+
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 

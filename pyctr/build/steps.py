@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 import stat
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from pyctr.build.cache import step_key
@@ -119,6 +117,9 @@ def run_instruction(builder: Builder, state: StageState, node: Node) -> None:
                    script_mount)
     if _use_cache(builder, state, key, created_by):
         return
+    import shutil
+    import tempfile
+
     from pyctr.build.run import RunMount, run_step
 
     tmp = None
@@ -170,6 +171,9 @@ class Source:
 
 
 def copy_instruction(builder: Builder, state: StageState, node: Node) -> None:
+    import shutil
+    import tempfile
+
     from pyctr.build import copying
     from pyctr.build.context import file_digest
 
