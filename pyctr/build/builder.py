@@ -16,6 +16,7 @@ import sys
 import time
 from typing import IO, TYPE_CHECKING, Any
 
+from pyctr.images.store import image_store
 from pyctr.build import instructions
 from pyctr.build.cache import Cache, step_key
 from pyctr.build.dockerfile import Stage, stages
@@ -147,7 +148,7 @@ class Builder:
         self.total = sum(1 + len(self.stages[i].commands) for i in needed)
         for image in self.opts.cache_from:
             try:
-                self.cached_from.append(self.engine.images.resolve(image))
+                self.cached_from.append(image_store(self.engine).resolve(image))
             except Exception:  # noqa: BLE001  (docker build warns and goes on)
                 self.out.warn(f"--cache-from {image}: no such image here, not used")
         state = self.build_stage(target)
@@ -245,7 +246,7 @@ class Builder:
     def _base_image(self, ref: str) -> Image:
         from pyctr.core.errors import NotFound
 
-        images = self.engine.images
+        images = image_store(self.engine)
         if not self.opts.pull:
             try:
                 return images.resolve(ref)
@@ -334,7 +335,7 @@ class Builder:
             return
         created_by = "/bin/sh -c #(nop) " + (_original(node) if node.keyword != "arg"
                                               else "ARG " + " ".join(w.partition("=")[0] for w in node.args))
-        from_image = self._from_cache_images(state, created_by, empty=True)
+        from_image = self._from_cacheimage_store(state, created_by, empty=True)
         if from_image is not None:
             state.restore(from_image)
         else:
@@ -349,7 +350,7 @@ class Builder:
         self.cache.put(key, state.snapshot())
         self.out.line(f" ---> {_short(state.config)}")
 
-    def _from_cache_images(self, state: StageState, created_by: str, empty: bool) -> dict[str, Any] | None:
+    def _from_cacheimage_store(self, state: StageState, created_by: str, empty: bool) -> dict[str, Any] | None:
         """``--cache-from``: an image whose history continues this state's with the same step
         (and whose layers start with this state's) gives the step's result."""
         if not self.cached_from:
@@ -385,7 +386,7 @@ class Builder:
         if not config.get("created"):
             config["created"] = _now(self.opts.epoch)
         tags = [str(reference.parse(t)) for t in self.opts.tags]
-        image = self.engine.images.register(config_bytes(config), state.layers, tags)
+        image = image_store(self.engine).register(config_bytes(config), state.layers, tags)
         return image
 
 

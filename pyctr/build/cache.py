@@ -20,6 +20,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from pyctr.images.store import image_store
 from pyctr.core.state import register_migration, transaction
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class Cache:
         if row is None:
             return None
         state = json.loads(row[0])
-        images = self.engine.images
+        images = image_store(self.engine)
         diff_ids = (state["config"].get("rootfs") or {}).get("diff_ids") or []
         from pyctr.images.store import chain_ids
 
@@ -122,7 +123,7 @@ def remove_unused_layers(engine: Engine) -> list[str]:
     lines = []
     rows = db.execute("SELECT id, diff_id FROM layers WHERE driver = ? AND complete = 1", (driver,)).fetchall()
     storage = engine.storage
-    content = engine.images.content
+    content = image_store(engine).content
     for layer_id, diff_id in rows:
         if layer_id in used:
             continue

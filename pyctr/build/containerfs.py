@@ -18,6 +18,7 @@ import tarfile
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING
 
+from pyctr.images.store import image_store
 from pyctr.build.errors import BuildError
 from pyctr.core.errors import NotFound, UsageError
 from pyctr.kernel import linux
@@ -490,7 +491,7 @@ def commit_container(engine: Engine, container: Container, repository: str | Non
     from pyctr.images import reference
     from pyctr.images.store import chain_ids
 
-    images = engine.images
+    images = image_store(engine)
     try:
         image = images.resolve(container.image_id)
     except NotFound:

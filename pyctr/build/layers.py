@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from pyctr.images.store import image_store
 from pyctr.build.errors import BuildError
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def commit(engine: Engine, rw_id: str, parent_chain: str | None, epoch: int | No
     from pyctr.images.store import chain_ids
 
     storage = engine.storage
-    images = engine.images
+    images = image_store(engine)
     upper = str(storage.upper_dir(rw_id))
     with images.content.new_blob() as blob:
         info = write_layer(upper, blob, epoch=epoch)
