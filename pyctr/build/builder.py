@@ -10,10 +10,8 @@ miss runs the step and stores the state after it.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import sys
-import time
 from typing import IO, TYPE_CHECKING, Any
 
 from pyctr.images.store import image_store
@@ -21,6 +19,7 @@ from pyctr.build import instructions
 from pyctr.build.cache import Cache, step_key
 from pyctr.build.dockerfile import Stage, stages
 from pyctr.build.errors import BuildError, DockerfileError
+from pyctr.build.imageconfig import config_bytes, now, short_id
 from pyctr.build.parser import Dockerfile, Node, parse
 from pyctr.build.shell import ExpansionError, Lexer
 from pyctr.build.state import PROXY_ARGS, StageState, empty_config, platform_args
@@ -67,24 +66,6 @@ class Output:
     def warn(self, text: str) -> None:
         sys.stderr.write(f"[WARNING]: {text}\n")
         sys.stderr.flush()
-
-
-def _now(epoch: int | None) -> str:
-    if epoch is not None:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
-
-
-def _short(config: dict[str, Any]) -> str:
-    from pyctr.core.sha import sha256
-
-    return sha256(config_bytes(config)).hexdigest()[:12]
-
-
-def config_bytes(config: dict[str, Any]) -> bytes:
-    """The image config as stored: its digest is the image id."""
-    return json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class Builder:
@@ -218,7 +199,7 @@ class Builder:
             state = StageState(stage.index, stage.name, copy.deepcopy(parent.config), list(parent.layers),
                                step_key(parent.key, "FROM-STAGE"), parent.base_id)
         elif base.lower() == "scratch":
-            state = StageState(stage.index, stage.name, empty_config(_now(self.opts.epoch)), [],
+            state = StageState(stage.index, stage.name, empty_config(now(self.opts.epoch)), [],
                                step_key("", "FROM", "scratch"))
             state.config["created"] = ""
             state.run_config["WorkingDir"] = "/"
@@ -229,7 +210,7 @@ class Builder:
                                step_key("", "FROM", image.id), image.id)
         if ref_stage is None:
             _default_path(state)
-        self.out.line(f" ---> {_short(state.config)}")
+        self.out.line(f" ---> {short_id(state.config)}")
         onbuild = list(state.run_config.get("OnBuild") or [])
         if onbuild:
             state.run_config["OnBuild"] = None
@@ -331,26 +312,26 @@ class Builder:
             state.restore(cached)
             state.key = key
             self.out.line(" ---> Using cache")
-            self.out.line(f" ---> {_short(state.config)}")
+            self.out.line(f" ---> {short_id(state.config)}")
             return
         created_by = "/bin/sh -c #(nop) " + (_original(node) if node.keyword != "arg"
                                               else "ARG " + " ".join(w.partition("=")[0] for w in node.args))
-        from_image = self._from_cacheimage_store(state, created_by, empty=True)
+        from_image = self._from_cache_images(state, created_by, empty=True)
         if from_image is not None:
             state.restore(from_image)
         else:
-            now = _now(self.opts.epoch)
-            new["created"] = now
-            entry: dict[str, Any] = {"created": now, "created_by": created_by, "empty_layer": True}
+            created = now(self.opts.epoch)
+            new["created"] = created
+            entry: dict[str, Any] = {"created": created, "created_by": created_by, "empty_layer": True}
             if new.get("author"):
                 entry["author"] = new["author"]
             new.setdefault("history", []).append(entry)
             state.config = new
         state.key = key
         self.cache.put(key, state.snapshot())
-        self.out.line(f" ---> {_short(state.config)}")
+        self.out.line(f" ---> {short_id(state.config)}")
 
-    def _from_cacheimage_store(self, state: StageState, created_by: str, empty: bool) -> dict[str, Any] | None:
+    def _from_cache_images(self, state: StageState, created_by: str, empty: bool) -> dict[str, Any] | None:
         """``--cache-from``: an image whose history continues this state's with the same step
         (and whose layers start with this state's) gives the step's result."""
         if not self.cached_from:
@@ -384,7 +365,7 @@ class Builder:
             cfg = config.setdefault("config", {})
             cfg["Labels"] = {**(cfg.get("Labels") or {}), **self.opts.labels}
         if not config.get("created"):
-            config["created"] = _now(self.opts.epoch)
+            config["created"] = now(self.opts.epoch)
         tags = [str(reference.parse(t)) for t in self.opts.tags]
         image = image_store(self.engine).register(config_bytes(config), state.layers, tags)
         return image

@@ -485,7 +485,7 @@ def commit_container(engine: Engine, container: Container, repository: str | Non
     import json
     import time
 
-    from pyctr.build.builder import config_bytes
+    from pyctr.build.imageconfig import config_bytes
     from pyctr.build.diff import RUNTIME_TARGETS, write_layer
     from pyctr.build.instructions import apply_changes
     from pyctr.images import reference

@@ -318,6 +318,20 @@ def _copy_xattrs(src: str, dst: str) -> None:
             pass
 
 
+def source_entries(context, src_root: str, rel: str, st: os.stat_result, base_rel: str) -> Iterator[Entry]:  # noqa: ANN001
+    """Entries of one COPY source: a directory's contents (the directory itself as ``base_rel``),
+    or the file; from the build context (through its .dockerignore) or another root."""
+    from pyctr.build.context import Context
+
+    ctx = Context(src_root) if src_root else context
+    if not stat.S_ISDIR(st.st_mode):
+        yield Entry(ctx.host_path(rel), base_rel, st)
+        return
+    for path, pst in ctx.walk(rel):
+        sub = path[len(rel):].lstrip("/") if rel else path
+        yield Entry(ctx.host_path(path), os.path.join(base_rel, sub) if sub else base_rel, pst)
+
+
 # ------------------------------------------------------------------ checksums --
 def checksum(entries: Iterator[Entry], owner: tuple[int, int] | None,
              chmod: Callable[[int, bool], int] | None) -> str:

@@ -157,11 +157,10 @@ def parse_mounts(builder: Builder, state: StageState, node: Node, specs: list[st
 
 def _context_digest(builder: Builder, source: str) -> str:
     """What a bind mount of the context shows: the checksum of that part of the context."""
-    from pyctr.build.copying import checksum
-    from pyctr.build.steps import _entries
+    from pyctr.build.copying import checksum, source_entries
 
     rel = builder.context.relative(source or "/")
     st = builder.context.lstat(rel)
     if st is None:
         return "missing"
-    return checksum(_entries(builder, "", rel, st, ""), None, None)
+    return checksum(source_entries(builder.context, "", rel, st, ""), None, None)

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 from pyctr.build.cache import step_key
 from pyctr.build.dockerfile import parse_flags
 from pyctr.build.errors import BuildError, DockerfileError
+from pyctr.build.imageconfig import now as timestamp
+from pyctr.build.imageconfig import short_id
+from pyctr.build.copying import source_entries
 from pyctr.build.parser import Node, parse_heredoc
 from pyctr.build.shell import ExpansionError, Lexer
 
@@ -42,18 +45,14 @@ def _use_cache(builder: Builder, state: StageState, key: str, created_by: str) -
     state.restore(cached)
     state.key = key
     builder.cache.touch(key)
-    from pyctr.build.builder import _short
-
     builder.out.line(" ---> Using cache")
-    builder.out.line(f" ---> {_short(state.config)}")
+    builder.out.line(f" ---> {short_id(state.config)}")
     return True
 
 
 def _add_layer(builder: Builder, state: StageState, key: str, layer: NewLayer, created_by: str) -> None:
-    from pyctr.build.builder import _now, _short
-
     config = copy.deepcopy(state.config)
-    now = _now(builder.opts.epoch)
+    now = timestamp(builder.opts.epoch)
     config["created"] = now
     config.setdefault("rootfs", {"type": "layers", "diff_ids": []}).setdefault("diff_ids", []).append(layer.diff_id)
     entry: dict[str, Any] = {"created": now, "created_by": created_by}
@@ -64,7 +63,7 @@ def _add_layer(builder: Builder, state: StageState, key: str, layer: NewLayer, c
     state.layers = state.layers + [layer.layer_id]
     state.key = key
     builder.cache.put(key, state.snapshot())
-    builder.out.line(f" ---> {_short(state.config)}")
+    builder.out.line(f" ---> {short_id(state.config)}")
 
 
 # ------------------------------------------------------------------------ RUN --
@@ -235,7 +234,7 @@ def copy_instruction(builder: Builder, state: StageState, node: Node) -> None:
                 if kind == "archive":
                     hash_parts.append(("archive", rel, file_digest(host)))
                 elif not source_from:
-                    hash_parts.append(("path", rel, copying.checksum(_entries(builder, src_root, rel, st, ""),
+                    hash_parts.append(("path", rel, copying.checksum(source_entries(builder.context, src_root, rel, st, ""),
                                                                      (0, 0) if not chown else None, chmod)))
                 else:
                     hash_parts.append(("from", rel))
@@ -321,20 +320,6 @@ def _select(builder: Builder, node: Node, src_root: str, src: str) -> list[tuple
     return out
 
 
-def _entries(builder: Builder, src_root: str, rel: str, st: os.stat_result, base_rel: str):  # noqa: ANN202
-    """Entries of one source for the copier: a directory's contents (itself as ""), or the file."""
-    from pyctr.build.context import Context
-    from pyctr.build.copying import Entry
-
-    ctx = Context(src_root) if src_root else builder.context
-    if not stat.S_ISDIR(st.st_mode):
-        yield Entry(ctx.host_path(rel), base_rel, st)
-        return
-    for path, pst in ctx.walk(rel):
-        sub = path[len(rel):].lstrip("/") if rel else path
-        yield Entry(ctx.host_path(path), os.path.join(base_rel, sub) if sub else base_rel, pst)
-
-
 def _do_copy(builder: Builder, state: StageState, node: Node, sources: list[Source], dest: str,
              dest_is_dir: bool, chown: str, chmod: Any, several: bool, src_root: str) -> NewLayer:
     from pyctr.build import copying
@@ -369,13 +354,13 @@ def _do_copy(builder: Builder, state: StageState, node: Node, sources: list[Sour
             assert src.st is not None
             if stat.S_ISDIR(src.st.st_mode):
                 base = copier.base(dest)
-                copier.copy(_entries(builder, src_root, src.rel, src.st, ""), base)
+                copier.copy(source_entries(builder.context, src_root, src.rel, src.st, ""), base)
             else:
                 existing_dir = os.path.isdir(copying.resolve_in(root, dest))
                 name = os.path.basename(src.rel)
                 target = dest.rstrip("/") + "/" + name if (dest_is_dir or several or existing_dir) else dest
                 base = copier.base(target)
-                copier.copy(_entries(builder, src_root, src.rel, src.st, ""), base)
+                copier.copy(source_entries(builder.context, src_root, src.rel, src.st, ""), base)
         storage.put(rw)
         return commit(engine, rw, state.chain, builder.opts.epoch)
     except BaseException:
