@@ -365,7 +365,7 @@ def copy_in(engine: Engine, container: Container, src: str, dest: str, *, archiv
                 raise UsageError(f"destination {dest} must be a directory in the container")
             fd = root.open_dir_strict(dest_rel)
             try:
-                from pyctr.layers.archive import extract_layer
+                from pyctr.layers.extract import extract_layer
 
                 extract_layer(stdin or os.fdopen(0, "rb", closefd=False), f"/proc/self/fd/{fd}",
                               whiteouts="delete", same_owner=True)

@@ -403,7 +403,7 @@ def extract_archive(path: str, target_dir: str) -> None:
                                      f"{WHITEOUT_PREFIX} cannot be in an image layer")
     except tarfile.TarError as e:
         raise BuildError(f"cannot read archive {os.path.basename(path)}: {e}") from None
-    from pyctr.layers.archive import extract_layer
+    from pyctr.layers.extract import extract_layer
 
     with open(path, "rb") as f:
         extract_layer(f, target_dir, whiteouts="delete")

@@ -162,7 +162,7 @@ def _unpack_context(data: bytes, dest: str) -> None:
     import io
 
     from pyctr.core.errors import UsageError
-    from pyctr.layers.archive import extract_layer
+    from pyctr.layers.extract import extract_layer
 
     try:
         extract_layer(io.BytesIO(data), dest, whiteouts="delete")

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.root
 
 
 def _write(ctx: Path, files: dict[str, str]) -> Path:
+    ctx.mkdir(parents=True, exist_ok=True)
     for rel, text in files.items():
         path = ctx / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +104,7 @@ def test_failing_run_says_so_and_leaves_nothing(busybox, tmp_path):
     ("RUN echo\n", "no build stage"),
     ("FROM busybox\nCOPY ../outside /x\n", "forbidden path outside the build context"),
     ("FROM busybox\nCOPY missing /x\n", '"missing" not found'),
-    ("FROM busybox\nENV A=${B:?must be set}\n", "B: must be set"),
+    ('FROM busybox\nENV A="${B:?must be set}"\n', "B: must be set"),
     ("FROM busybox\nCOPY --bogus=1 a /x\n", "unknown flag: bogus"),
 ])
 def test_bad_dockerfiles_fail_before_anything_runs(busybox, tmp_path, dockerfile, message):
@@ -169,3 +170,105 @@ def test_reproducible_with_source_date_epoch(busybox, tmp_path):
     assert first == second
     config = json.loads((busybox.root / "blobs/sha256" / first[7:]).read_bytes())
     assert config["created"] == "2023-11-14T22:13:20Z"
+
+
+def test_heredocs_as_buildkit_documents_them(busybox, tmp_path):
+    # (buildah 1.28, the comparison's reference, predates heredocs: BuildKit's documented behaviour)
+    df = ('FROM busybox\nARG WHO=world\n'
+          'RUN <<EOF\necho "hello $WHO" > /from-run\nEOF\n'
+          'RUN <<-"EOT" sh\n\techo "$HOME stays" > /quoted\n\tEOT\n'
+          'RUN <<EOF\n#!/bin/sh\necho script $0 > /script\nEOF\n'
+          'COPY <<EOF /etc/motd\nhi $WHO\nEOF\n'
+          'COPY <<"EOF" <<EOT2 /multi/\nno $WHO\nEOF\nsecond\nEOT2\n'
+          'RUN cat <<EOF > /stdin-doc\nline\nEOF\n')
+    ctx = _write(tmp_path / "ctx", {"Dockerfile": df})
+    r = busybox("build", "-t", "heredoc", str(ctx))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = busybox("run", "--rm", "--network", "none", "heredoc", "sh", "-c",
+                  "cat /from-run /quoted /script /etc/motd /multi/EOF /multi/EOT2 /stdin-doc", check=True).stdout
+    assert out.splitlines() == ["hello world", "/root stays", "script /dev/pipes/EOF", "hi world", "no $WHO",
+                                "second", "line"]
+    assert "/dev/pipes" not in busybox("run", "--rm", "--network", "none", "heredoc", "ls", "/dev").stdout
+
+
+def test_run_mounts_stay_out_of_the_layer(busybox, tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("s3cr3t\n")
+    df = ("FROM busybox\n"
+          "RUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log > /cache-lines\n"
+          "RUN --mount=type=bind,source=data,target=/in cat /in/file > /copied-by-bind\n"
+          "RUN --mount=type=secret,id=tok cat /run/secrets/tok > /leaked-on-purpose\n"
+          "RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch > /tmpfs-was\n")
+    ctx = _write(tmp_path / "ctx", {"Dockerfile": df, "data/file": "via bind\n"})
+    r = busybox("build", "-t", "mounts", "--secret", f"id=tok,src={secret}", str(ctx))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = busybox("run", "--rm", "--network", "none", "mounts", "sh", "-c",
+                  "cat /cache-lines /copied-by-bind /leaked-on-purpose /tmpfs-was; ls /cache /in /scratch /run/secrets",
+                  check=False)
+    lines = out.stdout.splitlines()
+    assert lines[:4] == ["1", "via bind", "s3cr3t", "x"]
+    assert "No such file" in out.stderr  # none of the mount points is in the image
+    for layer in _layers(busybox, "mounts")[1:]:
+        assert not any(m.name.startswith(("cache", "in", "scratch", "run/secrets")) for m in layer), layer
+    # the cache mount's content is not an input: a rebuild with --no-cache sees it grow
+    busybox("build", "-t", "mounts2", "--no-cache", "--secret", f"id=tok,src={secret}", str(ctx), check=True)
+    assert busybox("run", "--rm", "--network", "none", "mounts2", "cat", "/cache-lines",
+                   check=True).stdout == "2\n"
+
+
+def test_onbuild_triggers_run_in_the_child(busybox, tmp_path):
+    parent = _write(tmp_path / "parent", {"Dockerfile": "FROM busybox\nONBUILD COPY marker /marker\n"
+                                                          "ONBUILD RUN echo triggered > /triggered\n"})
+    busybox("build", "-t", "withtriggers", str(parent), check=True)
+    child = _write(tmp_path / "child", {"Dockerfile": "FROM withtriggers\nCMD [\"cat\", \"/triggered\", \"/marker\"]\n",
+                                        "marker": "from the child's context\n"})
+    busybox("build", "-t", "child", str(child), check=True)
+    out = busybox("run", "--rm", "--network", "none", "child", check=True).stdout
+    assert out == "triggered\nfrom the child's context\n"
+    assert busybox("inspect", "--format", "{{json .Config.OnBuild}}", "child", check=True).stdout.strip() in ("null", "[]")
+
+
+def test_cache_from_an_image_and_builder_prune(busybox, tmp_path):
+    ctx = _write(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo slow > /slow\nCOPY f /f\n", "f": "f\n"})
+    first = busybox("build", "-q", "-t", "cached:1", str(ctx), check=True).stdout.strip()
+    pruned = busybox("builder", "prune", "-f", check=True).stdout
+    assert "Total:" in pruned
+    # the cache is gone, the image stays; --cache-from takes its steps from its history
+    r = busybox("build", "--cache-from", "cached:1", "-t", "cached:2", str(ctx), check=True)
+    assert r.stdout.count("Using cache") == 2, r.stdout
+    assert busybox("inspect", "--format", "{{.Id}}", "cached:2", check=True).stdout.strip() == first
+    busybox("rmi", "cached:1", "cached:2", check=True)
+    busybox("builder", "prune", "-f", check=True)
+    assert busybox("build", str(ctx), check=True).stdout.count("Using cache") == 0
+
+
+@pytest.mark.registry
+def test_pushed_to_a_registry_pulled_and_run_by_podman(busybox, tmp_path, registry):
+    import shutil
+    import subprocess
+    import tempfile
+
+    if not shutil.which("podman"):
+        pytest.skip("podman is not installed")
+    ctx = _write(tmp_path / "ctx", {"Dockerfile": SMALL, "f.txt": "hello\n"})
+    ref = f"{registry.host}/built/small:1"
+    busybox("build", "-t", ref, str(ctx), check=True)
+    busybox("push", ref, check=True)
+    base = tempfile.mkdtemp(prefix="pbp-")
+    pod = ["podman", "--root", f"{base}/root", "--runroot", f"{base}/run", "--storage-driver", "vfs",
+           "--cgroup-manager", "cgroupfs", "--events-backend", "none", "--runtime", "runc"]
+    limits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]  # (no CAP_SYS_RESOURCE here)
+    try:
+        subprocess.run(pod + ["pull", "--tls-verify=false", ref], check=True, capture_output=True, timeout=300)
+        out = subprocess.run(pod + ["run", "--rm", "--network", "none", *limits, ref], capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == "hi\n"
+        listed = subprocess.run(pod + ["run", "--rm", "--network", "none", *limits, ref, "sh", "-c",
+                                       "cat /copied/f.txt; ls /etc/group 2>&1; echo $X"],
+                                capture_output=True, text=True, timeout=300).stdout
+        assert listed.splitlines()[0] == "hello" and "No such file" in listed and listed.splitlines()[-1] == "1"
+    finally:
+        subprocess.run(pod + ["system", "reset", "-f"], capture_output=True, timeout=300)
+        subprocess.run(["umount", "-R", f"{base}/root"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)

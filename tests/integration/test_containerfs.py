@@ -42,7 +42,10 @@ def test_commit_makes_an_image_with_the_changes(changed):
     assert r.returncode != 0
     history = changed("history", "--format", "{{.Comment}}", "committed:1", check=True).stdout.splitlines()
     assert history[0] == "saved"
-    assert changed("inspect", "--format", "{{.Author}}", "committed:1", check=True).stdout.strip() == "me"
+    import json
+
+    config = json.loads((changed.root / "blobs/sha256" / image[7:]).read_bytes())
+    assert config["author"] == "me" and config["config"]["Cmd"] == ["cat", "/new"]
     r = changed("commit", "-c", "RUN echo no", "ch")
     assert r.returncode == 125 and "not a valid change command" in r.stderr
 
