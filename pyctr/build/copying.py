@@ -136,8 +136,43 @@ def destination(dest: str, workdir: str) -> tuple[str, bool]:
     return clean(dest), is_dir
 
 
-def _mkdir_parents(root: str, rel: str, epoch: int | None) -> None:
-    """Make the missing directories of the root-relative ``rel`` (0755, root-owned)."""
+def resolve_user(user: str, root: str) -> tuple[int, int]:
+    """USER's ``user[:group]`` as ids, names from the root's /etc/passwd and /etc/group; a user
+    alone gets its primary group (0 when it is an id not listed), as the runtime would."""
+    name, sep, group = user.partition(":")
+    if not name:
+        return 0, 0
+    found = _lookup(root, "passwd", name) if not name.isdigit() else None
+    if name.isdigit():
+        uid = int(name)
+        gid = 0
+        try:
+            with open(secure_join(root, "/etc/passwd"), encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    fields = line.split(":")
+                    if len(fields) > 3 and fields[2] == name and fields[3].isdigit():
+                        gid = int(fields[3])
+                        break
+        except OSError:
+            pass
+    elif found is None:
+        raise BuildError(f"unable to find user {name}: no matching entries in passwd file")
+    else:
+        uid, gid = found
+    if sep:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            g = _lookup(root, "group", group)
+            if g is None:
+                raise BuildError(f"unable to find group {group}: no matching entries in group file")
+            gid = g[0]
+    return uid, gid
+
+
+def _mkdir_parents(root: str, rel: str, epoch: int | None, owner: tuple[int, int] = (0, 0)) -> None:
+    """Make the missing directories of the root-relative ``rel`` (0755, owned by ``owner``:
+    root, or the COPY's ``--chown`` as buildah and BuildKit do)."""
     path = root
     for part in [p for p in rel.split("/") if p]:
         path = os.path.join(path, part)
@@ -146,6 +181,8 @@ def _mkdir_parents(root: str, rel: str, epoch: int | None) -> None:
         except FileNotFoundError:
             os.mkdir(path, 0o755)
             os.chmod(path, 0o755)
+            if owner != (0, 0):
+                os.chown(path, *owner)
             if epoch is not None:
                 os.utime(path, (epoch, epoch), follow_symlinks=False)
             continue
@@ -176,9 +213,10 @@ class Copier:
     """Copies entries into one target root, applying owners and modes."""
 
     def __init__(self, root: str, owner: tuple[int, int] | None, chmod: Callable[[int, bool], int] | None,
-                 epoch: int | None = None) -> None:
+                 epoch: int | None = None, parents_owner: tuple[int, int] = (0, 0)) -> None:
         self.root = os.path.realpath(root)
         self.owner = owner  # None: keep the source's
+        self.parents_owner = parents_owner  # of the directories a copy has to make
         self.chmod = chmod
         self.epoch = epoch
         self.links: dict[tuple[int, int], str] = {}
@@ -192,7 +230,7 @@ class Copier:
             raise BuildError(f"destination {dest} is outside the root")
         parent = os.path.dirname(rel) if rel != "." else ""
         if parent and parent != ".":
-            _mkdir_parents(self.root, parent, self.epoch)
+            _mkdir_parents(self.root, parent, self.epoch, self.parents_owner)
         return path
 
     def copy(self, entries: Iterator[Entry], base: str) -> None:
@@ -204,7 +242,7 @@ class Copier:
             target = os.path.join(base, entry.rel) if entry.rel else base
             parent = os.path.dirname(target)
             if not os.path.isdir(parent):
-                _mkdir_parents(self.root, os.path.relpath(parent, self.root), self.epoch)
+                _mkdir_parents(self.root, os.path.relpath(parent, self.root), self.epoch, self.parents_owner)
             self._one(entry, target)
         self.finish()
 

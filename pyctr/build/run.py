@@ -56,7 +56,7 @@ def run_step(engine: Engine, *, image_id: str, config: dict[str, Any], layers: l
         storage.mark_plain_diff(container.id)
         root = str(storage.get(container.id))
         stubs = find_stubs(root, list(RUNTIME_TARGETS) + [m.target for m in mounts])
-        _make_workdir(root, workdir)
+        _make_workdir(root, workdir, user)
         devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         try:
             pid = lifecycle.start(engine, container, stdio=(devnull, out_fd, out_fd))
@@ -83,11 +83,21 @@ def _network_driver(network: str | None) -> str | None:
     raise BuildError(f"network mode {network!r} is not supported for builds (default, none or host)")
 
 
-def _make_workdir(root: str, workdir: str) -> None:
-    """The working directory exists before the command starts (made as root, as Docker's
-    builder makes it, whatever the USER)."""
+def _make_workdir(root: str, workdir: str, user: str) -> None:
+    """The working directory exists before the command starts; what is made of it belongs
+    to the USER (BuildKit's and buildah's rule), resolved in the image's own files."""
     if not workdir or workdir == "/":
         return
-    from pyctr.kernel.paths import ensure_inside
+    from pyctr.build.copying import resolve_user
+    from pyctr.kernel.paths import secure_join
 
-    ensure_inside(root, workdir, directory=True)
+    owner = resolve_user(user, root) if user else (0, 0)
+    path = "/"
+    for part in [p for p in workdir.split("/") if p]:
+        path = path.rstrip("/") + "/" + part
+        host = secure_join(root, path)
+        if os.path.lexists(host):
+            continue
+        os.mkdir(host, 0o755)
+        os.chmod(host, 0o755)
+        os.chown(host, *owner)

@@ -331,7 +331,8 @@ def _do_copy(builder: Builder, state: StageState, node: Node, sources: list[Sour
     try:
         root = str(storage.get(rw))
         owner = copying.parse_chown(chown, root) if chown else ((0, 0) if not src_root else None)
-        copier = copying.Copier(root, owner, chmod, builder.opts.epoch)
+        copier = copying.Copier(root, owner, chmod, builder.opts.epoch,
+                                parents_owner=owner if (chown and owner) else (0, 0))
         several = several or len(sources) > 1
         for src in sources:
             if src.kind == "heredoc":
