@@ -71,9 +71,6 @@ class Output:
 class Builder:
     def __init__(self, engine: Engine, context: Context, dockerfile: Dockerfile, options: Options,
                  output: Output) -> None:
-        from pyctr.build.layers import check_driver
-
-        check_driver(engine)
         self.engine = engine
         self.context = context
         self.df = dockerfile
@@ -81,6 +78,7 @@ class Builder:
         self.out = output
         self.cache = Cache(engine)
         self.lexer = Lexer(dockerfile.escape)
+        _check_syntax(dockerfile)
         self.meta, self.stages = stages(dockerfile)
         self.built: dict[int, StageState] = {}
         self.consumed: set[str] = set()
@@ -369,6 +367,22 @@ class Builder:
         tags = [str(reference.parse(t)) for t in self.opts.tags]
         image = image_store(self.engine).register(config_bytes(config), state.layers, tags)
         return image
+
+
+#: ``# syntax=`` values that name the Dockerfile frontend itself (its versions and channels)
+_FRONTENDS = ("docker/dockerfile", "docker.io/docker/dockerfile", "docker/dockerfile-upstream",
+              "docker.io/docker/dockerfile-upstream")
+
+
+def _check_syntax(df: Dockerfile) -> None:
+    """A ``# syntax=`` other than the Dockerfile frontend asks for another language: refused."""
+    syntax = df.directives.get("syntax")
+    if not syntax:
+        return
+    name = syntax.split("@", 1)[0].rsplit(":", 1)[0] if ":" in syntax.split("/")[-1] else syntax.split("@", 1)[0]
+    if name not in _FRONTENDS:
+        raise DockerfileError(f"# syntax={syntax}: pyctr builds Dockerfiles itself and cannot run other "
+                              "frontends (remove the directive, or use docker/dockerfile)", 1, df.filename)
 
 
 def _default_path(state: StageState) -> None:

@@ -45,7 +45,7 @@ class Stage:
 
 
 def parse_flags(node: Node, filename: str = "Dockerfile") -> dict[str, str | bool | list[str]]:
-    """The node's ``--flags`` as values (bool flags True/False, list flags lists); unknown,
+    """The node's ``--flags`` as values (bool flags True/False/None when absent, list flags lists); unknown,
     duplicate or malformed flags are errors."""
     allowed = FLAGS.get(node.keyword, {})
     out: dict[str, str | bool | list[str]] = {}
@@ -76,7 +76,7 @@ def parse_flags(node: Node, filename: str = "Dockerfile") -> dict[str, str | boo
             out[name] = value
     for name, kind in allowed.items():
         if name not in out:
-            out[name] = [] if kind == "list" else (False if kind == "bool" else "")
+            out[name] = [] if kind == "list" else (None if kind == "bool" else "")  # a bool not given: None
     return out
 
 

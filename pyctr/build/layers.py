@@ -35,6 +35,7 @@ def check_driver(engine: Engine) -> None:
 def writable(engine: Engine, parent: str | None) -> str:
     """A writable layer on ``parent`` (no container), mounted plain; its id. A killed
     build leaves it to ``system prune`` (a layer no image or container owns)."""
+    check_driver(engine)
     rw_id = os.urandom(32).hex()
     storage = engine.storage
     storage.create_rw(rw_id, parent)

@@ -38,11 +38,12 @@ def run_step(engine: Engine, *, image_id: str, config: dict[str, Any], layers: l
              mounts: list[RunMount], out_fd: int, epoch: int | None, describe: str) -> NewLayer:
     """Run ``argv`` in a container on ``layers``; the layer of what it changed."""
     from pyctr.build.diff import RUNTIME_TARGETS, find_stubs, remove_stubs
-    from pyctr.build.layers import commit
+    from pyctr.build.layers import check_driver, commit
     from pyctr.core import lifecycle
     from pyctr.core.spec import ContainerSpec, Mount
     from pyctr.images.store import Image
 
+    check_driver(engine)
     spec = ContainerSpec(image=image_id, image_id=image_id, env=env, workdir=workdir or "/", user=user,
                          argv=argv, cmd=argv)
     spec.network = {"mode": network or ""}

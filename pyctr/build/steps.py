@@ -229,7 +229,7 @@ def copy_instruction(builder: Builder, state: StageState, node: Node) -> None:
             for rel, st in _select(builder, node, src_root, src):
                 host = os.path.join(src_root, rel) if src_root else builder.context.host_path(rel)
                 kind = "archive" if (is_add and not source_from and stat.S_ISREG(st.st_mode)
-                                     and copying.is_archive(host)) else "path"
+                                     and flags.get("unpack") is not False and copying.is_archive(host)) else "path"
                 sources.append(Source(kind, root=src_root, rel=rel, st=st))
                 if kind == "archive":
                     hash_parts.append(("archive", rel, file_digest(host)))
