@@ -443,5 +443,17 @@ def extract_archive(path: str, target_dir: str) -> None:
         raise BuildError(f"cannot read archive {os.path.basename(path)}: {e}") from None
     from pyctr.layers.extract import extract_layer
 
-    with open(path, "rb") as f:
-        extract_layer(f, target_dir, whiteouts="delete")
+    with open(path, "rb") as raw:
+        head = raw.read(6)
+        raw.seek(0)
+        if head.startswith(b"BZh"):
+            import bz2
+
+            stream = bz2.BZ2File(raw)
+        elif head.startswith(b"\xfd7zXZ\x00"):
+            import lzma
+
+            stream = lzma.LZMAFile(raw)
+        else:
+            stream = raw  # plain or gzip: the layer reader knows them
+        extract_layer(stream, target_dir, whiteouts="delete")

@@ -156,10 +156,10 @@ def _proxy_names() -> tuple[str, ...]:
 class Source:
     """One COPY/ADD source: selected entries and where they go."""
 
-    __slots__ = ("kind", "root", "rel", "st", "data", "name", "url")
+    __slots__ = ("kind", "root", "rel", "st", "data", "name", "url", "place")
 
     def __init__(self, kind: str, root: str = "", rel: str = "", st: os.stat_result | None = None,
-                 data: bytes = b"", name: str = "", url: str = "") -> None:
+                 data: bytes = b"", name: str = "", url: str = "", place: str | None = None) -> None:
         self.kind = kind  # "path" | "heredoc" | "archive" | "url"
         self.root = root
         self.rel = rel
@@ -167,6 +167,25 @@ class Source:
         self.data = data
         self.name = name
         self.url = url
+        self.place = place  # COPY --parents: the path below the destination
+
+
+def _filtered(entries, excludes: Any, top: str):  # noqa: ANN001, ANN202
+    """COPY --exclude: entries (and the subtrees of directories) whose path below the source,
+    or below the context, a pattern matches are left out."""
+    if excludes is None:
+        yield from entries
+        return
+    skipped: list[str] = []
+    for entry in entries:
+        rel = entry.rel
+        if any(rel == s or rel.startswith(s + "/") for s in skipped):
+            continue
+        full = f"{top}/{rel}" if top and rel else (top or rel)
+        if rel and (excludes.excluded(rel) or excludes.excluded(full)):
+            skipped.append(rel)
+            continue
+        yield entry
 
 
 def copy_instruction(builder: Builder, state: StageState, node: Node) -> None:
@@ -182,10 +201,12 @@ def copy_instruction(builder: Builder, state: StageState, node: Node) -> None:
     chown = _expand(builder, node, str(flags["chown"]), vars_)
     chmod_text = _expand(builder, node, str(flags["chmod"]), vars_)
     chmod = copying.parse_chmod(chmod_text) if chmod_text else None
+    excludes = None
     if flags["exclude"]:
-        raise _fail(builder, node, f"{node.keyword.upper()} --exclude is not supported yet")
-    if not is_add and flags.get("parents"):
-        raise _fail(builder, node, "COPY --parents is not supported yet")
+        from pyctr.build.ignore import Matcher
+
+        excludes = Matcher([_expand(builder, node, str(p), vars_) for p in flags["exclude"]])
+    parents = bool(flags.get("parents"))
     checksum = _expand(builder, node, str(flags.get("checksum") or ""), vars_)
     source_from = _expand(builder, node, str(flags.get("from") or ""), vars_)
     words = node.args[:-1]
@@ -226,24 +247,34 @@ def copy_instruction(builder: Builder, state: StageState, node: Node) -> None:
                 continue
             if is_add and (src.startswith("git@") or src.endswith(".git") or "://" in src):
                 raise _fail(builder, node, f"ADD {src}: only local files and HTTP(S) URLs are supported")
+            pivot = ""
+            if parents and "/./" in src:
+                pivot = builder.context.relative(src.split("/./", 1)[0])
             for rel, st in _select(builder, node, src_root, src):
+                if excludes is not None and (excludes.excluded(rel) or excludes.excluded(os.path.basename(rel))):
+                    continue
+                place = None
+                if parents:
+                    place = rel[len(pivot):].lstrip("/") if pivot and rel.startswith(pivot) else rel
                 host = os.path.join(src_root, rel) if src_root else builder.context.host_path(rel)
                 kind = "archive" if (is_add and not source_from and stat.S_ISREG(st.st_mode)
                                      and flags.get("unpack") is not False and copying.is_archive(host)) else "path"
-                sources.append(Source(kind, root=src_root, rel=rel, st=st))
+                sources.append(Source(kind, root=src_root, rel=rel, st=st, place=place))
                 if kind == "archive":
-                    hash_parts.append(("archive", rel, file_digest(host)))
+                    hash_parts.append(("archive", rel, place, file_digest(host)))
                 elif not source_from:
-                    hash_parts.append(("path", rel, copying.checksum(source_entries(builder.context, src_root, rel, st, ""),
-                                                                     (0, 0) if not chown else None, chmod)))
+                    entries = _filtered(source_entries(builder.context, src_root, rel, st, ""), excludes, rel)
+                    hash_parts.append(("path", rel, place,
+                                       copying.checksum(entries, (0, 0) if not chown else None, chmod)))
                 else:
-                    hash_parts.append(("from", rel))
+                    hash_parts.append(("from", rel, place, bool(excludes)))
         created_by = _copy_history(node, sources, hash_parts, dest_raw)
         key = step_key(state.key, node.keyword.upper(), src_label, dest, dest_is_dir, chown, chmod_text,
                        bool(flags.get("link")), hash_parts)
         if _use_cache(builder, state, key, created_by):
             return
-        layer = _do_copy(builder, state, node, sources, dest, dest_is_dir, chown, chmod, len(words) > 1, src_root)
+        layer = _do_copy(builder, state, node, sources, dest, dest_is_dir, chown, chmod, len(words) > 1, src_root,
+                         excludes)
     finally:
         for view in views:
             builder.engine.storage.remove(view)
@@ -321,7 +352,8 @@ def _select(builder: Builder, node: Node, src_root: str, src: str) -> list[tuple
 
 
 def _do_copy(builder: Builder, state: StageState, node: Node, sources: list[Source], dest: str,
-             dest_is_dir: bool, chown: str, chmod: Any, several: bool, src_root: str) -> NewLayer:
+             dest_is_dir: bool, chown: str, chmod: Any, several: bool, src_root: str, excludes: Any = None) \
+        -> NewLayer:
     from pyctr.build import copying
     from pyctr.build.layers import commit, writable
 
@@ -353,15 +385,19 @@ def _do_copy(builder: Builder, state: StageState, node: Node, sources: list[Sour
                 copier.copy(iter([entry]), base)
                 continue
             assert src.st is not None
-            if stat.S_ISDIR(src.st.st_mode):
+            entries = _filtered(source_entries(builder.context, src_root, src.rel, src.st, ""), excludes, src.rel)
+            if src.place is not None:
+                base = copier.base(dest.rstrip("/") + "/" + src.place if src.place else dest)
+                copier.copy(entries, base)
+            elif stat.S_ISDIR(src.st.st_mode):
                 base = copier.base(dest)
-                copier.copy(source_entries(builder.context, src_root, src.rel, src.st, ""), base)
+                copier.copy(entries, base)
             else:
                 existing_dir = os.path.isdir(copying.resolve_in(root, dest))
                 name = os.path.basename(src.rel)
                 target = dest.rstrip("/") + "/" + name if (dest_is_dir or several or existing_dir) else dest
                 base = copier.base(target)
-                copier.copy(source_entries(builder.context, src_root, src.rel, src.st, ""), base)
+                copier.copy(entries, base)
         storage.put(rw)
         return commit(engine, rw, state.chain, builder.opts.epoch)
     except BaseException:

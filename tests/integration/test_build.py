@@ -272,3 +272,33 @@ def test_pushed_to_a_registry_pulled_and_run_by_podman(busybox, tmp_path, regist
         subprocess.run(pod + ["system", "reset", "-f"], capture_output=True, timeout=300)
         subprocess.run(["umount", "-R", f"{base}/root"], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_copy_exclude_and_parents(busybox, tmp_path):
+    # (newer than buildah 1.28: BuildKit's documented behaviour, patterns as in .dockerignore)
+    ctx = _write(tmp_path / "ctx", {
+        "Dockerfile": "FROM busybox\nCOPY --exclude=*.md --exclude=sub/c.txt src /ex/\n"
+                      "COPY --parents x/y/z/f /p/\nCOPY --parents ./x/./y/z /pivot/\n",
+        "src/a.txt": "a", "src/b.md": "b", "src/sub/c.txt": "c", "src/sub/d.md": "d", "x/y/z/f": "f"})
+    r = busybox("build", "-t", "exparents", str(ctx))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = busybox("run", "--rm", "--network", "none", "exparents", "sh", "-c",
+                  "find /ex /p /pivot -type f | sort", check=True).stdout.split()
+    assert out == ["/ex/a.txt", "/ex/sub/d.md", "/p/x/y/z/f", "/pivot/y/z/f"]
+
+
+def test_context_with_a_socket_and_a_fifo(busybox, tmp_path):
+    import socket
+
+    ctx = _write(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nCOPY special /special/\n", "special/file": "f"})
+    os.mkfifo(ctx / "special/pipe")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(ctx / "special/sock"))
+    try:
+        r = busybox("build", "-t", "special", str(ctx))
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        sock.close()
+    names = {m.name: m for m in _layers(busybox, "special")[-1]}
+    # as Docker's context: sockets are left out, a fifo is a fifo
+    assert "special/sock" not in names and names["special/pipe"].isfifo() and names["special/file"].isreg()
