@@ -76,9 +76,6 @@ def _epoch(build_args: dict[str, str | None]) -> int | None:
 def build(tags, dockerfile, build_args, target, no_cache, pull, labels, quiet, iidfile, platform, network,  # noqa: ANN001, ANN201
           secrets, progress, cache_from, path) -> int:
     """Build an image from a Dockerfile and a context (a directory, or - for a tar or a Dockerfile on stdin)."""
-    import shutil
-    import tempfile
-
     from pyctr.build.builder import Builder, Options, Output, open_dockerfile
     from pyctr.build.context import Context
     from pyctr.core.errors import UsageError
@@ -100,6 +97,8 @@ def build(tags, dockerfile, build_args, target, no_cache, pull, labels, quiet, i
     dockerfile_text = None
     try:
         if path == "-":
+            import tempfile
+
             data = sys.stdin.buffer.read()
             tmp = tempfile.mkdtemp(prefix="pyctr-context-", dir=_tmpdir(eng))
             if _is_tar(data):
@@ -132,7 +131,9 @@ def build(tags, dockerfile, build_args, target, no_cache, pull, labels, quiet, i
         image = Builder(eng, context, df, options, out).run()
     finally:
         if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+            from pyctr.core.trees import remove_tree
+
+            remove_tree(tmp)
     if iidfile:
         with open(iidfile, "w") as f:
             f.write(image.id)
