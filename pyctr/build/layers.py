@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pyctr.images.store import image_store
 from pyctr.build.errors import BuildError
+from pyctr.core.errors import DriverError
 
 if TYPE_CHECKING:
     from pyctr.core.engine import Engine
@@ -69,6 +70,12 @@ def commit(engine: Engine, rw_id: str, parent_chain: str | None, epoch: int | No
     images.begin_layer(layer_id, diff_id, parent_id)
     try:
         storage.commit_writable(rw_id, layer_id)
+    except DriverError:
+        if not images.layer_present(chain):
+            raise
+        # another build made the same layer meanwhile: theirs is as good
+        storage.remove(rw_id)
+        return NewLayer(layer_id, diff_id, info.size, info.entries == 0)
     except BaseException:
         storage.remove(layer_id)
         with transaction(engine.db):
