@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from pyctr.images.store import image_store
 from pyctr.build.errors import BuildError
-from pyctr.core.errors import DriverError
 
 if TYPE_CHECKING:
     from pyctr.core.engine import Engine
@@ -52,7 +51,7 @@ def commit(engine: Engine, rw_id: str, parent_chain: str | None, epoch: int | No
     removed; otherwise the upper directory is renamed into the new layer.
     """
     from pyctr.build.diff import write_layer
-    from pyctr.core.state import transaction
+    from pyctr.core.state import flocked, transaction
     from pyctr.images.store import chain_ids
 
     storage = engine.storage
@@ -64,23 +63,19 @@ def commit(engine: Engine, rw_id: str, parent_chain: str | None, epoch: int | No
     chain = chain_ids([parent_chain, diff_id])[1] if parent_chain else diff_id
     layer_id = chain.split(":", 1)[1]
     parent_id = parent_chain.split(":", 1)[1] if parent_chain else None
-    if images.layer_present(chain):
-        storage.remove(rw_id)
-        return NewLayer(layer_id, diff_id, info.size, info.entries == 0)
-    images.begin_layer(layer_id, diff_id, parent_id)
-    try:
-        storage.commit_writable(rw_id, layer_id)
-    except DriverError:
-        if not images.layer_present(chain):
+    # one build at a time makes a given layer (two builds of one context race for it)
+    with flocked(engine.config.runroot / "locks" / f"layer-{layer_id}"):
+        if images.layer_present(chain):
+            storage.remove(rw_id)
+            return NewLayer(layer_id, diff_id, info.size, info.entries == 0)
+        images.begin_layer(layer_id, diff_id, parent_id)
+        try:
+            storage.commit_writable(rw_id, layer_id)
+        except BaseException:
+            storage.remove(layer_id)
+            with transaction(engine.db):
+                engine.db.execute("DELETE FROM layers WHERE driver = ? AND id = ? AND complete = 0",
+                                  (engine.storage_driver_name(), layer_id))
             raise
-        # another build made the same layer meanwhile: theirs is as good
-        storage.remove(rw_id)
-        return NewLayer(layer_id, diff_id, info.size, info.entries == 0)
-    except BaseException:
-        storage.remove(layer_id)
-        with transaction(engine.db):
-            engine.db.execute("DELETE FROM layers WHERE driver = ? AND id = ? AND complete = 0",
-                              (engine.storage_driver_name(), layer_id))
-        raise
-    images.finish_layer(layer_id, info.size)
+        images.finish_layer(layer_id, info.size)
     return NewLayer(layer_id, diff_id, info.size, info.entries == 0)
