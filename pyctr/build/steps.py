@@ -223,10 +223,36 @@ def copy_instruction(builder: Builder, state: StageState, node: Node) -> None:
 
     views: list[str] = []  # writable views mounted to read another stage or image
     tmpdirs: list[str] = []
+
+    def select(src_root: str, src: str, hash_parts: list[Any] | None) -> list[Source]:
+        out = []
+        pivot = ""
+        if parents and "/./" in src:
+            pivot = builder.context.relative(src.split("/./", 1)[0])
+        for rel, st in _select(builder, node, src_root, src):
+            if excludes is not None and (excludes.excluded(rel) or excludes.excluded(os.path.basename(rel))):
+                continue
+            place = None
+            if parents:
+                place = rel[len(pivot):].lstrip("/") if pivot and rel.startswith(pivot) else rel
+            host = os.path.join(src_root, rel) if src_root else builder.context.host_path(rel)
+            kind = "archive" if (is_add and not source_from and stat.S_ISREG(st.st_mode)
+                                 and flags.get("unpack") is not False and copying.is_archive(host)) else "path"
+            out.append(Source(kind, root=src_root, rel=rel, st=st, place=place))
+            if hash_parts is None:
+                continue
+            if kind == "archive":
+                hash_parts.append(("archive", rel, place, file_digest(host)))
+            else:
+                entries = _filtered(source_entries(builder.context, src_root, rel, st, ""), excludes, rel)
+                hash_parts.append(("path", rel, place, copying.checksum(entries, (0, 0) if not chown else None, chmod)))
+        return out
+
     try:
-        src_root, src_label = _source_root(builder, state, node, source_from, views)
+        src_label = _source_label(builder, state, node, source_from)
         sources: list[Source] = []
         hash_parts: list[Any] = []
+        from_words: list[str] = []
         for word in words:
             doc = parse_heredoc(word)
             if doc is not None and doc.name in heredocs:
@@ -247,32 +273,22 @@ def copy_instruction(builder: Builder, state: StageState, node: Node) -> None:
                 continue
             if is_add and (src.startswith("git@") or src.endswith(".git") or "://" in src):
                 raise _fail(builder, node, f"ADD {src}: only local files and HTTP(S) URLs are supported")
-            pivot = ""
-            if parents and "/./" in src:
-                pivot = builder.context.relative(src.split("/./", 1)[0])
-            for rel, st in _select(builder, node, src_root, src):
-                if excludes is not None and (excludes.excluded(rel) or excludes.excluded(os.path.basename(rel))):
-                    continue
-                place = None
-                if parents:
-                    place = rel[len(pivot):].lstrip("/") if pivot and rel.startswith(pivot) else rel
-                host = os.path.join(src_root, rel) if src_root else builder.context.host_path(rel)
-                kind = "archive" if (is_add and not source_from and stat.S_ISREG(st.st_mode)
-                                     and flags.get("unpack") is not False and copying.is_archive(host)) else "path"
-                sources.append(Source(kind, root=src_root, rel=rel, st=st, place=place))
-                if kind == "archive":
-                    hash_parts.append(("archive", rel, place, file_digest(host)))
-                elif not source_from:
-                    entries = _filtered(source_entries(builder.context, src_root, rel, st, ""), excludes, rel)
-                    hash_parts.append(("path", rel, place,
-                                       copying.checksum(entries, (0, 0) if not chown else None, chmod)))
-                else:
-                    hash_parts.append(("from", rel, place, bool(excludes)))
-        created_by = _copy_history(node, sources, hash_parts, dest_raw)
+            if source_from:
+                # another stage or image: its key stands for its files, which are read only on a miss
+                from_words.append(src)
+                hash_parts.append(("from", src, parents, [str(p) for p in flags["exclude"]]))
+            else:
+                sources += select("", src, hash_parts)
+        created_by = _copy_history(node, sources, hash_parts, dest_raw, several=len(words) > 1)
         key = step_key(state.key, node.keyword.upper(), src_label, dest, dest_is_dir, chown, chmod_text,
                        bool(flags.get("link")), hash_parts)
         if _use_cache(builder, state, key, created_by):
             return
+        src_root = ""
+        if source_from:
+            src_root = _mount_source(builder, state, node, source_from, views)
+            for src in from_words:
+                sources += select(src_root, src, None)
         layer = _do_copy(builder, state, node, sources, dest, dest_is_dir, chown, chmod, len(words) > 1, src_root,
                          excludes)
     finally:
@@ -283,40 +299,43 @@ def copy_instruction(builder: Builder, state: StageState, node: Node) -> None:
     _add_layer(builder, state, key, layer, created_by)
 
 
-def _copy_history(node: Node, sources: list[Source], hash_parts: list[Any], dest: str) -> str:
+def _copy_history(node: Node, sources: list[Source], hash_parts: list[Any], dest: str, several: bool = False) -> str:
     """``/bin/sh -c #(nop) COPY file:<sha256> in <dest> `` as the classic builder and buildah write it."""
     import hashlib
     import json
 
     digest = hashlib.sha256(json.dumps(hash_parts, sort_keys=True).encode("utf-8", "surrogateescape")).hexdigest()
-    if len(sources) == 1 and sources[0].st is not None and stat.S_ISDIR(sources[0].st.st_mode):
-        kind = "dir"
-    elif len(sources) == 1:
-        kind = "file"
-    else:
+    if len(hash_parts) > 1 or several:
         kind = "multi"
+    elif len(sources) == 1 and sources[0].st is not None and stat.S_ISDIR(sources[0].st.st_mode):
+        kind = "dir"
+    else:
+        kind = "file"
     return f"/bin/sh -c #(nop) {node.keyword.upper()} {kind}:{digest} in {dest} "
 
 
-def _source_root(builder: Builder, state: StageState, node: Node, source_from: str, views: list[str]) \
-        -> tuple[str, str]:
-    """(the host directory COPY reads from ("" = the context), a label for the cache key)."""
+def _source_label(builder: Builder, state: StageState, node: Node, source_from: str) -> str:
+    """What ``--from`` names, for the cache key: the context, a stage's key, or an image's id (the
+    stage is built first if it was not; nothing is mounted)."""
     if not source_from:
-        return "", "context"
+        return "context"
     stage = builder._stage_by_ref(source_from, state.index)
     if stage is not None:
-        other = builder.build_stage(stage)
-        layers, label = other.layers, "stage:" + other.key
-    else:
-        if source_from.isdigit():
-            raise _fail(builder, node, f"invalid from flag value {source_from}: refers to current or future build stage")
-        image = builder._base_image(source_from)
-        layers, label = image.layers, "image:" + image.id
+        return "stage:" + builder.build_stage(stage).key
+    if source_from.isdigit():
+        raise _fail(builder, node, f"invalid from flag value {source_from}: refers to current or future build stage")
+    return "image:" + builder._base_image(source_from).id
+
+
+def _mount_source(builder: Builder, state: StageState, node: Node, source_from: str, views: list[str]) -> str:
+    """The host directory of the stage or image ``--from`` names, mounted as a writable view."""
+    stage = builder._stage_by_ref(source_from, state.index)
+    layers = builder.build_stage(stage).layers if stage is not None else builder._base_image(source_from).layers
     from pyctr.build.layers import writable
 
     view = writable(builder.engine, layers[-1] if layers else None)
     views.append(view)
-    return str(builder.engine.storage.get(view)), label
+    return str(builder.engine.storage.get(view))
 
 
 def _select(builder: Builder, node: Node, src_root: str, src: str) -> list[tuple[str, os.stat_result]]:
