@@ -39,7 +39,7 @@ CREATE TABLE build_cache (
 def step_key(parent: str, *parts: Any) -> str:
     """The key of a step: its parent's key and everything else that decides its result."""
     blob = json.dumps([parent, *parts], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    from pyctr.core.sha import sha256
+    from hashlib import sha256
 
     return sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()
 

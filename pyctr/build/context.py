@@ -206,16 +206,11 @@ class Context:
                 stack.append((child, child_st, True))
 
 
-def hasher(size: int):  # noqa: ANN201
-    """A SHA-256 object: CPython's builtin for small data (no OpenSSL to load, ~5 ms a
-    command), hashlib's for large files (several times faster per byte)."""
-    if size > 1 << 20:
-        import hashlib
+def hasher(size: int = 0):  # noqa: ANN201
+    """A SHA-256 object (hashlib's: the digest of content)."""
+    import hashlib
 
-        return hashlib.sha256()
-    from pyctr.core.sha import sha256
-
-    return sha256()
+    return hashlib.sha256()
 
 
 def file_digest(path: str) -> str:

@@ -22,6 +22,6 @@ def config_bytes(config: dict[str, Any]) -> bytes:
 
 def short_id(config: dict[str, Any]) -> str:
     """The 12 hex digits a step line shows for the state after it."""
-    from pyctr.core.sha import sha256
+    from hashlib import sha256
 
     return sha256(config_bytes(config)).hexdigest()[:12]
