@@ -209,7 +209,8 @@ def test_run_mounts_stay_out_of_the_layer(busybox, tmp_path):
     assert lines[:4] == ["1", "via bind", "s3cr3t", "x"]
     assert "No such file" in out.stderr  # none of the mount points is in the image
     for layer in _layers(busybox, "mounts")[1:]:
-        assert not any(m.name.startswith(("cache", "in", "scratch", "run/secrets")) for m in layer), layer
+        assert not any(m.name in ("cache", "in", "scratch", "run") or m.name.startswith(("cache/", "in/", "scratch/", "run/"))
+                       for m in layer), layer
     # the cache mount's content is not an input: a rebuild with --no-cache sees it grow
     busybox("build", "-t", "mounts2", "--no-cache", "--secret", f"id=tok,src={secret}", str(ctx), check=True)
     assert busybox("run", "--rm", "--network", "none", "mounts2", "cat", "/cache-lines",
