@@ -365,7 +365,8 @@ class Launch:
 
     def __init__(self, *, spec: ContainerSpec, rootfs: str, container_dir: str, flags: int,
                  joins: dict[str, str], stdio: tuple[int, int, int] | None = None, setsid: bool = True,
-                 ctty: bool = False, console: int | None = None, seccomp_cache: str | None = None) -> None:
+                 ctty: bool = False, console: int | None = None, seccomp_cache: str | None = None,
+                 plan: Any = None, preserve_fds: int = 0) -> None:
         self.spec = spec
         self.rootfs = rootfs  #: the mounted root filesystem (the storage driver's ``get``)
         self.container_dir = container_dir  #: the container's files (hostname, hosts, resolv.conf)
@@ -376,6 +377,11 @@ class Launch:
         self.ctty = ctty  #: make stdin the controlling terminal
         self.console = console  #: unix socket: the init makes a pty in its own /dev/pts and sends the master
         self.seccomp_cache = seccomp_cache  #: directory of compiled seccomp filters
+        #: an OCI bundle's steps (:class:`pyctr.runtime.plan.Plan`); None: Docker's defaults from ``spec``
+        self.plan = plan
+        self.preserve_fds = preserve_fds  #: fds 3..3+N-1 stay open across execve (runc's --preserve-fds)
+        #: (in the forked process) the error pipe's write end, where a plan's init says "created"
+        self.report = -1
 
 
 class RuntimeDriver(Driver):

@@ -160,6 +160,11 @@ def bounding_drop(cap: int) -> None:
     prctl(PR_CAPBSET_DROP, cap)
 
 
+def setdomainname(name: str) -> None:
+    data = name.encode()
+    _check(_libc.setdomainname(data, ctypes.c_size_t(len(data))), "setdomainname")
+
+
 def last_cap() -> int:
     with open("/proc/sys/kernel/cap_last_cap") as f:
         return int(f.read())

@@ -175,12 +175,12 @@ MASKED_PATHS = ("/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore",
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 
-def mask_paths() -> None:
+def mask_paths(paths: tuple[str, ...] | list[str] = MASKED_PATHS) -> None:
     """Hide kernel information: /dev/null over files, an empty read-only tmpfs over dirs."""
     st = os.stat("/dev/null")
     if not (stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1 and os.minor(st.st_rdev) == 3):
         raise OSError(errno.EPERM, "/dev/null is not the null device; refusing to mask paths with it")
-    for path in MASKED_PATHS:
+    for path in paths:
         try:
             st = os.lstat(path)
         except FileNotFoundError:
@@ -191,8 +191,8 @@ def mask_paths() -> None:
             linux.mount("/dev/null", path, None, linux.MS_BIND)
 
 
-def make_readonly_paths() -> None:
-    for path in READONLY_PATHS:
+def make_readonly_paths(paths: tuple[str, ...] | list[str] = READONLY_PATHS) -> None:
+    for path in paths:
         if not os.path.exists(path):
             continue
         linux.mount(path, path, None, linux.MS_BIND | linux.MS_REC)
@@ -209,7 +209,8 @@ def make_console(sock_fd: int, uid: int, gid: int) -> None:
     slave = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
     os.fchown(slave, uid, gid)
     sock = _socket.socket(fileno=sock_fd)
-    sock.sendmsg([b"M"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
+    # the data is the pty's name (go-runc's console receiver wants a non-empty one)
+    sock.sendmsg([f"/dev/pts/{number}".encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))])
     sock.close()
     os.close(master)
     for target in (0, 1, 2):
@@ -252,24 +253,33 @@ def change_workdir(workdir: str) -> None:
         raise OSError(errno.EPERM, "the working directory is outside the container")
 
 
-def mark_fds_cloexec() -> None:
-    """Only 0, 1 and 2 survive execve; everything else pyctr holds is closed by exec."""
+def mark_fds_cloexec(last_kept: int = 2) -> None:
+    """Only 0, 1 and 2 (and the ones up to ``last_kept``: runc's --preserve-fds) survive
+    execve; everything else pyctr holds is closed by exec."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
-        if fd > 2:
+        if 2 < fd <= last_kept:
+            try:
+                os.set_inheritable(fd, True)
+            except OSError:
+                pass
+        elif fd > last_kept:
             try:
                 os.set_inheritable(fd, False)
             except OSError:
                 pass
 
 
-def execute(argv: list[str], env: list[str]) -> None:
-    """execve the user's command, searching the container's PATH; never returns."""
+def execute(argv: list[str], env: list[str], program: str | None = None) -> None:
+    """execve the user's command, searching the container's PATH (unless ``program``
+    says which file it is already); never returns."""
     if not argv:
         raise ExecFailure(125, "no command specified")
     environ = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
     environ.setdefault("PATH", DEFAULT_PATH)
     try:
+        if program is not None:
+            os.execve(program, argv, environ)
         os.execvpe(argv[0], argv, environ)
     except FileNotFoundError:
         raise ExecFailure(127, f'exec: "{argv[0]}": executable file not found in $PATH') from None

@@ -53,11 +53,12 @@ from pyctr.core.errors import RuntimeFailure
 # The child runs inside the container's root, where pyctr's and Python's files
 # are not visible: every module it uses is imported here, before the fork.
 from pyctr.kernel import linux
-from pyctr.runtime import child, seccomp, security
+from pyctr.runtime import child, seccomp, security, steps
 from pyctr.runtime.child import ExecFailure
 
 if TYPE_CHECKING:
     from pyctr.core.spec import ContainerSpec
+    from pyctr.runtime.plan import Plan, ProcessPlan
 
 
 class ExecError(RuntimeFailure):
@@ -80,7 +81,8 @@ def spawn(launch: Launch, create_runtime: Callable[[int, Callable[[], None]], No
     makes the namespaces and forks it, and ``place_early(pid)`` puts that
     stage in the container's cgroups from a thread right after its fork.
     """
-    seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache)
+    seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache,
+                                      launch.plan.process if launch.plan is not None else None)
     # Rootless, pyctr cannot set its thread's PID namespace back once it made a new
     # one (that needs CAP_SYS_ADMIN over the host's): a first stage makes it instead.
     if not launch.flags & linux.CLONE_NEWUSER and not rootless.active():
@@ -117,6 +119,7 @@ def _one_stage(launch: Launch, while_waiting: Callable[[int, Callable[[], None]]
         os.close(sync_r)
         os.close(go_w)
         os.close(err_r)
+        launch.report = err_w
         _child_guard(err_w, lambda: _init_alone(launch, seccomp_filter, sync_w, go_r))
     os.close(sync_w)
     os.close(go_r)
@@ -230,7 +233,18 @@ def _release(go_w: int, err_r: int) -> bytes:
     except BrokenPipeError:
         pass  # the process failed before "go" (its first mounts): its error is on the error pipe
     os.close(go_w)
-    return _read_all(err_r)
+    return _read_report(err_r)
+
+
+def _read_report(fd: int) -> bytes:
+    """What the process says on the error pipe: b"" once it has exec'd (EOF), or once a
+    plan's init waits for ``start`` (it writes CREATED and keeps the pipe until execve)."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk or (not chunks and chunk.startswith(CREATED)):
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def _two_stages(stage1_body: Callable[[int, int, int], None], while_waiting: Callable[[int], None],
@@ -353,15 +367,24 @@ def _stage1(launch: Launch, seccomp_filter: seccomp.Prepared, sync_w: int, go_r:
     init = os.fork()
     if init == 0:
         os.close(sync_w)
+        launch.report = err_w
         _child_guard(err_w, lambda: _init(launch, seccomp_filter, go_r))
     os.write(sync_w, f"pid {init}".encode())
     os._exit(0)
+
+
+#: what a plan's init writes on the error pipe when it waits for ``start`` (a failure
+#: starts with its exit code's digits)
+CREATED = b"\0"
 
 
 def _init(launch: Launch, seccomp_filter: seccomp.Prepared, go_r: int) -> None:
     """PID 1 of the container: wait for the parent, then become the user's command."""
     from pyctr.core.plugins import plugins
 
+    if launch.plan is not None:
+        _init_planned(launch, launch.plan, seccomp_filter, go_r, plugins)
+        return
     rootfs = launch.rootfs
     own = {kind for kind, flag in linux.NAMESPACE_FLAGS.items() if launch.flags & flag}
     in_userns = "user" in own
@@ -410,6 +433,95 @@ def _init(launch: Launch, seccomp_filter: seccomp.Prepared, go_r: int) -> None:
     become_process(spec, spec.argv, list(spec.env), spec.user, spec.workdir, launch.console, seccomp_filter)
 
 
+def _init_planned(launch: Launch, plan: Plan, seccomp_filter: seccomp.Prepared, go_r: int, plugins: object) -> None:
+    """PID 1 of an OCI bundle's container: the same sequence as :func:`_init`, each step
+    as the bundle's config.json says it (:mod:`pyctr.runtime.steps`)."""
+    own = {kind for kind, flag in linux.NAMESPACE_FLAGS.items() if launch.flags & flag}
+    in_userns = "user" in own
+    if os.read(go_r, 1) != b"G":
+        os._exit(125)
+    os.close(go_r)
+    cgroups = steps.own_cgroups() if any(m.kind == "cgroup" for m in plan.mounts) else {}
+    if launch.flags & linux.CLONE_NEWCGROUP:
+        linux.unshare(linux.CLONE_NEWCGROUP)
+    if launch.setsid:
+        os.setsid()
+    if in_userns:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    rootfs = launch.rootfs
+    spec = launch.spec
+    steps.prepare_root(rootfs, plan.root_propagation)
+    steps.mount_all(rootfs, plan, cgroups, in_userns)
+    steps.make_devices(rootfs, plan, in_userns)
+    if plan.create_container_hooks or plan.start_container_hooks:
+        state = steps.read_state(plan.hook_state_file)
+        for hook in plan.create_container_hooks:
+            steps.run_hook(hook, state, "createContainer")
+    plugins.setup_child(spec, rootfs)  # type: ignore[attr-defined]
+    if plan.no_pivot:
+        steps.move_root(rootfs)
+    else:
+        child.pivot_into(rootfs)
+    steps.finish_root(plan)
+    plugins.start_container(spec)  # type: ignore[attr-defined]
+    become_planned(plan.process, launch.console, seccomp_filter, launch.report, plan.exec_fifo,
+                   [(h, state) for h in plan.start_container_hooks] if plan.start_container_hooks else [],
+                   2 + launch.preserve_fds)
+
+
+def become_planned(process: ProcessPlan, console: int | None, seccomp_filter: seccomp.Prepared, report: int,
+                   exec_fifo: int | None, start_hooks: list, last_fd: int = 2) -> None:
+    """:func:`become_process` for a process given exactly (an OCI bundle's, or runc's ``exec``).
+
+    With ``exec_fifo`` everything that can fail is done first (the program is looked
+    up), CREATED is reported, and the process waits for ``start`` before the hooks
+    of startContainer, the user switch, seccomp and execve; a failure after that
+    goes to the container's stderr, as runc's does."""
+    ident = process.identity
+    if console is not None:
+        child.make_console(console, ident.uid, ident.gid)
+        steps.set_console_size(process.console_size)
+    env = list(process.env)
+    if not any(e.startswith("HOME=") for e in env):
+        env.append(f"HOME={security.lookup_user(str(ident.uid))[3]}")
+    child.change_workdir(process.cwd)
+    program = steps.resolve(process.args, env)
+    os.umask(0o022 if ident.umask is None else ident.umask)
+    if exec_fifo is not None:
+        os.write(report, CREATED)
+        try:
+            steps.wait_for_start(exec_fifo)
+            for hook, state in start_hooks:
+                steps.run_hook(hook, state, "startContainer")
+        except BaseException as e:
+            _tell_stderr(e)
+            raise
+    try:
+        if process.no_new_privileges:
+            linux.set_no_new_privs()
+        else:
+            seccomp_filter.load()
+        steps.become(ident)
+        child.mark_fds_cloexec(last_fd)
+        if process.no_new_privileges:
+            seccomp_filter.load()
+        child.execute(process.args, env, program=program)
+    except BaseException as e:
+        if exec_fifo is not None:
+            _tell_stderr(e)
+        raise
+
+
+def _tell_stderr(e: BaseException) -> None:
+    """After ``create`` returned, nobody reads the error pipe: the container's stderr
+    is where a failure of its start can be seen (runc writes there too)."""
+    try:
+        os.write(2, f"pyctr-runtime: {_describe(e)}\n".encode())
+    except OSError:
+        pass
+
+
 def _kernel_mounts(rootfs: str, own: set[str], in_userns: bool) -> None:
     """The container's root and the kernel filesystems in it (proc, dev, sys)."""
     child.make_mounts_private()
@@ -420,9 +532,14 @@ def _kernel_mounts(rootfs: str, own: set[str], in_userns: bool) -> None:
     child.mount_sys(rootfs, "network" in own)
 
 
-def _prepare_seccomp(spec: ContainerSpec, cache_dir: str | None = None) -> seccomp.Prepared:
+def _prepare_seccomp(spec: ContainerSpec, cache_dir: str | None = None,
+                     process: ProcessPlan | None = None) -> seccomp.Prepared:
     """The container's filter, ready to load (in the parent, before the fork: see the module's doc)."""
-    caps = security.capability_set(spec.cap_add, spec.cap_drop, spec.privileged)
+    if process is not None:  # the capabilities are given as a mask
+        bits = process.identity.effective | process.identity.bounding
+        caps = sorted(name for name, bit in security.CAPABILITIES.items() if bits >> bit & 1)
+    else:
+        caps = security.capability_set(spec.cap_add, spec.cap_drop, spec.privileged)
     prepared = seccomp.Prepared(spec.seccomp, spec.privileged, caps, cache_dir)
     if prepared.error is not None:
         raise ExecError(125, _describe(prepared.error))
@@ -468,7 +585,8 @@ class ExecLaunch:
     def __init__(self, *, spec: ContainerSpec, argv: list[str], env: list[str], user: str, workdir: str,
                  joins: dict[str, str], stdio: tuple[int, int, int] | None = None, console: int | None = None,
                  seccomp_cache: str | None = None,
-                 supervise: Callable[[Callable[[], None], int], None] | None = None) -> None:
+                 supervise: Callable[[Callable[[], None], int], None] | None = None,
+                 process: ProcessPlan | None = None, preserve_fds: int = 0) -> None:
         self.spec = spec
         self.argv = argv
         self.env = env
@@ -482,6 +600,9 @@ class ExecLaunch:
         #: the command; it forks ``start`` (which becomes it) and stays, as a health probe's reaper
         #: does (pyctr.runtime.probe); everything it uses must be imported before the fork
         self.supervise = supervise
+        #: the process given exactly (runc's ``exec --process``); None: from argv, user, ``spec``
+        self.process = process
+        self.preserve_fds = preserve_fds
 
 
 def spawn_exec(launch: ExecLaunch, place: Callable[[int], None]) -> int:
@@ -489,7 +610,8 @@ def spawn_exec(launch: ExecLaunch, place: Callable[[int], None]) -> int:
 
     ``place(pid)`` puts it in the container's cgroups while it waits.
     """
-    seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache)  # the same filter as the init's
+    # the same filter as the init's
+    seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache, launch.process)
     return _two_stages(lambda sync_w, go_r, err_w: _exec_stage1(launch, seccomp_filter, sync_w, go_r, err_w),
                        place)
 
@@ -522,6 +644,9 @@ def _exec_child(launch: ExecLaunch, go_r: int, seccomp_filter: seccomp.Prepared,
                 os.dup2(fd, target)
 
     def become() -> None:
+        if launch.process is not None:
+            become_planned(launch.process, launch.console, seccomp_filter, -1, None, [], 2 + launch.preserve_fds)
+            return
         become_process(launch.spec, launch.argv, launch.env, launch.user, launch.workdir, launch.console,
                        seccomp_filter)
 

@@ -127,6 +127,11 @@ class CgroupfsCgroupDriver(CgroupDriver):
     def create(self, container_id: str, parent: str | None, resources: dict[str, Any]) -> dict[str, Any]:
         return self.backend.create(container_id, parent or None, dict(resources or {}))
 
+    def create_at(self, container_id: str, path: str, resources: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`create` at exactly ``path`` (an OCI bundle's cgroupsPath): absolute from the
+        hierarchy's root, or relative to the cgroup this process runs in."""
+        return self.backend.create(container_id, None, dict(resources or {}), at=path)
+
     def add_process(self, handle: Any, pid: int) -> None:
         self.backend.add_process(self._check(handle), pid)
 

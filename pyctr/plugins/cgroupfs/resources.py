@@ -28,7 +28,10 @@ INT_KEYS = (
 )
 STR_KEYS = ("cpuset_cpus", "cpuset_mems")
 BOOL_KEYS = ("oom_kill_disable",)
-KEYS = INT_KEYS + STR_KEYS + BOOL_KEYS
+#: device cgroup rules, in order: {"allow": bool, "type": "a|c|b", "major": int|None,
+#: "minor": int|None, "access": "rwm"} (an OCI bundle's linux.resources.devices)
+LIST_KEYS = ("devices",)
+KEYS = INT_KEYS + STR_KEYS + BOOL_KEYS + LIST_KEYS
 
 
 def parse_cpu_list(text: str) -> set[int]:
@@ -74,6 +77,10 @@ def validate(
         elif key in STR_KEYS:
             if not isinstance(value, str):
                 raise UsageError(f"invalid value for {key}: {value!r}")
+        elif key in LIST_KEYS:
+            value = [device_rule(r) for r in value] if isinstance(value, list) else None
+            if value is None:
+                raise UsageError(f"invalid value for {key}: a list of rules is needed")
         elif not isinstance(value, bool):
             raise UsageError(f"invalid value for {key}: {value!r} (true or false)")
         res[key] = value
@@ -140,6 +147,23 @@ def validate(
     if "pids_limit" in res and res["pids_limit"] <= 0:
         res["pids_limit"] = -1  # Docker: 0 and -1 both mean unlimited
     return res
+
+
+def device_rule(rule: Any) -> str:
+    """A device cgroup rule as devices.allow/deny take it: ``c 1:3 rwm``."""
+    if not isinstance(rule, dict):
+        raise UsageError(f"invalid device rule {rule!r}")
+    kind = rule.get("type") or "a"
+    access = rule.get("access") or "rwm"
+    if kind not in ("a", "c", "b") or not access or set(access) - set("rwm"):
+        raise UsageError(f"invalid device rule {rule!r}")
+    numbers = []
+    for key in ("major", "minor"):
+        n = rule.get(key)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
+            raise UsageError(f"invalid device rule {rule!r}: {key} is not a number")
+        numbers.append("*" if n is None or n < 0 else str(n))
+    return f"{'allow' if rule.get('allow') else 'deny'} {kind} {numbers[0]}:{numbers[1]} {access}"
 
 
 def cpu_quota_period(res: dict[str, Any]) -> tuple[int | None, int | None]:

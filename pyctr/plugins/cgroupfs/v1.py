@@ -71,10 +71,15 @@ class V1Backend:
         """Where containers without --cgroup-parent go, per controller."""
         return {ctrl: c.under(point, self._parent_rel(ctrl, None)) for ctrl, (point, _m) in self.hier.items()}
 
-    def paths(self, container_id: str, parent: str | None) -> dict[str, str]:
+    def paths(self, container_id: str, parent: str | None, at: str | None = None) -> dict[str, str]:
         c.check_container_id(container_id)
         out = {}
-        for ctrl, (point, _mine) in self.hier.items():
+        for ctrl, (point, mine) in self.hier.items():
+            if at is not None:  # exactly there: absolute from the hierarchy's root, or below our own
+                rel = c.clean_relative(at, what="cgroup path") if at.startswith("/") else \
+                    "/".join(x for x in (mine, c.clean_relative(at, what="cgroup path")) if x)
+                out[ctrl] = str(c.under(point, rel))
+                continue
             rel = self._parent_rel(ctrl, parent)
             out[ctrl] = str(c.under(point, "/".join(x for x in (rel, c.PREFIX + container_id) if x)))
         return out
@@ -121,8 +126,9 @@ class V1Backend:
                 del res["memory_swap"]  # Docker: "memory limited without swap"
         return res
 
-    def create(self, container_id: str, parent: str | None, resources: dict[str, Any]) -> dict[str, Any]:
-        paths = self.paths(container_id, parent)
+    def create(self, container_id: str, parent: str | None, resources: dict[str, Any],
+               at: str | None = None) -> dict[str, Any]:
+        paths = self.paths(container_id, parent, at)
         res = self._validate(resources, {k: Path(v).parent for k, v in paths.items()}, update=False)
         for key, ctrl in (("memory", "memory"), ("nano_cpus", "cpu"), ("cpu_shares", "cpu"),
                           ("cpu_quota", "cpu"), ("pids_limit", "pids"), ("cpuset_cpus", "cpuset"),
@@ -165,6 +171,11 @@ class V1Backend:
         if "pids_limit" in res:
             v = res["pids_limit"]
             c.write(self._need(handle, "pids", "--pids-limit") / "pids.max", "max" if v < 0 else v, what="--pids-limit")
+        if "devices" in res:
+            dev = self._need(handle, "devices", "device rules")
+            for rule in res["devices"]:
+                verb, _, text = rule.partition(" ")
+                c.write(dev / f"devices.{verb}", text, what=f"device rule {rule!r}")
         if "blkio_weight" in res:
             blk = self._need(handle, "blkio", "--blkio-weight")
             for name in ("blkio.weight", "blkio.bfq.weight"):

@@ -86,8 +86,11 @@ class V2Backend:
         """Where containers without --cgroup-parent go."""
         return {"unified": self._parent(None)}
 
-    def path(self, container_id: str, parent: str | None) -> Path:
+    def path(self, container_id: str, parent: str | None, at: str | None = None) -> Path:
         c.check_container_id(container_id)
+        if at is not None:  # exactly there: absolute from the mount, or below our own cgroup
+            rel = c.clean_relative(at, what="cgroup path")
+            return c.under(self.mount, rel if at.startswith("/") else "/".join(x for x in (self.own, rel) if x))
         return c.under(self._parent(parent), c.PREFIX + container_id)
 
     @staticmethod
@@ -101,6 +104,8 @@ class V2Backend:
             raise DriverNotSupported("--kernel-memory is not supported on cgroup v2")
         if resources.get("oom_kill_disable"):
             raise DriverNotSupported("--oom-kill-disable is not supported on cgroup v2")
+        if resources.get("devices"):
+            raise DriverNotSupported("device cgroup rules on cgroup v2 need an eBPF program, which pyctr does not load yet")
         anc = _existing(parent)
         cpus = c.read(anc / "cpuset.cpus.effective", "") or None
         mems = c.read(anc / "cpuset.mems.effective", "") or None
@@ -120,8 +125,9 @@ class V2Backend:
             )
         return res
 
-    def create(self, container_id: str, parent: str | None, resources: dict[str, Any]) -> dict[str, Any]:
-        path = self.path(container_id, parent)
+    def create(self, container_id: str, parent: str | None, resources: dict[str, Any],
+               at: str | None = None) -> dict[str, Any]:
+        path = self.path(container_id, parent, at)
         res = self._validate(resources, path.parent, update=False)
         if path.exists():  # never adopt (and on failure remove) someone else's cgroup
             raise Conflict(f"cgroup {path} already exists")

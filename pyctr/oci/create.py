@@ -1,0 +1,208 @@
+"""``create`` (and ``run``): the container's init, waiting on the exec fifo for ``start``.
+
+The order, as runc's: check the whole config.json; make the state directory
+(the id is taken atomically), the exec fifo and the cgroup with its limits;
+start the init through :func:`pyctr.runtime.launch.spawn` (the launch ``pyctr
+run`` uses); while it waits in its new namespaces, write the id maps, place it
+in its cgroup, record it and run the prestart and createRuntime hooks; let it
+mount, pivot and prepare everything but execve; it reports "created" and
+blocks opening the fifo. Then the pid file, and this process exits: the init
+is re-parented to the caller (containerd's shim and conmon are subreapers).
+A failure at any step undoes the earlier ones: no cgroup, no directory, no
+process is left.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+from pyctr.oci import cgroups, config, hooks
+from pyctr.oci.cli import Globals, OciError
+from pyctr.oci.state import Container, now_rfc3339, start_time
+
+
+def main(command: str, glob: Globals, opts: dict[str, Any], cid: str) -> int:
+    from pyctr.oci.state import check_id
+
+    check_id(cid)
+    bundle_dir = os.path.abspath(opts.get("bundle") or ".")
+    bundle = config.Bundle(bundle_dir, config.load(bundle_dir))
+    process = bundle.process()
+    plan = bundle.plan(process)
+    res = cgroups.resources(bundle.linux.get("resources"))
+    console_path = opts.get("console-socket") or ""
+    detach = command == "create" or bool(opts.get("detach"))
+    if process.terminal and not console_path and detach:
+        raise OciError("cannot allocate tty if pyctr-runtime will detach without setting console socket")
+    if console_path and not process.terminal:
+        raise OciError("cannot use console socket if pyctr-runtime will not detach or allocate tty")
+    if process.terminal and not console_path:
+        raise OciError("process.terminal: pyctr-runtime run without --detach needs --console-socket for a tty")
+    console = connect_console(console_path) if console_path else None
+    c = Container.make(glob.root, cid)
+    try:
+        pid = _create(glob, c, bundle, plan, res, console, int(opts.get("preserve-fds") or 0))
+    finally:
+        if console is not None:
+            console.close()
+    if opts.get("pid-file"):
+        write_pid_file(opts["pid-file"], pid)
+    c.unlock()
+    if command == "create":
+        return 0
+    from pyctr.oci import commands
+
+    commands.start(glob, cid)
+    if detach:
+        return 0
+    status = wait_child(pid)
+    if not opts.get("keep"):
+        commands.delete(glob, cid, True)
+    return status
+
+
+def connect_console(path: str) -> Any:
+    import socket
+
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise OciError(f"--console-socket: {path}: {e.strerror}") from None
+    if not stat.S_ISSOCK(st.st_mode):
+        raise OciError(f"--console-socket: {path} is not a socket")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise OciError(f"--console-socket: connect {path}: {e.strerror}") from None
+    return sock
+
+
+def _create(glob: Globals, c: Container, bundle: config.Bundle, plan: Any, res: dict[str, Any], console: Any,
+            preserve_fds: int) -> int:
+    from pyctr.core.spec import ContainerSpec
+    from pyctr.runtime import launch
+
+    c.mark()
+    drv = handle = None
+    fifo = -1
+    try:
+        os.mkfifo(c.fifo, 0o622)
+        if bundle.uid_map:  # the container's root opens it for writing
+            os.chown(c.fifo, _host_id(bundle.uid_map), _host_id(bundle.gid_map))
+        fifo = os.open(c.fifo, os.O_PATH | os.O_CLOEXEC)
+        plan.exec_fifo = fifo
+        plan.hook_state_file = os.path.join(c.dir, "hook-state.json")
+        c.data = {"id": c.id, "pid": 0, "start_time": None, "bundle": bundle.dir, "rootfs": bundle.rootfs,
+                  "created": now_rfc3339(), "annotations": bundle.annotations, "ociVersion": bundle.version,
+                  "config": bundle.data, "own_namespaces": sorted(bundle.own), "hooks_done": []}
+        c.save()
+        drv, handle = cgroups.create(glob, c.id, bundle.cgroups_path, res)
+        c.data["cgroup"] = handle
+        c.data["cgroup_driver"] = drv.name
+        c.save()
+        spec = ContainerSpec(name=c.id, hostname=bundle.hostname or "", argv=list(plan.process.args),
+                             env=list(plan.process.env), workdir=plan.process.cwd, read_only=bundle.readonly_root,
+                             seccomp=bundle.seccomp, no_new_privileges=plan.process.no_new_privileges,
+                             annotations={"oci": {"bundle": bundle.dir}})
+        spec.namespaces = {k: ("private" if k in bundle.own else "host" if k in bundle.shared
+                               else "path:" + bundle.joins[k]) for k in config.JOIN_ORDER}
+        run = launch.Launch(spec=spec, rootfs=bundle.rootfs, container_dir=c.dir, flags=bundle.flags,
+                            joins=bundle.joins, stdio=None, setsid=True,
+                            console=console.fileno() if console is not None else None,
+                            seccomp_cache=os.path.join(glob.root, ".cache", "seccomp"), plan=plan,
+                            preserve_fds=preserve_fds)
+
+        def while_waiting(pid: int, ready: Any) -> None:
+            ready()
+            if bundle.uid_map:
+                _write(f"/proc/{pid}/uid_map", bundle.uid_map)
+                _write(f"/proc/{pid}/gid_map", bundle.gid_map)
+            drv.add_process(handle, pid)
+            prepare_process(pid, plan.process)
+            c.data["pid"] = pid
+            c.data["start_time"] = start_time(pid)
+            c.save()
+            state = c.hook_state("created")
+            with open(plan.hook_state_file, "wb") as f:
+                f.write(state)
+            for kind in ("prestart", "createRuntime"):
+                for hook in bundle.hooks.get(kind, []):
+                    hooks.run(hook, state, kind)
+
+        try:
+            pid = launch.spawn(run, while_waiting, place_early=lambda p: drv.add_process(handle, p))
+        except launch.ExecError as e:
+            raise OciError(str(e)) from None
+        os.close(fifo)
+        fifo = -1
+        return pid
+    except BaseException:
+        if fifo >= 0:
+            os.close(fifo)
+        if drv is not None and handle is not None:
+            try:
+                drv.destroy(handle)
+            except Exception:  # noqa: BLE001, S110  (the original error is the one to report)
+                pass
+        c.remove()
+        raise
+
+
+def prepare_process(pid: int, process: Any) -> None:
+    """What the parent sets on a process before it goes on: oom_score_adj and rlimits
+    (set from here, with all of this process's privileges, as runc does)."""
+    if process.oom_score_adj is not None:
+        with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+            f.write(str(process.oom_score_adj))
+    if process.rlimits:
+        import resource
+
+        for kind, soft, hard in process.rlimits:
+            resource.prlimit(pid, kind, (soft, hard))
+
+
+def _host_id(mapping: list[tuple[int, int, int]]) -> int:
+    for inside, outside, size in mapping:
+        if inside <= 0 < inside + size:
+            return outside - inside
+    return 0
+
+
+def _write(path: str, entries: list[tuple[int, int, int]]) -> None:
+    with open(path, "w") as f:
+        f.write("".join(f"{a} {b} {n}\n" for a, b, n in entries))
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Bare digits, written beside and renamed into place (containerd's Atoi takes no newline)."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)
+
+
+def wait_child(pid: int) -> int:
+    """The exit status of our own child ``pid``, signals forwarded to it meanwhile."""
+    import signal
+
+    def forward(signum: int, _frame: Any) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, forward)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 255
