@@ -137,6 +137,24 @@ def resources(data: Any, *, update: bool = False) -> dict[str, Any]:
     return out
 
 
+#: runc's AllowedDevices: appended after the bundle's own rules, so the default device
+#: nodes (and mknod of any node) work whatever the bundle denied
+_ALLOWED = [("c", None, None, "m"), ("b", None, None, "m"), ("c", 1, 3, "rwm"), ("c", 1, 8, "rwm"),
+            ("c", 1, 7, "rwm"), ("c", 5, 0, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 9, "rwm"), ("c", 5, 1, "rwm"),
+            ("c", 136, None, "rwm"), ("c", 5, 2, "rwm"), ("c", 10, 200, "rwm")]
+
+
+def with_default_devices(res: dict[str, Any], devices: list[Any]) -> dict[str, Any]:
+    """The bundle's device rules, then an allow rule per default device and per ``linux.devices`` node."""
+    if "devices" not in res:
+        return res
+    rules = list(res["devices"])
+    rules += [{"allow": True, "type": t, "major": a, "minor": b, "access": acc} for t, a, b, acc in _ALLOWED]
+    rules += [{"allow": True, "type": "b" if d.type == "b" else "c", "major": d.major, "minor": d.minor,
+               "access": "rwm"} for d in devices if d.type != "p"]
+    return dict(res, devices=rules)
+
+
 def create(glob: Globals, cid: str, cgroups_path: str, res: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """(driver, handle) of the container's new cgroup, limits written."""
     from pyctr.core.errors import PyctrError

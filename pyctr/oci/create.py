@@ -31,7 +31,7 @@ def main(command: str, glob: Globals, opts: dict[str, Any], cid: str) -> int:
     bundle = config.Bundle(bundle_dir, config.load(bundle_dir))
     process = bundle.process()
     plan = bundle.plan(process)
-    res = cgroups.resources(bundle.linux.get("resources"))
+    res = cgroups.with_default_devices(cgroups.resources(bundle.linux.get("resources")), plan.devices)
     console_path = opts.get("console-socket") or ""
     detach = command == "create" or bool(opts.get("detach"))
     if process.terminal and not console_path and detach:

@@ -330,12 +330,12 @@ def _child_guard(err_w: int, body: Callable[[], None]) -> None:
     except BaseException as e:  # noqa: BLE001  (everything must reach the parent as one line)
         if isinstance(e, ExecFailure):
             code = e.code
-        message = _describe(e)
         try:
-            os.write(err_w, f"{code}:{message}".encode())
-        except OSError:
+            os.write(err_w, f"{code}:{_describe(e)}".encode())
+        except BaseException:  # noqa: BLE001, S110  (never return into the parent's code)
             pass
-    os._exit(code)
+    finally:
+        os._exit(code)
 
 
 def _describe(e: BaseException) -> str:
@@ -344,12 +344,16 @@ def _describe(e: BaseException) -> str:
         return str(e)
     if isinstance(e, OSError):
         message = str(e) if e.strerror is None else f"{e.strerror}" if not e.args[1:] else str(e.args[1])
-        return f"{message}: {e.filename}" if e.filename else message
-    message = str(e) or type(e).__name__
+        message = f"{message}: {e.filename}" if e.filename else message
+    else:
+        message = str(e) or type(e).__name__
     if os.environ.get("PYCTR_DEBUG"):
-        import traceback
+        try:  # (after pivot_root only if imported already)
+            import traceback
 
-        message += "\n" + traceback.format_exc()
+            message += "\n" + traceback.format_exc()
+        except ImportError:
+            pass
     return message
 
 
@@ -437,7 +441,7 @@ def _init_planned(launch: Launch, plan: Plan, seccomp_filter: seccomp.Prepared, 
     """PID 1 of an OCI bundle's container: the same sequence as :func:`_init`, each step
     as the bundle's config.json says it (:mod:`pyctr.runtime.steps`)."""
     own = {kind for kind, flag in linux.NAMESPACE_FLAGS.items() if launch.flags & flag}
-    in_userns = "user" in own
+    in_userns = "user" in own or "user" in launch.joins
     if os.read(go_r, 1) != b"G":
         os._exit(125)
     os.close(go_r)

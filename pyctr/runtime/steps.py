@@ -17,7 +17,7 @@ import time
 
 from pyctr.kernel import linux
 from pyctr.kernel.paths import ensure_inside, opath_inside, secure_join
-from pyctr.runtime import child
+from pyctr.runtime import child, security
 from pyctr.runtime.child import ExecFailure
 from pyctr.runtime.plan import Device, Hook, Identity, MountStep, Plan, ProcessPlan
 
@@ -285,8 +285,6 @@ def wait_for_start(fifo: int) -> None:
 
 def become(identity: Identity) -> None:
     """Groups, ids and the five capability sets, exactly as given."""
-    from pyctr.runtime import security
-
     security.drop_bounding(identity.bounding)
     linux.prctl(linux.PR_SET_KEEPCAPS, 1)
     os.setgroups(identity.groups)
@@ -296,7 +294,8 @@ def become(identity: Identity) -> None:
     linux.capset(identity.effective, identity.permitted, identity.inheritable)
     linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
     cap = 0
-    ambient = identity.ambient
+    # the kernel raises only what is permitted and inheritable; runc goes on without the rest
+    ambient = identity.ambient & identity.permitted & identity.inheritable
     while ambient:
         if ambient & 1:
             linux.ambient_raise(cap)

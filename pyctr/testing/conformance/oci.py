@@ -122,10 +122,20 @@ class Runtime:
         self.name = name or os.path.basename(path)
 
     def __call__(self, *args: str, input: bytes | None = None, timeout: float = 60, stdin: Any = None,
-                 stdout: Any = subprocess.PIPE, stderr: Any = subprocess.PIPE,
+                 stdout: Any = None, stderr: Any = None,
                  global_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-        return subprocess.run([self.path, "--root", str(self.root), *global_args, *args], input=input,
-                              stdin=stdin, stdout=stdout, stderr=stderr, timeout=timeout, check=False)
+        """Run the runtime; its output is read from files, not pipes: a container created
+        without a terminal inherits them and may hold them open long after we return."""
+        import tempfile
+
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = subprocess.run([self.path, "--root", str(self.root), *global_args, *args], input=input,
+                               stdin=subprocess.DEVNULL if stdin is None and input is None else stdin,
+                               stdout=out if stdout is None else stdout, stderr=err if stderr is None else stderr,
+                               timeout=timeout, check=False)
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read())
 
     def ok(self, *args: str, **kw: Any) -> subprocess.CompletedProcess:
         p = self(*args, **kw)
