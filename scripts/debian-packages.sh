@@ -11,7 +11,8 @@ PKGS=(
   iproute2 bridge-utils   # independent views of what the bridge driver made (tests only)
   nfs-ganesha nfs-ganesha-vfs nfs-common   # the NFS server and mount helper
   qemu-system-x86 cpio zstd xz-utils kmod  # the kernel-matrix guest
-  podman runc crun conmon # benchmarks side by side
+  podman runc crun conmon # benchmarks side by side; podman and conmon also run pyctr-runtime
+  containerd              # pyctr-runtime under containerd's shim (ctr, CRI)
   hyperfine
   tini                    # --init: a static reaper bind-mounted as the container's PID 1
   libseccomp2
