@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pyctr.oci.cli import Globals, OciError
+from pyctr.oci.common import Globals, OciError
 
 
 def driver(glob: Globals) -> Any:

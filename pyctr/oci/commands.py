@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from pyctr.oci.cli import Globals, OciError
+from pyctr.oci.common import Globals, OciError
 from pyctr.oci.state import Container, all_ids
 
 SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,

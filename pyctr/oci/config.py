@@ -18,7 +18,7 @@ from typing import Any
 
 from pyctr.kernel import linux
 from pyctr.kernel.mountopts import FLAGS as MOUNT_FLAGS
-from pyctr.oci.cli import OciError
+from pyctr.oci.common import OciError
 from pyctr.runtime.plan import Device, Hook, Identity, MountStep, Plan, ProcessPlan
 
 NAMESPACES = {"pid": "pid", "network": "network", "mount": "mount", "ipc": "ipc", "uts": "uts",

@@ -19,7 +19,7 @@ import stat
 from typing import Any
 
 from pyctr.oci import cgroups, config, hooks
-from pyctr.oci.cli import Globals, OciError
+from pyctr.oci.common import Globals, OciError
 from pyctr.oci.state import Container, now_rfc3339, start_time
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from pyctr.oci.cli import VERSION_SPEC, OciError
+from pyctr.oci.common import VERSION_SPEC, OciError
 
 _CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pyctr.kernel import linux
 from pyctr.oci import cgroups, config
-from pyctr.oci.cli import Globals, OciError
+from pyctr.oci.common import Globals, OciError
 from pyctr.oci.state import Container
 
 

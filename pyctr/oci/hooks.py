@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 
-from pyctr.oci.cli import OciError
+from pyctr.oci.common import OciError
 from pyctr.runtime.plan import Hook
 
 

@@ -18,7 +18,7 @@ import re
 import time
 from typing import Any
 
-from pyctr.oci.cli import OciError
+from pyctr.oci.common import OciError
 
 RUNTIME = "pyctr-runtime"
 _ID = re.compile(r"^[\w+.-]+$")
