@@ -121,6 +121,27 @@ def network_factory() -> Any:
     return None
 
 
+@pytest.fixture
+def oci_runtime(tmp_path: Any) -> Any:
+    """The OCI runtime under test (``$OCI_RUNTIME``, e.g. /usr/sbin/runc) on a private ``--root``,
+    for :mod:`pyctr.testing.conformance.oci`."""
+    from pyctr.testing.conformance.oci import Runtime
+
+    path = os.environ.get("OCI_RUNTIME", "")
+    if not path:
+        pytest.skip("no OCI runtime chosen: set OCI_RUNTIME=/path/to/runtime")
+    name = os.path.basename(path)
+    return Runtime(path, tmp_path / "runtime-root", runc_words=name in ("runc", "pyctr-runtime"), name=name)
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: Any) -> Any:
+    """A busybox root filesystem built from Debian's busybox-static."""
+    from pyctr.testing.rootfs import build_busybox_rootfs
+
+    return build_busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
+
+
 storage_driver = _driver_fixture("storage")
 network_driver = _driver_fixture("network")
 volume_driver = _driver_fixture("volume")

@@ -679,6 +679,11 @@ class OciRuntimeConformance:
         assert not [n for n in os.listdir(oci_runtime.root) if n == b.id] if oci_runtime.root.exists() else True
 
 
+class TestOciRuntimeConformance(OciRuntimeConformance):
+    """Collected with ``pytest --pyargs pyctr.testing.conformance.oci``: the runtime is
+    ``$OCI_RUNTIME`` (the plugin's ``oci_runtime`` fixture)."""
+
+
 def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     node = config
