@@ -54,9 +54,10 @@ def start(glob: Globals, cid: str) -> int:
     _open_fifo(c)
     c.data["started"] = True
     c.save()
-    from pyctr.oci import hooks
+    if ((c.data.get("config") or {}).get("hooks") or {}).get("poststart"):
+        from pyctr.oci import hooks
 
-    hooks.run_all(c.data.get("config") or {}, "poststart", c.hook_state("running"), warn_only=True)
+        hooks.run_all(c.data["config"], "poststart", c.hook_state("running"), warn_only=True)
     return 0
 
 
@@ -175,9 +176,10 @@ def destroy(glob: Globals, c: Container) -> None:
 
         drv = cgroups.driver(glob)
         drv.destroy(handle)
-    from pyctr.oci import hooks
+    if ((c.data.get("config") or {}).get("hooks") or {}).get("poststop"):
+        from pyctr.oci import hooks
 
-    hooks.run_all(c.data.get("config") or {}, "poststop", c.hook_state("stopped"), warn_only=True)
+        hooks.run_all(c.data["config"], "poststop", c.hook_state("stopped"), warn_only=True)
     c.remove()
 
 

@@ -18,7 +18,7 @@ import os
 import stat
 from typing import Any
 
-from pyctr.oci import cgroups, config, hooks
+from pyctr.oci import cgroups, config
 from pyctr.oci.common import Globals, OciError
 from pyctr.oci.state import Container, now_rfc3339, start_time
 
@@ -129,9 +129,12 @@ def _create(glob: Globals, c: Container, bundle: config.Bundle, plan: Any, res: 
             state = c.hook_state("created")
             with open(plan.hook_state_file, "wb") as f:
                 f.write(state)
-            for kind in ("prestart", "createRuntime"):
-                for hook in bundle.hooks.get(kind, []):
-                    hooks.run(hook, state, kind)
+            if bundle.hooks.get("prestart") or bundle.hooks.get("createRuntime"):
+                from pyctr.oci import hooks  # (subprocess: only when there are hooks to run)
+
+                for kind in ("prestart", "createRuntime"):
+                    for hook in bundle.hooks.get(kind, []):
+                        hooks.run(hook, state, kind)
 
         try:
             pid = launch.spawn(run, while_waiting, place_early=lambda p: drv.add_process(handle, p))
