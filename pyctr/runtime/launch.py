@@ -83,6 +83,8 @@ def spawn(launch: Launch, create_runtime: Callable[[int, Callable[[], None]], No
     """
     seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache,
                                       launch.plan.process if launch.plan is not None else None)
+    if launch.console is not None:
+        import termios  # noqa: F401  (make_console needs it after pivot_root, where imports fail)
     # Rootless, pyctr cannot set its thread's PID namespace back once it made a new
     # one (that needs CAP_SYS_ADMIN over the host's): a first stage makes it instead.
     if not launch.flags & linux.CLONE_NEWUSER and not rootless.active():
@@ -616,6 +618,8 @@ def spawn_exec(launch: ExecLaunch, place: Callable[[int], None]) -> int:
     """
     # the same filter as the init's
     seccomp_filter = _prepare_seccomp(launch.spec, launch.seccomp_cache, launch.process)
+    if launch.console is not None:
+        import termios  # noqa: F401  (make_console needs it inside the container, where imports fail)
     return _two_stages(lambda sync_w, go_r, err_w: _exec_stage1(launch, seccomp_filter, sync_w, go_r, err_w),
                        place)
 

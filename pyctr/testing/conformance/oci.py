@@ -473,8 +473,9 @@ class OciRuntimeConformance:
         ps = json.loads(oci_runtime.ok("ps", "--format", "json", b.id).stdout)
         assert pid in ps and epid in ps
         oci_runtime.ok("kill", b.id, "KILL")
-        assert reap(pid) == 137
+        # the exec'd process is our child too (re-parented): the dying init waits until it is reaped
         reap(epid)
+        assert reap(pid) == 137
         oci_runtime.ok("delete", b.id)
 
     def test_exec_missing_command(self, oci_runtime: Runtime, make_bundle: Any) -> None:
@@ -517,7 +518,7 @@ class OciRuntimeConformance:
             state = json.loads(line.split(" ", 1)[1])
             assert state["id"] == b.id and state["bundle"] == str(b.path)
             assert state["annotations"] == {"org.test": "yes"}
-            assert state["pid"] > 0 or line.startswith("poststop")
+            assert state.get("pid", 0) > 0 or line.startswith("poststop")
         assert (b.rootfs / "tmp/start-hook-ran").exists()
 
     def test_failing_prestart_hook_fails_create_and_leaves_nothing(self, oci_runtime: Runtime,
@@ -563,13 +564,17 @@ class OciRuntimeConformance:
         assert out[1].split() == ["0", "100000", "65536"]
 
     def test_masked_readonly_paths_and_readonly_root(self, oci_runtime: Runtime, make_bundle: Any) -> None:
-        b = make_bundle(["sh", "-c", "echo kcore=$(wc -c < /proc/kcore); echo firmware=$(ls -A /sys/firmware | wc -l); "
+        b = make_bundle(["sh", "-c", "for p in /proc/kcore /proc/keys /proc/timer_list; do "
+                                     "[ -e $p ] && echo masked=$(cat $p | wc -c); done; "
+                                     "echo firmware=$(ls -A /sys/firmware | wc -l); "
                                      "echo 1 > /proc/sys/kernel/ns_last_pid && echo wrote; "
                                      "touch /rootfile && echo touched; exit 0"])
         b.config["root"]["readonly"] = True
         b.write()
-        out = self.output(oci_runtime, b).split("\n")
-        assert out[0].replace(" ", "") == "kcore=0" and out[1].replace(" ", "") == "firmware=0", out
+        out = [line.replace(" ", "") for line in self.output(oci_runtime, b).split("\n")]
+        masked = [line for line in out if line.startswith("masked=")]
+        assert masked and all(line == "masked=0" for line in masked), out
+        assert "firmware=0" in out
         assert "wrote" not in out and "touched" not in out
 
     def test_capabilities_rlimits_nnp(self, oci_runtime: Runtime, make_bundle: Any) -> None:
@@ -614,7 +619,9 @@ class OciRuntimeConformance:
         b.write()
         out = self.output(oci_runtime, b).split("\n")
         assert out[0].startswith("crw-r-----") and "1,   3" in out[0]
-        assert out[1:4] == ["ok", "1", "example.org"]
+        assert out[1:3] == ["ok", "1"]
+        if oci_runtime.name != "runc":  # runc 1.1 ignores domainname (it prints "(none)")
+            assert out[3] == "example.org"
         for name in ("null", "zero", "full", "random", "urandom", "tty", "pts", "shm"):
             assert name in out[4:], name
 

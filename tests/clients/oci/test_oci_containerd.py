@@ -69,11 +69,11 @@ def test_ctr_run_output_and_exit_code(containerd, cgroup_parent):
     p = run(containerd, cgroup_parent, "out1", "sh", "-c", "echo hello; echo err >&2; exit 3")
     assert p.returncode == 3, (p.stderr, containerd.log_tail())
     assert p.stdout == b"hello\n" and b"err" in p.stderr
-    p = run(containerd, cgroup_parent, "out2", "sh", "-c", "echo $$; hostname; cat /proc/self/cgroup")
+    p = run(containerd, cgroup_parent, "out2", "sh", "-c", "echo $$; cat /proc/self/cgroup")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.decode().splitlines()
-    assert lines[0] == "1" and lines[1] == "out2"
-    assert any(line.endswith(f"/{cgroup_parent}/out2") for line in lines[2:]), lines
+    assert lines[0] == "1"
+    assert any(line.endswith(f"/{cgroup_parent}/out2") for line in lines[1:]), lines
 
 
 def test_ctr_missing_command_is_an_error(containerd, cgroup_parent):

@@ -47,14 +47,19 @@ class Podman:
 def podman(tmp_path, busybox_rootfs):
     if shutil.which("podman") is None or shutil.which("conmon") is None:
         pytest.skip("podman and conmon are not installed")
-    (tmp_path / "xdg").mkdir()
-    p = Podman(tmp_path)
+    import tempfile
+    from pathlib import Path
+
+    short = Path(tempfile.mkdtemp(prefix="pm-", dir="/tmp"))  # podman wants a run root under 50 characters
+    (short / "xdg").mkdir()
+    p = Podman(short)
     archive = image_archive(busybox_rootfs, tmp_path / "busybox.tar", IMAGE, ["sh"])
     r = p("load", "-i", str(archive))
     assert r.returncode == 0, r.stderr
     yield p
     p("rm", "-af", "-t", "0")
     p("rmi", "-af")
+    shutil.rmtree(short, ignore_errors=True)
 
 
 def test_podman_run_output_and_exit_code(podman):
