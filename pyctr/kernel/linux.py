@@ -160,6 +160,15 @@ def bounding_drop(cap: int) -> None:
     prctl(PR_CAPBSET_DROP, cap)
 
 
+SYS_keyctl = 250
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_session_keyring(name: str) -> None:
+    """A new session keyring of that name for this process (runc gives each container one)."""
+    _check(_libc.syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.encode()), "keyctl")
+
+
 def setdomainname(name: str) -> None:
     data = name.encode()
     _check(_libc.setdomainname(data, ctypes.c_size_t(len(data))), "setdomainname")

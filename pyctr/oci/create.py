@@ -31,6 +31,9 @@ def main(command: str, glob: Globals, opts: dict[str, Any], cid: str) -> int:
     bundle = config.Bundle(bundle_dir, config.load(bundle_dir))
     process = bundle.process()
     plan = bundle.plan(process)
+    plan.no_pivot = bool(opts.get("no-pivot"))
+    if not opts.get("no-new-keyring"):
+        plan.session_keyring = "_ses." + cid
     res = cgroups.with_default_devices(cgroups.resources(bundle.linux.get("resources")), plan.devices)
     console_path = opts.get("console-socket") or ""
     detach = command == "create" or bool(opts.get("detach"))

@@ -465,6 +465,7 @@ def _init_planned(launch: Launch, plan: Plan, seccomp_filter: seccomp.Prepared, 
         for hook in plan.create_container_hooks:
             steps.run_hook(hook, state, "createContainer")
     plugins.setup_child(spec, rootfs)  # type: ignore[attr-defined]
+    steps.new_session_keyring(plan.session_keyring)
     if plan.no_pivot:
         steps.move_root(rootfs)
     else:

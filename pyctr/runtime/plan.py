@@ -105,7 +105,8 @@ class Plan:
 
     __slots__ = ("process", "mounts", "devices", "default_devices", "masked", "readonly", "root_propagation",
                  "readonly_root", "no_pivot", "hostname", "domainname", "sysctl", "exec_fifo",
-                 "create_container_hooks", "start_container_hooks", "hook_state_file", "cgroup_root")
+                 "create_container_hooks", "start_container_hooks", "hook_state_file", "cgroup_root",
+                 "session_keyring")
 
     def __init__(self, process: ProcessPlan) -> None:
         self.process = process
@@ -128,3 +129,5 @@ class Plan:
         self.hook_state_file = ""  #: the state JSON the init's hooks get on stdin
         #: /sys/fs/cgroup as the host mounts it (the cgroup mounts of the bundle copy its layout)
         self.cgroup_root = "/sys/fs/cgroup"
+        #: the name of a new session keyring (runc's ``_ses.<id>``); None: keep the caller's
+        self.session_keyring: str | None = None

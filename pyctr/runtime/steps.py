@@ -207,6 +207,18 @@ def make_device(rootfs: str, d: Device, in_userns: bool) -> None:
     os.lchown(path, d.uid, d.gid)
 
 
+def new_session_keyring(name: str | None) -> None:
+    """Keys the container adds stay its own; kernels without keyrings (ENOSYS) or a user
+    namespace that may not (EPERM, EACCES) go on without, as runc does."""
+    if name is None:
+        return
+    try:
+        linux.join_session_keyring(name)
+    except OSError as e:
+        if e.errno not in (errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EDQUOT):
+            raise
+
+
 def move_root(rootfs: str) -> None:
     """``--no-pivot``: move the rootfs over "/" and chroot (for a root on a ramfs)."""
     os.chdir(rootfs)
