@@ -169,6 +169,12 @@ class Bundle:
         self.domainname = _str(data.get("domainname"), "domainname") if "domainname" in data else None
         for field, value in (("hostname", self.hostname), ("domainname", self.domainname)):
             if value and "uts" in self.shared:
+                # containerd's CRI names a host-network pod after the node: nothing to change then
+                import socket
+
+                if field == "hostname" and value == socket.gethostname():
+                    self.hostname = None
+                    continue
                 raise OciError(f"{field}: cannot be set without a private UTS namespace")
         self.hooks = self._hooks()
         self.process_data = data.get("process")

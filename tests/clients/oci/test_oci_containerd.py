@@ -93,7 +93,9 @@ def test_ctr_tty(containerd, cgroup_parent, tmp_path):
 
 
 def test_ctr_exec_kill_delete_metrics_ps(containerd, cgroup_parent):
-    p = run(containerd, cgroup_parent, "d1", "sleep", "300", opts=("-d",))
+    # PID 1 has no default signal actions: the trap makes SIGTERM end it
+    p = run(containerd, cgroup_parent, "d1", "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+            opts=("-d",))
     assert p.returncode == 0, p.stderr
     try:
         p = containerd.ctr("task", "exec", "--exec-id", "e1", "d1", "sh", "-c", "echo in-exec $$; exit 4")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import sys
 import time
 
@@ -86,7 +87,7 @@ def test_cri_pod_lifecycle(cri, tmp_path):
     host_ns = api.NamespaceOption(network=api.NODE, pid=api.POD, ipc=api.POD)
     sandbox_config = api.PodSandboxConfig(
         metadata=api.PodSandboxMetadata(name="pod1", namespace="default", uid="uid-1", attempt=0),
-        hostname="pod1", log_directory=str(logs),
+        hostname=socket.gethostname(), log_directory=str(logs),  # a host-network pod: the node's name
         linux=api.LinuxPodSandboxConfig(cgroup_parent=parent, security_context=api.LinuxSandboxSecurityContext(
             namespace_options=host_ns)))
     sandbox = runtime.RunPodSandbox(api.RunPodSandboxRequest(config=sandbox_config, runtime_handler="pyctr"),

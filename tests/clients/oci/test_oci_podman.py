@@ -31,6 +31,7 @@ class Podman:
         conf = base / "containers.conf"
         conf.write_text('[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n')
         self.env = dict(os.environ, CONTAINERS_CONF=str(conf), XDG_RUNTIME_DIR=str(base / "xdg"))
+        self.cgroup_parent = "pyctr-pm-" + base.name.split("-")[-1]
         self.args = ["podman", "--root", str(base / "storage"), "--runroot", str(base / "run"),
                      "--runtime", RUNTIME, "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs",
                      "--events-backend", "file", "--tmpdir", str(base / "tmp")]
@@ -40,7 +41,14 @@ class Podman:
                               env=self.env, stdin=subprocess.DEVNULL)
 
     def run(self, *args: str, **kw) -> subprocess.CompletedProcess:
-        return self("run", "--network", "none", "--cgroups", "disabled", "--log-driver", "k8s-file", *args, **kw)
+        return self("run", *self.run_options, *args, **kw)
+
+    @property
+    def run_options(self) -> list[str]:
+        # a relative cgroup parent: the runtime places the container below the cgroup it runs
+        # in (conmon's, left where podman is: --cgroups=no-conmon), i.e. below the test's
+        return ["--network", "none", "--cgroups", "no-conmon", "--cgroup-parent", self.cgroup_parent,
+                "--log-driver", "k8s-file"]
 
 
 @pytest.fixture
@@ -60,6 +68,16 @@ def podman(tmp_path, busybox_rootfs):
     p("rm", "-af", "-t", "0")
     p("rmi", "-af")
     shutil.rmtree(short, ignore_errors=True)
+    from pyctr.testing.conformance.oci import own_cgroup_dirs
+
+    for base in own_cgroup_dirs():
+        path = os.path.join(base, p.cgroup_parent)
+        for dirpath, _d, _f in sorted(os.walk(path), key=lambda w: -len(w[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+        assert not os.path.exists(path), f"{path} is left"
 
 
 def test_podman_run_output_and_exit_code(podman):
@@ -77,8 +95,7 @@ def test_podman_exit_codes_126_127(podman, tmp_path):
 
 
 def test_podman_run_it(podman):
-    cmd = " ".join(podman.args + ["run", "--rm", "-it", "--network", "none", "--cgroups", "disabled",
-                                  IMAGE, "sh", "-c", "'tty; exit 4'"])
+    cmd = " ".join(podman.args + ["run", "--rm", "-it", *podman.run_options, IMAGE, "sh", "-c", "'tty; exit 4'"])
     r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, timeout=120, env=podman.env,
                        stdin=subprocess.DEVNULL)
     assert b"/dev/pts/0" in r.stdout, (r.stdout, r.stderr)
