@@ -11,7 +11,10 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyctr.oci.common import Globals, OciError
 from pyctr.oci.state import Container, all_ids

@@ -457,7 +457,8 @@ def _init_planned(launch: Launch, plan: Plan, seccomp_filter: seccomp.Prepared, 
         os.setresuid(0, 0, 0)
     rootfs = launch.rootfs
     spec = launch.spec
-    steps.prepare_root(rootfs, plan.root_propagation)
+    with steps.step("preparing the root filesystem"):
+        steps.prepare_root(rootfs, plan.root_propagation)
     steps.mount_all(rootfs, plan, cgroups, in_userns)
     steps.make_devices(rootfs, plan, in_userns)
     if plan.create_container_hooks or plan.start_container_hooks:
@@ -466,10 +467,11 @@ def _init_planned(launch: Launch, plan: Plan, seccomp_filter: seccomp.Prepared, 
             steps.run_hook(hook, state, "createContainer")
     plugins.setup_child(spec, rootfs)  # type: ignore[attr-defined]
     steps.new_session_keyring(plan.session_keyring)
-    if plan.no_pivot:
-        steps.move_root(rootfs)
-    else:
-        child.pivot_into(rootfs)
+    with steps.step("entering the root filesystem"):
+        if plan.no_pivot:
+            steps.move_root(rootfs)
+        else:
+            child.pivot_into(rootfs)
     steps.finish_root(plan)
     plugins.start_container(spec)  # type: ignore[attr-defined]
     become_planned(plan.process, launch.console, seccomp_filter, launch.report, plan.exec_fifo,
@@ -492,7 +494,8 @@ def become_planned(process: ProcessPlan, console: int | None, seccomp_filter: se
     env = list(process.env)
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={security.lookup_user(str(ident.uid))[3]}")
-    child.change_workdir(process.cwd)
+    with steps.step(f"entering the working directory {process.cwd}"):
+        child.change_workdir(process.cwd)
     program = steps.resolve(process.args, env)
     os.umask(0o022 if ident.umask is None else ident.umask)
     if exec_fifo is not None:

@@ -28,6 +28,29 @@ MS_UNBINDABLE = 1 << 17
 _PROPAGATION = linux.MS_SHARED | linux.MS_SLAVE | linux.MS_PRIVATE | MS_UNBINDABLE
 
 
+class _Step:
+    """Names the step in an OSError raised inside it (``mounting /dev/pts (devpts): ...``):
+    the caller sees one line that says what failed, not only the errno's words."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, e: BaseException | None, tb: object) -> None:
+        if isinstance(e, OSError) and not getattr(e, "_step", False):
+            why = e.args[1] if len(e.args) > 1 else str(e)
+            new = OSError(e.errno, f"{self.what}: {why}" + (f": {e.filename}" if e.filename else ""))
+            new._step = True  # type: ignore[attr-defined]
+            raise new from None
+
+
+step = _Step
+
+
 # ---------------------------------------------------------------------------
 # before pivot_root
 # ---------------------------------------------------------------------------
@@ -57,14 +80,15 @@ def prepare_root(rootfs: str, propagation: int) -> None:
 
 def mount_all(rootfs: str, plan: Plan, cgroups: dict[str, str], in_userns: bool) -> None:
     for m in plan.mounts:
-        if m.kind == "cgroup":
-            mount_cgroup(rootfs, m, cgroups, plan.cgroup_root)
-        elif m.kind == "bind":
-            mount_bind(rootfs, m)
-        else:
-            mount_filesystem(rootfs, m, in_userns)
-        if m.propagation:
-            linux.mount(None, secure_join(rootfs, m.target), None, m.propagation)
+        with step(f"mounting {m.target} ({m.fstype or m.kind})"):
+            if m.kind == "cgroup":
+                mount_cgroup(rootfs, m, cgroups, plan.cgroup_root)
+            elif m.kind == "bind":
+                mount_bind(rootfs, m)
+            else:
+                mount_filesystem(rootfs, m, in_userns)
+            if m.propagation:
+                linux.mount(None, secure_join(rootfs, m.target), None, m.propagation)
 
 
 def mount_bind(rootfs: str, m: MountStep) -> None:
@@ -182,7 +206,8 @@ def make_devices(rootfs: str, plan: Plan, in_userns: bool) -> None:
         if os.path.exists("/proc/kcore") and not os.path.lexists(os.path.join(dev, "core")):
             os.symlink("/proc/kcore", os.path.join(dev, "core"))
     for d in nodes:
-        make_device(rootfs, d, in_userns)
+        with step(f"creating device {d.path}"):
+            make_device(rootfs, d, in_userns)
     if os.path.isdir(os.path.join(dev, "pts")) and "/dev/ptmx" not in wanted:
         ptmx = os.path.join(dev, "ptmx")
         if os.path.lexists(ptmx):
@@ -236,18 +261,21 @@ def finish_root(plan: Plan) -> None:
     if plan.root_propagation & linux.MS_SHARED:
         linux.mount(None, "/", None, plan.root_propagation)
     for key, value in plan.sysctl.items():
-        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+        with step(f"setting sysctl {key}"), open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
-    if plan.masked:
-        child.mask_paths(plan.masked)
-    if plan.readonly:
-        child.make_readonly_paths(plan.readonly)
-    if plan.readonly_root:
-        child.remount_root_readonly()
-    if plan.hostname is not None:
-        child.set_hostname(plan.hostname)
-    if plan.domainname is not None:
-        linux.setdomainname(plan.domainname)
+    with step("masking paths"):
+        if plan.masked:
+            child.mask_paths(plan.masked)
+    with step("making paths read-only"):
+        if plan.readonly:
+            child.make_readonly_paths(plan.readonly)
+        if plan.readonly_root:
+            child.remount_root_readonly()
+    with step("setting the hostname"):
+        if plan.hostname is not None:
+            child.set_hostname(plan.hostname)
+        if plan.domainname is not None:
+            linux.setdomainname(plan.domainname)
 
 
 def set_console_size(size: tuple[int, int] | None) -> None:
@@ -297,13 +325,16 @@ def wait_for_start(fifo: int) -> None:
 
 def become(identity: Identity) -> None:
     """Groups, ids and the five capability sets, exactly as given."""
-    security.drop_bounding(identity.bounding)
+    with step("dropping capabilities from the bounding set"):
+        security.drop_bounding(identity.bounding)
     linux.prctl(linux.PR_SET_KEEPCAPS, 1)
-    os.setgroups(identity.groups)
-    os.setresgid(identity.gid, identity.gid, identity.gid)
-    os.setresuid(identity.uid, identity.uid, identity.uid)
+    with step(f"switching to uid {identity.uid}, gid {identity.gid}"):
+        os.setgroups(identity.groups)
+        os.setresgid(identity.gid, identity.gid, identity.gid)
+        os.setresuid(identity.uid, identity.uid, identity.uid)
     linux.prctl(linux.PR_SET_KEEPCAPS, 0)
-    linux.capset(identity.effective, identity.permitted, identity.inheritable)
+    with step("setting capabilities"):
+        linux.capset(identity.effective, identity.permitted, identity.inheritable)
     linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
     cap = 0
     # the kernel raises only what is permitted and inheritable; runc goes on without the rest
