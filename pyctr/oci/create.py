@@ -162,13 +162,21 @@ def prepare_process(pid: int, process: Any) -> None:
     """What the parent sets on a process before it goes on: oom_score_adj and rlimits
     (set from here, with all of this process's privileges, as runc does)."""
     if process.oom_score_adj is not None:
-        with open(f"/proc/{pid}/oom_score_adj", "w") as f:
-            f.write(str(process.oom_score_adj))
+        try:
+            with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+                f.write(str(process.oom_score_adj))
+        except OSError as e:  # lowering it needs CAP_SYS_RESOURCE
+            raise OciError(f"process.oomScoreAdj: setting {process.oom_score_adj}: {e.strerror}") from None
     if process.rlimits:
         import resource
 
+        names = {v: k for k, v in config.RLIMITS.items()}
         for kind, soft, hard in process.rlimits:
-            resource.prlimit(pid, kind, (soft, hard))
+            try:
+                resource.prlimit(pid, kind, (soft, hard))
+            except (OSError, ValueError) as e:  # raising a hard limit needs CAP_SYS_RESOURCE
+                why = e.strerror if isinstance(e, OSError) else str(e)
+                raise OciError(f"process.rlimits: {names.get(kind, kind)} {soft}:{hard}: {why}") from None
 
 
 def _host_id(mapping: list[tuple[int, int, int]]) -> int:

@@ -70,7 +70,8 @@ class Containerd:
                 f'  sandbox_image = "{self.sandbox_image}"',
                 "  enable_selinux = false",
                 "  disable_apparmor = true",
-                "  restrict_oom_score_adj = false",
+                # (a pause container's -998 needs CAP_SYS_RESOURCE, which a test machine may lack)
+                "  restrict_oom_score_adj = true",
                 "  disable_cgroup = false",
                 '[plugins."io.containerd.grpc.v1.cri".containerd]',
                 '  default_runtime_name = "pyctr"',

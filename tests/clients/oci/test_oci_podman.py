@@ -47,8 +47,10 @@ class Podman:
     def run_options(self) -> list[str]:
         # a relative cgroup parent: the runtime places the container below the cgroup it runs
         # in (conmon's, left where podman is: --cgroups=no-conmon), i.e. below the test's
+        # explicit ulimits: podman raises nofile/nproc to the maximum otherwise, which needs
+        # CAP_SYS_RESOURCE (not every test machine's root has it; runc fails the same way)
         return ["--network", "none", "--cgroups", "no-conmon", "--cgroup-parent", self.cgroup_parent,
-                "--log-driver", "k8s-file"]
+                "--log-driver", "k8s-file", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 
 
 @pytest.fixture
