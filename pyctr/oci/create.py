@@ -32,6 +32,7 @@ def main(command: str, glob: Globals, opts: dict[str, Any], cid: str) -> int:
     process = bundle.process()
     plan = bundle.plan(process)
     plan.no_pivot = bool(opts.get("no-pivot"))
+    plan.hook_plugins = load_hook_plugins()
     if not opts.get("no-new-keyring"):
         plan.session_keyring = "_ses." + cid
     res = cgroups.with_default_devices(cgroups.resources(bundle.linux.get("resources")), plan.devices)
@@ -64,6 +65,20 @@ def main(command: str, glob: Globals, opts: dict[str, Any], cid: str) -> int:
     if not opts.get("keep"):
         commands.delete(glob, cid, True)
     return status
+
+
+def load_hook_plugins() -> bool:
+    """Whether third-party hook plugins are installed (and not switched off); if so they are
+    loaded here, before the fork, so the init does not import pluggy itself."""
+    if os.environ.get("PYCTR_DISABLE_PLUGIN_AUTOLOAD", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    from pyctr.core import entrypoints
+    from pyctr.core.plugins import ENTRY_POINT_GROUP, plugins
+
+    if not entrypoints.group(ENTRY_POINT_GROUP):
+        return False
+    plugins.pm  # noqa: B018  (loads them)
+    return True
 
 
 def connect_console(path: str) -> Any:

@@ -386,10 +386,13 @@ CREATED = b"\0"
 
 def _init(launch: Launch, seccomp_filter: seccomp.Prepared, go_r: int) -> None:
     """PID 1 of the container: wait for the parent, then become the user's command."""
+    if launch.plan is not None and not launch.plan.hook_plugins:
+        _init_planned(launch, launch.plan, seccomp_filter, go_r, None)
+        return
     from pyctr.core.plugins import plugins
 
     if launch.plan is not None:
-        _init_planned(launch, launch.plan, seccomp_filter, go_r, plugins)
+        _init_planned(launch, launch.plan, seccomp_filter, go_r, plugins if launch.plan.hook_plugins else None)
         return
     rootfs = launch.rootfs
     own = {kind for kind, flag in linux.NAMESPACE_FLAGS.items() if launch.flags & flag}
@@ -465,7 +468,8 @@ def _init_planned(launch: Launch, plan: Plan, seccomp_filter: seccomp.Prepared, 
         state = steps.read_state(plan.hook_state_file)
         for hook in plan.create_container_hooks:
             steps.run_hook(hook, state, "createContainer")
-    plugins.setup_child(spec, rootfs)  # type: ignore[attr-defined]
+    if plan.hook_plugins:
+        plugins.setup_child(spec, rootfs)  # type: ignore[attr-defined]
     steps.new_session_keyring(plan.session_keyring)
     with steps.step("entering the root filesystem"):
         if plan.no_pivot:
@@ -473,7 +477,8 @@ def _init_planned(launch: Launch, plan: Plan, seccomp_filter: seccomp.Prepared, 
         else:
             child.pivot_into(rootfs)
     steps.finish_root(plan)
-    plugins.start_container(spec)  # type: ignore[attr-defined]
+    if plan.hook_plugins:
+        plugins.start_container(spec)  # type: ignore[attr-defined]
     become_planned(plan.process, launch.console, seccomp_filter, launch.report, plan.exec_fifo,
                    [(h, state) for h in plan.start_container_hooks] if plan.start_container_hooks else [],
                    2 + launch.preserve_fds)

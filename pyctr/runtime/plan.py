@@ -106,7 +106,7 @@ class Plan:
     __slots__ = ("process", "mounts", "devices", "default_devices", "masked", "readonly", "root_propagation",
                  "readonly_root", "no_pivot", "hostname", "domainname", "sysctl", "exec_fifo",
                  "create_container_hooks", "start_container_hooks", "hook_state_file", "cgroup_root",
-                 "session_keyring")
+                 "session_keyring", "hook_plugins")
 
     def __init__(self, process: ProcessPlan) -> None:
         self.process = process
@@ -131,3 +131,7 @@ class Plan:
         self.cgroup_root = "/sys/fs/cgroup"
         #: the name of a new session keyring (runc's ``_ses.<id>``); None: keep the caller's
         self.session_keyring: str | None = None
+        #: run pyctr's hook plugins (pyctr_setup_child, pyctr_start_container) in the init; the
+        #: parent loads them before the fork (none is built in: without third-party plugins a
+        #: start skips pluggy altogether)
+        self.hook_plugins = True
