@@ -119,6 +119,7 @@ def _create(glob: Globals, c: Container, bundle: config.Bundle, plan: Any, res: 
                   "config": bundle.data, "own_namespaces": sorted(bundle.own), "hooks_done": []}
         c.save()
         drv, handle = cgroups.create(glob, c.id, bundle.cgroups_path, res)
+        drv.warm_up()  # the first v1 migration's RCU wait starts now, overlapping the fork and mounts
         c.data["cgroup"] = handle
         c.data["cgroup_driver"] = drv.name
         c.save()
