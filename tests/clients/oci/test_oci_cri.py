@@ -122,5 +122,6 @@ def test_cri_pod_lifecycle(cri, tmp_path):
     runtime.StopPodSandbox(api.StopPodSandboxRequest(pod_sandbox_id=sandbox), timeout=60)
     runtime.RemovePodSandbox(api.RemovePodSandboxRequest(pod_sandbox_id=sandbox), timeout=60)
     assert not runtime.ListPodSandbox(api.ListPodSandboxRequest(), timeout=30).items
-    assert not list(os.scandir(ctrd.base / "runtime-root" / "k8s.io")) if (
-        ctrd.base / "runtime-root" / "k8s.io").exists() else True
+    root = ctrd.base / "runtime-root" / "k8s.io"  # the runtime's --root: no container's state is left
+    assert not [e.name for e in os.scandir(root) if os.path.exists(os.path.join(e.path, "state.json"))] \
+        if root.exists() else True
