@@ -133,7 +133,8 @@ def internal_finish(container_id: str, exit_code: int) -> None:
         lifecycle.cleanup(eng, c, exit_code=exit_code)
     from pyctr.runtime.restarting import after_exit
 
-    after_exit(eng, c)  # (with a restart to come, this process waits out the back-off and does not return)
+    if after_exit(eng, c):
+        return  # restarted after the back-off (a long wait: this process became the sleeper, no return)
     if c.spec.auto_remove:
         lifecycle.remove(eng, c, force=True, volumes=True)
 

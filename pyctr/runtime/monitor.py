@@ -317,6 +317,9 @@ def main(argv):
     code = monitor.run()
     # an ignored signal stays ignored across exec: the hand-over (and a container it restarts) must not inherit it
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # nor the container's pipes and the attach socket, made inheritable for this process's own exec: each
+    # restart would hand them on to the next monitor (found by the soak test: +3 fds a restart)
+    os.closerange(3, 65536)
     os.execv(finish[0], finish + [str(code)])
 
 
