@@ -131,9 +131,10 @@ def internal_finish(container_id: str, exit_code: int) -> None:
         return  # removed meanwhile (rm -f)
     if c.status in ("running", "paused"):
         lifecycle.cleanup(eng, c, exit_code=exit_code)
+    from pyctr.runtime.detach import start_detached
     from pyctr.runtime.restarting import after_exit
 
-    if after_exit(eng, c):
+    if after_exit(eng, c, start_detached):
         return  # restarted after the back-off (a long wait: this process became the sleeper, no return)
     if c.spec.auto_remove:
         lifecycle.remove(eng, c, force=True, volumes=True)

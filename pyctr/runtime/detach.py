@@ -194,7 +194,8 @@ def finish(engine: Engine, container_id: str, exit_code: int) -> None:
         events.container_event(engine, c, "die", exitCode=exit_code)
     from pyctr.runtime.restarting import after_exit
 
-    after_exit(engine, c)
+    if after_exit(engine, c, start_detached):
+        return  # restarted after a short back-off
     if c.spec.auto_remove:
         lifecycle.remove(engine, c, force=True, volumes=True)
         events.container_event(engine, c, "destroy")

@@ -24,8 +24,14 @@ from typing import TYPE_CHECKING
 from pyctr.core import restarts
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyctr.core.container import Container
     from pyctr.core.engine import Engine
+
+    #: what starts a container under a monitor: pyctr.runtime.detach.start_detached, passed in by the
+    #: callers (detach imports this module: no import back)
+    Starter = Callable[[Engine, Container], object]
 
 #: back-off waits shorter than this are waited out by the process that handled the exit
 IN_PROCESS = 1.0
@@ -33,7 +39,7 @@ IN_PROCESS = 1.0
 _SLEEPER = "import os, sys, time; time.sleep(float(sys.argv[1])); os.execv(sys.argv[2], sys.argv[2:])"
 
 
-def after_exit(engine: Engine, container: Container) -> bool:
+def after_exit(engine: Engine, container: Container, start: Starter) -> bool:
     """Apply the restart policy to a container whose init exited on its own (its exit recorded).
 
     Returns False when it stays stopped. Otherwise a short delay is waited out here and
@@ -63,7 +69,7 @@ def after_exit(engine: Engine, container: Container) -> bool:
 
         time.sleep(delay)
         try:
-            restart_now(engine, lookup(engine.db, engine.config.root, container.id))
+            restart_now(engine, lookup(engine.db, engine.config.root, container.id), start)
         except NotFound:
             pass  # removed meanwhile
         return True
@@ -77,15 +83,14 @@ def after_exit(engine: Engine, container: Container) -> bool:
     return True  # (not reached)
 
 
-def restart_now(engine: Engine, container: Container) -> None:
+def restart_now(engine: Engine, container: Container, start: Starter) -> None:
     """The sleeper's end: start the container again, unless it was stopped or removed meanwhile."""
     from pyctr.core.errors import PyctrError
-    from pyctr.runtime.detach import start_detached
 
     if container.status != "restarting" or container.runtime.get("stopped_by_user"):
         return
     try:
-        start_detached(engine, container)
+        start(engine, container)
     except PyctrError as e:
         # a start that fails counts as an exit: the policy (and its back-off) decides again
         from pyctr.core.container import lookup
@@ -96,16 +101,15 @@ def restart_now(engine: Engine, container: Container) -> None:
         if failed.status not in ("running", "paused"):
             failed.status = "exited"
             failed.save(engine.db)
-            after_exit(engine, failed)
+            after_exit(engine, failed, start)
 
 
-def start_at_boot(engine: Engine) -> list[str]:
+def start_at_boot(engine: Engine, start: Starter) -> list[str]:
     """Start what a restarted dockerd would: records left "running" by a reboot are finished first
     (pyctr.core.lifecycle.reconcile), then every container whose policy says so is started."""
     from pyctr.core import lifecycle
     from pyctr.core.container import list_all
     from pyctr.core.errors import PyctrError
-    from pyctr.runtime.detach import start_detached
 
     lines = lifecycle.reconcile(engine)
     for c in list_all(engine.db, engine.config.root):
@@ -119,7 +123,7 @@ def start_at_boot(engine: Engine) -> list[str]:
             continue
         c.runtime.pop("stopped_by_user", None)
         try:
-            start_detached(engine, c)
+            start(engine, c)
             lines.append(f"started {c.name} (restart policy {c.spec.restart_policy})")
         except PyctrError as e:
             lines.append(f"could not start {c.name}: {e}")
