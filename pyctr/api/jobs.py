@@ -103,3 +103,26 @@ def pull(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) -> 
     progress.message(f"Status: {word} for {result.familiar}")
     events.record(engine, "image", "pull", result.reference, {"name": result.reference})
     reply({"done": {"id": result.image.id}})
+
+
+@op("build")
+def build(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) -> None:
+    """``POST /build``: the context tar the service saved at ``args["context"]``; step lines and
+    the result as Docker's JSON stream messages; RUN output goes to ``fds[0]`` (the service
+    reads the other end into the same stream)."""
+    from pyctr.build.remote import build_from_tar
+    from pyctr.core import events
+
+    _quiet_stdio()
+    run_fd = fds[0] if fds else None
+    try:
+        with open(args["context"], "rb") as body:
+            image_id = build_from_tar(engine, body, args.get("query") or {}, reply, tags=args.get("tags") or [],
+                                      run_fd=run_fd)
+    finally:
+        if run_fd is not None:
+            os.close(run_fd)
+    if image_id:
+        for tag in args.get("tags") or []:
+            events.record(engine, "image", "tag", image_id, {"name": tag})
+    reply({"done": {"id": image_id}})

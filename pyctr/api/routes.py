@@ -24,6 +24,7 @@ ROUTE_MODULES: list[str] = [
     "pyctr.api.attach",
     "pyctr.api.logs",
     "pyctr.api.images",
+    "pyctr.api.build",
 ]
 
 Handler = Callable[..., Any]

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
@@ -25,38 +24,20 @@ Emit = Callable[[dict[str, Any]], None]
 
 
 class JSONOutput(Output):
-    """Step lines and RUN output as ``{"stream": ...}`` messages (RUN output through a pipe
-    read by a thread, so the container writes to a plain file descriptor)."""
+    """Step lines as ``{"stream": ...}`` messages; the RUN commands write to ``run_fd`` (the
+    API service reads its other end into the same stream), so no thread is needed here."""
 
-    def __init__(self, emit: Emit, quiet: bool = False) -> None:
+    def __init__(self, emit: Emit, run_fd: int, quiet: bool = False) -> None:
         self.emit = emit
         self.quiet = quiet
-        self._lock = threading.Lock()
-        read_fd, self.run_fd = os.pipe()
-        os.set_inheritable(self.run_fd, False)
-        self._reader = threading.Thread(target=self._pump, args=(read_fd,), daemon=True)
-        self._reader.start()
-
-    def _send(self, message: dict[str, Any]) -> None:
-        with self._lock:
-            self.emit(message)
-
-    def _pump(self, fd: int) -> None:
-        with os.fdopen(fd, "rb", buffering=0) as f:
-            while chunk := f.read(65536):
-                if not self.quiet:
-                    self._send({"stream": chunk.decode("utf-8", "replace")})
+        self.run_fd = run_fd
 
     def line(self, text: str) -> None:
         if not self.quiet:
-            self._send({"stream": text + "\n"})
+            self.emit({"stream": text + "\n"})
 
     def warn(self, text: str) -> None:
-        self._send({"stream": f"[WARNING]: {text}\n"})
-
-    def close(self) -> None:
-        os.close(self.run_fd)
-        self._reader.join(timeout=10)
+        self.emit({"stream": f"[WARNING]: {text}\n"})
 
 
 def _json_param(query: Mapping[str, str], name: str) -> Any:
@@ -76,7 +57,7 @@ def _bool(query: Mapping[str, str], name: str) -> bool:
 
 
 def build_from_tar(engine: Engine, body: IO[bytes], query: Mapping[str, str], emit: Emit,
-                   tags: list[str] | None = None) -> str | None:
+                   tags: list[str] | None = None, run_fd: int | None = None) -> str | None:
     """Build from a context tar (plain or compressed) per the classic API's query; the image id,
     or None after an ``errorDetail`` message. ``tags``: every ``t`` given (a query may repeat it)."""
     from pyctr.build.builder import Builder, Options, open_dockerfile
@@ -85,7 +66,6 @@ def build_from_tar(engine: Engine, body: IO[bytes], query: Mapping[str, str], em
     from pyctr.images import reference
     from pyctr.layers.extract import extract_layer
 
-    out: JSONOutput | None = None
     tmp = tempfile.mkdtemp(prefix="pyctr-api-build-", dir=_tmpdir(engine))
     try:
         try:
@@ -111,11 +91,16 @@ def build_from_tar(engine: Engine, body: IO[bytes], query: Mapping[str, str], em
         options = Options(tags=tag_list, build_args=build_args, target=query.get("target", ""),
                           no_cache=_bool(query, "nocache"), pull=_bool(query, "pull"), labels=labels,
                           network=network, cache_from=cache_from, epoch=int(epoch) if epoch else None)
-        out = JSONOutput(emit, quiet=_bool(query, "q"))
+        devnull = None
+        if run_fd is None:
+            devnull = run_fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        out = JSONOutput(emit, run_fd, quiet=_bool(query, "q"))
         df = open_dockerfile(df_path if df_path and os.path.exists(df_path) else None, tmp)
-        image = Builder(engine, Context.open(tmp, df_path), df, options, out).run()
-        out.close()
-        out = None
+        try:
+            image = Builder(engine, Context.open(tmp, df_path), df, options, out).run()
+        finally:
+            if devnull is not None:
+                os.close(devnull)
         emit({"aux": {"ID": image.id}})
         if not _bool(query, "q"):
             emit({"stream": f"Successfully built {image.short_id}\n"})
@@ -123,14 +108,9 @@ def build_from_tar(engine: Engine, body: IO[bytes], query: Mapping[str, str], em
                 emit({"stream": f"Successfully tagged {reference.parse(tag).familiar}\n"})
         return image.id
     except PyctrError as e:
-        if out is not None:
-            out.close()
-            out = None
         emit({"errorDetail": {"message": str(e), "code": e.exit_code}, "error": str(e)})
         return None
     finally:
-        if out is not None:
-            out.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
