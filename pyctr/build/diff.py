@@ -27,7 +27,6 @@ import stat
 import tarfile
 from typing import IO
 
-from pyctr.build.errors import BuildError
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
@@ -47,27 +46,22 @@ class LayerInfo:
         self.entries = 0
 
 
-def _walk_preorder(top: str):  # noqa: ANN202
-    """(tar name, path, lstat) of everything below ``top``: names in byte order, a directory's
-    subtree right after its own entry (tar order); iterative, so no depth limit."""
-    stack: list[tuple[str, str, os.stat_result | None]] = [("", top, None)]
-    first = True
-    while stack:
-        tar_name, path, st = stack.pop()
-        if not first:
-            yield tar_name, path, st
-        first = False
-        if st is not None and not stat.S_ISDIR(st.st_mode):
-            continue
-        try:
-            names = os.listdir(path)
-        except OSError as e:
-            raise BuildError(f"cannot read {path}: {e.strerror}") from None
-        names.sort(key=lambda s: s.encode("utf-8", "surrogateescape"), reverse=True)
-        prefix = tar_name + "/" if tar_name else ""
-        for name in names:
-            full = os.path.join(path, name)
-            stack.append((prefix + name, full, os.lstat(full)))
+def _entries(top: str):  # noqa: ANN202  (a generator of (tar name, path, lstat))
+    """Everything below ``top``, parents before children, each directory's entries in byte
+    order: core.trees' walk (iterative, a bounded number of descriptors, never through a link);
+    ``path`` goes through the directory's descriptor (/proc/self/fd), so a swapped-in link is
+    not followed either."""
+    from pyctr.core.trees import walk
+
+    for level in walk(top, sort=True):
+        prefix = level.path + "/" if level.path else ""
+        here = f"/proc/self/fd/{level.fd}/"
+        for name in sorted(level.dirs + level.files, key=lambda n: n.encode("utf-8", "surrogateescape")):
+            try:
+                st = os.stat(name, dir_fd=level.fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            yield prefix + name, here + name, st
 
 
 def _xattrs(path: str) -> tuple[dict[str, str], bool]:
@@ -100,7 +94,7 @@ def write_layer(upper: str, out: IO[bytes], *, epoch: int | None = None, skip: s
     info = LayerInfo()
     seen: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_CHUNK) as tf:
-        for name, path, st in _walk_preorder(upper):
+        for name, path, st in _entries(upper):
             if skip and name in skip and ((stat.S_ISREG(st.st_mode) and st.st_size == 0)
                                           or (stat.S_ISDIR(st.st_mode) and not os.listdir(path))):
                 continue
@@ -150,7 +144,8 @@ def write_layer(upper: str, out: IO[bytes], *, epoch: int | None = None, skip: s
                     seen[ident] = name
                 ti.size = st.st_size
                 info.size += st.st_size
-                with open(path, "rb") as f:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                with os.fdopen(fd, "rb") as f:
                     tf.addfile(ti, f)
             elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
                 ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
