@@ -102,7 +102,9 @@ def build_from_tar(engine: Engine, body: IO[bytes], query: Mapping[str, str], em
             if devnull is not None:
                 os.close(devnull)
         emit({"aux": {"ID": image.id}})
-        if not _bool(query, "q"):
+        if _bool(query, "q"):
+            emit({"stream": image.id + "\n"})  # what docker build -q prints (the classic builder's quiet output)
+        else:
             emit({"stream": f"Successfully built {image.short_id}\n"})
             for tag in tag_list:
                 emit({"stream": f"Successfully tagged {reference.parse(tag).familiar}\n"})
