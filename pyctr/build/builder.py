@@ -130,6 +130,8 @@ class Builder:
                 self.cached_from.append(image_store(self.engine).resolve(image))
             except Exception:  # noqa: BLE001  (docker build warns and goes on)
                 self.out.warn(f"--cache-from {image}: no such image here, not used")
+        for index in sorted(needed):  # the stages the target needs, in the file's order (as Docker's steps)
+            self.build_stage(self.stages[index])
         state = self.build_stage(target)
         unused = sorted(k for k in self.opts.build_args if k not in self.consumed and k not in PROXY_ARGS
                         and k not in platform_args())

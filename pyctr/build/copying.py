@@ -414,18 +414,30 @@ def is_archive(path: str) -> bool:
     except OSError:
         return False
     if head.startswith(_MAGICS[:3]):
-        return _tar_inside(path)
+        return _tar_inside(path, head)
     return len(head) == 512 and head[257:262] == b"ustar"
 
 
-def _tar_inside(path: str) -> bool:
-    import tarfile
-
+def _tar_inside(path: str, head: bytes) -> bool:
+    """Whether a compressed file starts with a tar header (the first block is enough)."""
     try:
-        with tarfile.open(path, "r:*") as tf:
-            return tf.next() is not None
-    except (tarfile.TarError, OSError, EOFError):
+        with open(path, "rb") as f:
+            data = f.read(1 << 16)
+        if head.startswith(b"\x1f\x8b"):
+            import zlib
+
+            block = zlib.decompressobj(31).decompress(data, 512)
+        elif head.startswith(b"BZh"):
+            import bz2
+
+            block = bz2.BZ2Decompressor().decompress(data)[:512]
+        else:
+            import lzma
+
+            block = lzma.LZMADecompressor().decompress(data, 512)
+    except (OSError, EOFError, ValueError, LookupError, Exception):  # noqa: BLE001  (not an archive after all)
         return False
+    return len(block) >= 262 and block[257:262] == b"ustar"
 
 
 def extract_archive(path: str, target_dir: str) -> None:

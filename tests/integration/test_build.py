@@ -58,7 +58,8 @@ def test_small_build_runs_and_its_layers_hold_only_the_changes(busybox, tmp_path
     names = {m.name: m for m in run_layer}
     # the runtime's mount points (/proc, /sys, /dev, /etc/hosts...) are not in the layer
     assert set(names) == {"a", "a/b", "a/b/hard", "etc", "etc/.wh.group", "hi"}
-    assert names["hi"].islnk() and names["hi"].linkname == "a/b/hard"
+    # one of the two names carries the data, the other is a hard link to it
+    assert sorted((m.name, m.linkname) for m in run_layer if m.islnk()) in ([("a/b/hard", "hi")], [("hi", "a/b/hard")])
     assert all(isinstance(m.mtime, int) or float(m.mtime).is_integer() for m in run_layer)
     assert not any(k.startswith("SCHILY.xattr.trusted.overlay") for m in run_layer for k in m.pax_headers)
     assert [m.name for m in copy_layer] == ["copied", "copied/f.txt"]
