@@ -30,7 +30,7 @@ def service(busybox, tmp_path):
 
 def _ctx(tmp_path, dockerfile=DOCKERFILE):
     ctx = tmp_path / "ctx"
-    ctx.mkdir(exist_ok=True)
+    ctx.mkdir(parents=True, exist_ok=True)
     (ctx / "Dockerfile").write_text(dockerfile)
     (ctx / "msg.txt").write_text("from the context\n")
     return ctx
