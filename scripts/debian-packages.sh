@@ -11,6 +11,7 @@ PKGS=(
   iproute2 bridge-utils   # independent views of what the bridge driver made (tests only)
   nfs-ganesha nfs-ganesha-vfs nfs-common   # the NFS server and mount helper
   qemu-system-x86 cpio zstd xz-utils kmod  # the kernel-matrix guest
+  bzip2                   # build tests: ADD of a .tar.bz2 made in the context
   podman runc crun conmon # benchmarks side by side; podman and conmon also run pyctr-runtime
   containerd              # pyctr-runtime under containerd's shim (ctr, CRI)
   hyperfine
