@@ -75,7 +75,7 @@ def run_step(engine: Engine, *, image_id: str, config: dict[str, Any], layers: l
 
 def _network_driver(network: str | None) -> str | None:
     """The network driver for ``--network`` of a build or a RUN (default: pyctr's default)."""
-    if not network or network == "default":
+    if not network or network in ("default", "bridge"):
         return None
     if network in ("none", "host"):
         return network
