@@ -11,14 +11,19 @@ from pyctr.images.store import image_store
 @click.command(name="import")
 @click.option("--change", "-c", "changes", multiple=True, help="Apply a Dockerfile instruction (CMD, ENV, ...).")
 @click.option("--message", "-m", default="", help="Commit message for the image's history.")
+@click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]", envvar="DOCKER_DEFAULT_PLATFORM",
+              help="Platform the image is for (default: this host's).")
 @click.argument("source")
 @click.argument("repository", required=False)
-def import_cmd(changes: tuple[str, ...], message: str, source: str, repository: str | None) -> None:
+def import_cmd(changes: tuple[str, ...], message: str, platform: str | None, source: str,
+               repository: str | None) -> None:
     """Make a one-layer image from a rootfs tarball (file or -) or directory."""
     from pyctr.build.instructions import apply_changes
+    from pyctr.images.platforms import normalize
 
     config = apply_changes({}, list(changes))  # bad changes fail before the import's work
-    image = image_store(engine()).import_rootfs(source, repository, list(changes), message, config=config)
+    image = image_store(engine()).import_rootfs(source, repository, list(changes), message, config=config,
+                                                platform=normalize(platform))
     click.echo(image.id)
 
 

@@ -113,6 +113,7 @@ CONTAINER_OPTIONS = [
     Opt("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)."),
     Opt("--pull", dest="pull_policy", type="choice", choices=("missing", "always", "never"), default="missing",
         help="Pull the image before running.  [default: missing]"),
+    Opt("--platform", help="Set platform if server is multi-platform capable (default: this host's)."),
 ]
 
 #: run = the container options + --detach

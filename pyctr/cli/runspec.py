@@ -58,27 +58,39 @@ def build_spec(image_ref: str, command: tuple[str, ...], o: dict[str, Any]):  # 
     from pyctr.runtime.runoptions import build_spec as from_options
 
     eng = engine()
-    image = _image_for_run(eng, image_ref, o["pull_policy"])
+    image = _image_for_run(eng, image_ref, o["pull_policy"], o.get("platform"))
     spec, network = from_options(eng, image, image_ref, command, o)
     return spec, image, network
 
 
-def _image_for_run(eng: Any, ref: str, policy: str) -> Any:
-    """Docker's --pull: a missing image is pulled (progress on stderr), as `docker run` does."""
+def _image_for_run(eng: Any, ref: str, policy: str, platform: str | None = None) -> Any:
+    """Docker's --pull: a missing image is pulled (progress on stderr), as `docker run` does;
+    with --platform, so is a local image made for another platform."""
     from pyctr.core.errors import NotFound
 
+    if platform:
+        from pyctr.images.platforms import normalize
+
+        platform = normalize(platform)
     if policy != "always":
         try:
-            return image_store(eng).resolve(ref)
+            image = image_store(eng).resolve(ref)
+            if not platform or _platform_of(image.config, platform):
+                return image
+            if policy == "never":
+                from pyctr.core.errors import UsageError
+
+                raise UsageError(f"image with reference {ref} was found but does not match the specified platform: "
+                                 f"wanted {platform}, actual: {image.config.get('os')}/{image.config.get('architecture')}")
         except NotFound:
             if policy == "never":
                 raise
+            if policy == "missing":
+                echo(f"Unable to find image '{ref}' locally", err=True)
     from pyctr.images import progress
     from pyctr.images.pull import pull
 
-    if policy == "missing":
-        echo(f"Unable to find image '{ref}' locally", err=True)
-    result = pull(eng, ref, progress=progress.for_output(False, sys.stderr))
+    result = pull(eng, ref, platform=platform, progress=progress.for_output(False, sys.stderr))
     return image_store(eng).resolve(result.reference)
 
 
@@ -165,3 +177,8 @@ def _run_at_terminal(eng: Any, container: Any, detach_keys: bytes | None) -> int
         return ended.exit_code
     return done.exit_code if done is not None else 125
 
+
+def _platform_of(config: dict[str, Any], platform: str) -> bool:
+    from pyctr.images.platforms import matches
+
+    return matches(config, platform)

@@ -247,6 +247,63 @@ def remove_tree(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
     return failed
 
 
+def remove_tree_at(dir_fd: int, name: str) -> list[tuple[str, str]]:
+    """:func:`remove_tree` of ``name`` in the directory ``dir_fd`` (an ``O_PATH`` descriptor will do);
+    a link or file named so is unlinked, never followed."""
+    try:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return []
+    except (NotADirectoryError, OSError) as e:
+        if isinstance(e, NotADirectoryError) or e.errno == errno.ELOOP:
+            try:
+                os.unlink(name, dir_fd=dir_fd)
+                return []
+            except OSError as e2:
+                return [(name, e2.strerror or str(e2))]
+        return [(name, e.strerror or str(e))]
+    try:
+        failed = _remove_below(fd, name)
+    finally:
+        os.close(fd)
+    if not failed:
+        try:
+            os.rmdir(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            failed.append((name, e.strerror or str(e)))
+    return failed
+
+
+def _remove_below(fd: int, label: str) -> list[tuple[str, str]]:
+    """Everything inside the directory ``fd`` (not the directory itself)."""
+    failed: list[tuple[str, str]] = []
+
+    def note(e: OSError, rel: str) -> None:
+        failed.append((_join(label, rel), e.strerror or str(e)))
+
+    try:
+        for level in walk(fd, topdown=False, one_filesystem=True, onerror=note):
+            for name in level.files:
+                try:
+                    os.unlink(name, dir_fd=level.fd)
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    note(e, _join(level.path, name))
+            for name in level.dirs:
+                try:
+                    os.rmdir(name, dir_fd=level.fd)
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    note(e, _join(level.path, name))
+    except OSError as e:
+        note(e, "")
+    return failed
+
+
 def _join(a: str, b: str) -> str:
     return f"{a}/{b}" if a else b
 

@@ -167,12 +167,13 @@ class ImageStore:
         return self.resolve(image_id)
 
     def import_rootfs(self, source: str, repository: str | None, changes: list[str], message: str = "",
-                      config: dict[str, Any] | None = None) -> Image:
+                      config: dict[str, Any] | None = None, platform: str | None = None) -> Image:
         """``pyctr import``: a directory or a tar (plain, gzip, zstd; ``-`` for stdin) becomes a one-layer image.
 
         ``config``: the image's ``config`` part, already made from the changes (the
         front ends use pyctr.build.instructions, Dockerfile semantics); without it the
-        changes are applied by the simpler :func:`apply_changes` here."""
+        changes are applied by the simpler :func:`apply_changes` here. ``platform``: whose
+        image it is (the host's by default)."""
         from pyctr.images import reference
         from pyctr.layers.create import create_layer_tar
         from pyctr.layers.streams import open_layer_stream
@@ -194,6 +195,7 @@ class ImageStore:
                     for chunk in iter(lambda: stream.read(1 << 20), b""):
                         tmp.write(chunk)
             tmp.flush()
+            _refuse_unterminated(tmp.name)  # no digest vouches for a local file: it must be a whole tar
             diff_id = content.put_file(tmp.name)
         try:
             layer_id = self.add_layer(diff_id, None, lambda: content.open(diff_id))
@@ -203,13 +205,30 @@ class ImageStore:
                 content.delete(diff_id)
             raise
         now = _now_rfc3339()
+        from pyctr.images.platforms import split
+
+        os_, arch, variant = split(platform or "")
         config: dict[str, Any] = {
-            "architecture": "amd64", "os": "linux", "created": now,
+            "architecture": arch, "os": os_, **({"variant": variant} if variant else {}), "created": now,
             "config": config if config is not None else apply_changes({}, changes),
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             "history": [{"created": now, "comment": message or f"Imported from {source}"}],
         }
         return self.register(json.dumps(config, sort_keys=True).encode(), [layer_id], tags)
+
+
+def _refuse_unterminated(path: str) -> None:
+    """A tar that stops without its end-of-archive marker (or in its last member's padding) is
+    refused for ``import``: only a registry digest can vouch that nothing is missing."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 512))
+        last = f.read(512)
+    if size % 512:
+        raise ImageError(f"{size} bytes is not a whole tar: the last member is not padded to 512 bytes "
+                         "and there is no end-of-archive marker")
+    if size and last.count(0) != len(last):
+        raise ImageError("the tar has no end-of-archive marker (two zero blocks): it may be cut short")
 
 
 def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import os
 import posixpath
 import stat
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterator
 from typing import IO
 
 from pyctr.layers.names import (
@@ -18,18 +18,63 @@ from pyctr.layers.names import (
     opaque_xattr,
 )
 
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: directory descriptors the walk keeps open at most, however deep the tree
+_MAX_OPEN = 16
 
-def _walk_sorted(top: str) -> Iterable[tuple[str, str]]:
-    """(path on disk, name in tar) depth-first in byte order, never following symlinks."""
-    def rec(d: str, prefix: str) -> Iterable[tuple[str, str]]:
-        with os.scandir(d) as it:
-            entries = sorted(it, key=lambda e: e.name.encode("utf-8", "surrogateescape"))
-        for e in entries:
-            name = prefix + e.name
-            yield e.path, name
-            if e.is_dir(follow_symlinks=False):
-                yield from rec(e.path, name + "/")
-    return rec(top, "")
+
+class _Dir:
+    __slots__ = ("fd", "ident", "entries", "index", "prefix")
+
+    def __init__(self, fd: int, prefix: str) -> None:
+        st = os.fstat(fd)
+        self.fd = fd
+        self.ident = (st.st_dev, st.st_ino)
+        with os.scandir(fd) as it:
+            self.entries = sorted(((e.name, e.is_dir(follow_symlinks=False)) for e in it),
+                                  key=lambda e: e[0].encode("utf-8", "surrogateescape"))
+        self.index = 0
+        self.prefix = prefix
+
+
+def _walk_sorted(top: str) -> Iterator[tuple[int, str, str]]:
+    """(directory fd, entry name, name in tar), depth first in byte order, never following
+    symlinks; iterative, with at most ``_MAX_OPEN`` directory descriptors however deep (a parent
+    whose descriptor was closed on the way down is reopened as ``..``, checked by inode)."""
+    stack = [_Dir(os.open(top, _DIR), "")]
+    try:
+        while stack:
+            cur = stack[-1]
+            if cur.index == len(cur.entries):
+                stack.pop()
+                if stack and stack[-1].fd < 0:
+                    parent = os.open("..", _DIR, dir_fd=cur.fd)
+                    st = os.fstat(parent)
+                    if (st.st_dev, st.st_ino) != stack[-1].ident:
+                        os.close(parent)
+                        raise OSError(f"{stack[-1].prefix or top} changed while it was read")
+                    stack[-1].fd = parent
+                os.close(cur.fd)
+                continue
+            name, is_dir = cur.entries[cur.index]
+            cur.index += 1
+            tar_name = cur.prefix + name
+            yield cur.fd, name, tar_name
+            if is_dir:
+                try:
+                    child = os.open(name, _DIR, dir_fd=cur.fd)
+                except OSError:
+                    continue  # replaced by a link or gone since it was listed: not entered
+                stack.append(_Dir(child, tar_name + "/"))
+                if len(stack) > _MAX_OPEN:
+                    old = stack[len(stack) - _MAX_OPEN - 1]
+                    if old.fd >= 0:
+                        os.close(old.fd)
+                        old.fd = -1
+    finally:
+        for d in stack:
+            if d.fd >= 0:
+                os.close(d.fd)
 
 
 def create_layer_tar(src_dir: str | os.PathLike[str], out_fileobj: IO[bytes], *,
@@ -43,8 +88,10 @@ def create_layer_tar(src_dir: str | os.PathLike[str], out_fileobj: IO[bytes], *,
     """
     seen: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=out_fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-        for path, name in _walk_sorted(os.fspath(src_dir)):
-            st = os.lstat(path)
+        for dfd, entry, name in _walk_sorted(os.fspath(src_dir)):
+            st = os.stat(entry, dir_fd=dfd, follow_symlinks=False)
+            # xattr calls take no dir_fd: /proc/self/fd/N names the directory, whatever its depth
+            path = f"/proc/self/fd/{dfd}/{entry}"
             ti = tarfile.TarInfo(name)
             ti.uid, ti.gid = st.st_uid, st.st_gid
             ti.uname = ti.gname = ""
@@ -80,7 +127,7 @@ def create_layer_tar(src_dir: str | os.PathLike[str], out_fileobj: IO[bytes], *,
                     pass
             elif stat.S_ISLNK(st.st_mode):
                 ti.type = tarfile.SYMTYPE
-                ti.linkname = os.readlink(path)
+                ti.linkname = os.readlink(entry, dir_fd=dfd)
                 tf.addfile(ti)
             elif stat.S_ISREG(st.st_mode):
                 ident = (st.st_dev, st.st_ino)
@@ -91,7 +138,8 @@ def create_layer_tar(src_dir: str | os.PathLike[str], out_fileobj: IO[bytes], *,
                     continue
                 seen[ident] = name
                 ti.size = st.st_size
-                with open(path, "rb") as f:
+                fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                with open(fd, "rb") as f:
                     tf.addfile(ti, f)
             elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
                 ti.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE

@@ -30,13 +30,13 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
-import shutil
 import stat
 import tarfile
 from pathlib import Path
 from typing import IO, Literal
 
 from pyctr.core.errors import ImageError
+from pyctr.core.trees import remove_tree, remove_tree_at
 from pyctr.layers.names import WHITEOUT_OPAQUE, WHITEOUT_PREFIX, clean_name, opaque_xattr, whiteout_target
 from pyctr.layers.streams import HashingReader, open_layer_stream
 
@@ -45,6 +45,10 @@ _MAX_DEV = 0xFFFFFFFF
 _CHUNK = 1 << 20
 _TAR_BUFSIZE = 128 << 10  # see extract_layer
 _O_PATH_DIR = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+#: directory descriptors one name resolution keeps open at most, however deep the name
+_MAX_STACK_FDS = 32
+#: how many components up open_dir looks for a cached directory to start from
+_PREFIX_TRIES = 4
 
 Whiteouts = Literal["overlay", "delete"]
 
@@ -66,6 +70,8 @@ class _Extractor:
         self.made: set[tuple[int, int]] = set()
         self.dir_times: list[tuple[str, tuple[int, int], int]] = []
         self._dircache: dict[str, int] = {}
+        st = os.fstat(root_fd)
+        self.root_ident = (st.st_dev, st.st_ino)
 
     # -- resolution ---------------------------------------------------------
     def close(self) -> None:
@@ -86,15 +92,34 @@ class _Extractor:
         cached = self._dircache.get(rel)
         if cached is not None:
             return os.dup(cached)
-        fd = self._walk(rel, create, strict)
+        # a deep tree's members come parent first: the directory a few components up is
+        # usually cached, and resolving from there keeps a 10,000-deep layer linear
+        start, rest = None, rel
+        prefix = rel
+        for _ in range(_PREFIX_TRIES):
+            prefix, sep, _last = prefix.rpartition("/")
+            if not sep:
+                break
+            hit = self._dircache.get(prefix)
+            if hit is not None:
+                start, rest = hit, rel[len(prefix) + 1:]
+                break
+        fd = self._walk(rest, create, strict, start=start)
         if fd is not None and rel:
             if len(self._dircache) >= 64:
                 self._drop_cache()
             self._dircache[rel] = os.dup(fd)
         return fd
 
-    def _walk(self, rel: str, create: bool, strict: bool = True) -> int | None:
-        stack = [os.dup(self.root_fd)]
+    def _walk(self, rel: str, create: bool, strict: bool = True, start: int | None = None) -> int | None:
+        """Resolve ``rel`` from the root (or from ``start``, a directory already resolved inside it).
+
+        A stack of the directories passed, of which only the last ``_MAX_STACK_FDS`` stay open:
+        a ``..`` that pops to a closed one reopens it as the kernel's ``..`` of the directory
+        just left, which (that directory being inside the root and not the root) is inside
+        the root. At the root, ``..`` stays at the root.
+        """
+        stack = [os.dup(self.root_fd if start is None else start)]
         pending = [c for c in rel.split("/") if c] if rel else []
         pending.reverse()  # a stack: pop() takes the next component
         hops = 0
@@ -104,8 +129,7 @@ class _Extractor:
                 if comp == ".":
                     continue
                 if comp == "..":
-                    if len(stack) > 1:
-                        os.close(stack.pop())
+                    self._up(stack)
                     continue
                 cur = stack[-1]
                 try:
@@ -121,6 +145,11 @@ class _Extractor:
                 st = os.fstat(fd)
                 if stat.S_ISDIR(st.st_mode):
                     stack.append(fd)
+                    if len(stack) > _MAX_STACK_FDS:
+                        old = len(stack) - _MAX_STACK_FDS - 1
+                        if stack[old] >= 0:
+                            os.close(stack[old])
+                            stack[old] = -1
                     continue
                 if stat.S_ISLNK(st.st_mode):
                     os.close(fd)
@@ -129,8 +158,10 @@ class _Extractor:
                         raise ImageError(f"too many levels of symlinks resolving {rel!r} in layer")
                     target = os.readlink(comp, dir_fd=cur)
                     if target.startswith("/"):
-                        while len(stack) > 1:
-                            os.close(stack.pop())
+                        for f in stack:
+                            if f >= 0:
+                                os.close(f)
+                        stack[:] = [os.dup(self.root_fd)]
                     parts = [c for c in target.split("/") if c]
                     pending.extend(reversed(parts))
                     continue
@@ -138,11 +169,30 @@ class _Extractor:
                 if not (create and strict):
                     return None
                 raise ImageError(f"layer path {rel!r}: {comp!r} is not a directory")
-            fd = stack.pop()
-            return fd
+            return stack.pop()
         finally:
             for f in stack:
-                os.close(f)
+                if f >= 0:
+                    os.close(f)
+
+    def _is_root(self, fd: int) -> bool:
+        st = os.fstat(fd)
+        return (st.st_dev, st.st_ino) == self.root_ident
+
+    def _up(self, stack: list[int]) -> None:
+        """``..`` on the resolution stack, never above the root."""
+        cur = stack[-1]
+        if len(stack) > 1 and stack[-2] >= 0:
+            os.close(stack.pop())
+            return
+        if self._is_root(cur):
+            return  # the root's ".." is the root
+        parent = os.open("..", _O_PATH_DIR, dir_fd=cur)
+        os.close(stack.pop())
+        if stack:
+            stack[-1] = parent  # it was closed (-1): now open again
+        else:
+            stack.append(parent)
 
     def parent_of(self, rel: str, create: bool = True) -> tuple[int | None, str]:
         parent, base = posixpath.split(rel)
@@ -158,8 +208,10 @@ class _Extractor:
     def _remove(self, pfd: int, base: str, st: os.stat_result) -> None:
         self._drop_cache()
         if stat.S_ISDIR(st.st_mode):
-            # rmtree with dir_fd works on fds and never follows symlinks.
-            shutil.rmtree(base, dir_fd=pfd)
+            # iterative, never follows links (shutil.rmtree recursion-errors on a deep tree)
+            failed = remove_tree_at(pfd, base)
+            if failed:
+                raise OSError(errno.ENOTEMPTY, f"cannot remove {failed[0][0]}: {failed[0][1]}")
         else:
             os.unlink(base, dir_fd=pfd)
         self.made.discard((st.st_dev, st.st_ino))
@@ -391,51 +443,51 @@ class _Extractor:
 
         A lower directory that holds entries of this layer (its parent was
         implied, not declared) is kept with just those. Returns whether
-        anything is left.
+        anything is left. Bottom-up and iterative: any depth.
         """
-        left = False
-        for entry in list(os.scandir(dfd)):
-            st = entry.stat(follow_symlinks=False)
-            ours = (st.st_dev, st.st_ino) in self.made
-            if stat.S_ISDIR(st.st_mode):
-                sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                              dir_fd=dfd)
-                try:
-                    keep = self._clear_lower(sub) or ours
-                finally:
-                    os.close(sub)
-                if not keep:
-                    self._drop_cache()
-                    os.rmdir(entry.name, dir_fd=dfd)
-                left = left or keep
-            elif ours:
-                left = True
-            else:
-                self._remove(dfd, entry.name, st)
-        return left
+        from pyctr.core.trees import walk
+
+        kept: set[tuple[int, int]] = set()  # directories that keep something of this layer
+        self._drop_cache()
+        for level in walk(dfd, topdown=False):
+            keeps = False
+            for name in level.files:
+                st = os.stat(name, dir_fd=level.fd, follow_symlinks=False)
+                if (st.st_dev, st.st_ino) in self.made:
+                    keeps = True
+                else:
+                    os.unlink(name, dir_fd=level.fd)
+                    self.made.discard((st.st_dev, st.st_ino))
+            for name in level.dirs:
+                st = os.stat(name, dir_fd=level.fd, follow_symlinks=False)
+                ident = (st.st_dev, st.st_ino)
+                if ident in kept or ident in self.made:
+                    keeps = True
+                else:
+                    os.rmdir(name, dir_fd=level.fd)
+            if keeps:
+                kept.add((level.dev, level.ino))
+        st = os.fstat(dfd)
+        return (st.st_dev, st.st_ino) in kept
 
     def finish(self) -> None:
-        """Directory mtimes last, deepest first, after their contents stopped changing."""
+        """Directory mtimes last, after their contents stopped changing: one bottom-up walk of
+        the layer, each directory matched by inode (any depth, linear time)."""
+        from pyctr.core.trees import walk
+
         self._drop_cache()
-        for rel, ident, mt in sorted(self.dir_times, key=lambda t: t[0].count("/"), reverse=True):
-            if rel == "":
-                fd = os.open(".", os.O_PATH | os.O_CLOEXEC, dir_fd=self.root_fd)
-            else:
-                pfd, base = self.parent_of(rel, create=False)
-                if pfd is None:
-                    continue
-                try:
-                    fd = os.open(base, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
-                except FileNotFoundError:
-                    continue
-                finally:
-                    os.close(pfd)
-            try:
-                st = os.fstat(fd)
-                if (st.st_dev, st.st_ino) == ident:
-                    os.utime(f"/proc/self/fd/{fd}", ns=(mt, mt))
-            finally:
-                os.close(fd)
+        times = {ident: mt for _rel, ident, mt in self.dir_times}
+        if not times:
+            return
+        for level in walk(self.root_fd, topdown=False):
+            for name in level.dirs:
+                st = os.stat(name, dir_fd=level.fd, follow_symlinks=False)
+                mt = times.get((st.st_dev, st.st_ino))
+                if mt is not None:
+                    os.utime(name, ns=(mt, mt), dir_fd=level.fd, follow_symlinks=False)
+        mt = times.get(self.root_ident)
+        if mt is not None:
+            os.utime(self.root_fd, ns=(mt, mt))
 
 
 class _TarInfo(tarfile.TarInfo):
@@ -474,14 +526,22 @@ def _unmapped_owner(ti: tarfile.TarInfo) -> str:
     return f"{what}, which is beyond your /etc/subuid or /etc/subgid range: ask for a larger one (65536 ids)"
 
 
-def _check_end(tf: tarfile.TarFile) -> None:
-    """After ``next()`` returned None: a layer whose end is not a zero block is an error."""
+_UNTERMINATED = ("layer truncated: no end-of-archive marker after the last member "
+                 "(accepted only when the layer's digest verifies every byte)")
+
+
+def _check_end(tf: tarfile.TarFile, verified: bool) -> None:
+    """After ``next()`` returned None: a layer whose end is not a zero block is an error, unless
+    the stream simply stopped at a member boundary and a digest verifies it (umoci writes such
+    layers; containers/storage and containerd accept them)."""
     end = getattr(tf, "pyctr_end", None)
     if isinstance(end, tarfile.EOFHeaderError):
         return
+    if isinstance(end, tarfile.EmptyHeaderError) and verified:
+        return
     if isinstance(end, tarfile.InvalidHeaderError):
         raise ImageError(f"broken layer: invalid tar header at offset {tf.offset}")
-    raise ImageError("layer truncated: no end-of-archive marker")
+    raise ImageError(_UNTERMINATED)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -494,7 +554,8 @@ def _write_all(fd: int, data: bytes) -> None:
 # ------------------------------------------------------------- public API --
 def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts: Whiteouts = "overlay",
                   max_size: int = 8 << 30, max_entries: int = 2_000_000,
-                  diff_id: str | None = None, same_owner: bool | None = None) -> int:
+                  diff_id: str | None = None, same_owner: bool | None = None,
+                  verified: bool | None = None) -> int:
     """Unpack one layer blob (gzip, zstd or plain tar) into the directory ``dest``.
 
     Nothing outside ``dest`` is ever touched. ``whiteouts="overlay"`` turns
@@ -503,7 +564,10 @@ def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts:
     ``"delete"`` removes what they name from ``dest`` (for a vfs layer that
     starts as a copy of its parent). With ``diff_id`` the uncompressed stream
     must hash to it. ``same_owner`` (default: running as root) applies the
-    tar's uid/gid.
+    tar's uid/gid. ``verified`` (default: a ``diff_id`` is given) accepts a
+    layer whose only defect is a missing end: no zero block after the last
+    member, or the last member's data not padded to 512 bytes (umoci writes
+    such layers); a member whose data is short is refused regardless.
 
     Returns the number of bytes of file data unpacked. Raises
     :class:`ImageError` for a broken, truncated, oversized or hostile layer;
@@ -515,6 +579,8 @@ def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts:
         raise ValueError(f"whiteouts must be 'overlay' or 'delete', not {whiteouts!r}")
     if same_owner is None:
         same_owner = os.geteuid() == 0
+    if verified is None:
+        verified = diff_id is not None
     import zlib
 
     root_fd = os.open(os.fspath(dest), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -532,10 +598,19 @@ def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts:
                 # tf.members, which for a 2M-entry layer would be gigabytes.
                 while True:
                     raw.header_phase()
-                    ti = tf.next()
+                    try:
+                        ti = tf.next()
+                    except tarfile.ReadError as e:
+                        # the previous member's data was read in full (apply did), so the
+                        # stream ended in its padding: only the end is missing
+                        if not (verified and str(e) == "unexpected end of data"):
+                            if str(e) == "unexpected end of data":
+                                raise ImageError(_UNTERMINATED) from None
+                            raise
+                        break
                     raw.data_phase()
                     if ti is None:
-                        _check_end(tf)
+                        _check_end(tf, bool(verified))
                         break
                     ex.apply(ti, tf)
                     tf.members.clear()
@@ -585,7 +660,7 @@ def extract_layer_atomic(stream: IO[bytes], final_dir: str | os.PathLike[str], *
             os.close(fd)
         return size
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)
         raise
 
 
@@ -618,7 +693,7 @@ def remove_stale_extractions(parent: str | os.PathLike[str]) -> list[Path]:
         else:
             continue
         path = Path(parent) / name
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
         removed.append(path)
     return removed
 

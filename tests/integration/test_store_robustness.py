@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from pyctr.core.trees import remove_tree
 from pyctr.testing.trees import make_deep
 
 pytestmark = [pytest.mark.registry, pytest.mark.root]
@@ -50,3 +51,31 @@ def test_planted_staging_never_fails_a_command(pyctr, registry_images, tmp_path)
     assert not stuck.exists()
     assert pyctr("system", "check", check=True).stdout.strip() == "no problems found"
     assert pyctr("run", "--rm", base.ref, "true").returncode == 0
+
+def test_deep_trees_in_a_layer_go_in_and_out(pyctr, busybox_rootfs, tmp_path):
+    """An image whose layer holds a directory 10,000 levels deep imports, runs and is removed,
+    with nothing left and the store still usable."""
+    import shutil
+    import tarfile
+
+    src = tmp_path / "rootfs"
+    shutil.copytree(busybox_rootfs, src, symlinks=True)
+    try:
+        make_deep(src / "deep", 10_000)
+        tar = tmp_path / "deep.tar"
+        from pyctr.layers.create import create_layer_tar
+
+        with open(tar, "wb") as f:
+            create_layer_tar(src, f)
+        with tarfile.open(tar) as tf:
+            assert max(m.name.count("/") for m in tf) >= 10_000
+    finally:
+        remove_tree(src)
+    pyctr("import", str(tar), "deep:1", check=True)
+    r = pyctr("run", "--rm", "deep:1", "sh", "-c", "cd /deep && n=0; while cd d 2>/dev/null; do n=$((n+1)); done; "
+              "echo $n; cat leaf")
+    assert r.returncode == 0 and r.stdout.split() == ["10000", "bottom"], r.stderr
+    pyctr("rmi", "deep:1", check=True)
+    left = [n for n in os.listdir(pyctr.root / "overlay2") if n != "l"]
+    assert left == []
+    assert pyctr("system", "check", check=True).stdout.strip() == "no problems found"

@@ -231,8 +231,46 @@ def _cut_at_the_last_member_end() -> tuple[bytes, bytes]:
 @pytest.mark.parametrize("wrap", [lambda b: b, gzip_bytes, zstd_bytes], ids=["plain", "gzip", "zstd"])
 def test_truncated_at_a_member_boundary_is_refused(tmp_path, tail, wrap):
     _, cut = _cut_at_the_last_member_end()
-    with pytest.raises(ImageError, match="^layer truncated: no end-of-archive marker$"):
+    with pytest.raises(ImageError, match="^layer truncated: no end-of-archive marker"):
         run(tmp_path, wrap(cut + tail))
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("wrap", [lambda b: b, gzip_bytes, zstd_bytes], ids=["plain", "gzip", "zstd"])
+def test_a_verified_layer_may_lack_its_end_as_umoci_writes_them(tmp_path, wrap):
+    """umoci 0.4.7's layers: the last member's data is not padded and no zero block follows.
+    With a diff_id that verifies every byte, that is accepted (as containers/storage does)."""
+    full, cut = _cut_at_the_last_member_end()
+    import tarfile
+
+    last = tarfile.open(fileobj=io.BytesIO(full)).getmembers()[-1]
+    unpadded = full[:last.offset_data + last.size]  # 100 bytes of data, no padding, no end
+    for tar in (cut, unpadded):
+        dest = tmp_path / f"d{len(tar)}"
+        dest.mkdir()
+        assert extract_layer(io.BytesIO(wrap(tar)), dest, diff_id=_sha(tar)) == 1100
+        assert (dest / "b").read_bytes() == b"y" * 100
+        with pytest.raises(ImageError, match="^layer truncated: no end-of-archive marker"):
+            run(tmp_path, wrap(tar))  # no digest: refused
+        with pytest.raises(ImageError, match="does not match diff_id"):
+            d2 = tmp_path / f"e{len(tar)}"
+            d2.mkdir()
+            extract_layer(io.BytesIO(wrap(tar)), d2, diff_id=_sha(tar + b"x"))
+
+
+def test_short_member_data_is_refused_even_when_verified(tmp_path):
+    full, _ = _cut_at_the_last_member_end()
+    import tarfile
+
+    last = tarfile.open(fileobj=io.BytesIO(full)).getmembers()[-1]
+    short = full[:last.offset_data + 50]  # the header says 100 bytes
+    with pytest.raises(ImageError, match="broken layer"):
+        extract_layer(io.BytesIO(short), tmp_path, diff_id=_sha(short))
 
 
 @pytest.mark.parametrize("zeros", [1, 2, 20])
