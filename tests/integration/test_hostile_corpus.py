@@ -19,6 +19,17 @@ from pyctr.testing.corpus import compression_bombs, hostile_layers
 pytestmark = [pytest.mark.registry, pytest.mark.root]
 
 
+@pytest.fixture(autouse=True)
+def _remove_deep_trees(tmp_path):
+    """Deep layers are removed whatever the test did: pytest's own clean-up of old temporary
+    directories (shutil.rmtree) recursion-errors on them, in every later session."""
+    yield
+    from pyctr.core.trees import remove_tree
+
+    for name in ("root", "rootfs", "corpus"):
+        remove_tree(tmp_path / name)
+
+
 def snapshot(top: str) -> dict[str, tuple]:
     """Everything under ``top``: type, mode, owner, size, content hash, link target."""
     out: dict[str, tuple] = {}
@@ -73,7 +84,7 @@ def test_hostile_corpus_leaves_the_host_and_the_store_intact(pyctr, registry_ima
             rep = check(eng, False)
             assert rep.problems == [], (name, rep.problems)
     # the bombs, with a limit below what they unpack to: refused, nothing left behind
-    for name, blob in compression_bombs():
+    for _name, blob in compression_bombs():
         dest = tmp_path / "bomb"
         dest.mkdir()
         import io

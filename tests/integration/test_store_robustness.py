@@ -17,6 +17,17 @@ pytestmark = [pytest.mark.registry, pytest.mark.root]
 LID = "ab" * 32
 
 
+@pytest.fixture(autouse=True)
+def _remove_deep_trees(tmp_path):
+    """Deep layers are removed whatever the test did: pytest's own clean-up of old temporary
+    directories (shutil.rmtree) recursion-errors on them, in every later session."""
+    yield
+    from pyctr.core.trees import remove_tree
+
+    for name in ("root", "rootfs", "corpus"):
+        remove_tree(tmp_path / name)
+
+
 def test_planted_staging_never_fails_a_command(pyctr, registry_images, tmp_path):
     base, other = registry_images["busybox"], registry_images["app2"]
     pyctr("pull", "-q", base.ref, check=True)
