@@ -1,0 +1,226 @@
+"""Images from every producer pyctr can meet, each compared with the producer's own unpacked view.
+
+One source tree (busybox plus the awkward things layers carry: hard links, absolute and relative
+symlinks, a fifo, setuid and odd modes, foreign owners, an empty 0700 directory, a unicode name, a
+name longer than 100 bytes) is packed by:
+
+* GNU tar (gnu, posix/pax; plain, gzip, zstd) and Python's tarfile (gnu, pax, ustar): `pyctr import`,
+  compared with `tar -xp` / `tarfile.extractall` of the same file;
+* umoci 0.4.7 (`insert`: layers with no padding and no end-of-archive marker; `repack`): pushed by
+  skopeo, `pyctr pull`, compared with `umoci unpack`;
+* podman build (FROM scratch, COPY) with a private storage root: pushed by podman, `pyctr pull`,
+  compared with `podman image mount`;
+* skopeo copy of an OCI layout to a docker-archive: `pyctr load`, compared with the source.
+
+`docker save` needs a Docker engine, which this machine has not: not tested here.
+Each comparison is over type, mode, owner, size, content and link target of every entry, and
+over which entries are hard links of each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pyctr.core.trees import remove_tree
+from pyctr.testing.images import build_busybox_rootfs, layer_from_dir, push_layout, write_oci_layout
+
+pytestmark = [pytest.mark.registry, pytest.mark.root]
+
+LONG = "a-name-longer-than-one-hundred-bytes-" + "x" * 80
+
+
+def view(top: str | Path) -> tuple[dict[str, tuple], set[frozenset[str]]]:
+    """Every entry under ``top`` (mtimes aside) and the hard-link groups."""
+    top = str(top)
+    entries: dict[str, tuple] = {}
+    inodes: dict[tuple[int, int], set[str]] = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, top)
+            st = os.lstat(p)
+            extra: object = None
+            if stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as f:
+                    extra = hashlib.sha256(f.read()).hexdigest()
+                if st.st_nlink > 1:
+                    inodes.setdefault((st.st_dev, st.st_ino), set()).add(rel)
+            elif stat.S_ISLNK(st.st_mode):
+                extra = os.readlink(p)
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                extra = st.st_rdev
+            mode = stat.S_IMODE(st.st_mode) if not stat.S_ISLNK(st.st_mode) else 0
+            entries[rel] = (stat.S_IFMT(st.st_mode), mode, st.st_uid, st.st_gid,
+                            st.st_size if stat.S_ISREG(st.st_mode) else 0, extra)
+    return entries, {frozenset(g) for g in inodes.values() if len(g) > 1}
+
+
+def assert_same(producer: str | Path, pyctr_view: str | Path) -> None:
+    want, want_links = view(producer)
+    got, got_links = view(pyctr_view)
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    differ = sorted(k for k in set(want) & set(got) if want[k] != got[k])
+    assert not missing and not extra and not differ, (missing[:5], extra[:5],
+                                                       [(k, want[k], got[k]) for k in differ[:5]])
+    assert want_links == got_links
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    src = build_busybox_rootfs(tmp_path_factory.mktemp("interop") / "src")
+    (src / "opt/data").mkdir(parents=True)
+    (src / "opt/data/file").write_bytes(os.urandom(5000))
+    os.link(src / "opt/data/file", src / "opt/data/hardlink")
+    os.symlink("/etc/passwd", src / "opt/abs-link")
+    os.symlink("../etc/group", src / "opt/rel-link")
+    os.mkfifo(src / "opt/fifo")
+    (src / "opt/setuid").write_bytes(b"#!/bin/sh\n")
+    os.chmod(src / "opt/setuid", 0o4755)
+    (src / "opt/owned").write_text("owned by 1000\n")
+    os.chown(src / "opt/owned", 1000, 1000)
+    (src / "opt/private").mkdir(mode=0o700)
+    os.chmod(src / "opt/private", 0o700)
+    (src / "opt/ünïcödé").write_text("utf-8 name\n")
+    (src / "opt" / LONG).write_text("long name\n")
+    os.chmod(src / "opt/data", 0o751)
+    return src
+
+
+def upper_dir(pyctr, ref: str) -> str:
+    return pyctr("image", "inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", ref, check=True).stdout.strip()
+
+
+# -- tar producers ---------------------------------------------------------------------------
+GNU_TAR = [("gnu", ""), ("posix", ""), ("gnu", "--gzip"), ("posix", "--zstd")]
+
+
+@pytest.mark.parametrize("fmt,compress", GNU_TAR, ids=[f"{f}{c or '-plain'}" for f, c in GNU_TAR])
+def test_gnu_tar(pyctr, source, tmp_path, fmt, compress):
+    out = tmp_path / "layer.tar"
+    args = ["tar", f"--format={fmt}", "--numeric-owner", "-C", str(source), "-cf", str(out), "."]
+    if compress:
+        args.insert(1, compress)
+    subprocess.run(args, check=True)
+    producer = tmp_path / "tar-view"
+    producer.mkdir()
+    subprocess.run(["tar", "--numeric-owner", "-C", str(producer), "-xpf", str(out)], check=True)
+    pyctr("import", str(out), f"gnutar:{fmt}", check=True)
+    assert_same(producer, upper_dir(pyctr, f"gnutar:{fmt}"))
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "pax", "ustar"])
+def test_python_tarfile(pyctr, source, tmp_path, fmt):
+    out = tmp_path / "layer.tar"
+    tfmt = {"gnu": tarfile.GNU_FORMAT, "pax": tarfile.PAX_FORMAT, "ustar": tarfile.USTAR_FORMAT}[fmt]
+    if fmt == "ustar":
+        # ustar cannot hold a 100+ byte file name outside its prefix field: leave it out
+        src = tmp_path / "src"
+        shutil.copytree(source, src, symlinks=True)
+        os.unlink(src / "opt" / LONG)
+    else:
+        src = source
+    with tarfile.open(out, "w", format=tfmt) as tf:
+        tf.add(str(src), arcname=".")
+    producer = tmp_path / "tarfile-view"
+    producer.mkdir()
+    with tarfile.open(out) as tf:
+        tf.extractall(producer, numeric_owner=True, filter="fully_trusted")
+    pyctr("import", str(out), f"pytar:{fmt}", check=True)
+    assert_same(producer, upper_dir(pyctr, f"pytar:{fmt}"))
+
+
+# -- umoci -------------------------------------------------------------------------------------
+def umoci(*args: str) -> None:
+    r = subprocess.run(["umoci", *args], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(not shutil.which("umoci") or not shutil.which("skopeo"), reason="umoci/skopeo not installed")
+def test_umoci_insert_and_repack(pyctr, registry, source, tmp_path):
+    layout = tmp_path / "oci"
+    umoci("init", "--layout", str(layout))
+    umoci("new", "--image", f"{layout}:t")
+    umoci("insert", "--image", f"{layout}:t", str(source), "/")
+    # umoci's layers end without padding or end-of-archive marker: check that this one does
+    index = json.loads((layout / "index.json").read_text())
+    man = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_bytes())
+    import gzip
+
+    raw = gzip.decompress((layout / "blobs/sha256" / man["layers"][0]["digest"][7:]).read_bytes())
+    assert raw[-1024:] != b"\0" * 1024
+    push_layout(layout, "t", registry, "interop/umoci")
+    ref = f"{registry.host}/interop/umoci:t"
+    r = pyctr("pull", "-q", ref)
+    assert r.returncode == 0, r.stderr
+    bundle = tmp_path / "bundle"
+    umoci("unpack", "--image", f"{layout}:t", str(bundle))
+    assert_same(bundle / "rootfs", upper_dir(pyctr, ref))
+    assert pyctr("run", "--rm", ref, "cat", "/opt/owned", check=True).stdout == "owned by 1000\n"
+    # repack: a second layer with a new file and a deleted one
+    (bundle / "rootfs/opt/added").write_text("added by repack\n")
+    os.unlink(bundle / "rootfs/opt/setuid")
+    umoci("repack", "--image", f"{layout}:t2", str(bundle))
+    push_layout(layout, "t2", registry, "interop/umoci")
+    ref2 = f"{registry.host}/interop/umoci:t2"
+    pyctr("pull", "-q", ref2, check=True)
+    r = pyctr("run", "--rm", ref2, "sh", "-c", "cat /opt/added; test -e /opt/setuid || echo gone", check=True)
+    assert r.stdout == "added by repack\ngone\n"
+    remove_tree(bundle)
+
+
+# -- podman build -----------------------------------------------------------------------------
+@pytest.mark.skipif(not shutil.which("podman"), reason="podman not installed")
+def test_podman_build(pyctr, registry, source, tmp_path):
+    root, runroot = tmp_path / "podman-root", tmp_path / "podman-run"
+    base = ["podman", "--root", str(root), "--runroot", str(runroot), "--storage-driver", "vfs",
+            "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    shutil.copytree(source, ctx / "rootfs", symlinks=True)
+    (ctx / "Containerfile").write_text("FROM scratch\nCOPY rootfs/ /\nCMD [\"/bin/sh\"]\n")
+    ref = f"{registry.host}/interop/podman:t"
+    try:
+        r = subprocess.run(base + ["build", "--format", "oci", "-t", ref, str(ctx)], capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        r = subprocess.run(base + ["push", "--tls-verify=false", ref], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        mounted = subprocess.run(base + ["image", "mount", ref], capture_output=True, text=True, check=True,
+                                 timeout=120).stdout.strip()
+        try:
+            pyctr("pull", "-q", ref, check=True)
+            assert_same(mounted, upper_dir(pyctr, ref))
+        finally:
+            subprocess.run(base + ["image", "unmount", ref], capture_output=True, timeout=120)
+    finally:
+        subprocess.run(base + ["rmi", "-a", "-f"], capture_output=True, timeout=300)
+        subprocess.run(base + ["system", "reset", "-f"], capture_output=True, timeout=300)
+        remove_tree(root)
+        remove_tree(runroot)
+
+
+# -- skopeo: OCI layout -> docker-archive ----------------------------------------------------------
+@pytest.mark.skipif(not shutil.which("skopeo"), reason="skopeo not installed")
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_skopeo_docker_archive(pyctr, source, tmp_path, compression):
+    from pyctr.testing.images import image_config, image_manifest
+
+    layer = layer_from_dir(source, compression)
+    config = image_config([layer])
+    layout = write_oci_layout(tmp_path / "oci", "t", [layer.blob, config], image_manifest([layer], config))
+    archive = tmp_path / "docker-archive.tar"
+    subprocess.run(["skopeo", "copy", "--quiet", f"oci:{layout}:t", f"docker-archive:{archive}:interop/skopeo:t"],
+                   check=True, timeout=300)
+    r = pyctr("load", "-i", str(archive))
+    assert r.returncode == 0, r.stderr
+    assert_same(source, upper_dir(pyctr, "interop/skopeo:t"))
