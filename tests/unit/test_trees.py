@@ -135,3 +135,27 @@ def test_a_moved_directory_stops_the_walk(deep_dir, tmp_path):
     with pytest.raises(trees.TreeChanged):
         for _ in walker:
             pass
+
+
+def test_copy_tree_deep_and_special_files(deep_dir, tmp_path):
+    src = deep_dir
+    make_deep(src / "deep", 3000)
+    (src / "f").write_bytes(b"data" * 1000)
+    os.chmod(src / "f", 0o640)
+    os.symlink("/etc/passwd", src / "link")
+    os.mkfifo(src / "fifo")
+    (src / "ro").mkdir()
+    os.chmod(src / "ro", 0o555)
+    dst = tmp_path / "elsewhere"
+    dst.mkdir()
+    before = trees.disk_usage(src)
+    trees.copy_tree(src, dst)
+    assert trees.disk_usage(dst) == before
+    assert (dst / "f").read_bytes() == b"data" * 1000 and os.stat(dst / "f").st_mode & 0o777 == 0o640
+    assert os.readlink(dst / "link") == "/etc/passwd"
+    assert os.stat(dst / "ro").st_mode & 0o777 == 0o555
+    import stat as st
+
+    assert st.S_ISFIFO(os.lstat(dst / "fifo").st_mode)
+    deepest = max(level.depth for level in trees.walk(dst))
+    assert deepest == 3001
