@@ -191,9 +191,18 @@ class ImageStore:
                     raw = open(source, "rb") if source != "-" else os.fdopen(os.dup(0), "rb")
                 except OSError as e:
                     raise UsageError(f"cannot read {source}: {e.strerror}") from None
-                with raw, contextlib.closing(open_layer_stream(raw)) as stream:
-                    for chunk in iter(lambda: stream.read(1 << 20), b""):
-                        tmp.write(chunk)
+                import zlib
+
+                try:
+                    with raw, contextlib.closing(open_layer_stream(raw)) as stream:
+                        for chunk in iter(lambda: stream.read(1 << 20), b""):
+                            tmp.write(chunk)
+                except (EOFError, zlib.error) as e:  # a cut or corrupt gzip stream: one line, no traceback
+                    raise ImageError(f"broken layer: {e or type(e).__name__}") from None
+                except OSError as e:
+                    if e.errno is not None:
+                        raise
+                    raise ImageError(f"broken layer: {e}") from None  # gzip.BadGzipFile and relatives
             tmp.flush()
             _refuse_unterminated(tmp.name)  # no digest vouches for a local file: it must be a whole tar
             diff_id = content.put_file(tmp.name)
