@@ -234,10 +234,11 @@ def _refuse_unterminated(path: str) -> None:
         f.seek(max(0, size - 512))
         last = f.read(512)
     if size % 512:
-        raise ImageError(f"{size} bytes is not a whole tar: the last member is not padded to 512 bytes "
-                         "and there is no end-of-archive marker")
+        raise ImageError(f"{size} bytes is not a whole tar (its last member is not padded to 512 bytes): "
+                         "layer truncated: no end-of-archive marker")
     if size and last.count(0) != len(last):
-        raise ImageError("the tar has no end-of-archive marker (two zero blocks): it may be cut short")
+        raise ImageError("a local tar must end with a zero block, or it may be cut short: "
+                         "layer truncated: no end-of-archive marker")
 
 
 def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
