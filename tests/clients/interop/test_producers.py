@@ -122,15 +122,12 @@ def test_gnu_tar(pyctr, source, tmp_path, fmt, compress):
 def test_python_tarfile(pyctr, source, tmp_path, fmt):
     out = tmp_path / "layer.tar"
     tfmt = {"gnu": tarfile.GNU_FORMAT, "pax": tarfile.PAX_FORMAT, "ustar": tarfile.USTAR_FORMAT}[fmt]
-    if fmt == "ustar":
+    def keep(ti: tarfile.TarInfo) -> tarfile.TarInfo | None:
         # ustar cannot hold a 100+ byte file name outside its prefix field: leave it out
-        src = tmp_path / "src"
-        shutil.copytree(source, src, symlinks=True)
-        os.unlink(src / "opt" / LONG)
-    else:
-        src = source
+        return None if fmt == "ustar" and ti.name.endswith(LONG) else ti
+
     with tarfile.open(out, "w", format=tfmt) as tf:
-        tf.add(str(src), arcname=".")
+        tf.add(str(source), arcname=".", filter=keep)
     producer = tmp_path / "tarfile-view"
     producer.mkdir()
     with tarfile.open(out) as tf:
@@ -211,7 +208,7 @@ def test_podman_build(pyctr, registry, source, tmp_path):
 
 # -- skopeo: OCI layout -> docker-archive ----------------------------------------------------------
 @pytest.mark.skipif(not shutil.which("skopeo"), reason="skopeo not installed")
-@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+@pytest.mark.parametrize("compression", ["gzip", "none"])  # skopeo 1.9 cannot write zstd into a docker-archive
 def test_skopeo_docker_archive(pyctr, source, tmp_path, compression):
     from pyctr.testing.images import image_config, image_manifest
 
