@@ -45,28 +45,12 @@ take part in the container lifecycle by defining hook functions as methods.
 ``PYCTR_LOAD_PLUGINS=dist1,dist2`` loads only the named distributions, and
 ``PYCTR_TRACE_PLUGINS=1`` prints every hook call to stderr.
 
-Test a driver with pyctr's conformance suite: ``pytest --pyctr-driver=KIND:NAME``
+Test a driver with pyctr's conformance suite:
+``pytest --pyctr-driver=KIND:NAME --pyargs pyctr.testing.conformance.KIND``
 (see :mod:`pyctr.testing`). The full guide is ``docs/plugins.md``.
 """
 
 from __future__ import annotations
-
-import gc as _gc
-
-# The objects made while modules are imported live as long as they do: no use
-# walking them for garbage cycles meanwhile (the command line keeps the
-# collector off altogether, see pyctr.cli.main).
-_collecting = _gc.isenabled()
-_gc.disable()
-try:
-    from pyctr.core.standins import PATHLIB, import_with
-
-    # Imported by almost every command; through stand-ins for the standard
-    # modules it needs only in a corner (Path.as_uri).
-    import_with(PATHLIB, "pathlib")
-finally:
-    if _collecting:
-        _gc.enable()
 
 __version__ = "0.1.0"
 
@@ -75,8 +59,7 @@ __all__ = ["__version__", "hookimpl"]
 
 def __getattr__(name: str) -> object:
     # ``hookimpl`` (the marker for hook implementations: ``@hookimpl def
-    # pyctr_...``) lives with the specs; pluggy is imported with them, not here,
-    # so that the command line's set-up (pyctr.cli.main) comes first.
+    # pyctr_...``) lives with the specs, imported on first use.
     if name == "hookimpl":
         from pyctr.core.hookspecs import hookimpl
 

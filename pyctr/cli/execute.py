@@ -43,7 +43,7 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
         full_env.append("TERM=xterm")
 
     def place(pid: int) -> None:
-        plugins.pm.hook.pyctr_create_runtime  # noqa: B018  (plugins loaded before fork)
+        plugins.load()  # (before the fork)
         handle = c.runtime.get("cgroup")
         if handle is not None and "cgroup" in c.drivers:
             eng.driver("cgroup", c.drivers["cgroup"]).add_process(handle, pid)

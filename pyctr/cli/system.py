@@ -86,7 +86,11 @@ def plugins_cmd(fmt: str) -> None:
     from pyctr.core.selection import names as driver_names
 
     eng = engine()
+    plugins.strict = False  # a hook plugin that fails to load is listed, with why, not fatal here
     rows = []
+    for name, dist, error in plugins.failures_now():
+        rows.append({"Name": name, "Kind": "hook", "Distribution": dist, "Version": "?",
+                     "Supported": f"no: failed to load: {error}", "Hooks": []})
     for name, dist, ver in plugins.list():
         if ":" in name and name.split(":", 1)[0] in KINDS:
             continue  # a selected driver registered as a hook plugin; listed below

@@ -38,6 +38,10 @@ class ImageError(PyctrError):
     """An image, layer or registry answer that cannot be trusted or used."""
 
 
+class PluginLoadError(PyctrError):
+    """A third-party hook plugin failed to import; the message names its entry point and distribution."""
+
+
 class DriverError(PyctrError):
     """Base of the errors drivers raise."""
 

@@ -17,32 +17,76 @@ A hook plugin implements these with :data:`pyctr.hookimpl`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-from pyctr.core.standins import INSPECT, import_with
-
-# through stand-ins for what inspect needs only to read source code
-(pluggy,) = import_with(INSPECT, "pluggy")
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from pyctr.core.container import Container
     from pyctr.core.spec import ContainerSpec
 
-hookspec = pluggy.HookspecMarker("pyctr")
+#: the project name: pluggy finds the markers' options in ``pyctr_spec`` and ``pyctr_impl``
+PROJECT = "pyctr"
+
+
+class HookspecMarker:
+    """Marks a hook specification, as ``pluggy.HookspecMarker("pyctr")`` does, without importing pluggy.
+
+    The options go where pluggy's marker puts them (the ``pyctr_spec``
+    attribute, a dict of pluggy's HookspecOpts keys), and pyctr's plugin
+    manager reads them back through pluggy's documented override
+    (``parse_hookspec_opts``), so the two cannot disagree. The facade
+    (pyctr.core.plugins) imports pluggy only when a third-party hook plugin
+    or tracing needs it.
+    """
+
+    def __call__(self, function=None, *, firstresult: bool = False, historic: bool = False,  # noqa: ANN001, ANN204
+                 warn_on_impl: Warning | None = None, warn_on_impl_args: dict[str, Warning] | None = None):
+        def mark(func):  # noqa: ANN001, ANN202
+            if historic and firstresult:
+                raise ValueError("cannot have a historic firstresult hook")
+            setattr(func, PROJECT + "_spec", {"firstresult": firstresult, "historic": historic,
+                                               "warn_on_impl": warn_on_impl, "warn_on_impl_args": warn_on_impl_args})
+            return func
+
+        return mark if function is None else mark(function)
+
+
+class HookimplMarker:
+    """Marks a hook implementation (``pyctr.hookimpl``), as ``pluggy.HookimplMarker("pyctr")`` does.
+
+    ``@hookimpl``, or ``@hookimpl(tryfirst=True)``, ``trylast``, ``wrapper``,
+    ``hookwrapper``, ``optionalhook``, ``specname``: pluggy's options and
+    meanings (https://pluggy.readthedocs.io). Implementations marked with
+    ``pluggy.HookimplMarker("pyctr")`` itself work as well.
+    """
+
+    def __call__(self, function=None, *, hookwrapper: bool = False, optionalhook: bool = False,  # noqa: ANN001, ANN204
+                 tryfirst: bool = False, trylast: bool = False, specname: str | None = None, wrapper: bool = False):
+        def mark(func):  # noqa: ANN001, ANN202
+            setattr(func, PROJECT + "_impl", {"wrapper": wrapper, "hookwrapper": hookwrapper,
+                                               "optionalhook": optionalhook, "tryfirst": tryfirst,
+                                               "trylast": trylast, "specname": specname})
+            return func
+
+        return mark if function is None else mark(function)
+
+
+hookspec = HookspecMarker()
 #: Marker for hook implementations (``pyctr.hookimpl``): ``@hookimpl def pyctr_...``.
-hookimpl = pluggy.HookimplMarker("pyctr")
+hookimpl = HookimplMarker()
 
 # ---------------------------------------------------------------------------
 # Start-up of the pyctr command
 # ---------------------------------------------------------------------------
 
 
-@hookspec(historic=True)
+@hookspec
 def pyctr_configure(config: dict[str, Any]) -> None:
     """Called once the configuration (flags, ``PYCTR_*``, config file) is known.
 
-    Historic: a plugin registered later still receives it.
+    Once per plugin: a plugin registered later (a selected driver) receives it
+    when it is registered (the facade delivers it, as pluggy's historic calls do).
 
     Runs in: parent.
 

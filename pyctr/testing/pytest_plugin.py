@@ -1,9 +1,16 @@
-"""pyctr's pytest plugin (entry point ``pytest11``): driver fixtures and conformance suites.
+"""pyctr's pytest plugin: driver fixtures and conformance suites.
 
+Opt-in: active with ``-p pyctr.testing.pytest_plugin``, or when
+``--pyctr-driver`` is given (the ``pytest11`` entry point,
+pyctr.testing.pytest_entry, adds only that option to other sessions).
 A third-party driver author runs pyctr's conformance suite for a kind against
 their driver without writing a test::
 
     pytest --pyctr-driver=volume:mydriver --pyargs pyctr.testing.conformance.volume
+
+Each ``--pyctr-driver`` must name a kind and an installed driver of it, and a
+conformance test whose kind no ``--pyctr-driver`` names is an error, not a
+skip: a kit that tests nothing must not pass.
 
 The fixtures ``storage_driver``, ``network_driver``, ``volume_driver`` and
 ``cgroup_driver`` build the named driver through the same stevedore selection
@@ -36,13 +43,17 @@ from pyctr.testing.images import registry_images  # noqa: F401  (fixture)
 from pyctr.testing.registry import auth_registry, registry, token_registry  # noqa: F401  (fixtures)
 
 
+KINDS = ("storage", "network", "volume", "cgroup", "runtime")
+
+
 def pytest_addoption(parser: Any) -> None:
-    group = parser.getgroup("pyctr")
-    group.addoption("--pyctr-driver", action="append", default=[], metavar="KIND:NAME",
-                    help="run pyctr's conformance suite of KIND against the driver NAME")
+    from pyctr.testing.pytest_entry import add_driver_option
+
+    add_driver_option(parser)
 
 
 def pytest_configure(config: Any) -> None:
+    _check_driver_options(config.getoption("--pyctr-driver") or [])
     config.addinivalue_line("markers", "root: needs root and a real kernel (namespaces, mounts, cgroups)")
     config.addinivalue_line("markers", "conformance(kind): a driver conformance test of that kind")
     config.addinivalue_line("markers", "kernel(name): runs only on the named kernel leg")
@@ -59,6 +70,21 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
             if leg not in names:
                 reason = f"runs only on kernel leg {', '.join(marker.args)} (this is {leg or 'unnamed'})"
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _check_driver_options(values: list[str]) -> None:
+    """Every ``--pyctr-driver`` is KIND:NAME of an installed driver: a typo must not test nothing."""
+    from pyctr.core import entrypoints
+
+    for value in values:
+        kind, sep, name = value.partition(":")
+        if not sep or not name or kind not in KINDS:
+            raise pytest.UsageError(f"--pyctr-driver={value}: expected KIND:NAME with KIND one of "
+                                    f"{', '.join(KINDS)}")
+        installed = sorted({ep.name for ep in entrypoints.group(f"pyctr.{kind}")})
+        if name not in installed:
+            raise pytest.UsageError(f"--pyctr-driver={value}: no {kind} driver named {name!r} is installed "
+                                    f"(installed: {', '.join(installed) or 'none'})")
 
 
 def chosen_driver(config: Any, kind: str) -> str | None:
@@ -89,7 +115,8 @@ def _driver_fixture(kind: str):  # noqa: ANN202
     def fixture(request: Any, tmp_path: Any) -> Any:
         name = chosen_driver(request.config, kind)
         if name is None:
-            pytest.skip(f"no {kind} driver chosen: pass --pyctr-driver={kind}:NAME")
+            pytest.fail(f"no {kind} driver chosen for pyctr's {kind} conformance suite: pass "
+                        f"--pyctr-driver={kind}:NAME (or override the {kind}_driver fixture)", pytrace=False)
         # a cgroup driver gets a private placement (the ``parent`` option), so
         # that pruning in the suite cannot reach other containers' cgroups
         options = {"parent": "pyctr-test-" + secrets.token_hex(5)} if kind == "cgroup" else None

@@ -7,7 +7,7 @@ container operations through one opened inside ``/proc/<pid>/ns/net``
 
 from __future__ import annotations
 
-import _socket  # (not socket: only AF_INET is needed, and its import is 3-7 ms)
+import socket  # (pyroute2's codecs, which every user of this module loads, import it anyway)
 import errno
 from typing import Any
 
@@ -75,7 +75,7 @@ def _up(rtnl: RTNL, ifname: str) -> None:
 def _addr(rtnl: RTNL, op: dict[str, Any]) -> None:
     try:
         rtnl.request("ifaddrmsg", RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-                     {"family": _socket.AF_INET, "prefixlen": op["prefixlen"],
+                     {"family": socket.AF_INET, "prefixlen": op["prefixlen"],
                       "index": _index(rtnl, op["ifname"]), "scope": 0},
                      [["IFA_LOCAL", op["address"]], ["IFA_ADDRESS", op["address"]],
                       ["IFA_BROADCAST", op["broadcast"]]])
@@ -135,7 +135,7 @@ def _route(rtnl: RTNL, op: dict[str, Any]) -> None:
         attrs.append(["RTA_DST", dst])
     try:
         rtnl.request("rtmsg", RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-                     {"family": _socket.AF_INET, "dst_len": int(plen), "table": RT_TABLE_MAIN,
+                     {"family": socket.AF_INET, "dst_len": int(plen), "table": RT_TABLE_MAIN,
                       "proto": RTPROT_BOOT, "scope": RT_SCOPE_UNIVERSE, "type": RTN_UNICAST}, attrs)
     except NetlinkError as e:
         if e.errno != errno.EEXIST:

@@ -164,11 +164,11 @@ _NFTA_GEN_ID = 1
 
 def generation() -> int | None:
     """The nftables ruleset generation of this netns (NFT_MSG_GETGEN), None if unreadable."""
-    import _socket  # (the socket module's enum-building wrapper is a 3-7 ms import)
+    import socket  # (a bridged start has imported it with pyroute2's codecs)
     import struct
 
     try:
-        s = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, NETLINK_NETFILTER)
+        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_NETFILTER)
         try:
             s.bind((0, 0))
             msg_type = (_NFT_SUBSYS << 8) | _NFT_MSG_GETGEN

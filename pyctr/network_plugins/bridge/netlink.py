@@ -1,31 +1,23 @@
 """A small synchronous rtnetlink client built on pyroute2's message classes.
 
-Why not ``pyroute2.IPRoute``: importing any ``pyroute2.*`` module runs
-``pyroute2/__init__.py``, which imports every protocol the library knows
-(asyncio, NDB, IPDB, wireguard, ...): about 136 ms (230+ ms on a loaded
-machine) on every ``pyctr run``. The bridge driver only needs the encoder and
-decoder of three message kinds (``ifinfmsg``, ``ifaddrmsg``, ``rtmsg``), so
-:func:`_light_import` loads exactly those submodules without executing the
-package ``__init__``, and this module speaks netlink over a plain socket
-(one request, wait for the ACK or the dump's end; no event loop).
+Why not ``pyroute2.IPRoute``: the bridge driver needs only the encoder and
+decoder of three message kinds (``ifinfmsg``, ``ifaddrmsg``, ``rtmsg``), which
+pyctr.network_plugins.bridge.codecs loads without the rest of pyroute2, and
+this module speaks netlink over a plain socket (one request, wait for the ACK
+or the dump's end; no event loop).
 """
 
 from __future__ import annotations
 
-import _socket
-import _thread
-import _weakref
+import socket  # (pyroute2's codecs import it anyway)
 import ctypes
 import errno
-import importlib.util
 import os
 import struct
-import sys
-import types
 from collections.abc import Iterator
 from typing import Any
 
-from pyctr.core.standins import import_with, real_module
+from pyctr.network_plugins.bridge import codecs
 
 NETLINK_ROUTE = 0
 CLONE_NEWNET = 0x40000000
@@ -46,105 +38,6 @@ IFF_UP = 0x1
 
 _HDR = struct.Struct("=IHHII")
 
-_messages: dict[str, Any] | None = None
-
-
-def _light_import() -> dict[str, Any]:
-    """Import pyroute2's ifinfmsg/ifaddrmsg/rtmsg without pyroute2/__init__."""
-    global _messages
-    if _messages is not None:
-        return _messages
-    stubs: dict[str, types.ModuleType] = {}
-    if "pyroute2" not in sys.modules:
-        spec = importlib.util.find_spec("pyroute2")
-        if spec is None or spec.submodule_search_locations is None:
-            from pyctr.core.errors import PrerequisitesMissing
-
-            raise PrerequisitesMissing("the bridge network driver needs pyroute2: pip install 'pyroute2>=0.9,<0.10'")
-        stub = types.ModuleType("pyroute2")
-        stub.__path__ = list(spec.submodule_search_locations)
-        stub.__spec__ = spec
-        stub.__file__ = spec.origin
-        stubs["pyroute2"] = stub
-        sys.modules["pyroute2"] = stub  # before the next find_spec, which would run the real __init__
-    try:
-        if "pyroute2.config" not in sys.modules:
-            stubs["pyroute2.config"] = sys.modules["pyroute2.config"] = _config_stub()
-        ifinf, ifaddr, rt = import_with(_CODEC_STAND_INS, "pyroute2.netlink.rtnl.ifinfmsg",
-                                        "pyroute2.netlink.rtnl.ifaddrmsg", "pyroute2.netlink.rtnl.rtmsg")
-    finally:
-        for name, stub in stubs.items():
-            if sys.modules.get(name) is stub:
-                # A later plain "import pyroute2" must get the real package:
-                # drop the stubs; the codec submodules stay cached and are reused.
-                del sys.modules[name]
-    _messages = {
-        "ifinfmsg": ifinf.ifinfmsg,
-        "ifaddrmsg": ifaddr.ifaddrmsg,
-        "rtmsg": rt.rtmsg,
-    }
-    return _messages
-
-
-def _config_stub() -> types.ModuleType:
-    """``pyroute2.config`` as the codecs see it, without its imports.
-
-    The real module imports multiprocessing and platform (about 7 ms) for
-    IPDB/NDB settings; the three codecs read only the attributes set here.
-    Any other attribute is taken from the real module, loaded on that first
-    use under its own name (so nothing breaks if a later pyroute2 reads more).
-    """
-    spec = importlib.util.find_spec("pyroute2.config")
-    stub = types.ModuleType("pyroute2.config")
-    stub.__spec__ = spec
-    stub.__file__ = spec.origin if spec else None
-    stub.data_plugins_pkgs = []  # type: ignore[attr-defined]
-    stub.data_plugins_path = []  # type: ignore[attr-defined]
-    stub.machine = os.uname().machine  # type: ignore[attr-defined]  (platform.machine() is this)
-    stub.AF_BRIDGE = getattr(_socket, "AF_BRIDGE", 7)  # type: ignore[attr-defined]
-    stub.AF_NETLINK = getattr(_socket, "AF_NETLINK", 16)  # type: ignore[attr-defined]
-
-    def real_attribute(name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)  # the import system asks for __path__ and the like
-        real = sys.modules.get("pyroute2.config")
-        if real is None or real is stub:
-            real = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-            spec.loader.exec_module(real)  # type: ignore[union-attr]
-        return getattr(real, name)
-
-    stub.__getattr__ = real_attribute  # type: ignore[attr-defined]  (PEP 562)
-    return stub
-
-
-class _LazyLogger:
-    """``logging.getLogger(name)``, importing logging when first used."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(real_module("logging").getLogger(self.name), attr)
-
-
-#: The codecs' modules import logging, threading, traceback, weakref, socket
-#: and pkgutil (with textwrap, string, selectors and more behind them: 15-25
-#: ms) but at import only call ``logging.getLogger`` and
-#: ``threading.Lock``/``local`` and read socket's constants, and later use
-#: ``weakref.proxy`` and ``inet_pton``/``inet_ntop``; the rest is for their
-#: error paths. (``socket.AddressFamily`` appears only in pyroute2.common's
-#: signatures, and its constants are the plain ints of ``_socket``.)
-_CODEC_STAND_INS = {
-    "socket": {**{name: getattr(_socket, name) for name in ("AF_INET", "AF_INET6", "AF_UNSPEC", "inet_ntop",
-                                                              "inet_pton")}, "AddressFamily": int},
-    "pkgutil": {},
-    "logging": {"getLogger": _LazyLogger},
-    "threading": {"Lock": _thread.allocate_lock, "RLock": _thread.RLock, "local": _thread._local},
-    "traceback": {},
-    "weakref": {"proxy": _weakref.proxy},
-}
-
-
 class NetlinkError(OSError):
     """A negative netlink ACK; ``errno`` is the kernel's error number."""
 
@@ -162,7 +55,7 @@ class RTNL:
     """One rtnetlink socket, in the host's netns or in ``/proc/<pid>/ns/net``."""
 
     def __init__(self, netns_pid: int | None = None) -> None:
-        self.msgs = _light_import()
+        self.msgs = codecs.messages()
         self.seq = 0
         if netns_pid is None:
             self.sock = self._open()
@@ -182,8 +75,8 @@ class RTNL:
                 os.close(target)
 
     @staticmethod
-    def _open() -> _socket.socket:
-        s = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+    def _open() -> socket.socket:
+        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         s.bind((0, 0))
         return s
 
@@ -257,7 +150,7 @@ class RTNL:
 
     def addresses(self, index: int | None = None) -> list[tuple[int, str, int]]:
         out = []
-        for m in self.request("ifaddrmsg", RTM_GETADDR, NLM_F_DUMP, {"family": _socket.AF_INET}, []):
+        for m in self.request("ifaddrmsg", RTM_GETADDR, NLM_F_DUMP, {"family": socket.AF_INET}, []):
             if index is None or m["index"] == index:
                 out.append((m["index"], m.get_attr("IFA_ADDRESS"), m["prefixlen"]))
         return out
@@ -265,7 +158,7 @@ class RTNL:
     def routes(self) -> list[str]:
         """Destinations (CIDR) of every IPv4 route in every table."""
         out = []
-        for m in self.request("rtmsg", RTM_GETROUTE, NLM_F_DUMP, {"family": _socket.AF_INET}, []):
+        for m in self.request("rtmsg", RTM_GETROUTE, NLM_F_DUMP, {"family": socket.AF_INET}, []):
             dst = m.get_attr("RTA_DST")
             if dst:
                 out.append(f"{dst}/{m['dst_len']}")
@@ -274,7 +167,7 @@ class RTNL:
 
     def default_gateway(self) -> str | None:
         """The gateway of the main table's IPv4 default route, if there is one."""
-        for m in self.request("rtmsg", RTM_GETROUTE, NLM_F_DUMP, {"family": _socket.AF_INET}, []):
+        for m in self.request("rtmsg", RTM_GETROUTE, NLM_F_DUMP, {"family": socket.AF_INET}, []):
             if m["dst_len"] == 0 and m["table"] == 254:
                 return m.get_attr("RTA_GATEWAY") or ""
         return None

@@ -272,4 +272,4 @@ class NetworkDriverConformance(MultiNetworkConformance):
 
 class TestNetworkDriverConformance(NetworkDriverConformance):
     """Collected by ``--pyargs pyctr.testing.conformance.network`` with the plugin's
-    ``network_driver`` fixture (skipped unless ``--pyctr-driver=network:NAME``)."""
+    ``network_driver`` fixture (an error without ``--pyctr-driver=network:NAME``)."""
