@@ -160,7 +160,7 @@ def _preload(config: Config) -> None:
         engine.storage  # noqa: B018
         engine.driver("cgroup", config.cgroup_manager)
         engine.driver("network", config.network)
-        plugins.pm.hook.pyctr_create_runtime  # noqa: B018  (the hook plugins, loaded)
+        plugins.load()  # (the hook plugins, loaded)
     except Exception:  # noqa: BLE001, S110  (a driver that cannot load fails in the job, with its reason)
         pass
     finally:

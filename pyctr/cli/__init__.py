@@ -81,10 +81,18 @@ def _main(argv: list[str] | None) -> None:
         _error(str(e))
         sys.exit(125)
     except Exception as e:  # a bug in pyctr or a plugin: still one line (PYCTR_DEBUG=1: the traceback)
-        if os.environ.get("PYCTR_DEBUG"):
+        if os.environ.get("PYCTR_DEBUG") or _log_level() == "debug":
             raise
         _error(f"internal error: {type(e).__name__}: {e} (PYCTR_DEBUG=1 shows where)")
         sys.exit(125)
+
+
+def _log_level() -> str:
+    """--log-level (or PYCTR_LOG_LEVEL) of this command: debug shows an internal error's traceback."""
+    from pyctr.cli import settings
+
+    flags = settings.current.flags if settings.current is not None else {}
+    return (flags.get("log_level") or os.environ.get("PYCTR_LOG_LEVEL") or "").lower()
 
 
 def _exit_now(code: int) -> None:

@@ -265,7 +265,10 @@ class VolumeDriver(Driver):
 
     @abc.abstractmethod
     def unmount(self, name: str, container_id: str) -> None:
-        """Release one container's use; the last release unmounts."""
+        """Release ``container_id``'s use of the volume; the last release unmounts. The data stays.
+
+        Idempotent: a container that holds no use of it (never mounted it, or released it
+        already) changes nothing, and the volume stays in use by the others."""
 
     @abc.abstractmethod
     def path(self, name: str) -> Path:

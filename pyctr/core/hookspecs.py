@@ -131,7 +131,8 @@ def pyctr_namespace_flags(spec: ContainerSpec) -> int | None:
     Every namespace kind (user, mount, uts, ipc, network, pid, cgroup) is a
     hook implementation of its own; the flags are OR-ed together.
 
-    Runs in: parent, when the container is created.
+    Runs in: parent, at every start of the container (``run``, ``start``,
+    ``restart``), before its init is made.
 
     :param spec: the container's specification.
     :returns: a single ``CLONE_NEW*`` flag or None.
@@ -144,7 +145,9 @@ def pyctr_create_container(container: Container) -> None:
 
     Runs in: parent.
 
-    :param container: the new container (``id``, ``name``, ``spec``, ``rootfs``).
+    :param container: the new container (:class:`pyctr.core.container.Container`: ``id``,
+        ``name``, ``image_id``, ``spec``, ``drivers``, ``status``; its writable layer is the
+        storage driver's ``container_view`` of ``id``, not an attribute).
     """
 
 
@@ -212,8 +215,12 @@ def pyctr_poststart(container: Container, pid: int) -> None:
 def pyctr_poststop(container: Container) -> None:
     """The container's init has exited (or its start failed); release its resources.
 
-    Must be idempotent: it may run again after a crash. Every implementation
-    runs even if another one raises; the errors are reported afterwards.
+    ``container.status`` is "exited" ("created" when the start failed),
+    ``container.exit_code`` the exit code pyctr reports (128+N for signal N)
+    and ``container.finished`` the time. Runs once per stop; it may run again
+    only after pyctr was killed during the stop (so it must be idempotent).
+    Every implementation runs even if another one raises, each through
+    pluggy on its own; the errors are reported afterwards.
 
     Runs in: parent or the detached monitor.
 

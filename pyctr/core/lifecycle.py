@@ -342,7 +342,13 @@ def cleanup(engine: Engine, container: Container, exit_code: int, removing: bool
     and the "exited" record is not written (a pyctr killed before the removal
     leaves "running" with a dead pid, which reconcile turns into this cleanup
     again).
+
+    The poststop hooks see the stop as it is: ``status`` ("exited", or "created" for a start
+    that failed), ``exit_code`` and ``finished`` are set before they run (and recorded after).
     """
+    container.status = "exited" if container.started else "created"
+    container.exit_code = exit_code
+    container.finished = time.time()
     errors = plugins.poststop(container)
     try:
         _take_cgroups_ahead(engine, container)  # (a start that failed before it took them)
@@ -383,10 +389,7 @@ def cleanup(engine: Engine, container: Container, exit_code: int, removing: bool
         errors += mounts.release(engine, container)
     # recorded last: a pyctr killed before this leaves "running" with a dead
     # pid, which reconcile turns into this cleanup again
-    container.status = "exited" if container.started else "created"
-    container.exit_code = exit_code
     container.pid = 0
-    container.finished = time.time()
     if not removing:
         with transaction(engine.db):
             container.save(engine.db)

@@ -1,6 +1,9 @@
-"""Choosing drivers: stevedore by name, or the first that works from a priority list.
+"""Choosing drivers: stevedore by name, or the first that works by the drivers' own priorities.
 
-Only the chosen driver's module is imported. Listing names (for ``--help``
+A named driver: only its module is imported. Auto-selection (no name given)
+imports the installed drivers of the kind to read each class's
+``Driver.priority`` (lower first; None: only when named) and probes them in
+that order, the name breaking ties. Listing names (for ``--help``
 choices and error messages) reads entry point metadata without importing
 anything.
 """
@@ -19,16 +22,6 @@ from pyctr.core.errors import (
 
 if TYPE_CHECKING:
     from pyctr.core.drivers import Driver, DriverContext
-
-#: auto-selection order per kind when the user names no driver
-PRIORITY: dict[str, tuple[str, ...]] = {
-    "storage": ("overlay2", "vfs"),
-    "network": ("bridge", "none"),
-    "volume": ("local",),
-    "cgroup": ("cgroupfs",),
-    "runtime": ("pyctr",),
-}
-
 
 def namespace(kind: str) -> str:
     return f"pyctr.{kind}"
@@ -107,6 +100,22 @@ def probe(kind: str, name: str, ctx: DriverContext) -> str | None:
     return None
 
 
+def auto_order(kind: str, reasons: list[str] | None = None) -> list[str]:
+    """Driver names of ``kind`` that auto-selection may pick, by their class's priority (then name).
+    A driver that fails to load is left out (its reason added to ``reasons``)."""
+    ranked = []
+    for candidate in names(kind):
+        try:
+            priority = driver_class(kind, candidate).priority
+        except DriverError as e:
+            if reasons is not None:
+                reasons.append(f"{candidate}: {e}")
+            continue
+        if priority is not None:
+            ranked.append((priority, candidate))
+    return [candidate for _, candidate in sorted(ranked)]
+
+
 def select(kind: str, name: str | None, ctx: DriverContext) -> Driver:
     """The driver instance to use: the named one, or the first workable by priority.
 
@@ -119,9 +128,7 @@ def select(kind: str, name: str | None, ctx: DriverContext) -> Driver:
         cls.probe(ctx)
     else:
         reasons = []
-        for candidate in PRIORITY.get(kind, ()) + tuple(n for n in names(kind) if n not in PRIORITY.get(kind, ())):
-            if candidate not in names(kind):
-                continue
+        for candidate in auto_order(kind, reasons):
             try:
                 cls = driver_class(kind, candidate)
                 cls.probe(ctx)

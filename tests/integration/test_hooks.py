@@ -65,7 +65,7 @@ def pyctr_poststart(container, pid):
 
 @hookimpl
 def pyctr_poststop(container):
-    _say("pyctr_poststop", status=container.status)
+    _say("pyctr_poststop", status=container.status, exit_code=container.exit_code)
     raise RuntimeError("a failing poststop must not stop the others")
 
 @hookimpl
@@ -156,7 +156,29 @@ def test_pyctr_poststart_gets_the_init_pid(run_once):
 
 def test_pyctr_poststop_runs_once_the_container_stopped_even_if_it_fails(run_once):
     calls = _calls(run_once.stderr, "pyctr_poststop")
-    assert calls and calls[0]["hostpidns"] == "True"
+    assert len(calls) == 1 and calls[0]["hostpidns"] == "True"
+    assert (calls[0]["status"], calls[0]["exit_code"]) == ("exited", "0")
+
+
+SECOND = r'''
+import sys
+from pyctr import hookimpl
+
+@hookimpl
+def pyctr_poststop(container):
+    sys.stderr.write(f"HOOK second_poststop status={container.status} exit_code={container.exit_code}\n")
+'''
+
+
+def test_pyctr_poststop_gets_the_exit_code_and_every_plugin_runs_though_one_fails(recorded, tmp_path):
+    from tests.helpers import install_hook_plugin
+
+    install_hook_plugin(tmp_path / "site", "pyctr-second", "pyctr_second", SECOND)
+    r = recorded("--network=none", "run", "--rm", "busybox", "sh", "-c", "exit 3")
+    assert r.returncode == 3, r.stderr
+    for name in ("pyctr_poststop", "second_poststop"):  # the recorder's raises; the other still runs
+        calls = _calls(r.stderr, name)
+        assert [(c["status"], c["exit_code"]) for c in calls] == [("exited", "3")], (name, r.stderr)
 
 
 def test_pyctr_cleanup_orphans_runs_in_system_prune(recorded):

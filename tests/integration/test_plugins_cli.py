@@ -30,12 +30,18 @@ def test_disabling_autoload_drops_the_example_hook_plugin_but_not_builtins(pyctr
 
 
 def test_load_plugins_allow_list(pyctr):
-    pyctr.env["PYCTR_LOAD_PLUGINS"] = "some-other-dist"
-    names = {x["Name"] for x in json.loads(pyctr("plugins", "--format", "json").stdout)}
-    assert "example-labels" not in names
-    pyctr.env["PYCTR_LOAD_PLUGINS"] = "pyctr-example"
+    pyctr.env["PYCTR_LOAD_PLUGINS"] = "pyctr-example"  # a distribution
     names = {x["Name"] for x in json.loads(pyctr("plugins", "--format", "json").stdout)}
     assert "example-labels" in names
+    pyctr.env["PYCTR_LOAD_PLUGINS"] = "example-labels"  # an entry point's name
+    names = {x["Name"] for x in json.loads(pyctr("plugins", "--format", "json").stdout)}
+    assert "example-labels" in names
+    pyctr.env["PYCTR_LOAD_PLUGINS"] = ""  # none
+    names = {x["Name"] for x in json.loads(pyctr("plugins", "--format", "json").stdout)}
+    assert "example-labels" not in names
+    pyctr.env["PYCTR_LOAD_PLUGINS"] = "some-other-dist"  # a name nothing has: said, not silently nothing
+    r = pyctr("plugins")
+    assert r.returncode == 125 and "PYCTR_LOAD_PLUGINS names some-other-dist" in r.stderr, r.stderr
 
 
 def test_info_reports_storage_cgroup_kernel(pyctr):

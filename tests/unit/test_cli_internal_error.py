@@ -43,3 +43,11 @@ def test_pyctr_debug_shows_the_traceback(tmp_path: Path) -> None:
     r = run(tmp_path, debug=True)
     assert r.returncode == 1
     assert "Traceback (most recent call last)" in r.stderr and "KeyError: 'no such thing'" in r.stderr
+
+
+def test_log_level_debug_shows_the_traceback_too(tmp_path: Path) -> None:
+    code = CODE.replace('main(["--root"', 'main(["--log-level=debug", "--root"')
+    env = {"PATH": "/usr/bin:/bin", "PYCTR_CONFIG": str(tmp_path / "none.toml"), "PYCTR_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "root"), str(tmp_path / "run")],
+                       capture_output=True, text=True, env=env, check=False)
+    assert r.returncode == 1 and "Traceback (most recent call last)" in r.stderr, r.stderr
