@@ -130,13 +130,12 @@ def test_every_limit_is_written(cg: Harness) -> None:
 def test_docker_default_swap_is_twice_memory(cg: Harness) -> None:
     handle = cg.create({"memory": 32 * MiB})
     if handle["version"] == 1:
-        f = _file(handle, "memory", "memory.memsw.limit_in_bytes")
-        if f.exists():
-            assert f.read_text().strip() == str(64 * MiB)
+        f, expected = _file(handle, "memory", "memory.memsw.limit_in_bytes"), str(64 * MiB)
     else:
-        f = _file(handle, "unified", "memory.swap.max")
-        if f.exists():
-            assert f.read_text().strip() == str(32 * MiB)
+        f, expected = _file(handle, "unified", "memory.swap.max"), str(32 * MiB)
+    if not f.exists():  # a skip says so (and the skip check wants it run on another leg); a pass would lie
+        pytest.skip(f"no swap accounting on this kernel ({f.name} is missing)")
+    assert f.read_text().strip() == expected
 
 
 def test_update_memory_above_the_swap_limit_is_refused_on_v1(cg: Harness) -> None:

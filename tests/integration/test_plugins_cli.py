@@ -134,3 +134,22 @@ def test_installing_a_distribution_refreshes_the_entry_point_index(pyctr, tmp_pa
     (info / "entry_points.txt").write_text("[pyctr.volume]\nlate-driver = pyctr_example.volume:ExampleVolumeDriver\n")
     names = {x["Name"] for x in json.loads(pyctr("plugins", "--format", "json").stdout)}
     assert "late-driver" in names
+
+
+@pytest.mark.root
+def test_a_hook_plugin_that_fails_to_import_is_named_and_listed(busybox, tmp_path):
+    from tests.helpers import install_hook_plugin
+
+    busybox.env["PYTHONPATH"] = install_hook_plugin(tmp_path / "site", "pyctr-broken", "pyctr_broken",
+                                                    "import no_such_module_anywhere\n")
+    r = busybox("--network=none", "run", "--rm", "busybox", "true")
+    assert r.returncode == 125, r.stderr
+    (line,) = r.stderr.splitlines()  # one line, naming the entry point and the distribution
+    assert "'broken'" in line and "pyctr-broken" in line and "no_such_module_anywhere" in line, line
+    assert busybox("ps", "-a", "-q").stdout.strip() == ""  # nothing half-made
+    listed = busybox("plugins")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = [x for x in listed.stdout.splitlines() if x.split()[:1] == ["broken"]]
+    assert "pyctr-broken" in row and "no: failed to load" in row and "no_such_module_anywhere" in row, row
+    busybox.env["PYCTR_IGNORE_PLUGIN_ERRORS"] = "1"
+    assert busybox("--network=none", "run", "--rm", "busybox", "true").returncode == 0
