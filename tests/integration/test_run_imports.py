@@ -29,6 +29,9 @@ EXPECTED_STDLIB = {
     "importlib", "ipaddress", "json", "json.decoder", "json.encoder", "json.scanner", "ntpath", "pathlib",
     "re", "re._casefix", "re._compiler", "re._constants", "re._parser", "_sre", "struct", "typing", "urllib",
     "urllib.parse", "warnings", "_winapi", "nt",
+    # the interpreter's basics, which 3.11 imports only on first use when started with -c
+    "_collections", "_functools", "_operator", "collections", "functools", "importlib._bootstrap",
+    "importlib._bootstrap_external", "itertools", "keyword", "operator", "reprlib", "types",
     # 3.12 and 3.13
     "math", "pathlib._abc", "pathlib._local", "glob", "grp", "_opcode_metadata", "typing.io", "typing.re",
 }
@@ -36,6 +39,7 @@ EXPECTED_PYCTR = {
     "pyctr", "pyctr.cli", "pyctr.cli.fastpath", "pyctr.cli.options", "pyctr.cli.runspec", "pyctr.cli.settings",
     "pyctr.core", "pyctr.core.background", "pyctr.core.config", "pyctr.core.container", "pyctr.core.drivers",
     "pyctr.core.engine", "pyctr.core.entrypoints", "pyctr.core.errors", "pyctr.core.filekeys",
+    "pyctr.core.health", "pyctr.core.logconfig", "pyctr.runtime.runoptions",  # (small: the run's options)
     "pyctr.core.hookspecs", "pyctr.core.lifecycle", "pyctr.core.names", "pyctr.core.plugins",
     "pyctr.core.records", "pyctr.core.rootless", "pyctr.core.selection", "pyctr.core.spec", "pyctr.core.state",
     "pyctr.core.trees", "pyctr.images", "pyctr.images.reference", "pyctr.images.store", "pyctr.kernel",
