@@ -47,7 +47,8 @@ EXPECTED_PYCTR = {
     "pyctr.network_plugins.none", "pyctr.plugins", "pyctr.plugins.cgroupfs", "pyctr.plugins.cgroupfs.common",
     "pyctr.plugins.cgroupfs.resources", "pyctr.plugins.cgroupfs.v1", "pyctr.plugins.cgroupfs.v2",
     "pyctr.plugins.namespaces", "pyctr.runtime", "pyctr.runtime.child", "pyctr.runtime.driver",
-    "pyctr.runtime.launch", "pyctr.runtime.seccomp", "pyctr.runtime.security", "pyctr.storage_plugins",
+    "pyctr.runtime.launch", "pyctr.runtime.seccomp", "pyctr.runtime.security", "pyctr.runtime.steps",
+    "pyctr.storage_plugins",
     "pyctr.storage_plugins.overlay2",
 }
 
