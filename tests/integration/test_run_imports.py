@@ -48,6 +48,7 @@ EXPECTED_PYCTR = {
     "pyctr.plugins.cgroupfs.resources", "pyctr.plugins.cgroupfs.v1", "pyctr.plugins.cgroupfs.v2",
     "pyctr.plugins.namespaces", "pyctr.runtime", "pyctr.runtime.child", "pyctr.runtime.driver",
     "pyctr.runtime.launch", "pyctr.runtime.seccomp", "pyctr.runtime.security", "pyctr.runtime.steps",
+    "pyctr.runtime.plan",  # (oci: the process plan, built for every start)
     "pyctr.storage_plugins",
     "pyctr.storage_plugins.overlay2",
 }
