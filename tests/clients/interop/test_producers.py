@@ -178,12 +178,15 @@ def test_umoci_insert_and_repack(pyctr, registry, source, tmp_path):
 # -- podman build -----------------------------------------------------------------------------
 @pytest.mark.skipif(not shutil.which("podman"), reason="podman not installed")
 def test_podman_build(pyctr, registry, source, tmp_path):
-    root, runroot = tmp_path / "podman-root", tmp_path / "podman-run"
+    import tempfile
+
+    root = tmp_path / "podman-root"
+    runroot = Path(tempfile.mkdtemp(prefix="pyctr-pm-"))  # podman wants a runroot under 50 characters
     base = ["podman", "--root", str(root), "--runroot", str(runroot), "--storage-driver", "vfs",
             "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
     ctx = tmp_path / "ctx"
     ctx.mkdir()
-    shutil.copytree(source, ctx / "rootfs", symlinks=True)
+    subprocess.run(["cp", "-a", str(source), str(ctx / "rootfs")], check=True)  # fifos, owners, links kept
     (ctx / "Containerfile").write_text("FROM scratch\nCOPY rootfs/ /\nCMD [\"/bin/sh\"]\n")
     ref = f"{registry.host}/interop/podman:t"
     try:
