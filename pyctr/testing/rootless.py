@@ -246,7 +246,8 @@ def python_for(user: TestUser, base: Path) -> str:
             target = site / file
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    for dirpath, dirnames, filenames in os.walk(base):
+    os.chmod(base, 0o755)
+    for dirpath, _dirnames, _filenames in os.walk(venv):
         os.chmod(dirpath, 0o755)
     return str(python)
 

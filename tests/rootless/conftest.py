@@ -85,7 +85,7 @@ def _host_mounts_under(path: Path) -> list[str]:
 @pytest.fixture
 def session(request, test_user, user_python, rootless_base) -> rootless.Session:
     """The user's session for this test; afterwards: nothing of the user still runs, nothing mounted."""
-    base = rootless_base / f"t-{request.node.name[:60].replace('/', '_').replace('[', '_').replace(']', '')}"
+    base = rootless_base / f"t-{request.node.name[:28].replace('/', '_').replace('[', '_').replace(']', '')}"
     if base.exists():
         shutil.rmtree(base)
     s = rootless.Session(test_user, base, user_python)

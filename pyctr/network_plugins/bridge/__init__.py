@@ -38,6 +38,7 @@ from typing import Any
 from pyctr.core.drivers import DriverContext, NetworkAttachment, NetworkDriver
 from pyctr.core.errors import (
     DriverError,
+    DriverNotSupported,
     NotFound,
     PrerequisitesMissing,
     PyctrError,
@@ -82,6 +83,11 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
 
         if not os.path.exists("/proc/sys/net/ipv4"):
             raise PrerequisitesMissing("the bridge network driver needs IPv4 networking in this kernel")
+        from pyctr.core import rootless
+
+        if rootless.active():
+            raise DriverNotSupported("the bridge network driver needs root (veths into the host's network); "
+                                     "rootless containers use slirp4netns")
         if not nat.available():
             raise PrerequisitesMissing("the bridge network driver needs nftables: install the nftables package")
         if importlib.util.find_spec("pyroute2") is None:

@@ -1,0 +1,123 @@
+"""The rootless network (slirp4netns): outbound through the helper, published ports on the
+host's loopback reached with curl, -P, none, host; privileged ports refused before anything exists."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+
+import pytest
+
+from pyctr.testing.registry import free_port
+
+
+def _curl(session, url: str, tries: int = 50) -> str:
+    for _ in range(tries):
+        done = session.run(["curl", "-s", "--max-time", "2", url])
+        if done.returncode == 0 and done.stdout:
+            return done.stdout
+        time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+HTTPD = "mkdir -p /www && echo hello-from-$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www"
+
+
+def test_default_network_is_slirp4netns(busybox):
+    out = busybox.pyctr("run", "--rm", "busybox", "sh", "-c", "ip -o -4 addr show; ip route; cat /etc/resolv.conf",
+                        check=True).stdout
+    assert "tap0    inet 10.0.2.100/24" in out
+    assert "default via 10.0.2.2 dev tap0" in out
+    assert "nameserver 10.0.2.3" in out
+
+
+def test_published_port_on_loopback(busybox):
+    port = free_port()
+    busybox.pyctr("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", "busybox", "sh", "-c", HTTPD,
+                  check=True)
+    try:
+        host = busybox.pyctr("inspect", "--format", "{{.Config.Hostname}}", "web", check=True).stdout.strip()
+        assert _curl(busybox, f"http://127.0.0.1:{port}/") == f"hello-from-{host}\n"
+        assert busybox.pyctr("port", "web", check=True).stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
+        # slirp4netns listens in the host's namespace, as the user: only on loopback
+        listening = [p for p, (uid, cmd) in busybox.processes().items() if cmd.startswith("/usr/bin/slirp4netns")]
+        assert len(listening) == 1
+    finally:
+        busybox.pyctr("rm", "-f", "web")
+
+
+def test_publish_all_picks_free_ports(busybox):
+    busybox.pyctr("run", "-d", "--name", "web", "--expose", "80", "-P", "busybox", "sh", "-c", HTTPD, check=True)
+    try:
+        mapping = busybox.pyctr("port", "web", "80", check=True).stdout.strip()
+        host_port = int(mapping.rsplit(":", 1)[1])
+        assert host_port >= 1024
+        assert _curl(busybox, f"http://127.0.0.1:{host_port}/").startswith("hello-from-")
+    finally:
+        busybox.pyctr("rm", "-f", "web")
+
+
+@pytest.fixture
+def host_http_server():
+    """An HTTP server on the host's loopback (this test's own, stopped after)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = b"outbound-ok\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_outbound_through_the_helper(busybox, host_http_server):
+    """The container's connection leaves through slirp4netns as an ordinary socket of the user's:
+    here to the host's loopback (10.0.2.2), which only allow_host_loopback opens."""
+    url = f"http://10.0.2.2:{host_http_server}/"
+    # (busybox-static's wget -T crashes: the time limit is timeout's)
+    done = busybox.pyctr("run", "--rm", "busybox", "timeout", "5", "wget", "-q", "-O-", url,
+                         env={"PYCTR_NETWORK_OPT": "allow_host_loopback=true"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "outbound-ok\n"
+    closed = busybox.pyctr("run", "--rm", "busybox", "timeout", "5", "wget", "-q", "-O-", url)
+    assert closed.returncode != 0  # podman's default: the host's loopback is not reachable
+
+
+def test_network_none_and_host(busybox):
+    none = busybox.pyctr("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link", check=True).stdout
+    assert [line.split(":")[1].strip() for line in none.splitlines()] == ["lo"]
+    host = busybox.pyctr("run", "--rm", "--network", "host", "busybox", "ip", "-o", "link", check=True).stdout
+    with open("/proc/net/dev") as f:
+        ours = {line.split(":")[0].strip() for line in f.readlines()[2:]}
+    assert {line.split(":")[1].strip().split("@")[0] for line in host.splitlines()} == ours
+
+
+def test_privileged_port_refused(busybox):
+    done = busybox.pyctr("run", "-d", "--name", "low", "-p", "80:80", "busybox", "true")
+    assert done.returncode == 125
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "port 80 is privileged" in done.stderr and "ip_unprivileged_port_start" in done.stderr
+    assert busybox.pyctr("ps", "-aq", check=True).stdout.strip() == ""
+
+
+def test_port_in_use_is_one_line(busybox):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        done = busybox.pyctr("run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "true")
+    assert done.returncode == 125
+    assert len(done.stderr.strip().splitlines()) == 1 and f"127.0.0.1:{port}" in done.stderr
+    assert busybox.pyctr("ps", "-aq", check=True).stdout.strip() == ""
