@@ -146,3 +146,31 @@ def test_limits_refused_without_delegation(busybox, flag):
     assert len(done.stderr.strip().splitlines()) == 1
     assert "cgroup v1" in done.stderr and "delegated" in done.stderr
     assert busybox.pyctr("ps", "-aq", check=True).stdout.strip() == ""
+
+
+def test_detached_logs_exec_stop_start(busybox):
+    busybox.pyctr("run", "-d", "--name", "d", "--network", "none", "busybox", "sh", "-c",
+                  "echo started; trap 'exit 0' TERM; while true; do sleep 0.1; done", check=True)
+    try:
+        for _ in range(50):
+            if busybox.pyctr("logs", "d").stdout == "started\n":
+                break
+            time.sleep(0.1)
+        assert busybox.pyctr("logs", "d", check=True).stdout == "started\n"
+        assert busybox.pyctr("exec", "d", "hostname", check=True).stdout.strip() == \
+            busybox.pyctr("inspect", "--format", "{{.Config.Hostname}}", "d", check=True).stdout.strip()
+        busybox.pyctr("stop", "d", check=True)
+        assert busybox.pyctr("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "d",
+                             check=True).stdout.strip() == "exited 0"
+        busybox.pyctr("start", "d", check=True)
+        assert busybox.pyctr("inspect", "--format", "{{.State.Status}}", "d", check=True).stdout.strip() == "running"
+        _wait_for_pid(busybox, "d")
+    finally:
+        busybox.pyctr("rm", "-f", "d")
+
+
+def test_attach_interactive_stdin(busybox):
+    done = busybox.pyctr("run", "--rm", "-i", "--network", "none", "busybox", "sh", "-c", "read x; echo got-$x",
+                         input="hello\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "got-hello\n"
