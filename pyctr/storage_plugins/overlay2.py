@@ -55,6 +55,14 @@ VOLATILE_LEFT = "work/work/incompat/volatile"
 PLAIN_DIFF_MARK = "plain-diff"
 
 
+def _kernel_version() -> tuple[int, int]:
+    release = os.uname().release.split("-")[0].split(".")
+    try:
+        return int(release[0]), int(release[1])
+    except (IndexError, ValueError):
+        return (0, 0)
+
+
 def _is_mounted(path: Path) -> bool:
     target = os.path.realpath(path)
     with open("/proc/self/mountinfo") as f:
@@ -76,6 +84,9 @@ class Overlay2StorageDriver(StorageDriver):
                     raise DriverNotSupported("the kernel has no overlay filesystem (modprobe overlay)")
         except OSError as e:
             raise DriverNotSupported(f"cannot read /proc/filesystems: {e.strerror}") from None
+        if rootless.active() and _kernel_version() < (5, 11):
+            raise DriverNotSupported("overlayfs in a user namespace needs Linux 5.11 or later "
+                                     "(rootless: fuse-overlayfs is the fallback, -s fuse-overlayfs)")
         existing = ctx.root
         while not existing.exists():
             existing = existing.parent
