@@ -50,7 +50,7 @@ def test_pulled_layers_with_whiteouts_on_fuse_overlayfs(session, registry, regis
 
 def test_no_dev_fuse_is_one_line(norange_session):
     """A user without access to /dev/fuse (this machine's is 0600; only the main test user got an ACL)."""
-    done = norange_session.pyctr("--storage-driver", "fuse-overlayfs", "images")
+    done = norange_session.pyctr("--storage-driver", "fuse-overlayfs", "info")
     assert done.returncode == 125
     lines = [line for line in done.stderr.splitlines() if not line.startswith("note:")]
     assert len(lines) == 1 and "/dev/fuse" in lines[0]
