@@ -37,7 +37,9 @@ DEFAULT_IDLE = 5.0
 
 
 def default_uri() -> str:
-    if os.geteuid() != 0 and os.environ.get("XDG_RUNTIME_DIR"):
+    from pyctr.core import rootless
+
+    if rootless.active() and os.environ.get("XDG_RUNTIME_DIR"):  # (inside its namespace the user is uid 0)
         return f"unix://{os.environ['XDG_RUNTIME_DIR']}/pyctr/pyctr.sock"
     return "unix:///run/pyctr/pyctr.sock"
 

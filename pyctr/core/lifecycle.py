@@ -176,7 +176,10 @@ def _hand_layer_to_mapped_root(paths: dict[str, str], spec: ContainerSpec) -> No
         return
     top = paths.get("MergedDir") or paths.get("Dir") or ""
     parent = os.path.dirname(os.path.dirname(top))
-    while parent and parent != "/":
+    # Where our own root (uid and gid 0) is mapped in the container's namespace too
+    # (rootless --userns=keep-id), its root may pass our directories: no check needed.
+    ours_mapped = all(any(host == 0 for _, host, _ in m) for m in (spec.uid_map, spec.gid_map or spec.uid_map))
+    while parent and parent != "/" and not ours_mapped:
         if not os.stat(parent).st_mode & 0o001:
             raise UsageError(f"{parent} is not searchable by others, so the remapped root (host uid {uid}) cannot "
                              f"reach the container's files; chmod o+x it or use a --root whose parents are")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from pyctr.core import rootless
 from pyctr.core.errors import UsageError
 
 #: every option's value when it is not given (as the command line's parser leaves it)
@@ -204,9 +205,43 @@ def namespace_modes(spec: Any, o: dict[str, Any]) -> None:
 
     spec.uid_map = parse_map(o["uidmap"], "--uidmap")
     spec.gid_map = parse_map(o["gidmap"], "--gidmap") or list(spec.uid_map)
-    if o["userns"] not in (None, "", "host", "private"):
-        raise UsageError(f"invalid --userns value {o['userns']!r}: host or private")
+    if o["userns"] not in (None, "", "host", "private", "keep-id"):
+        raise UsageError(f"invalid --userns value {o['userns']!r}: host, private or keep-id")
+    if o["userns"] == "keep-id":
+        _keep_id(spec)
+    elif o["userns"] == "private" and not spec.uid_map and rootless.active():
+        raise UsageError("--userns=private needs root: a rootless container is in your user namespace already "
+                         "(--userns=keep-id keeps your own uid inside)")
     if o["userns"] == "private" and not spec.uid_map:
         spec.uid_map = spec.gid_map = [(0, 100000, 65536)]
     if spec.uid_map:
         spec.namespaces["user"] = "private"
+
+
+def _keep_id(spec: Any) -> None:
+    """``--userns=keep-id`` (podman's): a rootless user's own uid and gid are the same inside,
+    the container's root one of the user's subordinate ids.
+
+    The container gets a user namespace of its own inside the user's (whose ids
+    0..N are the user, then the /etc/subuid range): the user's id there (0)
+    becomes the user's real uid U inside; 0..U-1 inside are 1..U of the
+    user's namespace; above U the ids are the same. (The image's files keep
+    the ids of the user's namespace, so a file of root's in the image shows as
+    owned by U inside: podman copies and chowns the image instead.)
+    """
+    if not rootless.active():
+        raise UsageError("--userns=keep-id is for rootless users: it keeps your own uid inside the container")
+    if rootless.single_mapping():
+        raise UsageError("--userns=keep-id needs a /etc/subuid and /etc/subgid range for your account "
+                         "(usermod --add-subuids/--add-subgids, then pyctr system migrate)")
+    maps = []
+    for own, kind in ((rootless.uid() or 0, "uid"), (rootless.gid(), "gid")):
+        with open(f"/proc/self/{kind}_map") as f:
+            size = sum(int(line.split()[2]) for line in f if line.strip())
+        if own + 1 >= size:
+            raise UsageError(f"--userns=keep-id: your {kind} {own} is beyond the {size} ids of your namespace "
+                             f"(its /etc/sub{kind} range is too small)")
+        maps.append([(0, 1, own), (own, 0, 1), (own + 1, own + 1, size - own - 1)])
+    spec.uid_map, spec.gid_map = maps
+    if not spec.user:
+        spec.user = f"{rootless.uid()}:{rootless.gid()}"

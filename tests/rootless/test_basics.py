@@ -174,3 +174,42 @@ def test_attach_interactive_stdin(busybox):
                          input="hello\n")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "got-hello\n"
+
+
+def test_userns_keep_id(busybox):
+    """--userns=keep-id: the user's own uid and gid inside; what it writes in a bind mount is the user's."""
+    user = busybox.user
+    work = busybox.home / "keep"
+    busybox.run(["mkdir", str(work)], check=True)
+    out = busybox.pyctr("run", "--rm", "--network", "none", "--userns=keep-id", "-v", f"{work}:/w", "busybox", "sh",
+                        "-c", "id -u; id -g; stat -c %u /w; touch /w/made; cat /proc/self/uid_map", check=True)
+    lines = out.stdout.split("\n")
+    assert lines[:3] == [str(user.uid), str(user.gid), str(user.uid)]
+    st = os.lstat(work / "made")
+    assert (st.st_uid, st.st_gid) == (user.uid, user.gid)
+    # the container's root is the user's first subordinate id on the host
+    assert f"{user.uid}          0          1" in " ".join(lines[3:]) or any(
+        line.split() == [str(user.uid), "0", "1"] for line in lines[3:])
+
+
+def test_api_socket_in_the_runtime_dir(busybox):
+    """pyctr system service as the user listens on $XDG_RUNTIME_DIR/pyctr/pyctr.sock."""
+    import subprocess
+
+    sock = busybox.runtime / "pyctr" / "pyctr.sock"
+    service = subprocess.Popen([busybox.python, "-m", "pyctr", "system", "service", "--time", "0"],
+                               user=busybox.user.uid, group=busybox.user.gid, extra_groups=[], env=busybox.env,
+                               cwd=str(busybox.home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        ping = busybox.run(["curl", "-s", "--unix-socket", str(sock), "http://d/_ping"], check=True).stdout
+        assert ping == "OK"
+        images = busybox.run(["curl", "-s", "--unix-socket", str(sock), "http://d/images/json"], check=True).stdout
+        assert "busybox:latest" in images
+        assert os.stat(sock).st_uid == busybox.user.uid
+    finally:
+        service.terminate()
+        service.wait(timeout=10)
