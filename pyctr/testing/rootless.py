@@ -291,12 +291,28 @@ class Session:
             timeout: float = 120, check: bool = False, cwd: str | None = None) -> subprocess.CompletedProcess:
         """``argv`` as the user, with its session's environment (plus ``env``)."""
         full = dict(self.env, **(env or {}))
-        done = subprocess.run(argv, user=self.user.uid, group=self.user.gid, extra_groups=[], env=full,
-                              input=input, capture_output=True, text=True, timeout=timeout,
-                              cwd=cwd or str(self.home))
+        if self.cgroup is not None:
+            # Into the user's delegated cgroup first (as root: the move needs the common
+            # ancestor's cgroup.procs), then the user's ids: what a login session does.
+            done = subprocess.run(argv, env=full, input=input, capture_output=True, text=True, timeout=timeout,
+                                  cwd=cwd or str(self.home), preexec_fn=self._enter_cgroup_and_drop)
+        else:
+            done = subprocess.run(argv, user=self.user.uid, group=self.user.gid, extra_groups=[], env=full,
+                                  input=input, capture_output=True, text=True, timeout=timeout,
+                                  cwd=cwd or str(self.home))
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr}")
         return done
+
+    #: a delegated cgroup v2 directory the user's commands start in (see :func:`delegate_cgroup`)
+    cgroup: Path | None = None
+
+    def _enter_cgroup_and_drop(self) -> None:
+        with open(self.cgroup / "cgroup.procs", "w") as f:
+            f.write(str(os.getpid()))
+        os.setgroups([])
+        os.setresgid(self.user.gid, self.user.gid, self.user.gid)
+        os.setresuid(self.user.uid, self.user.uid, self.user.uid)
 
     def pyctr(self, *args: str, **kwargs) -> subprocess.CompletedProcess:  # noqa: ANN003
         return self.run([self.python, "-m", "pyctr", *args], **kwargs)
@@ -350,3 +366,53 @@ def user_processes(user: TestUser) -> dict[int, tuple[int, str]]:
         if real in ids:
             found[int(entry)] = (real, cmdline)
     return found
+
+
+CGROUP2 = Path("/sys/fs/cgroup")
+DELEGATED_FILES = ("cgroup.procs", "cgroup.subtree_control", "cgroup.threads")
+
+
+def cgroup_v2() -> bool:
+    return (CGROUP2 / "cgroup.controllers").exists()
+
+
+def delegate_cgroup(user: TestUser, name: str) -> tuple[Path, Path, Path]:
+    """A cgroup v2 subtree delegated to ``user``, as systemd's ``Delegate=yes`` makes one:
+    the directory and its cgroup.procs, cgroup.subtree_control and cgroup.threads are the
+    user's, with cpu, memory and pids enabled for its children. Returns (the subtree, the
+    leaf the user's commands run in, the parent for its containers): a cgroup that holds
+    processes cannot hand controllers down (cgroup v2's "no internal processes")."""
+    own = CGROUP2 / _own_cgroup_v2().lstrip("/")
+    top = own / name
+    top.mkdir()
+    want = [c for c in ("cpu", "memory", "pids") if c in (own / "cgroup.controllers").read_text().split()]
+    for parent in (own, top):
+        with open(parent / "cgroup.subtree_control", "w") as f:
+            f.write(" ".join(f"+{c}" for c in want))
+    leaf, containers = top / "cmds", top / "containers"
+    for d in (leaf, containers):
+        d.mkdir()
+    with open(containers / "cgroup.subtree_control", "w") as f:
+        f.write(" ".join(f"+{c}" for c in want))
+    for d in (top, leaf, containers):
+        os.chown(d, user.uid, user.gid)
+        for file in DELEGATED_FILES:
+            os.chown(d / file, user.uid, user.gid)
+    return top, leaf, containers
+
+
+def _own_cgroup_v2() -> str:
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                return line.rstrip("\n")[3:]
+    return "/"
+
+
+def remove_cgroup_tree(top: Path) -> None:
+    """Remove a test's delegated subtree, deepest first (its processes are gone by then)."""
+    for dirpath, _dirnames, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass

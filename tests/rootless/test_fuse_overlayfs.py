@@ -22,9 +22,9 @@ def test_run_on_fuse_overlayfs(busybox_tar, session):
         seen = s.pyctr("unshare", "cat", "/proc/self/mountinfo", check=True).stdout
         line = next(line for line in seen.splitlines() if line.split()[4] == merged)
         assert " - fuse.fuse-overlayfs " in line
-        helpers = [cmd for uid, cmd in s.processes().values() if cmd.startswith("fuse-overlayfs")]
+        helpers = [cmd for uid, cmd in s.processes().values() if os.path.basename(cmd.split(" ")[0]) == "fuse-overlayfs"]
         assert len(helpers) == 1 and all(uid == s.user.uid for uid, cmd in s.processes().values()
-                                         if cmd.startswith("fuse-overlayfs"))
+                                         if os.path.basename(cmd.split(" ")[0]) == "fuse-overlayfs")
         out = s.pyctr("exec", "f", "sh", "-c", "cat /etc/motd; ls /bin/true; stat -c %u:%g /home/user99",
                       check=False).stdout.split()
         assert out[0] == "changed" and out[-1] == "99:99"
@@ -34,7 +34,7 @@ def test_run_on_fuse_overlayfs(busybox_tar, session):
         assert (st.st_mode & 0o170000) == 0o020000 and st.st_rdev == 0
     finally:
         s.pyctr("rm", "-f", "f")
-    assert not [cmd for uid, cmd in s.processes().values() if cmd.startswith("fuse-overlayfs")]
+    assert not [cmd for uid, cmd in s.processes().values() if os.path.basename(cmd.split(" ")[0]) == "fuse-overlayfs"]
 
 
 @pytest.mark.registry
