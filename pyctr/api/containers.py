@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 @route("POST", "/containers/create")
 def create(req: Request) -> None:
     from pyctr.api.createbody import translate
-    from pyctr.core import events, lifecycle
+    from pyctr.core import lifecycle
     from pyctr.runtime.runoptions import build_spec
 
     body = req.body_json(required=True)
@@ -48,7 +48,6 @@ def create(req: Request) -> None:
                                 f'"{existing[0] if existing else ""}". You have to remove (or rename) that '
                                 f'container to be able to reuse that name.') from None
         raise
-    events.container_event(engine, container, "create")
     req.json({"Id": container.id, "Warnings": []}, status=201)
 
 
@@ -68,7 +67,6 @@ def _familiar(ref: str) -> str:
 def start(req: Request, id: str) -> None:  # noqa: A002
     from pyctr.api.launcher import JobFailed
     from pyctr.api.streams import take_pending
-    from pyctr.core import events
 
     engine = req.engine
     c = lookup(engine, id)
@@ -91,19 +89,17 @@ def start(req: Request, id: str) -> None:  # noqa: A002
         raise ApiError(status, str(e)) from None
     finally:
         job.close()
-    events.container_event(engine, c, "start")
     req.empty(204)
 
 
 def _remove_quietly(engine: Engine, container_id: str) -> None:
-    from pyctr.core import events, lifecycle
+    from pyctr.core import lifecycle
     from pyctr.core.container import lookup as find
     from pyctr.core.errors import PyctrError
 
     try:
         c = find(engine.db, engine.config.root, container_id)
         lifecycle.remove(engine, c, force=True, volumes=True)
-        events.container_event(engine, c, "destroy")
     except PyctrError:
         pass
 
@@ -255,7 +251,7 @@ def _ancestor(engine: Engine, value: str, c: Container) -> bool:
 
 @route("DELETE", "/containers/{id}")
 def remove(req: Request, id: str) -> None:  # noqa: A002
-    from pyctr.core import events, lifecycle
+    from pyctr.core import lifecycle
     from pyctr.core.errors import Conflict
 
     engine = req.engine
@@ -268,13 +264,12 @@ def remove(req: Request, id: str) -> None:  # noqa: A002
         lifecycle.remove(engine, c, force=force, volumes=req.flag("v"))
     except Conflict as e:
         raise ApiError(409, str(e)) from None
-    events.container_event(engine, c, "destroy")
     req.empty(204)
 
 
 @route("POST", "/containers/{id}/kill")
 def kill(req: Request, id: str) -> None:  # noqa: A002
-    from pyctr.core import events, lifecycle
+    from pyctr.core import lifecycle
     from pyctr.core.lifecycle import parse_signal
 
     engine = req.engine
@@ -286,17 +281,14 @@ def kill(req: Request, id: str) -> None:  # noqa: A002
         raise ApiError(400, f"Invalid signal: {sig}") from None
     if not is_running(c):
         raise ApiError(409, f"Container {c.id} is not running")
-    lifecycle.kill(c, number)
-    events.container_event(engine, c, "kill", signal=number)
+    lifecycle.kill(c, number, engine)
     req.empty(204)
 
 
 def _stop(engine: Engine, c: Container, timeout: int | None, sig: str | None = None) -> None:
-    from pyctr.core import events, lifecycle
+    from pyctr.core import lifecycle
 
-    events.container_event(engine, c, "kill", signal=lifecycle.parse_signal(sig or c.spec.stop_signal or "SIGTERM"))
     lifecycle.stop(engine, c, timeout, sig)
-    events.container_event(engine, c, "stop")
 
 
 @route("POST", "/containers/{id}/stop")

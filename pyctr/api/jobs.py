@@ -35,7 +35,7 @@ def _quiet_stdio() -> None:
 @op("start")
 def start(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) -> None:
     """Start a container and stay on as its monitor; ``fds``: clients attached before the start."""
-    from pyctr.runtime.detach import run_monitored
+    from pyctr.runtime.handover import run_monitored
 
     _quiet_stdio()
 
@@ -126,3 +126,31 @@ def build(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) ->
         for tag in args.get("tags") or []:
             events.record(engine, "image", "tag", image_id, {"name": tag})
     reply({"done": {"id": image_id}})
+
+
+@op("exec")
+def execute(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) -> None:
+    """Run a command in a container: ``fds`` its stdin, stdout, stderr (none with a terminal: its
+    master goes back with the pid); then wait, and report the exit code."""
+    from pyctr.core.container import lookup
+    from pyctr.runtime.driver import waitpid_status
+    from pyctr.runtime.execution import spawn
+
+    _quiet_stdio()
+    c = lookup(engine.db, engine.config.root, args["container"])
+    stdio = (fds[0], fds[1], fds[2]) if args.get("piped") and len(fds) == 3 else None
+    pid, master = spawn(engine, c, list(args["cmd"]), env=args.get("env") or (), user=args.get("user") or None,
+                        workdir=args.get("workdir") or None, privileged=bool(args.get("privileged")),
+                        tty=bool(args.get("tty")), stdio=stdio)
+    for fd in fds:
+        os.close(fd)  # the process has them; our copies would keep its pipes open
+    engine.db.close()
+    reply({"pid": pid}, [master] if master is not None else [])
+    if master is not None:
+        os.close(master)
+    status = waitpid_status(pid)
+    code = os.waitstatus_to_exitcode(status)
+    try:
+        reply({"exit": 128 - code if code < 0 else code})
+    except OSError:
+        pass

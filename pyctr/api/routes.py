@@ -23,6 +23,10 @@ ROUTE_MODULES: list[str] = [
     "pyctr.api.containers",
     "pyctr.api.attach",
     "pyctr.api.logs",
+    "pyctr.api.events",
+    "pyctr.api.execs",
+    "pyctr.api.networks",
+    "pyctr.api.volumes",
     "pyctr.api.images",
     "pyctr.api.build",
 ]

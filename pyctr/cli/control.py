@@ -74,7 +74,7 @@ def kill(sig: str, containers: tuple[str, ...]) -> None:
     number = lifecycle.parse_signal(sig)
 
     def act(eng: Any, c: Any) -> None:
-        lifecycle.kill(c, number)
+        lifecycle.kill(c, number, eng)
         if number == signal.SIGKILL:
             lifecycle.wait_stopped(eng, c.id, 10)
 
@@ -121,23 +121,9 @@ def wait(containers: tuple[str, ...]) -> None:
 @click.argument("exit_code", type=int)
 def internal_finish(container_id: str, exit_code: int) -> None:
     """Called by a container's monitor once its init exited: record, clean up, --rm, restart."""
-    from pyctr.core.container import lookup
-    from pyctr.core.errors import NotFound
+    from pyctr.runtime.handover import finish
 
-    eng = engine()
-    try:
-        c = lookup(eng.db, eng.config.root, container_id)
-    except NotFound:
-        return  # removed meanwhile (rm -f)
-    if c.status in ("running", "paused"):
-        lifecycle.cleanup(eng, c, exit_code=exit_code)
-    from pyctr.runtime.detach import start_detached
-    from pyctr.runtime.restarting import after_exit
-
-    if after_exit(eng, c, start_detached):
-        return  # restarted after the back-off (a long wait: this process became the sleeper, no return)
-    if c.spec.auto_remove:
-        lifecycle.remove(eng, c, force=True, volumes=True)
+    finish(engine(), container_id, exit_code)  # (a restart to come: this process waits out the back-off)
 
 
 @click.command()

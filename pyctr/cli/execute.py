@@ -8,7 +8,6 @@ import sys
 import click
 
 from pyctr.cli.common import engine
-from pyctr.core.errors import Conflict
 from pyctr.runtime.joins import JOIN_ORDER, namespaces_of  # noqa: F401  (their old home)
 
 
@@ -26,44 +25,16 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
             workdir: str | None, privileged: bool, container: str, command: tuple[str, ...]) -> None:
     """Execute a command in a running container."""
     from pyctr.core.container import lookup
-    from pyctr.core.lifecycle import is_alive, seccomp_cache_dir
-    from pyctr.core.plugins import plugins
-    from pyctr.runtime.launch import ExecLaunch, spawn_exec
-    from pyctr.runtime.runoptions import parse_env as _parse_env
+    from pyctr.runtime.execution import spawn
 
     eng = engine()
     c = lookup(eng.db, eng.config.root, container)
-    if c.status != "running" or not is_alive(c.pid, c.runtime.get("starttime")):
-        raise Conflict(f"container {c.name} is not running")
-    spec = c.spec.replace(privileged=c.spec.privileged or privileged)
-    extra = _parse_env(env, ())
-    keys = {e.split("=", 1)[0] for e in extra}
-    full_env = [e for e in spec.env if e.split("=", 1)[0] not in keys] + extra
-    if tty and not any(e.startswith("TERM=") for e in full_env):
-        full_env.append("TERM=xterm")
-
-    def place(pid: int) -> None:
-        plugins.load()  # (before the fork)
-        handle = c.runtime.get("cgroup")
-        if handle is not None and "cgroup" in c.drivers:
-            eng.driver("cgroup", c.drivers["cgroup"]).add_process(handle, pid)
-
-    launch = ExecLaunch(spec=spec, argv=list(command), env=full_env, user=user if user is not None else spec.user,
-                        workdir=workdir or spec.workdir, joins=namespaces_of(c.pid),
-                        seccomp_cache=seccomp_cache_dir(eng))
-    master = None
-    if tty:
-        from pyctr.runtime.tty import start_with_console
-
-        def start(console: int) -> int:
-            launch.console = console
-            return spawn_exec(launch, place)
-
-        pid, master = start_with_console(start)
-    else:
-        stdin = 0 if interactive and not detach else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        launch.stdio = (stdin, 1, 2) if not detach else (stdin, stdin, stdin)
-        pid = spawn_exec(launch, place)
+    stdio = None
+    if not tty and not detach:
+        stdin = 0 if interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        stdio = (stdin, 1, 2)
+    pid, master = spawn(eng, c, list(command), env=env, user=user, workdir=workdir, privileged=privileged,
+                        tty=tty, stdio=stdio)
     if detach:
         return
     from pyctr.runtime.driver import waitpid_status

@@ -58,6 +58,7 @@ COMMANDS: dict[str, str] = {
     "ps": "containers:ps",
     "rm": "containers:rm",
     "volume": "volumes:volume_group",
+    "events": "events:events",
     "unshare": "system:unshare",
     "healthcheck": "health:healthcheck_group",
     "internal-restart": "restarting:internal_restart",

@@ -91,43 +91,16 @@ def network_rm(networks: tuple[str, ...]) -> None:
     each(networks, _bridge().remove_network)
 
 
-def _attached(network: str, container: str, call: Any) -> None:
+def _attached(container: str, call: Any) -> None:
     """Shared by connect/disconnect: errors as ``network rm``'s (one line, exit 1, as Docker's)."""
     from pyctr.core.container import lookup
-    from pyctr.core.errors import Conflict
-    from pyctr.core.lifecycle import is_alive
 
     try:
         eng = engine()
-        c = lookup(eng.db, eng.config.root, container)
-        mode = c.drivers.get("network", "")
-        if mode == "host" or network == "host":
-            raise Conflict("container cannot be disconnected from host network or connected to host network")
-        if mode == "none" or network == "none":
-            raise Conflict("container cannot be connected to multiple networks with one of the networks "
-                           "in private (none) mode")
-        if mode == "container" or c.spec.namespaces.get("network", "").startswith("container:"):
-            raise Conflict("container sharing network namespace with another container or host cannot be "
-                           "connected to any other network")
-        running = c.status in ("running", "paused") and is_alive(c.pid, c.runtime.get("starttime"))
-        att = call(eng.network_for(c), c, c.pid if running else 0)
-        if att is not None:
-            _store_attachment(eng.db, c.id, vars(att))
+        call(eng, lookup(eng.db, eng.config.root, container))
     except PyctrError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(1)
-
-
-def _store_attachment(db: Any, container_id: str, att: dict[str, Any]) -> None:
-    """Only the ``network`` key of the runtime record: the container may be stopping meanwhile."""
-    from pyctr.core.state import transaction
-
-    with transaction(db):
-        row = db.execute("SELECT runtime FROM containers WHERE id = ?", (container_id,)).fetchone()
-        if row is not None:
-            runtime = json.loads(row[0])
-            runtime["network"] = att
-            db.execute("UPDATE containers SET runtime = ? WHERE id = ?", (json.dumps(runtime), container_id))
 
 
 @network_group.command(name="connect")
@@ -137,8 +110,9 @@ def _store_attachment(db: Any, container_id: str, att: dict[str, Any]) -> None:
 @click.argument("container")
 def network_connect(ip: str | None, alias: tuple[str, ...], network: str, container: str) -> None:
     """Connect a container to a network."""
-    _attached(network, container,
-              lambda d, c, pid: d.connect_network(c, network, pid, aliases=list(alias), ip=ip))
+    from pyctr.core import networking
+
+    _attached(container, lambda eng, c: networking.connect(eng, c, network, alias, ip))
 
 
 @network_group.command(name="disconnect")
@@ -147,8 +121,9 @@ def network_connect(ip: str | None, alias: tuple[str, ...], network: str, contai
 @click.argument("container")
 def network_disconnect(force: bool, network: str, container: str) -> None:
     """Disconnect a container from a network."""
-    _attached(network, container,
-              lambda d, c, pid: d.disconnect_network(c, network, pid, force=force))
+    from pyctr.core import networking
+
+    _attached(container, lambda eng, c: networking.disconnect(eng, c, network, force))
 
 
 @network_group.command(name="prune")

@@ -162,23 +162,10 @@ def update(containers: tuple[str, ...], restart: str | None, **flags: Any) -> No
 
 
 def _set_paused(refs: tuple[str, ...], paused: bool) -> None:
-    from pyctr.core.state import transaction
+    from pyctr.core.lifecycle import set_paused
 
     eng = engine()
-
-    def one(ref: str) -> None:
-        c = _running(eng, ref)
-        if paused and c.status == "paused":
-            raise Conflict(f"container {c.name} is already paused")
-        if not paused and c.status != "paused":
-            raise Conflict(f"container {c.name} is not paused")
-        driver = eng.cgroups_for(c)
-        (driver.freeze if paused else driver.thaw)(c.runtime["cgroup"])
-        c.status = "paused" if paused else "running"
-        with transaction(eng.db):
-            c.save(eng.db)
-
-    each(refs, one)
+    each(refs, lambda ref: set_paused(eng, _running(eng, ref), paused))
 
 
 @click.command()

@@ -193,3 +193,43 @@ class Follower:
     def close(self) -> None:
         if self.f is not None:
             self.f.close()
+
+
+#: filter keys ``events`` accepts (Docker's)
+FILTER_KEYS = ("type", "event", "container", "image", "label", "network", "volume", "scope", "daemon", "plugin",
+               "node", "service", "secret", "config")
+
+
+def matches(event: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """Docker's event filters: the values of one key are alternatives, every key must hold,
+    every ``label`` must hold."""
+    kind = event.get("Type", "")
+    actor = event.get("Actor") or {}
+    ident = actor.get("ID", "")
+    attrs = actor.get("Attributes") or {}
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "type":
+            ok = kind in values
+        elif key == "event":
+            action = event.get("Action", "")
+            ok = any(action == v or action.split(":", 1)[0] == v for v in values)
+        elif key == "label":
+            ok = all((v.partition("=")[0] in attrs) and (not v.partition("=")[1] or
+                     attrs[v.partition("=")[0]] == v.partition("=")[2]) for v in values)
+        elif key == "scope":
+            ok = event.get("scope", "local") in values
+        elif key in ("container", "network", "volume", "image"):
+            if kind != key and not (key == "image" and kind == "container"):
+                ok = False
+            elif key == "image" and kind == "container":
+                ok = attrs.get("image", "") in values
+            else:
+                ok = any(ident == v or ident.startswith(v) and len(v) >= 1 or attrs.get("name") == v.lstrip("/")
+                         for v in values)
+        else:
+            ok = False  # daemon, plugin, swarm kinds: pyctr records none
+        if not ok:
+            return False
+    return True

@@ -118,6 +118,7 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
     except BaseException:
         remove(engine, container, force=True)
         raise
+    record_event(engine, container, "create")
     return container
 
 
@@ -230,12 +231,14 @@ def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] |
     storage = engine.storage_for(container)
     network = engine.network_for(container)
     try:
-        return _start(engine, container, storage, network, stdio, console)
+        pid = _start(engine, container, storage, network, stdio, console)
     except BaseException as e:
         # whatever was made before the failure (mount, volumes, cgroup, veth) goes again
         container.error = str(e)
         cleanup(engine, container, exit_code=getattr(e, "exit_code", 125))
         raise
+    record_event(engine, container, "start")
+    return pid
 
 
 def _start(engine: Engine, container: Container, storage: Any, network: Any,
@@ -396,6 +399,7 @@ def cleanup(engine: Engine, container: Container, exit_code: int, removing: bool
     if not removing:
         with transaction(engine.db):
             container.save(engine.db)
+    record_event(engine, container, "die", exitCode=exit_code)
     return errors
 
 
@@ -454,10 +458,13 @@ def should_restart(container: Container) -> bool:
                                    container.runtime.get("restart_count", 0))
 
 
-def kill(container: Container, sig: int) -> None:
+def kill(container: Container, sig: int, engine: Engine | None = None) -> None:
+    """Send ``sig`` to the container's init (``engine``: record Docker's ``kill`` event)."""
     if container.status not in ("running", "paused") or not is_alive(container.pid, container.runtime.get("starttime")):
         raise Conflict(f"container {container.name} is not running")
     os.kill(container.pid, sig)
+    if engine is not None:
+        record_event(engine, container, "kill", signal=sig)
 
 
 def remove(engine: Engine, container: Container, force: bool = False, volumes: bool = False) -> None:
@@ -493,6 +500,7 @@ def remove(engine: Engine, container: Container, force: bool = False, volumes: b
         pass  # e.g. its driver is gone; `system prune` drops the records later
     with transaction(engine.db):
         engine.db.execute("DELETE FROM containers WHERE id = ?", (container.id,))
+    record_event(engine, container, "destroy")
     if volumes and container.spec.mounts:
         mounts.remove_anonymous(engine, container)
 
@@ -664,15 +672,18 @@ def stop(engine: Engine, container: Container, timeout: int | None = None, sig: 
         c.save(engine.db)
     try:
         os.kill(c.pid, number)
+        record_event(engine, c, "kill", signal=number)
     except ProcessLookupError:
         pass
     after = wait_stopped(engine, c.id, grace)
     if after is not None and after.status in ("running", "paused") and is_alive(c.pid, c.runtime.get("starttime")):
         try:
             os.kill(c.pid, signal.SIGKILL)
+            record_event(engine, c, "kill", signal=int(signal.SIGKILL))
         except ProcessLookupError:
             pass
         wait_stopped(engine, c.id, 30)
+    record_event(engine, c, "stop")
 
 
 def rename(engine: Engine, container: Container, new_name: str) -> None:
@@ -682,9 +693,38 @@ def rename(engine: Engine, container: Container, new_name: str) -> None:
     name = new_name.lstrip("/")
     if not name or not name[0].isalnum() or any(ch not in VALID_NAME for ch in name):
         raise UsageError(f"invalid container name {new_name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    old = container.name
     container.name = name
     try:
         with transaction(engine.db):
             container.save(engine.db)
     except sqlite3.IntegrityError:
+        container.name = old
         raise Conflict(f'the container name "/{name}" is already in use') from None
+    record_event(engine, container, "rename", oldName="/" + old)
+
+
+def set_paused(engine: Engine, container: Container, paused: bool) -> None:
+    """``pause``/``unpause``: freeze or thaw the container's cgroups."""
+    c = container
+    if c.status not in ("running", "paused") or not is_alive(c.pid, c.runtime.get("starttime")):
+        raise Conflict(f"container {c.name} is not running")
+    if paused and c.status == "paused":
+        raise Conflict(f"container {c.name} is already paused")
+    if not paused and c.status != "paused":
+        raise Conflict(f"container {c.name} is not paused")
+    driver = engine.cgroups_for(c)
+    if driver is None or c.runtime.get("cgroup") is None:
+        raise Conflict(f"container {c.name} has no cgroups to freeze")
+    (driver.freeze if paused else driver.thaw)(c.runtime["cgroup"])
+    c.status = "paused" if paused else "running"
+    with transaction(engine.db):
+        c.save(engine.db)
+    record_event(engine, c, "pause" if paused else "unpause")
+
+
+def record_event(engine: Engine, container: Container, action: str, **extra: Any) -> None:
+    """Docker's event for a change of ``container`` in the journal (pyctr.core.events)."""
+    from pyctr.core import events
+
+    events.container_event(engine, container, action, **extra)

@@ -139,6 +139,7 @@ def create(engine: Engine, name: str, driver_name: str = "", options: dict[str, 
         with transaction(conn):
             conn.execute("UPDATE volumes SET complete = 1 WHERE name = ?", (name,))
         vol.complete = True
+        _event(engine, "create", vol)
         return vol, True
 
 
@@ -178,6 +179,13 @@ def remove(engine: Engine, name: str, *, force: bool = False, check_users: bool 
             pass  # the driver lost it already; forget it here too
         with transaction(engine.db):
             engine.db.execute("DELETE FROM volumes WHERE name = ?", (name,))
+        _event(engine, "destroy", vol)
+
+
+def _event(engine: Engine, action: str, vol: Volume) -> None:
+    from pyctr.core import events
+
+    events.record(engine, "volume", action, vol.name, {"driver": vol.driver})
 
 
 def mountpoint(engine: Engine, vol: Volume) -> str:

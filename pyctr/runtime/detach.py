@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyctr.core.errors import RuntimeFailure
@@ -142,63 +141,6 @@ def _start_piped(engine: Engine, container_id: str) -> _Started:
         if health.active(spec.healthcheck):
             health.reset(engine.db, container.id)  # starting again, as after every start
     return _Started(container, pid, log_path, out_r, err_r, in_w, listener)
-
-
-def run_monitored(engine: Engine, container_id: str, clients: list[int], report: Callable[[int], None]) -> int:
-    """Start the container and be its monitor in this process, then finish it here: the
-    service's launcher forks a process for this (pyctr.api.launcher), which has pyctr
-    loaded already, so the exit is recorded without starting another interpreter.
-
-    ``clients``: sockets attached from before the start (the API's attach).
-    ``report(pid)`` is called once the user's command runs; a failure to start raises.
-    Returns the exit code (unless a restart policy turns this process into the restart's sleeper).
-    """
-    from pyctr.runtime.monitor import Monitor
-
-    started = _start_piped(engine, container_id)
-    container = started.container
-    prober = None
-    schedule = health_schedule(container)
-    if schedule != "-":
-        from pyctr.runtime.prober import Prober
-
-        cfg = engine.config
-        prober = Prober([sys.executable, "-m", "pyctr", "--root", str(cfg.root), "--runroot", str(cfg.runroot),
-                         "healthcheck", "run", container.id], schedule)
-    rotation, attrs = _log_arguments(container)
-    size, files, compress = rotation.split(",")
-    engine.db.close()  # idle while the container runs; the finish opens a new one
-    vars(engine).pop("db", None)
-    report(started.pid)
-    code = Monitor(started.pid, started.log_path, started.out_r, started.err_r, started.in_w,
-                   started.listener.fileno(), clients, rotation=(int(size), int(files), compress == "1"),
-                   attrs="" if attrs == "-" else attrs, prober=prober).run()
-    finish(engine, container_id, code)
-    return code
-
-
-def finish(engine: Engine, container_id: str, exit_code: int) -> None:
-    """The init exited under its monitor: record it, release what it held, then apply the
-    restart policy (with a restart to come, this process becomes the back-off's sleeper and
-    does not return) or ``--rm``."""
-    from pyctr.core import events, lifecycle
-    from pyctr.core.container import lookup
-    from pyctr.core.errors import NotFound
-
-    try:
-        c = lookup(engine.db, engine.config.root, container_id)
-    except NotFound:
-        return  # removed meanwhile (rm -f)
-    if c.status in ("running", "paused"):
-        lifecycle.cleanup(engine, c, exit_code=exit_code)
-        events.container_event(engine, c, "die", exitCode=exit_code)
-    from pyctr.runtime.restarting import after_exit
-
-    if after_exit(engine, c, start_detached):
-        return  # restarted after a short back-off
-    if c.spec.auto_remove:
-        lifecycle.remove(engine, c, force=True, volumes=True)
-        events.container_event(engine, c, "destroy")
 
 
 def health_schedule(container: Container) -> str:

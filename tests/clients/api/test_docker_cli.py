@@ -115,3 +115,57 @@ def test_unknown_names_are_404s_the_cli_understands(docker):
     assert r.returncode == 1 and "No such container: nothing-here" in r.stderr
     r = docker("inspect", "nothing-here")
     assert r.returncode == 1 and "No such object: nothing-here" in r.stderr
+
+
+def test_exec_runs_in_the_container_with_its_exit_code_and_stdin(docker):
+    docker("run", "-d", "--name", "ex", "busybox", "sleep", "60")
+    try:
+        r = docker("exec", "ex", "sh", "-c", "echo $HOSTNAME; cat /proc/1/cmdline | tr '\\0' ' '")
+        assert r.returncode == 0, r.stderr
+        hostname, cmdline = r.stdout.splitlines()
+        assert len(hostname) == 12 and cmdline.strip() == "sleep 60"
+        assert docker("exec", "ex", "sh", "-c", "exit 7").returncode == 7
+        r = docker("exec", "-i", "ex", "sh", "-c", "tr a-z A-Z", input="shout\n")
+        assert r.stdout == "SHOUT\n"
+        r = docker("exec", "-e", "GREETING=hello", "-w", "/tmp", "ex", "sh", "-c", "echo $GREETING $PWD")
+        assert r.stdout == "hello /tmp\n"
+        assert docker("exec", "ex", "/no/such").returncode in (126, 127)
+    finally:
+        docker("rm", "-f", "ex")
+
+
+def test_run_it_and_exec_it_on_a_terminal(docker, service):
+    from tests.helpers import Terminal
+
+    term = Terminal([docker.cli, "run", "-it", "--rm", "--name", "tty", "busybox", "sh"], service.client_env())
+    term.expect("# ")
+    term.type("stty size; tty")
+    term.expect("/dev/pts/")
+    other = Terminal([docker.cli, "exec", "-it", "tty", "sh", "-c", "tty; echo in-exec; exit 4"], service.client_env())
+    other.expect("/dev/pts/")
+    other.expect("in-exec")
+    assert other.wait() == 4
+    term.type("exit 5")
+    assert term.wait() == 5
+
+
+def test_events_show_what_both_front_ends_did(docker, busybox):
+    start = str(int(time.time()) - 1)
+    docker("run", "--rm", "--name", "evt", "busybox", "true")
+    busybox("create", "--name", "evt2", "busybox", "true", check=True)
+    busybox("rm", "evt2", check=True)
+    until = str(int(time.time()) + 1)
+    r = docker("events", "--since", start, "--until", until, "--filter", "type=container",
+               "--format", "{{.Action}} {{.Actor.Attributes.name}}")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    for expected in ("create evt", "attach evt", "start evt", "die evt", "destroy evt", "create evt2", "destroy evt2"):
+        assert expected in lines, lines
+    r = docker("events", "--since", start, "--until", until, "--filter", "container=evt2", "--filter", "event=destroy",
+               "--format", "{{json .}}")
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(e["Type"], e["Action"], e["Actor"]["Attributes"]["name"]) for e in events] == [
+        ("container", "destroy", "evt2")]
+    r = busybox("events", "--since", start, "--until", until, "--filter", "event=die", "--format",
+                "{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}")
+    assert r.stdout.splitlines() == ["evt 0"], r.stderr
