@@ -143,7 +143,11 @@ def config_from_env(variable: str = "PYCTR_LAUNCHER_CONFIG") -> Config:
 
     data = json.loads(os.environ.pop(variable))
     data["root"], data["runroot"] = Path(data["root"]), Path(data["runroot"])
-    data["insecure_registries"] = tuple(data.get("insecure_registries") or ())
+    for key, value in data.items():  # JSON has lists where the settings hold tuples
+        if isinstance(value, list):
+            data[key] = tuple(value)
+        elif isinstance(value, dict) and key != "origin":
+            data[key] = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
     return Config(**data)
 
 
