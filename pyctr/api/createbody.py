@@ -118,6 +118,24 @@ def translate(body: dict[str, Any], name: str | None) -> tuple[str, list[str], d
     o["cap_drop"] = tuple(_strings(host, "CapDrop"))
     o["read_only"] = _get(host, "ReadonlyRootfs", bool, False)
     o["security_opt"] = tuple(_strings(host, "SecurityOpt"))
+    o.update(resource_options(host))
+    o["cgroup_parent"] = _get(host, "CgroupParent", str, "")
+    o["pid_mode"] = _get(host, "PidMode", str) or None
+    o["ipc_mode"] = _get(host, "IpcMode", str) or None
+    o["uts_mode"] = _get(host, "UTSMode", str) or None
+    userns = _get(host, "UsernsMode", str) or None
+    o["userns"] = userns
+    o["use_init"] = _get(host, "Init", bool, False)
+    o["dns"] = tuple(_strings(host, "Dns"))
+    o["dns_search"] = tuple(_strings(host, "DnsSearch"))
+    o["dns_option"] = tuple(_strings(host, "DnsOptions"))
+    o["add_host"] = tuple(_strings(host, "ExtraHosts"))
+    return image, command, o
+
+
+def resource_options(host: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig's resources (also ``POST /containers/{id}/update``'s body) as run options."""
+    o: dict[str, Any] = {}
     for key, option in (("Memory", "memory"), ("MemoryReservation", "memory_reservation"),
                         ("KernelMemory", "kernel_memory")):
         value = _positive(host, key)
@@ -134,18 +152,7 @@ def translate(body: dict[str, Any], name: str | None) -> tuple[str, list[str], d
     o["cpuset_cpus"] = _get(host, "CpusetCpus", str) or None
     o["cpuset_mems"] = _get(host, "CpusetMems", str) or None
     o["oom_kill_disable"] = _get(host, "OomKillDisable", bool, False)
-    o["cgroup_parent"] = _get(host, "CgroupParent", str, "")
-    o["pid_mode"] = _get(host, "PidMode", str) or None
-    o["ipc_mode"] = _get(host, "IpcMode", str) or None
-    o["uts_mode"] = _get(host, "UTSMode", str) or None
-    userns = _get(host, "UsernsMode", str) or None
-    o["userns"] = userns
-    o["use_init"] = _get(host, "Init", bool, False)
-    o["dns"] = tuple(_strings(host, "Dns"))
-    o["dns_search"] = tuple(_strings(host, "DnsSearch"))
-    o["dns_option"] = tuple(_strings(host, "DnsOptions"))
-    o["add_host"] = tuple(_strings(host, "ExtraHosts"))
-    return image, command, o
+    return o
 
 
 def _port_bindings(bindings: dict[str, Any]) -> list[str]:

@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pyctr.api.errors import ApiError
+from pyctr.api.objects import pull_reference, resolve, summary  # noqa: F401  (summary: other modules)
 from pyctr.api.routes import route
-from pyctr.core.errors import NotFound
 from pyctr.images.store import image_store
 
 if TYPE_CHECKING:
     from pyctr.api.http import Request
-    from pyctr.core.engine import Engine
-    from pyctr.images.store import Image
-
-
-def resolve(engine: Engine, name: str) -> Image:
-    try:
-        return image_store(engine).resolve(name)
-    except NotFound:
-        raise ApiError(404, f"No such image: {name}") from None
-
-
-def summary(engine: Engine, image: Image) -> dict[str, Any]:
-    from pyctr.images.reference import parse
-
-    tags = [parse(t).familiar for t in image.tags]
-    digests = sorted({f"{parse(t).familiar_name}@{image.manifest_digest}" for t in image.tags}) \
-        if image.manifest_digest else []
-    return {
-        "Id": image.id, "ParentId": "", "RepoTags": tags or ["<none>:<none>"],
-        "RepoDigests": digests or (["<none>@<none>"] if not tags else []),
-        "Created": int(image.created), "Size": image.size, "SharedSize": -1, "VirtualSize": image.size,
-        "Labels": (image.config.get("config") or {}).get("Labels") or {}, "Containers": -1,
-    }
 
 
 @route("GET", "/images/json")
@@ -96,18 +73,6 @@ def history(req: Request, name: str) -> None:
     req.json(out)
 
 
-def pull_reference(from_image: str, tag: str | None) -> str:
-    """``fromImage`` and ``tag`` as one reference (a digest as ``@sha256:...``)."""
-    if not tag:
-        return from_image
-    if tag.startswith("sha256:"):
-        return f"{from_image}@{tag}"
-    last = from_image.rsplit("/", 1)[-1]
-    if "@" in last or ":" in last:
-        return from_image
-    return f"{from_image}:{tag}"
-
-
 @route("POST", "/images/create")
 def create(req: Request) -> None:
     """``docker pull`` (``fromImage``) with Docker's JSON progress messages."""
@@ -115,7 +80,10 @@ def create(req: Request) -> None:
 
     from_image = req.arg("fromImage")
     if req.arg("fromSrc") is not None:
-        raise ApiError(501, "image import (fromSrc) is not supported yet")
+        from pyctr.api.images_more import import_image
+
+        import_image(req)
+        return
     if not from_image:
         raise ApiError(400, "fromImage is required")
     ref = pull_reference(from_image, req.arg("tag"))

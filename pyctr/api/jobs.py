@@ -154,3 +154,19 @@ def execute(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) 
         reply({"exit": 128 - code if code < 0 else code})
     except OSError:
         pass
+
+
+@op("push")
+def push(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) -> None:
+    """Push ``args["ref"]``; progress as Docker's JSON messages, then the digest line."""
+    from pyctr.core import events
+    from pyctr.images.push import push as push_image
+    from pyctr.images.reference import parse
+
+    progress = JsonProgress(reply)
+    digest, size = push_image(engine, args["ref"], progress=progress)  # type: ignore[arg-type]
+    tag = parse(args["ref"]).tag or "latest"
+    progress.message(f"{tag}: digest: {digest} size: {size}")
+    reply({"aux": {"Tag": tag, "Digest": digest, "Size": size}})
+    events.record(engine, "image", "push", args["ref"], {"name": args["ref"]})
+    reply({"done": {}})

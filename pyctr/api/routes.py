@@ -21,6 +21,8 @@ from typing import Any
 ROUTE_MODULES: list[str] = [
     "pyctr.api.system",
     "pyctr.api.containers",
+    "pyctr.api.containers_more",
+    "pyctr.api.archive",
     "pyctr.api.attach",
     "pyctr.api.logs",
     "pyctr.api.events",
@@ -28,6 +30,7 @@ ROUTE_MODULES: list[str] = [
     "pyctr.api.networks",
     "pyctr.api.volumes",
     "pyctr.api.images",
+    "pyctr.api.images_more",
     "pyctr.api.build",
 ]
 

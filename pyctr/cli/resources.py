@@ -148,15 +148,9 @@ def update(containers: tuple[str, ...], restart: str | None, **flags: Any) -> No
 
     def one(ref: str) -> None:
         from pyctr.core.container import lookup
+        from pyctr.core.lifecycle import update as update_container
 
-        c = lookup(eng.db, eng.config.root, ref)
-        merged = {**c.spec.resources, **changes}
-        if c.status in ("running", "paused") and c.runtime.get("cgroup") is not None:
-            eng.cgroups_for(c).update(c.runtime["cgroup"], changes)
-        c.spec.resources = merged
-        if restart:
-            c.spec.restart_policy = restart
-        eng.db.execute("UPDATE containers SET spec = ? WHERE id = ?", (c.spec.to_json(), c.id))
+        update_container(eng, lookup(eng.db, eng.config.root, ref), changes, restart)
 
     each(containers, one)
 

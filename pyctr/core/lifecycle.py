@@ -723,6 +723,22 @@ def set_paused(engine: Engine, container: Container, paused: bool) -> None:
     record_event(engine, c, "pause" if paused else "unpause")
 
 
+def update(engine: Engine, container: Container, resources: dict[str, Any], restart_policy: str | None = None) -> None:
+    """``update``: new cgroup limits (applied at once to a running container) and restart policy."""
+    c = container
+    if resources:
+        c.spec.resources = {**c.spec.resources, **resources}
+        if c.status in ("running", "paused") and c.runtime.get("cgroup") is not None:
+            cgroups = engine.cgroups_for(c)
+            if cgroups is not None:
+                cgroups.update(c.runtime["cgroup"], resources)
+    if restart_policy:
+        c.spec.restart_policy = restart_policy
+    with transaction(engine.db):
+        engine.db.execute("UPDATE containers SET spec = ? WHERE id = ?", (c.spec.to_json(), c.id))
+    record_event(engine, c, "update")
+
+
 def record_event(engine: Engine, container: Container, action: str, **extra: Any) -> None:
     """Docker's event for a change of ``container`` in the journal (pyctr.core.events)."""
     from pyctr.core import events
