@@ -8,18 +8,11 @@ import time
 
 import pytest
 
-from pyctr.testing.service import Service, docker_clis
+from pyctr.testing.service import docker_clis
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(not docker_clis(), reason="no docker CLI (Debian docker.io)")]
 
 CLIS = docker_clis()
-
-
-@pytest.fixture
-def service(busybox, tmp_path):
-    svc = Service(tmp_path, busybox.env).start()
-    yield svc
-    assert svc.stop() == 0, svc.log.read_text()
 
 
 @pytest.fixture(params=CLIS, ids=lambda p: "docker-" + p.split("/")[2])
@@ -169,3 +162,100 @@ def test_events_show_what_both_front_ends_did(docker, busybox):
     r = busybox("events", "--since", start, "--until", until, "--filter", "event=die", "--format",
                 "{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}")
     assert r.stdout.splitlines() == ["evt 0"], r.stderr
+
+
+def test_cp_both_ways_stays_inside_the_container(docker, tmp_path):
+    secret = tmp_path / "host-secret"
+    secret.write_text("host only\n")
+    docker("run", "-d", "--name", "cp", "busybox", "sh", "-c",
+           f"echo inside > /tmp/file; ln -s {secret} /tmp/out-link; ln -s / /tmp/root-link; "
+           f"mkdir -p /tmp/dir/sub; echo deep > /tmp/dir/sub/f; sleep 60")
+    try:
+        deadline = time.monotonic() + 10
+        while docker("exec", "cp", "test", "-e", "/tmp/dir/sub/f").returncode and time.monotonic() < deadline:
+            time.sleep(0.1)
+        r = docker("cp", "cp:/tmp/file", str(tmp_path / "copied"))
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / "copied").read_text() == "inside\n"
+        r = docker("cp", "cp:/tmp/dir", str(tmp_path / "dir"))
+        assert r.returncode == 0 and (tmp_path / "dir/sub/f").read_text() == "deep\n", r.stderr
+        # a symlink to a host path resolves inside the container's root: nothing of the host comes out
+        r = docker("cp", "cp:/tmp/out-link", str(tmp_path / "leak"))
+        assert r.returncode != 0 or not (tmp_path / "leak").is_file() or \
+            (tmp_path / "leak").read_text() != "host only\n"
+        r = docker("cp", f"cp:/tmp/root-link{tmp_path}/host-secret", str(tmp_path / "leak2"))
+        assert r.returncode != 0 and not (tmp_path / "leak2").exists()
+        # and copying in through a symlink pointing out writes inside the container, not on the host
+        upload = tmp_path / "upload.txt"
+        upload.write_text("uploaded\n")
+        docker("exec", "cp", "mkdir", "-p", str(tmp_path))  # the same path inside: where the link really leads
+        r = docker("cp", str(upload), f"cp:/tmp/root-link{tmp_path}/planted.txt")
+        assert r.returncode == 0, r.stderr
+        assert not (tmp_path / "planted.txt").exists()  # not on the host...
+        assert docker("exec", "cp", "cat", f"{tmp_path}/planted.txt").stdout == "uploaded\n"  # ...but inside
+        r = docker("cp", str(upload), "cp:/tmp/")
+        assert r.returncode == 0, r.stderr
+        assert docker("exec", "cp", "cat", "/tmp/upload.txt").stdout == "uploaded\n"
+        assert secret.read_text() == "host only\n"
+    finally:
+        docker("rm", "-f", "cp")
+
+
+def test_user_network_resolves_names_and_volumes_persist(docker, busybox):
+    assert docker("network", "create", "appnet").returncode == 0
+    assert docker("volume", "create", "data").returncode == 0
+    try:
+        assert "appnet" in docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+        r = docker("run", "-d", "--name", "server", "--network", "appnet", "--network-alias", "db",
+                   "-v", "data:/data", "busybox", "sh", "-c", "echo kept > /data/f; sleep 60")
+        assert r.returncode == 0, r.stderr
+        r = docker("run", "--rm", "--network", "appnet", "busybox", "sh", "-c", "ping -c1 -W2 server && ping -c1 -W2 db")
+        assert r.returncode == 0, r.stdout + r.stderr
+        docker("rm", "-f", "server")
+        r = docker("run", "--rm", "-v", "data:/data", "busybox", "cat", "/data/f")
+        assert r.stdout == "kept\n"
+        assert docker("volume", "inspect", "--format", "{{.Driver}}", "data").stdout == "local\n"
+        assert docker("network", "rm", "appnet").returncode == 0
+        assert docker("volume", "rm", "data").returncode == 0
+        assert busybox("volume", "ls", "-q").stdout == ""
+    finally:
+        docker("rm", "-f", "server")
+        docker("network", "rm", "appnet")
+        docker("volume", "rm", "-f", "data")
+
+
+def test_stop_and_restart(docker):
+    docker("run", "-d", "--name", "st", "busybox", "sh", "-c", "trap 'exit 9' TERM; while true; do sleep 0.1; done")
+    try:
+        r = docker("stop", "-t", "5", "st")
+        assert r.returncode == 0, r.stderr
+        assert docker("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "st").stdout == "exited 9\n"
+        assert docker("start", "st").returncode == 0
+        assert docker("inspect", "--format", "{{.State.Status}}", "st").stdout == "running\n"
+        assert docker("kill", "st").returncode == 0
+    finally:
+        docker("rm", "-f", "st")
+
+
+def test_pull_from_a_local_registry(docker, service, tmp_path):
+    from pyctr.testing.dockerpy import _layer
+    from pyctr.testing.images import image_config, image_manifest, push_layout, write_oci_layout
+    from pyctr.testing.registry import start_registry
+    from pyctr.testing.rootfs import build_busybox_rootfs
+
+    reg = start_registry(workdir=tmp_path / "registry")
+    try:
+        layer = _layer(build_busybox_rootfs(tmp_path / "rootfs"), {"/hello": b"#!/bin/sh\necho pulled\n"})
+        config = image_config([layer], cmd=["/hello"])
+        layout = tmp_path / "layout"
+        write_oci_layout(layout, "1", [layer.blob, config], image_manifest([layer], config))
+        push_layout(layout, "1", reg, "demo/hello")
+        r = docker("pull", f"{reg.host}/demo/hello:1")
+        assert r.returncode == 0, r.stderr
+        assert "Downloaded newer image" in r.stdout or "Pull complete" in r.stdout
+        assert docker("run", "--rm", f"{reg.host}/demo/hello:1").stdout == "pulled\n"
+        r = docker("run", "--rm", f"{reg.host}/demo/missing:1")
+        assert r.returncode == 125 and "Unable to find image" in r.stderr
+    finally:
+        docker("rmi", f"{reg.host}/demo/hello:1")
+        reg.stop()
