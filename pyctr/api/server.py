@@ -184,12 +184,30 @@ def make_service(config: Config, uri: str | None, launcher: Launcher, verbose: b
     return service
 
 
+def _start_at_boot(config: Config, verbose: bool) -> None:
+    """As dockerd does when it starts: containers whose restart policy says so are started again."""
+    from pyctr.core.engine import Engine
+    from pyctr.runtime.restarting import start_at_boot
+
+    engine = Engine(config)
+    try:
+        for line in start_at_boot(engine):
+            if verbose:
+                sys.stderr.write(f"pyctr service: {line}\n")
+    except Exception as e:  # noqa: BLE001  (a store that cannot be read fails the first request, with its reason)
+        sys.stderr.write(f"pyctr service: restart policies not applied: {e}\n")
+    finally:
+        if "db" in vars(engine):
+            engine.db.close()
+
+
 def serve(config: Config, uri: str | None = None, idle: float = DEFAULT_IDLE, verbose: bool = False) -> int:
     """Run the service until it is idle for ``idle`` seconds (0: never) or told to stop."""
     from pyctr.api import routes
     from pyctr.api.launcher import Launcher
 
     routes.load()
+    _start_at_boot(config, verbose)  # (forks: before any thread of ours exists)
     launcher = Launcher.start(config)
     try:
         service = make_service(config, uri, launcher, verbose)
