@@ -147,8 +147,9 @@ class Request(BaseHTTPRequestHandler):
             self.version = (int(m.group(1)), int(m.group(2)))
             path = m.group(3)
         self.query = parse_qs(raw_query, keep_blank_values=True)
-        method = "GET" if self.command == "HEAD" and path != "/_ping" else self.command
-        found = routes.match(method, path.rstrip("/") or "/")
+        found = routes.match(self.command, path.rstrip("/") or "/")
+        if not found and self.command == "HEAD":  # HEAD of a GET route: its headers (no body is written)
+            found = routes.match("GET", path.rstrip("/") or "/") or found
         try:
             if not found:
                 raise ApiError(404 if found is None else 405, f"page not found: {self.command} {path}")
