@@ -35,6 +35,10 @@ def create(req: Request) -> None:
     except NotFound:
         raise ApiError(404, f"No such image: {_familiar(image_ref)}") from None
     spec, network = build_spec(engine, image, image_ref, command, options)
+    # what was asked for, as inspect shows it (pyctr.core.inspection fills its HostConfig and Config from it)
+    spec.annotations["docker-api"] = {
+        "HostConfig": body.get("HostConfig") or {},
+        "Config": {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}}
     try:
         container = lifecycle.create(engine, spec, image, network)
     except ApiError:

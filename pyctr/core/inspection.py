@@ -36,7 +36,7 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
 
         state_health = health.get(eng.db, c.id)
     restarting = c.status == "restarting"
-    return {
+    out = {
         "Id": c.id,
         "Created": rfc3339(c.created),
         "Path": spec.argv[0] if spec.argv else "",
@@ -96,6 +96,49 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
                               "Aliases": net.get("extra", {}).get("aliases")}} if net.get("network") else {},
         },
     }
+    return _as_requested(out, spec)
+
+#: HostConfig fields dockerd always shows, at its defaults
+HOST_CONFIG_DEFAULTS: dict[str, Any] = {
+    "Binds": None, "ContainerIDFile": "", "PortBindings": {}, "VolumeDriver": "", "VolumesFrom": None,
+    "CapAdd": None, "CapDrop": None, "CgroupnsMode": "host", "Dns": [], "DnsOptions": [], "DnsSearch": [],
+    "ExtraHosts": None, "GroupAdd": None, "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PublishAllPorts": False,
+    "SecurityOpt": None, "Tmpfs": None, "ShmSize": 67108864, "Runtime": "runc", "ConsoleSize": [0, 0],
+    "Isolation": "", "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": None,
+    "BlkioDeviceWriteBps": None, "BlkioDeviceReadIOps": None, "BlkioDeviceWriteIOps": None, "CpuPeriod": 0,
+    "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "",
+    "Devices": [], "DeviceCgroupRules": None, "DeviceRequests": None, "KernelMemory": 0, "KernelMemoryTCP": 0,
+    "MemoryReservation": 0, "MemorySwappiness": None, "OomKillDisable": False, "Ulimits": None, "CpuCount": 0,
+    "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0, "MaskedPaths": None, "ReadonlyPaths": None,
+    "Sysctls": None, "Mounts": None,
+}
+CONFIG_DEFAULTS: dict[str, Any] = {"AttachStdout": False, "AttachStderr": False, "StdinOnce": False,
+                                   "ExposedPorts": None, "Volumes": None, "OnBuild": None}
+
+
+def _as_requested(out: dict[str, Any], spec: Any) -> dict[str, Any]:
+    """Docker shows a container's HostConfig and Config as they were asked for: what the API's
+    create request said (kept in the spec's ``docker-api`` annotation) fills in what pyctr's own
+    record does not say, over dockerd's defaults."""
+    asked = (spec.annotations or {}).get("docker-api") or {}
+    host = {**HOST_CONFIG_DEFAULTS, **(asked.get("HostConfig") or {}), **out["HostConfig"]}
+    for key in ("NetworkMode", "CapAdd", "CapDrop", "SecurityOpt"):
+        if (asked.get("HostConfig") or {}).get(key) is not None:
+            host[key] = asked["HostConfig"][key]  # as given ("default", the caps' spelling)
+    res = spec.resources or {}
+    for key, field in (("CpuPeriod", "cpu_period"), ("CpuQuota", "cpu_quota"), ("CpusetCpus", "cpuset_cpus"),
+                       ("CpusetMems", "cpuset_mems"), ("BlkioWeight", "blkio_weight"),
+                       ("MemoryReservation", "memory_reservation"), ("KernelMemory", "kernel_memory"),
+                       ("OomKillDisable", "oom_kill_disable")):
+        if field in res:
+            host[key] = res[field]
+    out["HostConfig"] = host
+    config = {**CONFIG_DEFAULTS, **(asked.get("Config") or {}), **out["Config"]}
+    if not config.get("ExposedPorts"):
+        exposed = (spec.network or {}).get("expose") or []
+        config["ExposedPorts"] = {p if "/" in p else f"{p}/tcp": {} for p in exposed} or None
+    out["Config"] = config
+    return out
 
 
 def port_map(spec: Any, published: Any) -> dict[str, Any]:
