@@ -114,6 +114,8 @@ def results(junit: Path) -> dict[str, str]:
     import xml.etree.ElementTree as ET
 
     out: dict[str, str] = {}
+    if not junit.exists():
+        raise RuntimeError(f"the suite wrote no results: {(junit.parent / 'dockerpy-output.txt').read_text()[-3000:]}")
     for case in ET.parse(junit).getroot().iter("testcase"):
         classname = case.get("classname", "")
         module, _, cls = classname.rpartition(".")
