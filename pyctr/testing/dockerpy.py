@@ -42,14 +42,23 @@ def cache_dir() -> Path:
 
 def suite_dir() -> Path:
     """docker-py's test tree (downloaded once with pip, kept in the cache)."""
-    root = cache_dir() / f"docker-{VERSION}"
+    root = cache_dir() / f"docker-{VERSION}-tests"
     if (root / "tests" / "integration").is_dir():
         return root
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                    f"docker=={VERSION}", "-d", str(cache_dir())], check=True)
-    with tarfile.open(cache_dir() / f"docker-{VERSION}.tar.gz") as tf:
-        members = [m for m in tf.getmembers() if m.isfile() or m.isdir()]
-        tf.extractall(cache_dir(), members=members, filter="data")
+    sdist = cache_dir() / f"docker-{VERSION}.tar.gz"
+    if not sdist.exists():
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                        f"docker=={VERSION}", "-d", str(cache_dir())], check=True)
+    # only the tests (and pytest's settings): the sdist's own docker/ package must not shadow the installed 7.1
+    prefix = f"docker-{VERSION}/"
+    with tarfile.open(sdist) as tf:
+        members = []
+        for m in tf.getmembers():
+            rel = m.name[len(prefix):] if m.name.startswith(prefix) else ""
+            if (rel.startswith("tests/") or rel in ("pytest.ini", "setup.cfg")) and (m.isfile() or m.isdir()):
+                m.name = rel
+                members.append(m)
+        tf.extractall(root, members=members, filter="data")
     return root
 
 
