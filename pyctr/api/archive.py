@@ -54,6 +54,34 @@ def rootfs(engine: Engine, c: Container) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def located(engine: Engine, c: Container, path: str) -> Iterator[tuple[str, str]]:
+    """(the host directory that holds ``path``, ``path`` relative to it): a volume or a bind the
+    container mounts there (its mounts live in the container's own mount namespace, not in the
+    root seen from here), else its root."""
+    import posixpath
+
+    norm = posixpath.normpath("/" + path.lstrip("/"))
+    best = None
+    for m in c.spec.mounts or []:
+        target = posixpath.normpath(m.target)
+        if (norm == target or norm.startswith(target.rstrip("/") + "/")) and m.type in ("volume", "bind"):
+            if best is None or len(target) > len(best.target):
+                best = m
+    if best is not None:
+        base = best.source
+        if best.type == "volume":
+            from pyctr.core import volumes
+
+            vol = volumes.get(engine, best.source)
+            base = volumes.mountpoint(engine, vol) if vol is not None else ""
+        if base and os.path.isdir(base):
+            yield base, norm[len(posixpath.normpath(best.target)):] or "/"
+            return
+    with rootfs(engine, c) as root:
+        yield root, path
+
+
+@contextlib.contextmanager
 def _inside(root: str, path: str) -> Iterator[tuple[str, os.stat_result]]:
     """(``/proc/self/fd/N`` of the resolved path, its lstat); 404 when it does not exist."""
     from pyctr.kernel.paths import opath_inside, secure_join
@@ -96,7 +124,7 @@ def head(req: Request, id: str) -> None:  # noqa: A002
     path = req.arg("path") or ""
     if not path:
         raise ApiError(400, "path is required")
-    with rootfs(engine, c) as root, _inside(root, path) as (_fdpath, st):
+    with located(engine, c, path) as (root, inner), _inside(root, inner) as (_fdpath, st):
         req.empty(200, {"X-Docker-Container-Path-Stat": _stat_header(os.path.basename(path.rstrip("/")) or "/", st)})
 
 
@@ -110,7 +138,7 @@ def get(req: Request, id: str) -> None:  # noqa: A002
     name = os.path.basename(path.rstrip("/")) or "."
     if path.endswith("/.") or path == ".":
         name = "."
-    with rootfs(engine, c) as root, _inside(root, path) as (fdpath, st):
+    with located(engine, c, path) as (root, inner), _inside(root, inner) as (fdpath, st):
         header = _stat_header(name if name != "." else os.path.basename(path.rstrip("/.")) or "/", st)
         req._headers(200, "application/x-tar", None)
         req.send_header("X-Docker-Container-Path-Stat", header)
@@ -210,7 +238,7 @@ def put(req: Request, id: str) -> None:  # noqa: A002
         raise ApiError(400, "path is required")
     if c.spec.read_only:
         raise ApiError(403, "container rootfs is marked read-only")
-    with rootfs(engine, c) as root, _inside(root, path) as (fdpath, st):
+    with located(engine, c, path) as (root, inner), _inside(root, inner) as (fdpath, st):
         if not stat.S_ISDIR(st.st_mode):
             raise ApiError(400, "extraction point is not a directory")
         try:

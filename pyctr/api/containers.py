@@ -37,7 +37,7 @@ def create(req: Request) -> None:
     spec, network = build_spec(engine, image, image_ref, command, options)
     # what was asked for, as inspect shows it (pyctr.core.inspection fills its HostConfig and Config from it)
     spec.annotations["docker-api"] = {
-        "HostConfig": body.get("HostConfig") or {},
+        "HostConfig": body.get("HostConfig") or {}, "NetworkingConfig": body.get("NetworkingConfig") or {},
         "Config": {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}}
     try:
         container = lifecycle.create(engine, spec, image, network)
@@ -261,6 +261,9 @@ def remove(req: Request, id: str) -> None:  # noqa: A002
     engine = req.engine
     c = lookup(engine, id)
     force = req.flag("force")
+    if c.status == "restarting" and not force:
+        raise ApiError(409, f"You cannot remove a restarting container {c.id}. Stop the container before "
+                            f"attempting removal or force remove")
     if is_running(c) and not force:
         raise ApiError(409, f"You cannot remove a running container {c.id}. Stop the container before "
                             f"attempting removal or force remove")
@@ -286,6 +289,8 @@ def kill(req: Request, id: str) -> None:  # noqa: A002
     if not is_running(c):
         raise ApiError(409, f"Container {c.id} is not running")
     lifecycle.kill(c, number, engine)
+    if number == 9:  # as dockerd: a SIGKILL returns once the container is stopped
+        lifecycle.wait_stopped(engine, c.id, 10)
     req.empty(204)
 
 

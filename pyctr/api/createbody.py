@@ -12,7 +12,7 @@ from typing import Any
 from pyctr.api.errors import ApiError
 
 #: HostConfig.LogConfig.Type values a container may name; the rest are refused
-LOG_DRIVERS = {"json-file": "json-file", "": "json-file", "local": "json-file", "none": "none"}
+LOG_DRIVERS = {"json-file": "json-file", "local": "json-file", "none": "none"}
 
 
 def _get(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
@@ -73,6 +73,7 @@ def translate(body: dict[str, Any], name: str | None) -> tuple[str, list[str], d
     entrypoint = _words(config, "Entrypoint")
     o["entrypoint"] = entrypoint
     o["env"] = tuple(_strings(config, "Env"))
+    o["env_raw"] = True  # the API's Env is taken as given (a bare NAME stays a bare NAME, as dockerd keeps it)
     o["label"] = _string_map(config, "Labels")
     o["workdir"] = _get(config, "WorkingDir", str, "")
     o["user"] = _get(config, "User", str, "")
@@ -84,9 +85,14 @@ def translate(body: dict[str, Any], name: str | None) -> tuple[str, list[str], d
     o["stop_timeout"] = _get(config, "StopTimeout", int)
     o["expose"] = tuple(_get(config, "ExposedPorts", dict, {}))
     anonymous = list(_get(config, "Volumes", dict, {}))
-
-    o["volume"] = tuple(_strings(host, "Binds")) + tuple(anonymous)
-    o["mount"] = tuple(_mount_text(m) for m in _get(host, "Mounts", list, []))
+    binds = _strings(host, "Binds")
+    mounts = _get(host, "Mounts", list, [])
+    # a Volumes entry that a bind or mount also targets is that mount's (docker-py sends both)
+    taken = {b.split(":")[1] if ":" in b else b for b in binds}
+    taken |= {m.get("Target") for m in mounts if isinstance(m, dict)}
+    taken |= set(_string_map(host, "Tmpfs"))
+    o["volume"] = tuple(binds) + tuple(v for v in anonymous if v not in taken)
+    o["mount"] = tuple(_mount_text(m) for m in mounts)
     o["tmpfs"] = tuple(f"{path}:{opts}" if opts else path for path, opts in _string_map(host, "Tmpfs").items())
     o["volumes_from"] = tuple(_strings(host, "VolumesFrom"))
     o["volume_driver"] = _get(host, "VolumeDriver", str, "")
@@ -110,9 +116,12 @@ def translate(body: dict[str, Any], name: str | None) -> tuple[str, list[str], d
     o["auto_remove"] = _get(host, "AutoRemove", bool, False)
     log = _get(host, "LogConfig", dict, {})
     log_type = _get(log, "Type", str, "")
-    if log_type not in LOG_DRIVERS:
-        raise ApiError(400, f'logging driver "{log_type}" is not supported: json-file or none')
-    o["log_driver"] = LOG_DRIVERS[log_type]
+    if log_type and log_type not in LOG_DRIVERS:
+        raise ApiError(400, f"logger: no log driver named '{log_type}' is registered")
+    o["log_driver"] = LOG_DRIVERS[log_type] if log_type else None
+    o["log_opt"] = tuple(f"{k}={v}" for k, v in _string_map(log, "Config").items())
+    check = _get(config, "Healthcheck", dict)
+    o["healthcheck"] = dict(check) if check else None
     o["privileged"] = _get(host, "Privileged", bool, False)
     o["cap_add"] = tuple(_strings(host, "CapAdd"))
     o["cap_drop"] = tuple(_strings(host, "CapDrop"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyctr.core.errors import Conflict, NotFound, UsageError
+from pyctr.core.errors import Conflict, DriverNotFound, NotFound, UsageError
 
 
 class ApiError(Exception):
@@ -21,7 +21,7 @@ def status_of(error: BaseException) -> int:
     """Docker's status for one of pyctr's errors."""
     if isinstance(error, ApiError):
         return error.status
-    if isinstance(error, NotFound):
+    if isinstance(error, NotFound | DriverNotFound):
         return 404
     if isinstance(error, Conflict):
         return 409

@@ -145,6 +145,8 @@ def start(req: Request, id: str) -> None:  # noqa: A002
     ex = _get(id)
     body = req.body_json()
     detach = bool(body.get("Detach"))
+    # dockerd frames the stream by the *start* request's Tty (raw) or not (stdcopy), whatever the exec's own
+    raw = bool(body.get("Tty"))
     engine = req.engine
     c = lookup(engine, ex.container_id)
     with ex.lock:
@@ -177,7 +179,7 @@ def start(req: Request, id: str) -> None:  # noqa: A002
             "workdir": cfg["WorkingDir"], "privileged": cfg["Privileged"], "tty": tty, "piped": bool(theirs)}
     sock = None
     if not detach:  # the upgrade first: a command that cannot start is reported on the stream, as dockerd does
-        sock, early = req.hijack(content_type(req, tty))
+        sock, early = req.hijack(content_type(req, raw))
     try:
         job = req.server.launcher.submit("exec", args, theirs)
     finally:
@@ -197,7 +199,7 @@ def start(req: Request, id: str) -> None:  # noqa: A002
             raise ApiError(e.status if e.status != 404 else 500, str(e)) from None
         text = f"OCI runtime exec failed: exec failed: {e}: unknown\r\n".encode()
         try:
-            sock.sendall(text if tty else stdcopy(STDERR, text))
+            sock.sendall(text if raw else stdcopy(STDERR, text))
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
@@ -211,13 +213,17 @@ def start(req: Request, id: str) -> None:  # noqa: A002
         threading.Thread(target=_reap, args=(ex, job, engine, c), daemon=True, name="exec").start()
         req.empty(200)
         return
+    detached = False
     try:
         if tty:
-            _relay_tty(req, ex, sock, early, job)
+            detached = _relay_tty(req, ex, sock, early, job, raw)
         else:
             _relay_pipes(req, ex, sock, early, ours, job)
     finally:
-        _finish(ex, job, engine, c)
+        if detached:  # the client typed the detach keys: the command goes on, its exit is recorded later
+            threading.Thread(target=_reap, args=(ex, job, engine, c), daemon=True, name="exec").start()
+        else:
+            _finish(ex, job, engine, c)
         try:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -303,9 +309,14 @@ def _relay_pipes(req: Request, ex: Exec, sock: socket.socket, early: bytes, ours
     _wait_exit(ex, job)
 
 
-def _relay_tty(req: Request, ex: Exec, sock: socket.socket, early: bytes, job: Any) -> None:
-    from pyctr.api.attach import hung_up
+def _relay_tty(req: Request, ex: Exec, sock: socket.socket, early: bytes, job: Any, raw: bool) -> bool:
+    """Returns whether the client detached (its detach keys)."""
+    from pyctr.api.attach import hung_up, parse_detach_keys
+    from pyctr.api.streams import STDOUT, stdcopy
+    from pyctr.runtime.attaching import split_keys
 
+    keys = parse_detach_keys(ex.config.get("DetachKeys") or None)
+    held = b""
     master = ex.master
     assert master is not None
     if early and ex.config["AttachStdin"]:
@@ -325,16 +336,22 @@ def _relay_tty(req: Request, ex: Exec, sock: socket.socket, early: bytes, job: A
                     data = b""
                 if not data:
                     break
-                sock.sendall(data)
+                sock.sendall(data if raw else stdcopy(STDOUT, data))
             if sock in ready:
                 data = sock.recv(65536)
                 if not data:
                     client_open = False
                 elif ex.config["AttachStdin"]:
-                    _write_all(master, data)
+                    data, held, detach = split_keys(held, data, keys)
+                    if data:
+                        _write_all(master, data)
+                    if detach:
+                        return True
+
     except OSError:
         pass
     _wait_exit(ex, job)
+    return False
 
 
 def _wait_exit(ex: Exec, job: Any) -> None:

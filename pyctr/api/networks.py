@@ -41,7 +41,8 @@ def _shape(engine: Engine, info: dict[str, Any]) -> dict[str, Any]:
     out = {"Name": info["Name"], "Id": info["Id"],
            "Created": rfc3339(extra["created"]) if extra.get("created") else _ZERO_TIME,
            "Scope": "local", "Driver": info.get("Driver", "bridge"), "EnableIPv6": False,
-           "IPAM": {"Driver": "default", "Options": {}, "Config": info.get("IPAM", {}).get("Config") or []},
+           "IPAM": {"Driver": "default", "Options": extra.get("ipam_options"),
+                    "Config": extra.get("ipam_config") or info.get("IPAM", {}).get("Config") or []},
            "Internal": info.get("Internal", False), "Attachable": extra.get("attachable", False), "Ingress": False,
            "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
            "Containers": {cid: {"Name": ep.get("Name", ""), "EndpointID": cid[:64], "MacAddress": ep.get("MacAddress", ""),
@@ -147,6 +148,8 @@ def create(req: Request) -> None:
     with transaction(engine.db):
         engine.db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)",
                           (f"network:{info['Id']}", json.dumps({"labels": labels, "options": options,
+                                                                 "ipam_options": ipam.get("Options"),
+                                                                 "ipam_config": configs or None,
                                                                  "created": time.time(),
                                                                  "attachable": bool(body.get("Attachable"))})))
     events.record(engine, "network", "create", info["Id"], {"name": name, "type": "bridge"})
@@ -220,12 +223,14 @@ def connect(req: Request, id: str) -> None:  # noqa: A002
         raise ApiError(400, "invalid value for EndpointConfig.Aliases")
     if net["Name"] in ("host", "none"):
         raise ApiError(403, f"container cannot be connected to the {net['Name']} network")
+    from pyctr.api.objects import is_running
+
     try:
         networking.connect(engine, c, net["Name"], aliases, ip or None)
     except Conflict as e:
-        if "already exists" not in str(e):
+        if "already exists" not in str(e) or is_running(c):
             raise ApiError(403, str(e)) from None
-        # connected already: Docker's clients (compose) treat the repeat as done
+        # a created container connected already: the repeat is done (compose connects before it starts)
     req.empty(200)
 
 
@@ -240,8 +245,7 @@ def disconnect(req: Request, id: str) -> None:  # noqa: A002
     try:
         networking.disconnect(engine, c, net["Name"], bool(body.get("Force")))
     except Conflict as e:
-        if "is not connected" not in str(e):
-            raise ApiError(403, str(e)) from None
+        raise ApiError(403 if "is not connected" not in str(e) else 409, str(e)) from None
     except NotFound as e:
         raise ApiError(404, str(e)) from None
     req.empty(200)

@@ -42,7 +42,7 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
         "Path": spec.argv[0] if spec.argv else "",
         "Args": spec.argv[1:],
         "State": {
-            "Status": status, "Running": running and c.status == "running" or restarting,
+            "Status": status, "Running": running or restarting,
             "Paused": c.status == "paused", "Restarting": restarting, "OOMKilled": c.oom_killed, "Dead": c.status == "dead",
             "Pid": c.pid if running else 0, "ExitCode": c.exit_code, "Error": c.error,
             "StartedAt": rfc3339(c.started), "FinishedAt": rfc3339(c.finished),
@@ -138,6 +138,14 @@ def _as_requested(out: dict[str, Any], spec: Any) -> dict[str, Any]:
         exposed = (spec.network or {}).get("expose") or []
         config["ExposedPorts"] = {p if "/" in p else f"{p}/tcp": {} for p in exposed} or None
     out["Config"] = config
+    networks = out["NetworkSettings"].get("Networks") or {}
+    asked_nets = ((asked.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
+    for name, entry in networks.items():
+        want = asked_nets.get(name) or {}
+        base = {"IPAMConfig": want.get("IPAMConfig"), "Links": want.get("Links"), "Aliases": None, "NetworkID": "",
+                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": want.get("DriverOpts")}
+        networks[name] = {**base, **entry}
     return out
 
 

@@ -65,7 +65,7 @@ def build_spec(engine: Any, image: Any, image_ref: str, command: list[str] | tup
     o = {**DEFAULTS, **options}
     spec = ContainerSpec(image=image_ref, name=o["name"] or "", hostname=o["hostname"] or "",
                          domainname=o["domainname"] or "",
-                         env=parse_env(o["env"], o["env_file"]), workdir=o["workdir"] or "/", user=o["user"] or "",
+                         env=list(o["env"]) if o.get("env_raw") else parse_env(o["env"], o["env_file"]), workdir=o["workdir"] or "/", user=o["user"] or "",
                          tty=bool(o["tty"]), interactive=bool(o["interactive"]),
                          labels={k: v for k, _, v in (item.partition("=") for item in o["label"])},
                          privileged=bool(o["privileged"]), cap_add=list(o["cap_add"]), cap_drop=list(o["cap_drop"]),
