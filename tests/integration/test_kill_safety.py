@@ -12,9 +12,11 @@ import random
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
+from pyctr.core.trees import remove_tree
 from pyctr.images.content import ContentStore
 from pyctr.layers.extract import extract_layer_atomic, remove_stale_extractions
 from pyctr.testing.images import large_layer, push_image
@@ -91,11 +93,17 @@ def test_extract_killed_20_times(big_layer_image, tmp_path):
     expected = sorted(os.path.relpath(os.path.join(d, n), ref) for d, ds, fs in os.walk(ref) for n in ds + fs)
     layers = tmp_path / "layers"
     layers.mkdir()
+    # How long a whole extraction takes here and now (the machine's speed varies a lot): the
+    # kills fall anywhere from just after the start to just before the end of one.
+    started = time.monotonic()
+    assert run_and_kill([EXTRACT, str(blob), str(layers / "timed"), layer.diff_id], 120)
+    whole = time.monotonic() - started
+    remove_tree(layers / "timed")
     rnd = random.Random(99)
     completed = 0
     for i in range(20):
         final = layers / f"l{i}"
-        done = run_and_kill([EXTRACT, str(blob), str(final), layer.diff_id], rnd.uniform(0.05, 1.0))
+        done = run_and_kill([EXTRACT, str(blob), str(final), layer.diff_id], rnd.uniform(0.1, 1.2) * whole)
         if final.exists():
             got = sorted(os.path.relpath(os.path.join(d, n), final) for d, ds, fs in os.walk(final) for n in ds + fs)
             assert got == expected, "a layer directory is visible half-written"

@@ -49,6 +49,7 @@ EXPECTED_PYCTR = {
     "pyctr.plugins.namespaces", "pyctr.runtime", "pyctr.runtime.child", "pyctr.runtime.driver",
     "pyctr.runtime.launch", "pyctr.runtime.seccomp", "pyctr.runtime.security", "pyctr.runtime.steps",
     "pyctr.runtime.plan",  # (oci: the process plan, built for every start)
+    "pyctr.core.events",  # (the event journal: create, start, die, destroy are recorded on every run)
     "pyctr.storage_plugins",
     "pyctr.storage_plugins.overlay2",
 }
