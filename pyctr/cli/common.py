@@ -1,15 +1,19 @@
-"""Helpers shared by the command modules: the engine, tables, templates, time."""
+"""Helpers shared by the click command modules: the engine, several objects at once, and
+(re-exported from pyctr.cli.output, which the fast path uses without click) tables,
+templates, sizes and times."""
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
 
 from pyctr.cli import settings
+from pyctr.cli.output import ago, bytes_size, emit, human_duration, human_size, render, table  # noqa: F401
+
+__all__ = ["ago", "bytes_size", "each", "emit", "engine", "human_duration", "human_size", "render", "table"]
 
 
 def engine():  # noqa: ANN201
@@ -34,121 +38,3 @@ def each(refs: Iterable[str], action: Callable[[str], Any], *, echo: bool = True
             failed = True
     if failed:
         sys.exit(1)
-
-
-def table(headers: list[str], rows: Iterable[list[str]]) -> None:
-    """Docker's column layout (Go's tabwriter as the docker CLI sets it up: columns as wide as
-    their widest cell plus three spaces, at least ten)."""
-    from pyctr.cli.tabwriter import format_lines
-
-    lines = ["\t".join(headers)] + ["\t".join(map(str, r)) for r in rows]
-    click.echo("\n".join(format_lines(lines)))
-
-
-def emit(rows: list[dict[str, Any]], fmt: str | None, columns: list[tuple[str, str]], *,
-         quiet: bool = False, id_key: str = "ID", headers: dict[str, str] | None = None) -> None:
-    """Print list rows as Docker does: -q ids, ``--format json``, a Go template
-    (``table TEMPLATE`` adds a header row and aligns the columns), or the default table of
-    ``columns`` (header, key). ``headers`` names the header of every other field a
-    ``table`` template may use (Docker's per-command header names); a field not named
-    there gets its name in capitals."""
-    if quiet:
-        for r in rows:
-            click.echo(r[id_key])
-        return
-    if fmt == "json":
-        import json
-
-        for r in rows:
-            click.echo(json.dumps({k: v for k, v in r.items() if not k.startswith("_")}))
-        return
-    if not fmt or fmt.strip() == "table":
-        table([h for h, _ in columns], [[str(r.get(k, "")) for _, k in columns] for r in rows])
-        return
-    from pyctr.cli.gotemplate import Template, split_table
-
-    is_table, body = split_table(fmt)
-    template = Template(body)
-    text = "".join(template.render(r) + "\n" for r in rows)
-    if not is_table:
-        click.echo(text, nl=False)
-        return
-    from pyctr.cli.tabwriter import format_lines
-
-    names = {k: k.upper() for r in rows[:1] for k in r} | {k: h for h, k in columns} | (headers or {})
-    header = _HeaderMap(names)
-    lines = (template.render(header) + "\n" + text).split("\n")[:-1]
-    click.echo("\n".join(format_lines(lines)))
-
-
-class _HeaderMap(dict):
-    """The header row's data: a field with no header name renders empty (Go's zero string)."""
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return super().get(key, "")
-
-
-def human_duration(seconds: float) -> str:
-    """go-units' HumanDuration, as Docker prints CREATED and STATUS: "Less than a second",
-    "3 minutes", "About an hour", "2 weeks"."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = int(seconds / 60)
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = int(seconds / 3600 + 0.5)  # Go: int(d.Hours() + 0.5)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
-
-
-def ago(timestamp: float) -> str:
-    return f"{human_duration(time.time() - timestamp)} ago"
-
-
-_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
-
-
-def _scaled(n: float, base: float, units: tuple[str, ...]) -> tuple[float, str]:
-    i = 0
-    n = float(n)
-    while n >= base and i < len(units) - 1:
-        n /= base
-        i += 1
-    return n, units[i]
-
-
-def human_size(n: float, precision: int = 4) -> str:
-    """go-units' HumanSizeWithPrecision (decimal units, ``%.{precision}g``): ``human_size(n)`` is
-    HumanSize (system df, reclaimed space), ``human_size(n, 3)`` what images/ps print as SIZE."""
-    v, unit = _scaled(n, 1000.0, _DECIMAL)
-    return f"{v:.{precision}g}{unit}"
-
-
-def bytes_size(n: float) -> str:
-    """go-units' BytesSize (binary units, 4 significant digits): stats' memory usage."""
-    v, unit = _scaled(n, 1024.0, _BINARY)
-    return f"{v:.4g}{unit}"
-
-
-def render(template: str, data: Any) -> str:
-    """A Go template (``--format``), the subset people paste from Docker docs."""
-    from pyctr.cli.gotemplate import render as go_render
-
-    return go_render(template, data)

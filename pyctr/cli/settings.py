@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Settings:
@@ -21,20 +24,32 @@ class Settings:
 
     @property
     def engine(self):  # noqa: ANN201  (lazy import keeps --help fast)
-        if self._engine is None:
-            from pyctr.core import config
-            from pyctr.core.engine import Engine
+        if self._engine is None or self._engine.read_only:
             from pyctr.core.plugins import plugins
 
-            cfg = config.load(self.flags)
-            if os.geteuid() != 0:
-                # an ordinary user: into the namespace kept for the user's store (pyctr.runtime.userns)
-                from pyctr.runtime import userns
-
-                userns.enter(str(cfg.root), str(cfg.runroot))
-            self._engine = Engine(cfg)
-            plugins.configure(cfg.as_dict())
+            self._engine = self._make(read_only=False)
+            plugins.configure(self._engine.config.as_dict())
         return self._engine
+
+    def reader(self):  # noqa: ANN201
+        """The Engine of a command that only reads (ps, images, inspect, version): its state
+        database opened read-only, and no plugin loaded unless it selects a driver (which
+        tells them the settings then, pyctr.core.engine)."""
+        if self._engine is None:
+            self._engine = self._make(read_only=True)
+        return self._engine
+
+    def _make(self, read_only: bool):  # noqa: ANN202
+        from pyctr.core import config
+        from pyctr.core.engine import Engine
+
+        cfg = config.load(self.flags)
+        if os.geteuid() != 0:
+            # an ordinary user: into the namespace kept for the user's store (pyctr.runtime.userns)
+            from pyctr.runtime import userns
+
+            userns.enter(str(cfg.root), str(cfg.runroot))
+        return Engine(cfg, read_only=read_only)
 
 
 #: the Settings of the command being run
@@ -52,6 +67,13 @@ def engine():  # noqa: ANN201
     if current is None:
         raise RuntimeError("no pyctr command is running")
     return current.engine
+
+
+def reader():  # noqa: ANN201
+    """The read-only Engine of the current command (:meth:`Settings.reader`)."""
+    if current is None:
+        raise RuntimeError("no pyctr command is running")
+    return current.reader()
 
 
 def echo(message: str = "", err: bool = False) -> None:

@@ -4,30 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 
 import click
 
-from pyctr import __version__
 from pyctr.cli.common import engine, render, table
+from pyctr.cli.group import with_options
+from pyctr.cli.options import VERSION_OPTIONS
 from pyctr.core.drivers import KINDS
 
 
 @click.command()
-@click.option("--format", "-f", "fmt", help="Go template, or 'json'.")
+@with_options(VERSION_OPTIONS)
 def version(fmt: str | None) -> None:
     """Show the pyctr version information."""
-    data = {"Client": {"Version": __version__, "ApiVersion": "1.41", "GoVersion": f"python{platform.python_version()}",
-                       "Os": "linux", "Arch": platform.machine(), "Experimental": False}}
-    if fmt == "json":
-        click.echo(json.dumps(data))
-    elif fmt:
-        click.echo(render(fmt, data))
-    else:
-        c = data["Client"]
-        click.echo(f"Client:\n Version:\t{c['Version']}\n API version:\t{c['ApiVersion']}\n Python version:\t"
-                   f"{platform.python_version()}\n OS/Arch:\tlinux/{c['Arch']}".expandtabs(20))
+    from pyctr.cli import reads
+
+    sys.exit(reads.version(fmt))
 
 
 @click.command()

@@ -57,11 +57,13 @@ _STDLIB = frozenset({os.path.dirname(os.__file__), os.path.join(os.path.dirname(
 
 
 def _key() -> str:
-    """What the index depends on: the interpreter, sys.path, and each distribution's
+    """What the index depends on: the interpreter, pyctr's groups, sys.path, and each distribution's
     entry_points.txt (path and mtime). Unrelated files appearing in a path entry,
     such as the current directory, do not invalidate it. (os.scandir, not glob and
     hashlib: those imports cost more than the scan on every command.)"""
-    parts = [sys.executable]
+    # The groups too: code that reads a group the index was written without (a newer pyctr on the
+    # same sys.path and distributions, an editable checkout) must not take it for "none installed".
+    parts = [sys.executable, ",".join(GROUPS)]
     for entry in sys.path:
         parts.append("\0" + entry)
         if entry in _STDLIB:

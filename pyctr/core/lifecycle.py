@@ -17,6 +17,8 @@ from pyctr.core.background import Background
 from pyctr.core.container import Container
 from pyctr.core.errors import Conflict, PyctrError, UsageError
 from pyctr.core.plugins import plugins
+from pyctr.core.processes import is_alive
+from pyctr.core.processes import starttime as _starttime
 from pyctr.core.state import transaction
 
 if TYPE_CHECKING:
@@ -521,26 +523,6 @@ def _wait_gone(pid: int, timeout: float = 10.0) -> None:
             except OSError:
                 return
         time.sleep(0.01)
-
-
-def _starttime(pid: int) -> int:
-    """The process's start time in clock ticks; 0 when it is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return 0 if fields[0] in ("Z", "X") else int(fields[19])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def is_alive(pid: int, starttime: int | None = None) -> bool:
-    """Whether ``pid`` is still the same process (pid reuse is checked by start time)."""
-    if pid <= 0:
-        return False
-    current = _starttime(pid)
-    if current == 0:
-        return False
-    return starttime is None or starttime == 0 or current == starttime
 
 
 def reconcile(engine: Engine) -> list[str]:

@@ -9,9 +9,12 @@ state database unchanged.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from pyctr.core.records import Record, factory
+
+TYPE_CHECKING = False  # (typing's import is ~3 ms of every command; annotations are strings here)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: the PATH a container gets when neither the image nor the user sets one (Docker's)
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

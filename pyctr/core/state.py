@@ -125,6 +125,32 @@ def connect(root: Path | str) -> sqlite3.Connection:
     return conn
 
 
+def connect_reader(root: Path | str) -> sqlite3.Connection:
+    """The database under ``root`` opened read-only, for commands that only read (``ps``,
+    ``images``, ``inspect``): no directory made, no settings written, no migration run, just
+    the schema version read (one page). A database that does not exist yet, is older than
+    this pyctr or cannot be opened so gets :func:`connect`'s way (made and migrated)."""
+    path = os.path.join(os.fspath(root), DB_NAME)
+    if os.path.isabs(path) and os.path.exists(path):
+        # a URI filename: only %, ? and # mean something there
+        uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+        conn = None
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            current = conn.execute("PRAGMA user_version").fetchone()[0] == len(CORE_MIGRATIONS)
+            if current and _plugin_migrations:
+                done = {r[0] for r in conn.execute("SELECT name FROM plugin_migrations")}
+                current = all(name in done for name in _plugin_migrations)
+            if current:
+                return conn
+        except sqlite3.Error:
+            pass
+        if conn is not None:
+            conn.close()
+    return connect(root)
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version < len(CORE_MIGRATIONS):

@@ -15,13 +15,15 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
 
 from pyctr.core.errors import Conflict, ImageError, NotFound, UsageError
 from pyctr.core.records import Record, factory
 from pyctr.core.state import transaction
 
+TYPE_CHECKING = False  # (typing's import is ~3 ms of every command; annotations are strings here)
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from pyctr.core.engine import Engine
     from pyctr.images.content import ContentStore
 

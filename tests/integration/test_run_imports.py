@@ -41,7 +41,7 @@ EXPECTED_PYCTR = {
     "pyctr.core.engine", "pyctr.core.entrypoints", "pyctr.core.errors", "pyctr.core.filekeys",
     "pyctr.core.health", "pyctr.core.logconfig", "pyctr.runtime.runoptions",  # (small: the run's options)
     "pyctr.core.hookspecs", "pyctr.core.lifecycle", "pyctr.core.names", "pyctr.core.plugins",
-    "pyctr.core.records", "pyctr.core.rootless", "pyctr.core.selection", "pyctr.core.spec", "pyctr.core.state",
+    "pyctr.core.processes", "pyctr.core.records", "pyctr.core.rootless", "pyctr.core.selection", "pyctr.core.spec", "pyctr.core.state",
     "pyctr.core.trees", "pyctr.images", "pyctr.images.reference", "pyctr.images.store", "pyctr.kernel",
     "pyctr.kernel.linux", "pyctr.kernel.paths", "pyctr.network_plugins", "pyctr.network_plugins.bridge_prune",
     "pyctr.network_plugins.none", "pyctr.plugins", "pyctr.plugins.cgroupfs", "pyctr.plugins.cgroupfs.common",
