@@ -81,6 +81,13 @@ class Workspace:
         self.env = dict(os.environ, PYCTR_ROOT=str(self.dir / "root"), PYCTR_RUNROOT=str(self.dir / "run"),
                         PYCTR_CONFIG=str(self.dir / "none.toml"),
                         PYCTR_NETWORK_OPT=f"bridge={self.bridge};table={self.table};pools=10.{100 + os.getpid() % 150}.0.0/16:24")
+        # pyctr as a user runs it: bytecode cached (an installed wheel has it; a shell that sets
+        # PYTHONDONTWRITEBYTECODE would make every run compile pyctr's modules again), and no
+        # third-party hook plugin (the development venv has the pyctr-example test plugin;
+        # PYCTR_BENCH_PLUGINS=1 keeps it)
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        if not os.environ.get("PYCTR_BENCH_PLUGINS"):
+            self.env["PYCTR_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         from pyctr.testing.rootfs import build_busybox_rootfs
 
         self.rootfs = build_busybox_rootfs(self.dir / "rootfs")
