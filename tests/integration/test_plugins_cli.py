@@ -84,16 +84,20 @@ def test_two_distributions_claiming_one_driver_name_is_a_clear_error(pyctr, tmp_
 
 @pytest.mark.parametrize("argv", [["--help"], ["ps"], ["ps", "-a"], ["images"]])
 def test_light_commands_import_no_driver_and_no_pyroute2(pyctr, argv):
+    # (the fast path leaves through os._exit, click through SystemExit: report either way)
     code = (
-        "import sys\n"
-        "from pyctr.cli import main\n"
-        f"sys.argv = ['pyctr'] + {argv!r}\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in sys.modules if m.startswith(('pyroute2', 'pyctr.storage_plugins.', "
+        "import os, sys\n"
+        "def report():\n"
+        "    heavy = [m for m in sys.modules if m.startswith(('pyroute2', 'pyctr.storage_plugins.', "
         "'pyctr.network_plugins.', 'pyctr.plugins.cgroupfs', 'pyctr.plugins.volume'))\n"
         # the bridge's small built-in prune plugin is no driver (it imports the driver only when it has work)
-        "         and m != 'pyctr.network_plugins.bridge_prune']\n"
-        "print('HEAVY', heavy, file=sys.stderr)\n"
+        "             and m != 'pyctr.network_plugins.bridge_prune']\n"
+        "    print('HEAVY', heavy, file=sys.stderr, flush=True)\n"
+        "real_exit = os._exit\n"
+        "os._exit = lambda code: (report(), real_exit(code))\n"
+        "from pyctr.cli import main\n"
+        f"sys.argv = ['pyctr'] + {argv!r}\n"
+        "try:\n    main()\nexcept SystemExit:\n    report()\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=pyctr.env)
     assert "HEAVY []" in r.stderr, r.stderr
