@@ -92,12 +92,6 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
     spec.resources = cgroups.validate(spec.resources)  # nonsense limits stop here, before anything exists
     plugins.modify_container_spec(spec)
     cid = os.urandom(32).hex()  # not the secrets module: it loads OpenSSL, 10 ms per command
-    if not name:
-        from pyctr.core.names import random_name
-
-        name = random_name()
-        while engine.db.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone():
-            name = f"{random_name()}{os.urandom(1)[0] % 100}"
     spec.name = name
     if not spec.hostname:
         spec.hostname = cid[:12]
@@ -106,7 +100,10 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
                                    "runtime": runtime.name},
                           root=engine.config.root)
     with transaction(engine.db):
-        container.insert(engine.db)
+        if name:
+            container.insert(engine.db)
+        else:
+            _insert_with_a_generated_name(engine.db, container)
     try:
         if starting:
             _make_cgroups_ahead(engine, container, cgroups)
@@ -122,6 +119,28 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
         raise
     record_event(engine, container, "create")
     return container
+
+
+def _insert_with_a_generated_name(db: Any, container: Container) -> None:
+    """Insert the record under a random name, as Docker's ``generateNewName``: up to
+    six names (from the second on with a digit), then the short id.
+
+    The name is reserved by the insert itself (the UNIQUE column), inside the
+    caller's write transaction: a name checked first and inserted later could be
+    taken in between by another unnamed create, which would then fail with a
+    name conflict the user never asked for. The loser of such a race just takes
+    the next name.
+    """
+    from pyctr.core.names import random_name
+
+    for attempt in range(7):
+        container.name = container.spec.name = random_name(attempt) if attempt < 6 else container.id[:12]
+        try:
+            container.insert(db)
+            return
+        except Conflict:
+            if attempt == 6:
+                raise
 
 
 def _make_cgroups_ahead(engine: Engine, container: Container, cgroups: Any) -> None:

@@ -281,3 +281,34 @@ def test_a_hundred_run_rm_cycles_leave_nothing_behind(busybox):
     assert _layer_dirs(busybox) == layers_before
     containers = busybox.root / "containers"
     assert not containers.exists() or not list(containers.iterdir())
+
+
+# A `pyctr create` whose name generator has one name (and its ten digit variants), so that 16
+# concurrent unnamed creates collide on nearly every name and some run out of names (then the
+# short id is the name, as in Docker): none may fail for it.
+NARROW_NAMES = ("import runpy, sys; import pyctr.core.names as n; n.LEFT = ('jolly',); n.RIGHT = ('hopper',);"
+                " sys.argv = ['pyctr'] + sys.argv[1:]; runpy.run_module('pyctr', run_name='__main__')")
+
+
+def test_many_concurrent_unnamed_creates_never_conflict(busybox):
+    import subprocess
+    import sys
+
+    count = 16
+    procs = [subprocess.Popen([sys.executable, "-c", NARROW_NAMES, "--network=none", "create", "busybox", "true"],
+                              env=busybox.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(count)]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    try:
+        assert [r for r in results if r[0] != 0] == []
+        ids = {r[1].strip() for r in results}
+        assert len(ids) == count
+        names = busybox("ps", "-a", "--format", "{{.ID}} {{.Names}}", check=True).stdout.split("\n")
+        listed = dict(line.split() for line in names if line)
+        assert len(set(listed.values())) == count
+        assert all(n.startswith("jolly_hopper") or n == i for i, n in listed.items())
+        assert sum(n == i for i, n in listed.items()) >= count - 11
+    finally:
+        ids = busybox("ps", "-aq").stdout.split()
+        if ids:
+            busybox("rm", "-f", *ids, check=True)
