@@ -73,7 +73,10 @@ def located(engine: Engine, c: Container, path: str) -> Iterator[tuple[str, str]
             from pyctr.core import volumes
 
             vol = volumes.get(engine, best.source)
-            base = volumes.mountpoint(engine, vol) if vol is not None else ""
+            if vol is None:  # a created container's volume is made at its start; dockerd has it from its create
+                vol, _ = volumes.create(engine, best.source, best.driver, dict(best.driver_options),
+                                        dict(best.labels))
+            base = volumes.mountpoint(engine, vol)
         if base and os.path.isdir(base):
             yield base, norm[len(posixpath.normpath(best.target)):] or "/"
             return

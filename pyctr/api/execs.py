@@ -194,7 +194,7 @@ def start(req: Request, id: str) -> None:  # noqa: A002
             if fd >= 0:
                 os.close(fd)
         job.close()
-        ex.exit_code = 127 if e.exit_code == 127 else 126
+        ex.exit_code = 126  # dockerd's code for every exec that cannot start ("OCI runtime exec failed")
         if sock is None:
             raise ApiError(e.status if e.status != 404 else 500, str(e)) from None
         text = f"OCI runtime exec failed: exec failed: {e}: unknown\r\n".encode()

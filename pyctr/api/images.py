@@ -105,6 +105,13 @@ def create(req: Request) -> None:
             except JobFailed as e:
                 text = str(e)
                 if stream is None:  # nothing sent yet: a plain error (404 lets the CLI say "not found")
+                    lowered = text.lower()
+                    if e.status == 404 or any(w in lowered for w in ("not found", "unknown", "denied", "404")):
+                        from pyctr.images.reference import parse
+
+                        repo = parse(ref).familiar_name
+                        raise ApiError(404, f"pull access denied for {repo}, repository does not exist or may "
+                                            f"require 'docker login': {text}") from None
                     raise ApiError(e.status, text) from None
                 stream.json({"errorDetail": {"message": text}, "error": text})
                 break

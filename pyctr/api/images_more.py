@@ -63,13 +63,17 @@ def load(req: Request) -> None:
         while chunk := reader.read(1 << 20):
             tmp.write(chunk)
         tmp.seek(0)
+        stream = req.stream()
         try:
-            names = load_archive(engine, tmp)  # type: ignore[arg-type]
-        except ImageError as e:
-            raise ApiError(400, str(e)) from None
-    stream = req.stream()
-    for name in names:
-        stream.json({"stream": f"Loaded image: {name}\n"})
+            lines = load_archive(engine, tmp)  # type: ignore[arg-type]
+        except ImageError as e:  # as dockerd: a JSON error in the stream (docker-py raises ImageLoadError)
+            stream.json({"errorDetail": {"message": str(e)}, "error": str(e)})
+            stream.close()
+            return
+    for line in lines:
+        text = line if line.startswith("Loaded image") else f"Loaded image: {line}"
+        stream.json({"stream": text + "\n"})
+        name = text.split(": ", 1)[1]
         events.record(engine, "image", "load", name, {"name": name})
     stream.close()
 

@@ -180,7 +180,8 @@ def _mount_json(eng: Any, m: Any) -> dict[str, Any]:
         if vol is not None:  # gone (volume rm after the container stopped): no host path to show
             driver, source = vol.driver, volumes.mountpoint(eng, vol)
     return {"Type": m.type, "Name": name, "Source": source, "Destination": m.target, "Driver": driver,
-            "Mode": "ro" if m.readonly else "", "RW": not m.readonly, "Propagation": m.propagation}
+            "Mode": "ro" if m.readonly else "", "RW": not m.readonly,
+            "Propagation": m.propagation or ("rprivate" if m.type == "bind" else "")}
 
 
 def human_duration(seconds: float) -> str:

@@ -78,7 +78,7 @@ def _layer(rootfs: Path, extra: dict[str, bytes]) -> object:
         for name, data in extra.items():
             target = copy / name.lstrip("/")
             target.write_bytes(data)
-            target.chmod(0o755)
+            target.chmod(0o755 if name == "/hello" else 0o644)
         return layer_from_dir(copy)
 
 
@@ -90,8 +90,12 @@ def mirror_registry(workdir: Path) -> object:
 
     rootfs = build_busybox_rootfs(workdir / "busybox-rootfs")
     reg = start_registry(workdir=workdir / "registry")
-    plain = _layer(rootfs, {})
-    hello = _layer(rootfs, {"/hello": HELLO})
+    passwd = (rootfs / "etc/passwd").read_bytes() if (rootfs / "etc/passwd").exists() else b"root:x:0:0:root:/root:/bin/sh\n"
+    group = (rootfs / "etc/group").read_bytes() if (rootfs / "etc/group").exists() else b"root:x:0:\n"
+    users = {"/etc/passwd": passwd + b"postgres:x:70:70:postgres:/var/lib/postgresql:/bin/sh\n",
+             "/etc/group": group + b"postgres:x:70:\n"}  # alpine's image has the user the suite execs as
+    plain = _layer(rootfs, users)
+    hello = _layer(rootfs, {"/hello": HELLO, **users})
     for (repo, tag), cmd in IMAGES.items():
         layer = hello if repo.endswith("hello-world") else plain
         config = image_config([layer], cmd=cmd)  # type: ignore[list-item]
@@ -109,8 +113,10 @@ def selection() -> str:
 def run(service_uri: str, junit: Path, extra: list[str] | None = None, timeout: float = 3000) -> int:
     """Run the suite against the service at ``service_uri``; pytest's exit code."""
     tests = suite_dir()
-    env = dict(os.environ, DOCKER_HOST=service_uri, DOCKER_TEST_API_VERSION="1.41",
-               DOCKER_CONFIG=str(junit.parent / "docker-config"))
+    home = junit.parent / "home"  # the suite's contexts and config land here, not in the caller's ~/.docker
+    home.mkdir(exist_ok=True)
+    env = dict(os.environ, DOCKER_HOST=service_uri, DOCKER_TEST_API_VERSION="1.41", HOME=str(home),
+               DOCKER_CONFIG=str(home / ".docker"))
     env.pop("DOCKER_TLS_VERIFY", None)
     cmd = [sys.executable, "-m", "pytest", "tests/integration", "-p", "no:cacheprovider", "-q", "-rN",
            "--timeout=120", "-k", selection(), f"--junitxml={junit}", "-o", "junit_family=xunit2",
