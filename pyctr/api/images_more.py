@@ -220,3 +220,27 @@ def _tree_size(path: str) -> int:
             except OSError:
                 continue
     return total
+
+
+@route("POST", "/commit")
+def commit(req: Request) -> None:
+    from pyctr.api.objects import lookup
+    from pyctr.core import events
+    from pyctr.core.errors import UsageError
+    from pyctr.images.commit import commit as commit_container
+
+    engine = req.engine
+    ref = req.arg("container")
+    if not ref:
+        raise ApiError(400, "container is required")
+    c = lookup(engine, ref)
+    repo, tag = req.arg("repo") or "", req.arg("tag") or ""
+    target = (f"{repo}:{tag}" if tag else repo) if repo else None
+    body = req.body_json() if req.has_body() else {}
+    try:
+        image = commit_container(engine, c, target, config=body or None, changes=req.query.get("changes") or [],
+                                 comment=req.arg("comment") or "", author=req.arg("author") or "")
+    except UsageError as e:
+        raise ApiError(400, str(e)) from None
+    events.record(engine, "container", "commit", c.id, events.container_attributes(c, comment=req.arg("comment") or ""))
+    req.json({"Id": image.id}, status=201)
