@@ -100,6 +100,8 @@ def translate(body: dict[str, Any], name: str | None) -> tuple[str, list[str], d
     o["publish_all"] = _get(host, "PublishAllPorts", bool, False)
     mode = _get(host, "NetworkMode", str, "")
     endpoints = _get(networking, "EndpointsConfig", dict, {})
+    if len(endpoints) > 1:  # API 1.41: one network at create; connect the others after
+        raise ApiError(400, "Container cannot be connected to network endpoints: " + ", ".join(endpoints))
     if mode in ("", "default"):
         mode = next(iter(endpoints), "") if len(endpoints) == 1 else ""
     o["network"] = None if mode in ("", "default", "bridge") else mode

@@ -224,10 +224,11 @@ def _tree_size(path: str) -> int:
 
 @route("POST", "/commit")
 def commit(req: Request) -> None:
+    """``docker commit``: the build package's commit (what ``pyctr commit`` does)."""
     from pyctr.api.objects import lookup
+    from pyctr.build.containerfs import commit_container
     from pyctr.core import events
     from pyctr.core.errors import UsageError
-    from pyctr.images.commit import commit as commit_container
 
     engine = req.engine
     ref = req.arg("container")
@@ -236,11 +237,12 @@ def commit(req: Request) -> None:
     c = lookup(engine, ref)
     repo, tag = req.arg("repo") or "", req.arg("tag") or ""
     target = (f"{repo}:{tag}" if tag else repo) if repo else None
-    body = req.body_json() if req.has_body() else {}
+    if req.has_body():
+        req.body_json()  # (a config to merge: not taken yet; changes are)
     try:
-        image = commit_container(engine, c, target, config=body or None, changes=req.query.get("changes") or [],
-                                 comment=req.arg("comment") or "", author=req.arg("author") or "")
+        image_id = commit_container(engine, c, target, req.query.get("changes") or [], req.arg("comment") or "",
+                                    req.arg("author") or "", req.flag("pause", True))
     except UsageError as e:
         raise ApiError(400, str(e)) from None
-    events.record(engine, "container", "commit", c.id, events.container_attributes(c, comment=req.arg("comment") or ""))
-    req.json({"Id": image.id}, status=201)
+    events.record(engine, "container", "commit", c.id, events.container_attributes(c))
+    req.json({"Id": image_id}, status=201)

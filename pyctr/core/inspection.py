@@ -143,6 +143,13 @@ def _as_requested(out: dict[str, Any], spec: Any) -> dict[str, Any]:
     out["Config"] = config
     networks = out["NetworkSettings"].get("Networks") or {}
     asked_nets = ((asked.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
+    if not networks and not out["State"]["Running"]:
+        # not wired yet (created, or stopped): the network it will join, as dockerd shows it from create
+        net = spec.network or {}
+        name = net.get("network") or ("bridge" if net.get("mode") in ("", None, "bridge", "default") else net.get("mode"))
+        if name and not str(name).startswith("container:"):
+            networks[name] = {"Aliases": net.get("aliases") or None}
+        out["NetworkSettings"]["Networks"] = networks
     for name, entry in networks.items():
         want = asked_nets.get(name) or {}
         base = {"IPAMConfig": want.get("IPAMConfig"), "Links": want.get("Links"), "Aliases": None, "NetworkID": "",

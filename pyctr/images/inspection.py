@@ -27,7 +27,7 @@ def image_json(eng: Any, image: Any) -> dict[str, Any]:
         "Parent": "",
         "Comment": (cfg.get("history") or [{}])[-1].get("comment", ""),
         "Created": cfg.get("created", rfc3339(image.created)),
-        "Container": "",
+        "Container": cfg.get("container", ""),
         # compose 1.29 reads ContainerConfig (dropped by API 1.45): the config the image was made with
         "ContainerConfig": cfg.get("container_config") or cfg.get("config") or {},
         "DockerVersion": cfg.get("docker_version", ""),

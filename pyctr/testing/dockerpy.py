@@ -114,7 +114,9 @@ def run(service_uri: str, junit: Path, extra: list[str] | None = None, timeout: 
     """Run the suite against the service at ``service_uri``; pytest's exit code."""
     tests = suite_dir()
     home = junit.parent / "home"  # the suite's contexts and config land here, not in the caller's ~/.docker
-    home.mkdir(exist_ok=True)
+    (home / ".docker").mkdir(parents=True, exist_ok=True)
+    # docker-py keeps contexts beside the config file it finds (else in the working directory)
+    (home / ".docker" / "config.json").write_text("{}")
     env = dict(os.environ, DOCKER_HOST=service_uri, DOCKER_TEST_API_VERSION="1.41", HOME=str(home),
                DOCKER_CONFIG=str(home / ".docker"))
     env.pop("DOCKER_TLS_VERIFY", None)
