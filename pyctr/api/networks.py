@@ -48,7 +48,10 @@ def _shape(engine: Engine, info: dict[str, Any]) -> dict[str, Any]:
            "Containers": {cid: {"Name": ep.get("Name", ""), "EndpointID": cid[:64], "MacAddress": ep.get("MacAddress", ""),
                                 "IPv4Address": ep.get("IPv4Address", ""), "IPv6Address": ""}
                           for cid, ep in (info.get("Containers") or {}).items()},
-           "Options": extra.get("options") or info.get("Options") or {}, "Labels": extra.get("labels") or {}}
+           # what the create asked for, as dockerd shows it (compose compares them and recreates on a difference);
+           # a network pyctr's CLI made shows the driver's own
+           "Options": extra["options"] if "options" in extra else (info.get("Options") or {}),
+           "Labels": extra.get("labels") or {}}
     if info["Name"] == "bridge":
         out["Options"] = {**(info.get("Options") or {}), "com.docker.network.bridge.default_bridge": "true"}
     return out

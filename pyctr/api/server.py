@@ -187,11 +187,12 @@ def make_service(config: Config, uri: str | None, launcher: Launcher, verbose: b
 def _start_at_boot(config: Config, verbose: bool) -> None:
     """As dockerd does when it starts: containers whose restart policy says so are started again."""
     from pyctr.core.engine import Engine
+    from pyctr.runtime.detach import start_detached
     from pyctr.runtime.restarting import start_at_boot
 
     engine = Engine(config)
     try:
-        for line in start_at_boot(engine):
+        for line in start_at_boot(engine, start_detached):
             if verbose:
                 sys.stderr.write(f"pyctr service: {line}\n")
     except Exception as e:  # noqa: BLE001  (a store that cannot be read fails the first request, with its reason)
@@ -205,8 +206,12 @@ def serve(config: Config, uri: str | None = None, idle: float = DEFAULT_IDLE, ve
     """Run the service until it is idle for ``idle`` seconds (0: never) or told to stop."""
     from pyctr.api import routes
     from pyctr.api.launcher import Launcher
+    from pyctr.core.plugins import plugins
 
     routes.load()
+    # loaded here, in the one thread there is: a load is not thread-safe, and the request threads
+    # would race to be the first (compose's fifty creates at once saw hooks half set up)
+    plugins.load()
     _start_at_boot(config, verbose)  # (forks: before any thread of ours exists)
     launcher = Launcher.start(config)
     try:
