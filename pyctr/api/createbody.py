@@ -126,6 +126,7 @@ def translate(body: dict[str, Any], name: str | None) -> tuple[str, list[str], d
     o["healthcheck"] = dict(check) if check else None
     o["privileged"] = _get(host, "Privileged", bool, False)
     o["cap_add"] = tuple(_strings(host, "CapAdd"))
+    o["group_add"] = tuple(_strings(host, "GroupAdd"))
     o["cap_drop"] = tuple(_strings(host, "CapDrop"))
     o["read_only"] = _get(host, "ReadonlyRootfs", bool, False)
     o["security_opt"] = tuple(_strings(host, "SecurityOpt"))

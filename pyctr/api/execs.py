@@ -79,13 +79,25 @@ def _strings(body: dict[str, Any], key: str, default: list[str] | None = None) -
     return value
 
 
+_EXEC_FIELDS = ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "Privileged", "User", "WorkingDir",
+                "DetachKeys", "Cmd", "Env", "ConsoleSize")
+
+
+def _go_case(body: Any, fields: tuple[str, ...]) -> Any:
+    """Field names as Go's JSON decoder matches them: in any case (docker-py sends ``detachKeys``)."""
+    if not isinstance(body, dict):
+        return body
+    canonical = {f.lower(): f for f in fields}
+    return {canonical.get(k.lower(), k) if isinstance(k, str) else k: v for k, v in body.items()}
+
+
 @route("POST", "/containers/{id}/exec")
 def create(req: Request, id: str) -> None:  # noqa: A002
     from pyctr.core import events
 
     engine = req.engine
     c = lookup(engine, id)
-    body = req.body_json(required=True)
+    body = _go_case(req.body_json(required=True), _EXEC_FIELDS)
     cmd = _strings(body, "Cmd")
     if not cmd:
         raise ApiError(400, "No exec command specified")

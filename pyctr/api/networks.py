@@ -234,7 +234,28 @@ def connect(req: Request, id: str) -> None:  # noqa: A002
         if "already exists" not in str(e) or is_running(c):
             raise ApiError(403, str(e)) from None
         # a created container connected already: the repeat is done (compose connects before it starts)
+    _remember_endpoint(engine, c.id, net["Name"], endpoint)
     req.empty(200)
+
+
+def _remember_endpoint(engine: Engine, cid: str, network: str, endpoint: dict[str, Any] | None) -> None:
+    """The endpoint settings a connect asked for (its IPAMConfig, Links, DriverOpts), kept with the create's
+    in the spec's ``docker-api`` annotation: inspect shows them as dockerd does; None forgets them."""
+    from pyctr.core.state import transaction
+
+    with transaction(engine.db):
+        row = engine.db.execute("SELECT spec FROM containers WHERE id = ?", (cid,)).fetchone()
+        if row is None:
+            return
+        spec = json.loads(row[0])
+        asked = spec.setdefault("annotations", {}).setdefault("docker-api", {})
+        endpoints = asked.setdefault("NetworkingConfig", {}).setdefault("EndpointsConfig", {})
+        if endpoint is None:
+            if endpoints.pop(network, None) is None:
+                return
+        else:
+            endpoints[network] = {k: v for k, v in endpoint.items() if k in ("IPAMConfig", "Links", "DriverOpts")}
+        engine.db.execute("UPDATE containers SET spec = ? WHERE id = ?", (json.dumps(spec, sort_keys=True), cid))
 
 
 @route("POST", "/networks/{id}/disconnect")
@@ -251,4 +272,5 @@ def disconnect(req: Request, id: str) -> None:  # noqa: A002
         raise ApiError(403 if "is not connected" not in str(e) else 409, str(e)) from None
     except NotFound as e:
         raise ApiError(404, str(e)) from None
+    _remember_endpoint(engine, c.id, net["Name"], None)
     req.empty(200)

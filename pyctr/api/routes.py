@@ -32,6 +32,7 @@ ROUTE_MODULES: list[str] = [
     "pyctr.api.images",
     "pyctr.api.images_more",
     "pyctr.api.build",
+    "pyctr.api.distribution",
 ]
 
 Handler = Callable[..., Any]

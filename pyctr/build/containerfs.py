@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 
 from pyctr.images.store import image_store
 from pyctr.build.errors import BuildError
-from pyctr.core.errors import NotFound, UsageError
+from pyctr.core.errors import DriverError, NotFound, UsageError
 from pyctr.kernel import linux
 
 if TYPE_CHECKING:
@@ -515,6 +515,9 @@ def commit_container(engine: Engine, container: Container, repository: str | Non
     if spec.labels:
         cfg["Labels"] = dict(spec.labels)
     apply_changes(cfg, changes)
+    # as dockerd's commit: the container it came from and that container's config (docker-py reads them)
+    config["container"] = container.id
+    config["container_config"] = {**copy.deepcopy(cfg), "Image": spec.image or container.image_id}
     paused = False
     if pause and container.status == "running":
         paused = _freeze(engine, container, True)
@@ -553,6 +556,6 @@ def _freeze(engine: Engine, container: Container, on: bool) -> bool:
         return False
     try:
         (cgroups.freeze if on else cgroups.thaw)(handle)
-    except (AttributeError, OSError, BuildError):
-        return False
+    except (AttributeError, OSError, BuildError, DriverError):
+        return False  # (it exited meanwhile: nothing left to pause)
     return True

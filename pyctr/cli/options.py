@@ -66,6 +66,7 @@ CONTAINER_OPTIONS = [
     Opt("--privileged", flag=True, help="Give extended privileges to this container."),
     Opt("--cap-add", multiple=True, help="Add Linux capabilities."),
     Opt("--cap-drop", multiple=True, help="Drop Linux capabilities."),
+    Opt("--group-add", multiple=True, help="Add additional groups to join."),
     Opt("--read-only", flag=True, help="Mount the container's root filesystem as read only."),
     Opt("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=...)."),
     Opt("--volume", "-v", dest="volume", multiple=True, help="Bind mount a volume (NAME:/path[:ro], /host:/path[:opts], /path)."),

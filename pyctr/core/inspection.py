@@ -64,7 +64,7 @@ def container_json(eng: Any, c: Any) -> dict[str, Any]:
         "HostConfig": {
             "NetworkMode": c.drivers.get("network", ""), "AutoRemove": spec.auto_remove,
             "Privileged": spec.privileged, "ReadonlyRootfs": spec.read_only,
-            "CapAdd": spec.cap_add or None, "CapDrop": spec.cap_drop or None,
+            "CapAdd": spec.cap_add or None, "CapDrop": spec.cap_drop or None, "GroupAdd": spec.group_add or None,
             "SecurityOpt": (["no-new-privileges"] if spec.no_new_privileges else []) +
                            ([f"seccomp={spec.seccomp}"] if spec.seccomp != "default" else []) or None,
             "RestartPolicy": {"Name": spec.restart_policy.split(":")[0],

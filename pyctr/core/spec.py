@@ -69,6 +69,7 @@ class ContainerSpec(Record):
     privileged: bool = False
     cap_add: list[str] = factory(list)
     cap_drop: list[str] = factory(list)
+    group_add: list[str] = factory(list)  # --group-add: supplementary groups (names resolved in the container)
     no_new_privileges: bool = False
     seccomp: str = "default"  # default | unconfined | a profile's JSON text (the file is read at create, as Docker)
     # resources: cgroup limits, keys as the cgroup driver documents them

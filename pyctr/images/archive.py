@@ -82,8 +82,13 @@ def save(engine: Engine, names: list[str], out: IO[bytes]) -> None:
         tags = images.setdefault(image.id, (image, []))[1]
         try:
             ref = str(parse(name))
-            wanted = [ref] if ref in image.tags else image.tags
         except UsageError:
+            ref = ""
+        if ref in image.tags:
+            wanted = [ref]
+        elif _names_the_id(name, image.id):
+            wanted = []  # as docker save: an image saved by its id goes without its tags (loads as an id)
+        else:
             wanted = image.tags
         tags.extend(t for t in wanted if t not in tags and "@" not in t)
     tmpdir = engine.config.root / "tmp"
@@ -122,6 +127,11 @@ def save(engine: Engine, names: list[str], out: IO[bytes]) -> None:
         _add_bytes(tf, "manifest.json", json.dumps(manifest).encode())
         if repositories:
             _add_bytes(tf, "repositories", json.dumps(repositories).encode())
+
+
+def _names_the_id(name: str, image_id: str) -> bool:
+    hexpart = name.removeprefix("sha256:")
+    return bool(hexpart) and all(c in "0123456789abcdef" for c in hexpart) and image_id[7:].startswith(hexpart)
 
 
 def _config_raw(engine: Engine, image: Image) -> bytes:

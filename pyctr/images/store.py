@@ -161,8 +161,13 @@ class ImageStore:
                     raise ImageError(f"layer {layer_id[:12]} is not complete; pull again")
                 size += row["size"]
             created = _parse_time(config.get("created")) or time.time()
-            db.execute("INSERT OR REPLACE INTO images(id, config, manifest_digest, layers, size, created)"
-                       " VALUES (?, ?, ?, ?, ?, ?)",
+            # an image registered again (a load of what was pulled) keeps its pulled manifest: save and push
+            # give the pulled layers' bytes from it, so the image keeps its id through a save and load
+            db.execute("INSERT INTO images(id, config, manifest_digest, layers, size, created)"
+                       " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET config = excluded.config,"
+                       " layers = excluded.layers, size = excluded.size, created = excluded.created,"
+                       " manifest_digest = CASE WHEN excluded.manifest_digest != '' THEN excluded.manifest_digest"
+                       " ELSE images.manifest_digest END",
                        (image_id, config_raw.decode(), manifest_digest, json.dumps(layer_ids), size, created))
             for tag in tags:
                 db.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?, ?)", (tag, image_id))

@@ -566,6 +566,8 @@ def become_process(spec: ContainerSpec, argv: list[str], env: list[str], user: s
     """The common tail of a container's init and of ``exec``: terminal, user,
     capabilities, working directory, then execve. Runs inside the container's root."""
     uid, gid, groups, home = security.lookup_user(user)
+    if spec.group_add:
+        groups = security.added_groups(groups, spec.group_add, gid)
     if console is not None:
         # Made inside the container's own devpts, so ``tty`` and ``ps`` inside
         # name it (/dev/pts/0), as runc's console socket does.

@@ -20,7 +20,7 @@ from pyctr.core.errors import UsageError
 DEFAULTS: dict[str, Any] = {
     "name": None, "auto_remove": False, "interactive": False, "tty": False, "env": (), "env_file": (),
     "workdir": "", "user": "", "entrypoint": None, "hostname": "", "domainname": "", "label": (),
-    "network": None, "privileged": False, "cap_add": (), "cap_drop": (), "read_only": False,
+    "network": None, "privileged": False, "cap_add": (), "cap_drop": (), "group_add": (), "read_only": False,
     "security_opt": (), "volume": (), "mount": (), "tmpfs": (), "volume_driver": "", "volumes_from": (),
     "restart": "no", "stop_signal": None, "stop_timeout": None, "log_driver": None, "log_opt": (),
     "health_cmd": None, "health_interval": None, "health_timeout": None, "health_retries": None,
@@ -69,6 +69,7 @@ def build_spec(engine: Any, image: Any, image_ref: str, command: list[str] | tup
                          tty=bool(o["tty"]), interactive=bool(o["interactive"]),
                          labels={k: v for k, _, v in (item.partition("=") for item in o["label"])},
                          privileged=bool(o["privileged"]), cap_add=list(o["cap_add"]), cap_drop=list(o["cap_drop"]),
+                         group_add=[str(g) for g in o["group_add"]],
                          read_only=bool(o["read_only"]), auto_remove=bool(o["auto_remove"]))
     if isinstance(o["label"], dict):
         spec.labels = dict(o["label"])

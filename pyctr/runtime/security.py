@@ -113,6 +113,24 @@ def lookup_user(user: str) -> tuple[int, int, list[int], str]:
     return uid, gid, sorted(set(extra) - {gid}), home
 
 
+def added_groups(groups: list[int], names: list[str], gid: int) -> list[int]:
+    """``--group-add``: gids as given, names from the container's /etc/group (after pivot_root)."""
+    table = None
+    out = list(groups)
+    for name in names:
+        if name.isdigit():
+            number = int(name)
+        else:
+            table = _read_db("/etc/group") if table is None else table
+            found = [int(e[2]) for e in table if e[0] == name and len(e) > 2 and e[2].isdigit()]
+            if not found:
+                raise UsageError(f"unable to find group {name}: no matching entries in group file")
+            number = found[0]
+        if number != gid and number not in out:
+            out.append(number)
+    return out
+
+
 def _read_db(path: str) -> list[list[str]]:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:

@@ -347,3 +347,22 @@ def test_run_pulls_a_missing_image_as_docker_does(pyctr, registry_images):
     assert f"Unable to find image '{img.ref}' locally" in r.stderr
     r = pyctr("--network=none", "run", "--rm", "--pull", "never", "localhost:1/not-here", "true")
     assert r.returncode == 125 and "no such image" in r.stderr
+
+
+def test_save_by_id_and_reload_into_the_same_store_keep_the_id(pyctr, tmp_path, registry_images):
+    img = registry_images["app1"]
+    pulled(pyctr, img.ref)
+    by_id = tmp_path / "by-id.tar"
+    pyctr("save", "-o", str(by_id), img.config_digest, check=True)
+    with tarfile.open(by_id) as tf:
+        assert json.load(tf.extractfile("manifest.json"))[0]["RepoTags"] is None  # as docker save <id>
+    # loaded back over the pulled image: it is the same image, and a later save still gives the pulled
+    # layers' bytes (a lost manifest made the next save re-tar the layer: another diff_id, another id)
+    assert pyctr("load", "-i", str(by_id), check=True).stdout.strip() == f"Loaded image ID: {img.config_digest}"
+    pyctr("tag", img.ref, "again:1", check=True)
+    again = tmp_path / "again.tar"
+    pyctr("save", "-o", str(again), "again:1", check=True)
+    pyctr("rmi", "again:1", check=True)
+    assert pyctr("load", "-i", str(again), check=True).stdout.strip() == "Loaded image: again:1"
+    assert pyctr("image", "inspect", "--format", "{{.Id}}", "again:1", check=True).stdout.strip() == img.config_digest
+    pyctr("rmi", "again:1", check=True)

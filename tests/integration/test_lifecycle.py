@@ -312,3 +312,19 @@ def test_many_concurrent_unnamed_creates_never_conflict(busybox):
         ids = busybox("ps", "-aq").stdout.split()
         if ids:
             busybox("rm", "-f", *ids, check=True)
+
+
+def test_group_add_by_id_and_by_name_for_the_init_and_exec(busybox):
+    r = busybox("--network=none", "run", "--rm", "--group-add", "1000", "--group-add", "tty", "-u", "99",
+                "busybox", "id", "-G")
+    assert r.returncode == 0, r.stderr
+    groups = r.stdout.split()
+    assert groups[0] == "99" and sorted(groups[1:], key=int) == ["5", "1000"]
+    busybox("--network=none", "run", "-d", "--name", "g", "--group-add", "daemon", "busybox", "sleep", "60", check=True)
+    try:
+        assert sorted(busybox("exec", "g", "id", "-G").stdout.split()) == ["0", "1"]
+        assert busybox("inspect", "--format", "{{json .HostConfig.GroupAdd}}", "g").stdout.strip() == '["daemon"]'
+    finally:
+        busybox("rm", "-f", "g")
+    r = busybox("--network=none", "run", "--rm", "--group-add", "no-such-group", "busybox", "true")
+    assert r.returncode != 0 and "unable to find group no-such-group" in r.stderr and "Traceback" not in r.stderr
