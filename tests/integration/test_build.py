@@ -1,6 +1,6 @@
 """pyctr build on a real kernel: RUN in pyctr containers, layers from overlay upper
 directories, the content-keyed cache, bad input. (Reference-builder comparisons are in
-tests/clients/build/test_build_compare.py, run once in the clients leg.)"""
+tests/clients/builder/test_build_compare.py, run once in the clients leg.)"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""pyctr build against a reference builder (podman build, i.e. buildah) on the corpus in
+"""(This directory is "builder", not "build": pytest never collects a directory named build.)
+
+pyctr build against a reference builder (podman build, i.e. buildah) on the corpus in
 build_corpus/: every case is built by both from the same context on the same base image,
 and the image configs (what the Dockerfile decides) and the root filesystem trees after
 all layers (type, mode, owner, size, content, link target, xattrs, mtimes of what came
