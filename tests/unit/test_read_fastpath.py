@@ -252,7 +252,8 @@ def test_ps_imports_only_these_modules(store, tmp_path):
     assert not imported & NEVER
 
 
-@pytest.mark.parametrize("argv", [["images"], ["version"], ["inspect", "c3", "busybox"]])
+@pytest.mark.parametrize("argv", [["images"], ["version"], ["inspect", "c3", "busybox"],
+                                  ["inspect", "-f", "{{.State.Status}}", "c3"], ["ps", "--format", "{{.Names}}"]])
 def test_the_other_read_commands_load_no_click_pluggy_or_plugins(store, tmp_path, argv):
     imported = imports_of(dict(store, PYCTR_DISABLE_PLUGIN_AUTOLOAD=""), tmp_path, *argv)  # (pyctr-example installed)
     unwanted = {"click", "pluggy", "typing", "uuid", "platform", "importlib.metadata", "pyctr.core.lifecycle",
