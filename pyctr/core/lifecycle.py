@@ -372,7 +372,24 @@ def cleanup(engine: Engine, container: Container, exit_code: int, removing: bool
 
     The poststop hooks see the stop as it is: ``status`` ("exited", or "created" for a start
     that failed), ``exit_code`` and ``finished`` are set before they run (and recorded after).
+
+    Exactly one process cleans up a stop, and so runs the poststop hooks once: ``rm -f``, a
+    foreground run's wait, ``system prune``'s reconcile and a detached container's monitor
+    can all see the same init end. The first claims the stop in the record
+    (:func:`_claim_stop`); the others wait until it is recorded, take the recorded stop into
+    ``container`` and return no errors. A claim whose process died (pyctr killed mid-way)
+    passes to the next one, which cleans up again: idempotently, as after any crash.
     """
+    deadline = time.monotonic() + CLAIM_WAIT
+    while True:
+        claim = _claim_stop(engine, container)
+        if claim == "mine":
+            break
+        if claim == "done":
+            return []
+        if time.monotonic() > deadline:
+            return [f"another pyctr process ({claim}) is still cleaning up after {container.name}; left to it"]
+        time.sleep(0.02)
     container.status = "exited" if container.started else "created"
     container.exit_code = exit_code
     container.finished = time.time()
@@ -417,11 +434,49 @@ def cleanup(engine: Engine, container: Container, exit_code: int, removing: bool
     # recorded last: a pyctr killed before this leaves "running" with a dead
     # pid, which reconcile turns into this cleanup again
     container.pid = 0
+    container.runtime.pop("cleaner", None)
     if not removing:
         with transaction(engine.db):
             container.save(engine.db)
     record_event(engine, container, "die", exitCode=exit_code)
     return errors
+
+
+#: how long a process that did not win a stop's claim waits for its recording (seconds)
+CLAIM_WAIT = 120.0
+
+
+def _claim_stop(engine: Engine, container: Container) -> str:
+    """Who cleans up this stop (:func:`cleanup`): "mine" (the claim is this process's now),
+    "done" (another process recorded it: taken into ``container``, or the container was
+    removed), or the pid of the live process that holds the claim.
+
+    A stop is claimed in the record (``runtime["cleaner"]``: pid and start time) in one
+    write transaction. A start that failed before it was recorded as running is this
+    process's alone."""
+    import json
+
+    me = [os.getpid(), _starttime(os.getpid())]
+    believed_running = container.status in ("running", "paused")
+    with transaction(engine.db):
+        row = engine.db.execute("SELECT * FROM containers WHERE id = ?", (container.id,)).fetchone()
+        if row is None:
+            return "done" if believed_running else "mine"
+        if row["status"] not in ("running", "paused"):
+            if not believed_running:
+                return "mine"
+            recorded = Container.from_row(row, container.root)
+            for field in ("status", "pid", "exit_code", "oom_killed", "error", "finished", "runtime"):
+                setattr(container, field, getattr(recorded, field))
+            return "done"
+        runtime = json.loads(row["runtime"])
+        cleaner = runtime.get("cleaner")
+        if cleaner and cleaner != me and is_alive(cleaner[0], cleaner[1]):
+            return str(cleaner[0])
+        runtime["cleaner"] = me
+        engine.db.execute("UPDATE containers SET runtime = ? WHERE id = ?", (json.dumps(runtime), container.id))
+    container.runtime["cleaner"] = me
+    return "mine"
 
 
 def _driver(errors: list[str], lookup: Any, container: Container) -> Any:
@@ -501,6 +556,10 @@ def remove(engine: Engine, container: Container, force: bool = False, volumes: b
 
         restarts.cancel(engine, container)  # its sleeper goes first: nothing comes back
     if running:
+        # the monitor, which may clean up this stop (cleanup), must not restart what goes
+        container.runtime["stopped_by_user"] = True
+        with transaction(engine.db):
+            container.save(engine.db)
         os.kill(container.pid, signal.SIGKILL)
         _wait_gone(container.pid)
     if container.status in ("running", "paused"):

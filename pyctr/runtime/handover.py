@@ -66,6 +66,11 @@ def finish(engine: Engine, container_id: str, exit_code: int) -> None:
         return  # removed meanwhile (rm -f)
     if c.status in ("running", "paused"):
         lifecycle.cleanup(engine, c, exit_code=exit_code)
+        try:
+            # (another process may have had the stop, and removed the container: rm -f)
+            c = lookup(engine.db, engine.config.root, container_id)
+        except NotFound:
+            return
     from pyctr.runtime.detach import start_detached
     from pyctr.runtime.restarting import after_exit
 

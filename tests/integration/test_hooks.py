@@ -190,3 +190,44 @@ def test_pyctr_cleanup_orphans_runs_in_system_prune(recorded):
 
 def test_pyctr_report_status_adds_info_lines(recorded):
     assert "Recorder: listening" in recorded("info").stdout
+
+
+COUNTER = r'''
+import os
+from pyctr import hookimpl
+
+@hookimpl
+def pyctr_poststop(container):
+    fd = os.open(os.environ["POSTSTOP_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.write(fd, f"{container.id} {container.status} {container.exit_code} {os.getpid()}\n".encode())
+    os.close(fd)
+'''
+
+
+def test_pyctr_poststop_runs_exactly_once_on_rm_f_of_a_detached_container(busybox, tmp_path):
+    """rm -f kills the init and cleans up; the container's monitor sees the same exit and
+    finishes it too: one of them runs the poststop hooks, once."""
+    import json
+    import sqlite3
+    import time
+
+    from tests.helpers import install_hook_plugin
+
+    busybox.env["PYTHONPATH"] = install_hook_plugin(tmp_path / "site", "pyctr-counter", "pyctr_counter", COUNTER)
+    log = tmp_path / "poststop.log"
+    busybox.env["POSTSTOP_LOG"] = str(log)
+    ids = [busybox("--network=none", "run", "-d", "busybox", "sleep", "100", check=True).stdout.strip()
+           for _ in range(3)]
+    db = sqlite3.connect(busybox.root / "pyctr.db")
+    monitors = [json.loads(db.execute("SELECT runtime FROM containers WHERE id = ?", (cid,)).fetchone()[0])["monitor"]
+                for cid in ids]
+    db.close()
+    busybox("rm", "-f", *ids, check=True)
+    deadline = time.monotonic() + 30
+    while any(os.path.exists(f"/proc/{pid}") for pid in monitors) and time.monotonic() < deadline:
+        time.sleep(0.05)  # each monitor hands over to internal-finish, which may clean up too
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in monitors)
+    lines = log.read_text().splitlines()
+    for cid in ids:
+        calls = [line.split()[1:3] for line in lines if line.startswith(cid)]
+        assert calls == [["exited", "137"]], lines
