@@ -66,8 +66,28 @@ def driver_class(kind: str, name: str) -> type[Driver]:
         raise
     except Exception as e:  # noqa: BLE001  (a broken third-party driver is one line, not a traceback)
         raise DriverError(f"the {kind} driver {name!r} failed to load: {e}") from e
+    wrong = _unfit(kind, cls)
+    if wrong:
+        ep = claims[0]
+        raise DriverError(f"the {kind} driver {name!r} (entry point {ep.name} in group {namespace(kind)!r} of "
+                          f"distribution {ep.dist} {ep.version}) {wrong}: it cannot be used; fix or uninstall "
+                          f"{ep.dist}")
     cls.name = name  # type: ignore[attr-defined]
     return cls  # type: ignore[return-value]
+
+
+def _unfit(kind: str, cls: object) -> str:
+    """Why a loaded driver class cannot be made (its ABC's methods missing, not a driver of
+    its kind), or "": caught here, before a command makes anything, and listed by
+    ``pyctr plugins``, rather than as Python's TypeError half-way through a run."""
+    from pyctr.core.drivers import Driver
+
+    if not isinstance(cls, type) or not issubclass(cls, Driver) or cls.kind != kind:
+        return f"is not a {kind} driver (a subclass of pyctr.core.drivers' {kind.capitalize()}Driver)"
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        return f"does not implement {', '.join(missing)}"
+    return ""
 
 
 def _stevedore_load(kind: str, name: str) -> type[Driver]:

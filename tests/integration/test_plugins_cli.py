@@ -157,3 +157,50 @@ def test_a_hook_plugin_that_fails_to_import_is_named_and_listed(busybox, tmp_pat
     assert "pyctr-broken" in row and "no: failed to load" in row and "no_such_module_anywhere" in row, row
     busybox.env["PYCTR_IGNORE_PLUGIN_ERRORS"] = "1"
     assert busybox("--network=none", "run", "--rm", "busybox", "true").returncode == 0
+
+
+HALF_DRIVERS = r'''
+from pyctr.core.drivers import NetworkDriver, VolumeDriver
+
+class HalfNetwork(NetworkDriver):
+    """connect only: disconnect (abstract) is missing"""
+    def connect(self, container, pid):
+        return None
+
+class HalfVolume(VolumeDriver):
+    """create only"""
+    def create(self, name, options):
+        return {}
+
+class NotADriver:
+    pass
+'''
+
+
+def _install_half_drivers(site) -> str:
+    info = site / "pyctr_half-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pyctr-half\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[pyctr.network]\nhalfnet = half_drivers:HalfNetwork\n"
+                                           "[pyctr.volume]\nhalfvol = half_drivers:HalfVolume\n"
+                                           "notavol = half_drivers:NotADriver\n")
+    (site / "half_drivers.py").write_text(HALF_DRIVERS)
+    return str(site)
+
+
+@pytest.mark.root
+def test_a_driver_missing_an_abstract_method_is_reported_and_makes_nothing(busybox, tmp_path):
+    busybox.env["PYTHONPATH"] = _install_half_drivers(tmp_path / "site")
+    rows = {(x["Kind"], x["Name"]): x for x in json.loads(busybox("plugins", "--format", "json", check=True).stdout)}
+    assert rows[("network", "halfnet")]["Supported"].startswith("no: ")
+    assert "does not implement disconnect" in rows[("network", "halfnet")]["Supported"]
+    assert "pyctr-half" in rows[("network", "halfnet")]["Supported"]
+    assert "does not implement" in rows[("volume", "halfvol")]["Supported"]
+    assert "is not a volume driver" in rows[("volume", "notavol")]["Supported"]
+    for args in (["--network", "halfnet"], ["--volume-driver", "halfvol", "-v", "data:/data"],
+                 ["--mount", "type=volume,source=other,target=/data,volume-driver=notavol"]):
+        r = busybox("run", "--rm", *args, "busybox", "true")
+        assert r.returncode == 125, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "pyctr-half" in r.stderr, r.stderr
+        assert busybox("ps", "-a", "-q", check=True).stdout == "", args
+        assert busybox("volume", "ls", "-q", check=True).stdout == "", args
