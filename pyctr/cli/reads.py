@@ -139,8 +139,11 @@ def images(show_all: bool, quiet: bool, digests: bool, no_trunc: bool, fmt: str 
     from pyctr.images.reference import parse
     from pyctr.images.store import image_store
 
+    eng = reader()
+    if eng.config.storage_driver:
+        eng.storage_driver_name()  # (refuses a driver that does not hold these images: run would fail)
     rows = []
-    for image in image_store(reader()).list():
+    for image in image_store(eng).list():
         names = image.tags or ["<none>:<none>"]
         for name in names:
             if name == "<none>:<none>":

@@ -27,6 +27,7 @@ class Engine:
         #: the state database opened read-only; plugins loaded with the first driver
         self.read_only = read_only
         self._plugins_told = False
+        self._storage_recorded: str | None = None
         self._drivers: dict[tuple[str, str | None], Driver] = {}
         #: container id -> its cgroups being made in a thread since ``create`` (pyctr.core.lifecycle)
         self.cgroups_ahead: dict[str, Any] = {}
@@ -79,17 +80,42 @@ class Engine:
     # -- storage: one driver per root, remembered once chosen ---------------
 
     def storage_driver_name(self) -> str:
-        """The root's storage driver: the flag, else the one the root already uses, else auto."""
-        if self.config.storage_driver:
-            return self.config.storage_driver
+        """The root's storage driver: the one its images' layers are in; for a root without
+        layers, the flag (``--storage-driver``, PYCTR_STORAGE_DRIVER, the config's), else the one
+        recorded, else the first usable. A flag naming another driver than the one holding the
+        root's layers is refused: that driver has none of them (``run`` would fail with "no such
+        layer" while ``images`` lists them)."""
+        if self._storage_recorded is not None:
+            return self._storage_recorded  # (asked per layer by a pull: once per command is enough)
+        wanted = self.config.storage_driver
+        if wanted:
+            row = self.db.execute("SELECT driver FROM layers WHERE driver != ? LIMIT 1", (wanted,)).fetchone()
+            if row:
+                from pyctr.core.errors import UsageError
+
+                raise UsageError(
+                    f"the images of {self.config.root} are in the {row[0]} storage driver, not {wanted}: use it "
+                    f"(no --storage-driver, or --storage-driver={row[0]}), give {wanted} a store of its own (--root), "
+                    f"or remove its images first (pyctr image prune -a -f, without the flag) to switch it")
+            self._record_storage_driver(wanted)
+            return wanted
         row = self.db.execute("SELECT value FROM settings WHERE key = 'storage_driver'").fetchone()
         if row:
+            self._storage_recorded = row[0]
             return row[0]
-        chosen = self.driver("storage", None).name
-        if self.read_only:
-            return chosen  # (recorded by the first command that writes)
-        self.db.execute("INSERT OR IGNORE INTO settings(key, value) VALUES ('storage_driver', ?)", (chosen,))
+        # (a root made before the choice was recorded: where its layers are)
+        row = self.db.execute("SELECT driver FROM layers LIMIT 1").fetchone()
+        chosen = row[0] if row else self.driver("storage", None).name
+        self._record_storage_driver(chosen)
         return chosen
+
+    def _record_storage_driver(self, name: str) -> None:
+        self._storage_recorded = name
+        if self.read_only:
+            return  # (a read-only engine leaves it to the first command that writes)
+        row = self.db.execute("SELECT value FROM settings WHERE key = 'storage_driver'").fetchone()
+        if row is None or row[0] != name:
+            self.db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES ('storage_driver', ?)", (name,))
 
     @property
     def storage(self) -> StorageDriver:

@@ -120,6 +120,9 @@ def check(engine: Engine, repair: bool = False) -> Report:
             delete(engine, image)  # type: ignore[arg-type]
             rep.unrepaired.append(rep_line + "; the image was removed")
 
+    # -- orphaned layers ---------------------------------------------------------
+    _orphaned_layers(engine, rep, repair, driver, storage)
+
     # -- leftovers ---------------------------------------------------------------
     leftovers = [n for n in storage.layers() if n.startswith(".tmp-") and not staging_in_use(n)]
     for name in leftovers:
@@ -141,6 +144,41 @@ def check(engine: Engine, repair: bool = False) -> Report:
             partial.unlink(missing_ok=True)
             rep.repaired.append(f"removed partial download {partial.name}")
     return rep
+
+
+def _orphaned_layers(engine: Engine, rep: Report, repair: bool, driver: str, storage) -> None:  # noqa: ANN001
+    """Layers no command of this store reaches: recorded in another storage driver than the
+    store's (the driver was switched under them), or in the driver but recorded nowhere."""
+    db = engine.db
+    containers = {r[0]: json.loads(r[1]).get("storage") for r in db.execute("SELECT id, drivers FROM containers")}
+    for other, count in db.execute("SELECT driver, COUNT(*) FROM layers WHERE driver != ? GROUP BY driver",
+                                   (driver,)).fetchall():
+        rep.problems.append(f"{count} layer(s) recorded in the {other} storage driver, which this store no longer "
+                            f"uses (it uses {driver}): orphaned")
+        if not repair:
+            continue
+        if other in containers.values():
+            rep.unrepaired.append(f"layers of the {other} driver kept: containers of this store still use it")
+            continue
+        try:
+            old = engine.driver("storage", other)
+        except Exception as e:  # noqa: BLE001  (a driver that cannot load: its rows stay, said so)
+            rep.unrepaired.append(f"layers of the {other} driver kept: {e}")
+            continue
+        for (layer_id,) in db.execute("SELECT id FROM layers WHERE driver = ?", (other,)).fetchall():
+            if old.exists(layer_id):
+                old.remove(layer_id)
+            with transaction(db):
+                db.execute("DELETE FROM layers WHERE driver = ? AND id = ?", (other, layer_id))
+        rep.repaired.append(f"removed {count} layer(s) of the {other} storage driver")
+    recorded = {r[0] for r in db.execute("SELECT id FROM layers WHERE driver = ?", (driver,))}
+    for name in storage.layers():
+        if name.startswith(".") or name in recorded or name in containers:
+            continue
+        rep.problems.append(f"layer {name[:12]} in the {driver} driver is recorded nowhere: orphaned")
+        if repair:
+            storage.remove(name)
+            rep.repaired.append(f"removed orphaned layer {name[:12]}")
 
 
 def _manifest_layers(engine: Engine, image) -> tuple[list[str], list[str]]:  # noqa: ANN001
