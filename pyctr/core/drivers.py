@@ -166,15 +166,14 @@ def staging_in_use(name: str) -> bool:
 
 def remove_dead_staging(home: Path, names: list[str]) -> list[str]:
     """Delete the ``.tmp-`` entries of ``names`` under ``home`` that no live
-    process is building (what a killed pyctr left half-made); the names that went."""
-    import shutil
+    process is building (what a killed pyctr left half-made); the names that went.
 
-    removed = []
-    for name in names:
-        if name.startswith(".tmp-") and not staging_in_use(name):
-            shutil.rmtree(home / name, ignore_errors=True)
-            removed.append(name)
-    return removed
+    Iterative, whatever the depth of the tree (a hostile layer can be thousands of
+    directories deep): :func:`pyctr.core.trees.remove_dead_staging`, which also says
+    what resisted; what resists stays for the next ``system prune``."""
+    from pyctr.core.trees import remove_dead_staging as remove
+
+    return remove(home, names, staging_in_use)[0]
 
 
 def _dead(pid: int) -> bool:

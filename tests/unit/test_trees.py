@@ -159,3 +159,15 @@ def test_copy_tree_deep_and_special_files(deep_dir, tmp_path):
     assert st.S_ISFIFO(os.lstat(dst / "fifo").st_mode)
     deepest = max(level.depth for level in trees.walk(dst))
     assert deepest == 3001
+
+
+def test_the_drivers_staging_helper_removes_any_depth(deep_dir):
+    """pyctr.core.drivers.remove_dead_staging (for third-party storage drivers) used a recursive
+    rmtree: a staging tree deeper than Python's recursion limit raised RecursionError."""
+    from pyctr.core.drivers import remove_dead_staging
+
+    dead = f".tmp-{'a' * 64}-999999999-0badc0de"
+    make_deep(deep_dir / dead, 3000)
+    (deep_dir / "keep").mkdir()
+    assert remove_dead_staging(deep_dir, [dead, "keep"]) == [dead]
+    assert not (deep_dir / dead).exists() and (deep_dir / "keep").is_dir()
