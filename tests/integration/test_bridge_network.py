@@ -551,3 +551,59 @@ def test_an_unchanged_ruleset_is_not_applied_again_and_a_lost_one_is(busybox: An
     assert {"prerouting", "output", "postrouting", "forward", "ports"} <= chains
     elements = [i["set"] for i in table if "set" in i and i["set"]["name"] == "nat_bridges"]
     assert elements and bridge_session.bridge in elements[0].get("elem", []), elements
+
+
+def test_a_roots_share_of_the_shared_bridge_goes_with_system_prune(busybox: Any, busybox_rootfs: Path,
+                                                                    tmp_path: Path) -> None:
+    """Every root's default network is a subnet on one bridge (pyctr0): its address there and
+    its subnet in the nftables sets go with `system prune` once no container of the root is on
+    it, and the bridge and the table with the last root's; another root's stay untouched."""
+    from tests.conftest import Pyctr
+
+    tag = secrets.token_hex(3)
+    bridge, table = f"prel{tag}", f"pyctrrel{tag}"
+    opts = f"bridge={bridge};table={table};pools=10.{secrets.randbelow(150) + 100}.0.0/16:24"
+    a, b = busybox, Pyctr(tmp_path / "b")
+    b("import", "--change", 'CMD ["sh"]', str(busybox_rootfs), "busybox", check=True)
+    for store in (a, b):
+        store.env["PYCTR_NETWORK_OPT"] = opts
+
+    def addresses() -> list[str]:
+        r = subprocess.run(["ip", "-j", "-4", "addr", "show", "dev", bridge], capture_output=True, text=True)
+        return [i["local"] for link in json.loads(r.stdout or "[]") for i in link["addr_info"]] if r.returncode == 0 \
+            else []
+
+    def subnets() -> list[str] | None:
+        r = subprocess.run(["nft", "-j", "list", "set", "ip", table, "subnets"], capture_output=True, text=True)
+        if r.returncode != 0:
+            return None
+        elems = [i["set"].get("elem", []) for i in json.loads(r.stdout)["nftables"] if "set" in i][0]
+        return [f"{e['prefix']['addr']}/{e['prefix']['len']}" for e in elems]
+
+    def gateway(store: Any) -> tuple[str, str]:
+        cfg = json.loads(store("network", "inspect", "bridge", check=True).stdout)[0]["IPAM"]["Config"][0]
+        return cfg["Gateway"], cfg["Subnet"]
+
+    try:
+        cid = a("run", "-d", "--network", "bridge", "busybox", "sleep", "60", check=True).stdout.strip()
+        b("run", "--rm", "--network", "bridge", "busybox", "true", check=True)
+        (gw_a, sub_a), (gw_b, sub_b) = gateway(a), gateway(b)
+        assert sorted(addresses()) == sorted([gw_a, gw_b]) and sorted(subnets()) == sorted([sub_a, sub_b])
+        out = b("system", "prune", "--force", check=True).stdout
+        assert f"released the default network's subnet {sub_b} on {bridge}" in out, out
+        assert addresses() == [gw_a] and subnets() == [sub_a]
+        # made again by the next container of the root, which works
+        r = b("run", "--rm", "--network", "bridge", "busybox", "sh", "-c",
+              "ping -c 1 -W 2 $(ip route | awk '/default/ {print $3}')", check=True)
+        assert "1 packets received" in r.stdout
+        assert len(addresses()) == 2
+        b("system", "prune", "--force", check=True)
+        a("rm", "-f", cid, check=True)
+        out = a("system", "prune", "--force", check=True).stdout
+        assert f"removed the bridge {bridge}" in out and f"removed the nftables table {table}" in out, out
+        assert not addresses() and subnets() is None
+        assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0
+    finally:
+        a("rm", "-f", cid) if "cid" in locals() else None
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
+        subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True, check=False)

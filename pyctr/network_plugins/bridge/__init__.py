@@ -396,6 +396,57 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
                     report.append(f"veth {lk['name']}")
         return report
 
+    def release_default_network(self) -> list[str]:
+        """This root's share of the bridge every root's default network is on, once no container
+        of the root is connected to it: its gateway address on the bridge and its subnet in the
+        nftables sets go, and the bridge itself (and the table) when no root has an address
+        there any more. ``system prune`` calls it (the bridge_prune plugin); the next container
+        on the default network makes it again, maybe with another subnet."""
+        from pyctr.core.state import transaction
+        from pyctr.network_plugins.bridge import apply, nat
+        from pyctr.network_plugins.bridge.netlink import RTNL
+
+        conn = self._db()
+        with transaction(conn):
+            row = conn.execute("SELECT id FROM bridge_networks WHERE is_default = 1").fetchone()
+            if row is None:
+                return []
+            net = ipam.require_network(conn, row[0])
+            if ipam.endpoints(conn, network_id=net.id):
+                return []
+            ipam.delete_network(conn, net.id)  # (first: a connect from now on makes it afresh)
+        lines = [f"released the default network's subnet {net.subnet} on {net.bridge}"]
+        t = {"family": plan.FAMILY, "table": self.table}
+        sub = ipaddress.ip_network(net.subnet)
+        subnet_element = {"prefix": {"addr": str(sub.network_address), "len": sub.prefixlen}}
+        with RTNL() as host:
+            apply.addr_del(host, net.bridge, net.gateway, net.prefixlen)
+            link = host.link(net.bridge)
+            left = [a for i, a, _ in host.addresses(link["index"])] if link is not None else []
+            if link is not None and not left and not any(lk["master"] == link["index"] for lk in host.links()):
+                apply.link_del(host, net.bridge)  # no root has an address there, nothing is plugged in
+                lines.append(f"removed the bridge {net.bridge}, which no store uses any more")
+        again = conn.execute("SELECT id FROM bridge_networks WHERE is_default = 1").fetchone()
+        if again is not None:
+            # a container of this root connected meanwhile and made the network again: its
+            # address and elements stay (made again if they were just taken away)
+            renewed = ipam.require_network(conn, again[0])
+            with RTNL() as host:
+                self._ensure_bridge(host, renewed)
+            nat.run(plan.base_ruleset(self.table) + plan.network_elements(self.table, renewed))
+            return lines
+        if nat.list_table(self.table) is None:
+            return lines
+        if left:
+            nat.run([{"add": {"element": {**t, "name": "subnets", "elem": [subnet_element]}}},
+                     {"delete": {"element": {**t, "name": "subnets", "elem": [subnet_element]}}}])
+        else:
+            nat.run(plan.remove_network_elements(self.table, net))
+            if not _set_elements(nat.list_table(self.table), ("bridges", "subnets")):
+                nat.remove_table(self.table)
+                lines.append(f"removed the nftables table {self.table}, which no store uses any more")
+        return lines
+
     def status(self) -> list[tuple[str, str]]:
         return [("Bridge", self.bridge), ("nftables table", f"{plan.FAMILY} {self.table}")]
 
@@ -403,6 +454,16 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
         """Published ports of a container (``pyctr port``)."""
         conn = self._db()
         return [p.to_dict() for ep in ipam.endpoints(conn, container_id) for p in ep.ports]
+
+
+def _set_elements(listing: dict[str, Any] | None, names: tuple[str, ...]) -> list[Any]:
+    """The elements of the named sets in an ``nft -j list table`` listing."""
+    out: list[Any] = []
+    for item in (listing or {}).get("nftables", []):
+        s = item.get("set")
+        if s and s.get("name") in names:
+            out += s.get("elem") or []
+    return out
 
 
 def _env_options() -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from pyctr.network_plugins.bridge.netlink import (
     NLM_F_ACK,
     NLM_F_CREATE,
     NLM_F_EXCL,
+    RTM_DELADDR,
     RTM_DELLINK,
     RTM_NEWADDR,
     RTM_NEWLINK,
@@ -82,6 +83,22 @@ def _addr(rtnl: RTNL, op: dict[str, Any]) -> None:
     except NetlinkError as e:
         if e.errno != errno.EEXIST:  # a concurrent run added it first
             raise
+
+
+def addr_del(rtnl: RTNL, ifname: str, address: str, prefixlen: int) -> bool:
+    """Remove an IPv4 address from a link if it is there; True when it went."""
+    link = rtnl.link(ifname)
+    if link is None:
+        return False
+    try:
+        rtnl.request("ifaddrmsg", RTM_DELADDR, NLM_F_ACK,
+                     {"family": socket.AF_INET, "prefixlen": prefixlen, "index": link["index"], "scope": 0},
+                     [["IFA_LOCAL", address], ["IFA_ADDRESS", address]])
+    except NetlinkError as e:
+        if e.errno in (errno.EADDRNOTAVAIL, errno.ENODEV):  # gone already (a concurrent release)
+            return False
+        raise
+    return True
 
 
 def _bridge(rtnl: RTNL, op: dict[str, Any]) -> None:

@@ -81,7 +81,9 @@ class UserNetworks:
         conn = self._db()
         net = ipam.require_network(conn, ref)
         if ipam.is_default(conn, net.id):
-            raise Conflict(f"{net.name} is a pre-defined network and cannot be removed")
+            raise Conflict(f"{net.name} is a pre-defined network and cannot be removed; `pyctr system prune` "
+                           f"releases what it holds on the host (its subnet on {net.bridge}) once no container "
+                           f"of this store is on it")
         self._drop_network(conn, net)
 
     def prune_networks(self) -> list[str]:
