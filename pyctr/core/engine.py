@@ -92,6 +92,9 @@ class Engine:
             row = self.db.execute("SELECT driver FROM layers WHERE driver != ? LIMIT 1", (wanted,)).fetchone()
             if row:
                 from pyctr.core.errors import UsageError
+                from pyctr.core.selection import driver_class
+
+                driver_class("storage", wanted)  # (a name no driver has: that error first)
 
                 raise UsageError(
                     f"the images of {self.config.root} are in the {row[0]} storage driver, not {wanted}: use it "

@@ -83,6 +83,7 @@ def pull(engine: Engine, name: str, *, platform: str | None = None, tls_verify: 
 
     progress = progress or Progress()
     ref = reference.parse(name)
+    engine.storage_driver_name()  # (a storage driver that cannot take this store's layers: said before any fetch)
     client, result = registries.resolve(engine, ref.registry, ref.repository, ref.reference, platform,
                                         tls_verify=tls_verify, cert_dir=cert_dir)
     store = image_store(engine)
