@@ -429,9 +429,10 @@ def test_system_prune_cleans_what_a_killed_pyctr_left(busybox: Any, bridge_sessi
     out = busybox("system", "prune", "--force", check=True).stdout
     assert veth in out, out
     assert c.links() == ["lo"]
-    rules = subprocess.run(["nft", "-j", "list", "chain", "ip", s.table, "ports"], capture_output=True,
-                           text=True, check=True).stdout
-    assert not [i for i in json.loads(rules)["nftables"] if "rule" in i]
+    # (with no container of any store on the bridge any more, the prune may have taken the table too)
+    listing = subprocess.run(["nft", "-j", "list", "chain", "ip", s.table, "ports"], capture_output=True, text=True)
+    rules = json.loads(listing.stdout)["nftables"] if listing.returncode == 0 else []
+    assert not [i for i in rules if "rule" in i]
 
 
 def test_published_udp_port(bridge_driver: Any, procs: list[Any]) -> None:  # noqa: F811
