@@ -6,7 +6,9 @@ under ``$XDG_DATA_HOME`` and ``$XDG_RUNTIME_DIR``: :mod:`pyctr.core.rootless`), 
 named as the long flags with dashes or underscores (``storage-driver = "vfs"``),
 plus ``insecure-registries = ["localhost:5000"]``, ``registry-mirrors`` (a list of
 mirrors of Docker Hub, as Docker's daemon.json, or a table ``{"registry" = [mirrors]}``)
-and ``certs-dirs`` (where certs.d CAs and client certificates are looked for).
+and ``certs-dirs`` (where certs.d CAs and client certificates are looked for),
+``layer-max-size`` (the most file data one image layer may unpack to: ``8g`` by default,
+``0`` for no limit; a compression bomb stops there instead of filling the disk).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 DEFAULT_CONFIG_FILE = "/etc/pyctr/pyctr.toml"
+#: a layer may unpack to at most this much file data unless ``layer-max-size`` says otherwise
+DEFAULT_LAYER_MAX_SIZE = 8 << 30
 
 #: setting name -> (default, environment variable)
 SETTINGS: dict[str, tuple[Any, str]] = {
@@ -40,6 +44,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     # new containers' log driver and its options (Docker's daemon.json log-driver, log-opts)
     "log_driver": ("json-file", "PYCTR_LOG_DRIVER"),
     "log_opts": ({}, "PYCTR_LOG_OPTS"),
+    "layer_max_size": (DEFAULT_LAYER_MAX_SIZE, "PYCTR_LAYER_MAX_SIZE"),
 }
 #: settings that are lists: comma-separated in the environment
 _LISTS = ("insecure_registries", "registry_mirrors", "certs_dirs")
@@ -65,6 +70,8 @@ class Config(Record):
     certs_dirs: tuple[str, ...] = ("/etc/docker/certs.d", "/etc/containers/certs.d")
     log_driver: str = "json-file"
     log_opts: dict[str, str] = factory(dict)
+    #: bytes of file data one layer may unpack to (0: no limit); the storage driver's option
+    layer_max_size: int = DEFAULT_LAYER_MAX_SIZE
     #: where each value came from, for ``pyctr info --format json``
     origin: dict[str, str] = factory(dict)
 
@@ -133,6 +140,10 @@ def load(flags: dict[str, Any]) -> Config:
             value = Path(value).absolute()
         if name in _LISTS:
             value = _list_setting(name, value)
+        if name == "layer_max_size" and origin != "default":
+            from pyctr.core.units import parse_bytes
+
+            value = parse_bytes(value, what="layer-max-size")
         if name == "log_level" and str(value).lower() not in LOG_LEVELS:
             raise UsageError(f"invalid log level {value!r}; choose one of {', '.join(LOG_LEVELS)}")
         setattr(cfg, name, value)

@@ -81,8 +81,19 @@ class StorageDriver(Driver):
         """Create ``layer_id`` from a layer blob (tar, gzip or zstd); return its unpacked size.
 
         With ``diff_id`` the uncompressed tar must hash to it. Must leave
-        nothing behind when it raises.
+        nothing behind when it raises. A layer that unpacks to more than
+        :attr:`layer_max_size` is refused.
         """
+
+    @property
+    def layer_max_size(self) -> int | None:
+        """The most file data one layer may unpack to (None: no limit): the
+        ``layer-max-size`` setting, which the engine passes as the option
+        ``layer_max_size``; a compression bomb stops there instead of filling the disk."""
+        from pyctr.core.config import DEFAULT_LAYER_MAX_SIZE
+
+        limit = int(self.ctx.options.get("layer_max_size", DEFAULT_LAYER_MAX_SIZE))
+        return limit or None
 
     def stage_diff(self, layer_id: str, stream: IO[bytes], diff_id: str | None = None) -> tuple[Any, int]:
         """Unpack a layer before its parent exists (``independent_layers`` drivers only).

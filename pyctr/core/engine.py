@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 
+from pyctr.core.config import DEFAULT_LAYER_MAX_SIZE
 from pyctr.core.state import sqlite3
 
 TYPE_CHECKING = False  # (typing's import is ~3 ms of every read command)
@@ -53,6 +54,8 @@ class Engine:
         """The context a driver of ``kind`` gets: settings that are that kind's options."""
         if kind == "cgroup" and self.config.cgroup_subtree:
             return self.ctx.replace(options={"parent": self.config.cgroup_subtree})
+        if kind == "storage" and self.config.layer_max_size != DEFAULT_LAYER_MAX_SIZE:
+            return self.ctx.replace(options={"layer_max_size": str(self.config.layer_max_size)})
         return self.ctx
 
     def driver(self, kind: str, name: str | None = None) -> Driver:

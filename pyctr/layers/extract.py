@@ -55,11 +55,12 @@ Whiteouts = Literal["overlay", "delete"]
 
 # ---------------------------------------------------------- the extractor --
 class _Extractor:
-    def __init__(self, root_fd: int, whiteouts: Whiteouts, max_size: int, max_entries: int,
-                 same_owner: bool) -> None:
+    def __init__(self, root_fd: int, whiteouts: Whiteouts, max_size: int | None, max_entries: int,
+                 same_owner: bool, limit_name: str | None = None) -> None:
         self.root_fd = root_fd
         self.whiteouts = whiteouts
-        self.max_size = max_size
+        self.max_size = max_size if max_size is not None else float("inf")
+        self.limit_name = limit_name
         self.max_entries = max_entries
         self.same_owner = same_owner
         self.opaque = opaque_xattr()
@@ -314,7 +315,8 @@ class _Extractor:
         elif ti.isreg():
             self.size += ti.size
             if self.size > self.max_size:
-                raise ImageError(f"layer unpacks to more than {self.max_size} bytes")
+                why = f" (the {self.limit_name} setting)" if self.limit_name else ""
+                raise ImageError(f"layer unpacks to more than {self.max_size} bytes{why}")
             fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                          0o600, dir_fd=pfd)
             try:
@@ -553,9 +555,9 @@ def _write_all(fd: int, data: bytes) -> None:
 
 # ------------------------------------------------------------- public API --
 def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts: Whiteouts = "overlay",
-                  max_size: int = 8 << 30, max_entries: int = 2_000_000,
+                  max_size: int | None = 8 << 30, max_entries: int = 2_000_000,
                   diff_id: str | None = None, same_owner: bool | None = None,
-                  verified: bool | None = None) -> int:
+                  verified: bool | None = None, limit_name: str | None = None) -> int:
     """Unpack one layer blob (gzip, zstd or plain tar) into the directory ``dest``.
 
     Nothing outside ``dest`` is ever touched. ``whiteouts="overlay"`` turns
@@ -568,6 +570,8 @@ def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts:
     layer whose only defect is a missing end: no zero block after the last
     member, or the last member's data not padded to 512 bytes (umoci writes
     such layers); a member whose data is short is refused regardless.
+    ``max_size`` bounds the file data unpacked (None: no bound); the refusal
+    names ``limit_name``, the setting a user would change, when there is one.
 
     Returns the number of bytes of file data unpacked. Raises
     :class:`ImageError` for a broken, truncated, oversized or hostile layer;
@@ -584,7 +588,7 @@ def extract_layer(stream: IO[bytes], dest: str | os.PathLike[str], *, whiteouts:
     import zlib
 
     root_fd = os.open(os.fspath(dest), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    ex = _Extractor(root_fd, whiteouts, max_size, max_entries, same_owner)
+    ex = _Extractor(root_fd, whiteouts, max_size, max_entries, same_owner, limit_name)
     try:
         raw = HashingReader(open_layer_stream(stream))
         try:

@@ -148,7 +148,8 @@ class Overlay2StorageDriver(StorageDriver):
             if stream is not None:
                 from pyctr.layers import extract_layer
 
-                size = extract_layer(stream, staging / "diff", whiteouts="overlay", diff_id=diff_id)
+                size = extract_layer(stream, staging / "diff", whiteouts="overlay", diff_id=diff_id,
+                                     max_size=self.layer_max_size, limit_name="layer-max-size")
             if writable:
                 (staging / "work").mkdir(mode=0o700)
                 (staging / "merged").mkdir(mode=0o700)

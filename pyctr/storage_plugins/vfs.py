@@ -73,7 +73,9 @@ class VfsStorageDriver(StorageDriver):
     def apply_diff(self, layer_id: str, parent: str | None, stream: IO[bytes], diff_id: str | None = None) -> int:
         from pyctr.layers import extract_layer
 
-        return self._build(layer_id, parent, lambda d: extract_layer(stream, d, whiteouts="delete", diff_id=diff_id))
+        return self._build(layer_id, parent, lambda d: extract_layer(stream, d, whiteouts="delete", diff_id=diff_id,
+                                                                     max_size=self.layer_max_size,
+                                                                     limit_name="layer-max-size"))
 
     def get(self, layer_id: str) -> Path:
         path = self._dir(layer_id)
