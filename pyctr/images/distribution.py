@@ -374,6 +374,9 @@ class RegistryClient:
         data = resp.body.read(MAX_TOKEN_RESPONSE + 1)
         if resp.status in (401, 403):
             raise ImageError(f"{self.registry}: unauthorized: bad credentials or no access to {q['scope']}")
+        if resp.status == 400 and creds is not None and creds.identity_token and b"invalid_grant" in data:
+            # RFC 6749's answer to a refresh token it does not (or no longer) know
+            raise ImageError(f"{self.registry}: unauthorized: the identity token was refused (pyctr login again)")
         if resp.status != 200 or len(data) > MAX_TOKEN_RESPONSE:
             raise ImageError(f"{self.registry}: token server answered HTTP {resp.status}")
         try:

@@ -3,7 +3,11 @@
 Issues RS256 JWTs with an ``x5c`` header carrying a self-signed certificate
 that the registry trusts through ``rootcertbundle``. Keys are made and tokens
 signed with the ``openssl`` command, so nothing beyond the standard library
-is needed. Requests must carry the test user's Basic credentials.
+is needed. A GET must carry the test user's Basic credentials; a POST is
+OAuth2's token request (the distribution spec's ``oauth.md``) with the
+``refresh_token`` grant of an identity token in :attr:`TokenServer.refresh_tokens`,
+as Docker sends for a config.json ``identitytoken`` or a helper's ``<token>``;
+a wrong one is RFC 6749's ``400 invalid_grant``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class TokenServer:
                              capture_output=True).stdout
         self._x5c = base64.b64encode(der).decode()
         self.requests: list[dict] = []  # what clients asked for, for assertions
+        #: identity tokens (OAuth2 refresh tokens) the POST endpoint accepts
+        self.refresh_tokens = {uuid.uuid4().hex}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -78,15 +84,35 @@ class TokenServer:
                 q = parse_qs(u.query)
                 auth = self.headers.get("Authorization", "")
                 expected = "Basic " + base64.b64encode(f"{server.user}:{server.password}".encode()).decode()
-                server.requests.append({"path": u.path, "query": q, "auth": bool(auth)})
+                server.requests.append({"method": "GET", "path": u.path, "query": q, "auth": bool(auth)})
                 if u.path != "/token" or auth != expected:
-                    self.send_response(401)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self.answer(401, None)
                     return
-                body = json.dumps({"token": server.issue(q.get("scope", [])), "expires_in": 300}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self.answer(200, {"token": server.issue(q.get("scope", [])), "expires_in": 300})
+
+            def do_POST(self) -> None:
+                u = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[-1] for k, v in parse_qs(self.rfile.read(min(length, 1 << 16)).decode()).items()}
+                server.requests.append({"method": "POST", "path": u.path, "form": form,
+                                        "content_type": self.headers.get("Content-Type", ""),
+                                        "auth": bool(self.headers.get("Authorization"))})
+                if u.path != "/token":
+                    self.answer(404, None)
+                elif form.get("grant_type") != "refresh_token":
+                    self.answer(400, {"error": "unsupported_grant_type"})
+                elif form.get("refresh_token") not in server.refresh_tokens or not form.get("client_id"):
+                    self.answer(400, {"error": "invalid_grant"})
+                else:
+                    token = server.issue(form.get("scope", "").split())
+                    self.answer(200, {"access_token": token, "refresh_token": form["refresh_token"],
+                                      "expires_in": 300, "scope": form.get("scope", "")})
+
+            def answer(self, status: int, doc: dict | None) -> None:
+                body = json.dumps(doc).encode() if doc is not None else b""
+                self.send_response(status)
+                if doc is not None:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -78,6 +78,38 @@ def test_creds_store_with_a_token_registry(pyctr, helper, token_registry, base_l
     assert r.returncode == 0, r.stderr
 
 
+def test_identity_tokens_are_exchanged_with_oauth2_refresh_token_grant(pyctr, helper, token_registry, base_layer,
+                                                                       tmp_path):
+    """An ``identitytoken`` in config.json, or a helper's ``<token>`` user, is an OAuth2 refresh token:
+    POSTed to the token server (grant_type=refresh_token), never sent as Basic credentials."""
+    img = push_image(token_registry, "conv/idtok", "v1", [base_layer], workdir=tmp_path)
+    tokens = token_registry.extra[0]
+    identity = next(iter(tokens.refresh_tokens))
+    docker_config(pyctr, {"auths": {token_registry.host: {"identitytoken": "not-" + identity}}})
+    r = pyctr("pull", "-q", img.ref)
+    assert r.returncode == 125 and r.stderr.count("\n") == 1 and "identity token was refused" in r.stderr, r.stderr
+
+    mark = len(tokens.requests)
+    docker_config(pyctr, {"auths": {token_registry.host: {"identitytoken": identity}}})
+    r = pyctr("pull", "-q", img.ref)
+    assert r.returncode == 0, r.stderr
+    asked = tokens.requests[mark:]
+    assert asked and all(a["method"] == "POST" and not a["auth"] for a in asked), asked
+    form = asked[0]["form"]
+    assert form["grant_type"] == "refresh_token" and form["refresh_token"] == identity
+    assert form["service"] == tokens.service and form["scope"] == "repository:conv/idtok:pull"
+    assert form["client_id"] and asked[0]["content_type"] == "application/x-www-form-urlencoded"
+
+    pyctr("rmi", img.ref, check=True)
+    mark = len(tokens.requests)
+    helper.put(token_registry.host, "<token>", identity)
+    docker_config(pyctr, {"credHelpers": {token_registry.host: helper.name}})
+    r = pyctr("pull", "-q", img.ref)
+    assert r.returncode == 0, r.stderr
+    asked = tokens.requests[mark:]
+    assert asked and all(a["method"] == "POST" and a["form"]["refresh_token"] == identity for a in asked)
+
+
 def test_docker_config_auths_and_registry_auth_file(pyctr, helper, basic_reg, tmp_path):
     reg, img = basic_reg
     good = base64.b64encode(f"{reg.user}:{reg.password}".encode()).decode()
