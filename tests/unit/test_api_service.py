@@ -63,6 +63,20 @@ def test_it_exits_when_idle_but_not_while_a_stream_is_open(tmp_path, env):
     assert not os.path.exists(svc.socket)
 
 
+def test_an_idle_keep_alive_connection_does_not_keep_it_alive(tmp_path, env):
+    svc = Service(tmp_path, env, idle=1).start()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(svc.socket)
+        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")  # HTTP/1.1: the connection stays open
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        assert svc.proc.wait(timeout=15) == 0
+        assert time.monotonic() - started >= 0.5  # idle for its second, then gone, the client still connected
+    finally:
+        s.close()
+
+
 def test_sigterm_ends_an_open_stream_and_the_service(tmp_path, env):
     svc = Service(tmp_path, env).start()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
