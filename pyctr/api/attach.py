@@ -114,9 +114,12 @@ class Relay:
         reading_client = True
         monitor_open = True
         if early and self.stdin:
-            data, held, _ = split_keys(held, early, self.keys)
+            # the client may type at once: its first keys can come with the request (the detach keys too)
+            data, held, detach = split_keys(held, early, self.keys)
             if data:
                 self._to_monitor(frame(b"d", data))
+            if detach:
+                return
         while True:
             if not reading_client and hung_up(client):
                 break  # the client went altogether (not just the end of its input)

@@ -332,7 +332,11 @@ def _relay_tty(req: Request, ex: Exec, sock: socket.socket, early: bytes, job: A
     master = ex.master
     assert master is not None
     if early and ex.config["AttachStdin"]:
-        _write_all(master, early)
+        early, held, detach = split_keys(held, early, keys)  # (the detach keys may come with the request)
+        if early:
+            _write_all(master, early)
+        if detach:
+            return True
     client_open = True
     sock.setblocking(True)
     try:

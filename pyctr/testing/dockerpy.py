@@ -112,8 +112,9 @@ def selection() -> str:
     return " and ".join(f"not {name}" for name in EXCLUDED)
 
 
-def run(service_uri: str, junit: Path, extra: list[str] | None = None, timeout: float = 3000) -> int:
-    """Run the suite against the service at ``service_uri``; pytest's exit code."""
+def run(service_uri: str, junit: Path, extra: list[str] | None = None, timeout: float = 3000,
+        only: list[str] | None = None) -> int:
+    """Run the suite (``only``: these node ids of it) against the service at ``service_uri``; pytest's exit code."""
     tests = suite_dir()
     home = junit.parent / "home"  # the suite's contexts and config land here, not in the caller's ~/.docker
     (home / ".docker").mkdir(parents=True, exist_ok=True)
@@ -122,13 +123,19 @@ def run(service_uri: str, junit: Path, extra: list[str] | None = None, timeout: 
     env = dict(os.environ, DOCKER_HOST=service_uri, DOCKER_TEST_API_VERSION="1.41", HOME=str(home),
                DOCKER_CONFIG=str(home / ".docker"))
     env.pop("DOCKER_TLS_VERIFY", None)
-    cmd = [sys.executable, "-m", "pytest", "tests/integration", "-p", "no:cacheprovider", "-q", "-rN",
+    cmd = [sys.executable, "-m", "pytest", *(only or ["tests/integration"]), "-p", "no:cacheprovider", "-q", "-rN",
            "--timeout=120", "-k", selection(), f"--junitxml={junit}", "-o", "junit_family=xunit2",
            *(extra or [])]
     proc = subprocess.run(cmd, cwd=tests, env=env, timeout=timeout, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
     (junit.parent / "dockerpy-output.txt").write_text(proc.stdout)
     return proc.returncode
+
+
+def node_id(test: str) -> str:
+    """pytest's node id of a result's name (``module::Class::test``)."""
+    module, _, rest = test.partition("::")
+    return f"tests/integration/{module}.py::{rest}"
 
 
 def results(junit: Path) -> dict[str, str]:
@@ -164,6 +171,12 @@ def main(argv: list[str]) -> int:
     reg = mirror_registry(work)
     env = dict(os.environ, PYCTR_ROOT=str(work / "root"), PYCTR_RUNROOT=str(work / "run"),
                PYCTR_CONFIG=str(work / "none.toml"), PYCTR_REGISTRY_MIRRORS=f"http://{reg.host}")  # type: ignore[attr-defined]
+    # a bridge, nft table and address pool of its own (as the test session's): the default bridge is
+    # the machine's, and the suite's own 172.28.0.0/16 must not meet a route a run left on it
+    tag = os.urandom(3).hex()
+    net = {"bridge": f"pnet{tag}", "table": f"pyctrnet{tag}",
+           "pools": f"10.{100 + int(tag, 16) % 150}.0.0/16:24", "user_prefix": f"pu{tag}-"}
+    env["PYCTR_NETWORK_OPT"] = ";".join(f"{k}={v}" for k, v in net.items())
     svc = Service(work, env).start()
     try:
         junit = work / "dockerpy.xml"
@@ -178,6 +191,11 @@ def main(argv: list[str]) -> int:
         subprocess.run([sys.executable, "-m", "pyctr", "rm", "-f", *_all_containers(env)], env=env,
                        capture_output=True)
         reg.stop()  # type: ignore[attr-defined]
+        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+        names = {line.split(":")[1].strip().split("@")[0] for line in links.splitlines() if ":" in line}
+        for name in sorted(n for n in names if n == net["bridge"] or n.startswith(net["user_prefix"])):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+        subprocess.run(["nft", "delete", "table", "ip", net["table"]], capture_output=True)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
 

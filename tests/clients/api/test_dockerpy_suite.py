@@ -39,6 +39,17 @@ def test_docker_py_integration_suite(tmp_path):
         junit = tmp_path / "dockerpy.xml"
         dockerpy.run(svc.uri, junit)
         results = dockerpy.results(junit)
+        # a failure not on the list runs once more, alone: one that passes then is reported as flaky
+        # (timing on a loaded machine), not as a regression
+        again = sorted(t for t, state in results.items() if state == "failed" and t not in known_failures())
+        if again:
+            rerun = tmp_path / "again" / "dockerpy.xml"
+            rerun.parent.mkdir()
+            dockerpy.run(svc.uri, rerun, only=[dockerpy.node_id(t) for t in again])
+            for test, state in dockerpy.results(rerun).items():
+                if test in again and state == "passed":
+                    print(f"flaky (failed, then passed alone): {test}")
+                    results[test] = "passed"
     finally:
         svc.stop()
         import subprocess
