@@ -134,9 +134,8 @@ def create(req: Request) -> None:
 
 @route("POST", "/images/{name*}/tag")
 def tag(req: Request, name: str) -> None:
-    from pyctr.core import events
     from pyctr.core.errors import UsageError
-    from pyctr.core.state import transaction
+    from pyctr.images.operations import tag as make_tag
     from pyctr.images.reference import parse
 
     engine = req.engine
@@ -151,30 +150,23 @@ def tag(req: Request, name: str) -> None:
         raise ApiError(400, str(e)) from None
     if ref.digest:
         raise ApiError(400, "refusing to create a tag with a digest reference")
-    with transaction(engine.db):
-        engine.db.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?, ?)", (str(ref), image.id))
-    events.record(engine, "image", "tag", image.id, {"name": ref.familiar})
+    make_tag(engine, image, str(ref))  # (records the tag event)
     req.empty(201)
 
 
 @route("DELETE", "/images/{name*}")
 def remove(req: Request, name: str) -> None:
-    from pyctr.core import events
     from pyctr.core.errors import Conflict
     from pyctr.images.operations import remove as rmi
 
     engine = req.engine
-    image = resolve(engine, name)
+    resolve(engine, name)  # (a 404 first)
     try:
         lines = rmi(engine, name, force=req.flag("force"))
     except Conflict as e:
         raise ApiError(409, str(e)) from None
     out = []
-    for line in lines:
+    for line in lines:  # (the untag and delete events are recorded by images.operations, for the CLI too)
         key, _, value = line.partition(": ")
         out.append({key: value})
-        if key == "Untagged":
-            events.record(engine, "image", "untag", image.id, {"name": value})
-        elif key == "Deleted":
-            events.record(engine, "image", "delete", value, {"name": value})
     req.json(out)

@@ -93,7 +93,6 @@ class JsonProgress:
 @op("pull")
 def pull(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) -> None:
     """Pull ``args["ref"]``; progress as Docker's JSON messages, then Digest and Status lines."""
-    from pyctr.core import events
     from pyctr.images.pull import pull as pull_image
 
     progress = JsonProgress(reply)
@@ -101,7 +100,6 @@ def pull(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) -> 
     progress.message(f"Digest: {result.digest}")
     word = "Downloaded newer image" if result.fresh else "Image is up to date"
     progress.message(f"Status: {word} for {result.familiar}")
-    events.record(engine, "image", "pull", result.reference, {"name": result.reference})
     reply({"done": {"id": result.image.id}})
 
 
@@ -159,7 +157,6 @@ def execute(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) 
 @op("push")
 def push(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) -> None:
     """Push ``args["ref"]``; progress as Docker's JSON messages, then the digest line."""
-    from pyctr.core import events
     from pyctr.images.push import push as push_image
     from pyctr.images.reference import parse
 
@@ -168,5 +165,4 @@ def push(engine: Engine, reply: Reply, fds: list[int], args: dict[str, Any]) -> 
     tag = parse(args["ref"]).tag or "latest"
     progress.message(f"{tag}: digest: {digest} size: {size}")
     reply({"aux": {"Tag": tag, "Digest": digest, "Size": size}})
-    events.record(engine, "image", "push", args["ref"], {"name": args["ref"]})
     reply({"done": {}})

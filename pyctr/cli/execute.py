@@ -24,6 +24,7 @@ from pyctr.runtime.joins import JOIN_ORDER, namespaces_of  # noqa: F401  (their 
 def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], user: str | None,
             workdir: str | None, privileged: bool, container: str, command: tuple[str, ...]) -> None:
     """Execute a command in a running container."""
+    from pyctr.core import events
     from pyctr.core.container import lookup
     from pyctr.runtime.execution import spawn
 
@@ -33,8 +34,12 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
     if not tty and not detach:
         stdin = 0 if interactive else os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         stdio = (stdin, 1, 2)
+    # the journal, as the API's exec has it (dockerd's exec_create, exec_start, exec_die)
+    exec_id, label = os.urandom(32).hex(), " ".join(command)
+    events.record(eng, "container", f"exec_create: {label}", c.id, events.container_attributes(c, execID=exec_id))
     pid, master = spawn(eng, c, list(command), env=env, user=user, workdir=workdir, privileged=privileged,
                         tty=tty, stdio=stdio)
+    events.record(eng, "container", f"exec_start: {label}", c.id, events.container_attributes(c, execID=exec_id))
     if detach:
         return
     from pyctr.runtime.driver import waitpid_status
@@ -48,4 +53,6 @@ def execute(detach: bool, interactive: bool, tty: bool, env: tuple[str, ...], us
     else:
         status = waitpid_status(pid)
     code = os.waitstatus_to_exitcode(status)
-    sys.exit(128 - code if code < 0 else code)
+    code = 128 - code if code < 0 else code
+    events.record(eng, "container", "exec_die", c.id, events.container_attributes(c, execID=exec_id, exitCode=code))
+    sys.exit(code)

@@ -15,17 +15,10 @@ from pyctr.images.store import image_store
 @click.argument("target")
 def tag(source: str, target: str) -> None:
     """Create a tag TARGET that refers to SOURCE."""
-    from pyctr.core.errors import UsageError
-    from pyctr.core.state import transaction
-    from pyctr.images.reference import parse
+    from pyctr.images.operations import tag as make_tag
 
     eng = engine()
-    image = image_store(eng).resolve(source)
-    ref = parse(target)
-    if ref.digest:
-        raise UsageError("refusing to create a tag with a digest reference")
-    with transaction(eng.db):
-        eng.db.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?, ?)", (str(ref), image.id))
+    make_tag(eng, image_store(eng).resolve(source), target)
 
 
 @click.command()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def prepare(engine: Engine, container: Container, rootfs: str | None = None) -> list[Mount]:
     """The container's mounts with host ``source`` paths: volumes created and mounted
     through their drivers (an empty one filled from the image), bind sources checked."""
-    from pyctr.core import volumes
+    from pyctr.core import events, volumes
 
     out: list[Mount] = []
     try:
@@ -43,6 +43,9 @@ def prepare(engine: Engine, container: Container, rootfs: str | None = None) -> 
                         volumes.remove(engine, vol.name, force=True, check_users=False)
                     raise
                 out.append(m.replace(source=str(path)))
+                events.record(engine, "volume", "mount", vol.name, {
+                    "container": container.id, "destination": m.target, "driver": vol.driver,
+                    "propagation": m.propagation or "", "read/write": "false" if m.readonly else "true"})
                 if not m.nocopy and rootfs:
                     copy_image_content(rootfs, m.target, str(path))
     except BaseException:

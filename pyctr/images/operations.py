@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from pyctr.core.errors import Conflict, NotFound
+from pyctr.core.errors import Conflict, NotFound, UsageError
 from pyctr.core.state import transaction
 from pyctr.images.store import image_store
 
@@ -51,7 +51,7 @@ def remove(engine: Engine, name: str, force: bool = False) -> list[str]:
     users = containers_using(engine, image.id)
     lines: list[str] = []
     if by_ref and len(image.tags) > 1:
-        _untag(engine, [by_ref])
+        _untag(engine, [by_ref], image.id)
         return [f"Untagged: {_familiar(by_ref)}"]
     if users and not force:
         what = f'repository reference "{name}"' if by_ref else image.short_id
@@ -60,7 +60,7 @@ def remove(engine: Engine, name: str, force: bool = False) -> list[str]:
     if not by_ref and len(image.tags) > 1 and not force:
         raise Conflict(f"conflict: unable to delete {image.short_id} (must be forced) - "
                        "image is referenced in multiple repositories")
-    _untag(engine, image.tags)
+    _untag(engine, image.tags, image.id)
     lines += [f"Untagged: {_familiar(t)}" for t in image.tags]
     if users:
         return lines  # like Docker: forced, the image stays (dangling) for its containers
@@ -68,11 +68,29 @@ def remove(engine: Engine, name: str, force: bool = False) -> list[str]:
     return lines
 
 
-def _untag(engine: Engine, names: list[str]) -> None:
+def _untag(engine: Engine, names: list[str], image_id: str) -> None:
+    from pyctr.core import events
+
     db = engine.db
     with transaction(db):
         for n in names:
             db.execute("DELETE FROM tags WHERE name = ?", (n,))
+    for n in names:  # the journal: from the CLI and the API alike
+        events.record(engine, "image", "untag", image_id, {"name": _familiar(n)})
+
+
+def tag(engine: Engine, image: Image, target: str) -> str:
+    """``tag SOURCE TARGET`` (the CLI's and the API's): the reference made, fully qualified."""
+    from pyctr.core import events
+    from pyctr.images.reference import parse
+
+    ref = parse(target)
+    if ref.digest:
+        raise UsageError("refusing to create a tag with a digest reference")
+    with transaction(engine.db):
+        engine.db.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?, ?)", (str(ref), image.id))
+    events.record(engine, "image", "tag", image.id, {"name": ref.familiar})
+    return str(ref)
 
 
 def delete(engine: Engine, image: Image) -> list[str]:
@@ -95,6 +113,9 @@ def delete(engine: Engine, image: Image) -> list[str]:
             db.execute("DELETE FROM layers WHERE driver = ? AND id = ?", (driver, layer_id))
         lines.append(f"Deleted: sha256:{layer_id}")
     _delete_blobs(engine, image)
+    from pyctr.core import events
+
+    events.record(engine, "image", "delete", image.id, {"name": image.id})
     return lines
 
 
@@ -141,7 +162,7 @@ def prune(engine: Engine, all_images: bool) -> tuple[list[str], int]:
             image = image_store(engine).resolve(image.id)
         except NotFound:
             continue
-        _untag(engine, image.tags)
+        _untag(engine, image.tags, image.id)
         lines += [f"untagged: {_familiar(t)}" for t in image.tags]
         before = _layer_bytes(engine)
         lines += [line.replace("Deleted:", "deleted:") for line in delete(engine, image)]

@@ -118,6 +118,9 @@ def pull(engine: Engine, name: str, *, platform: str | None = None, tls_verify: 
         finally:
             lock.close()
         progress.close()
+        from pyctr.core import events
+
+        events.record(engine, "image", "pull", ref.familiar, {"name": ref.familiar})  # (the CLI's pull and the API's)
         return PullResult(image, str(ref), ref.familiar, digest, fresh=bool(missing) or not existing)
     finally:
         client.close()

@@ -184,6 +184,9 @@ def push(engine: Engine, name: str, *, tls_verify: bool = True, progress: Progre
     finally:
         client.close()
     progress.close()
+    from pyctr.core import events
+
+    events.record(engine, "image", "push", ref.familiar, {"name": ref.familiar})  # (the CLI's push and the API's)
     return digest, len(raw)
 
 
