@@ -17,6 +17,7 @@ import select
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
@@ -65,6 +66,28 @@ class Stream:
     def gone(self, timeout: float = 0.0) -> bool:
         """Whether the client hung up (or the service is stopping); waits up to ``timeout`` for that."""
         return self.req.client_gone(timeout)
+
+
+def _wait_until_read(sock: socket.socket, timeout: float = 0.5) -> None:
+    """Until the client has read what we sent (the hijack's headers), at most ``timeout``.
+
+    docker-py reads the headers through a buffered reader, then takes the raw socket:
+    bytes that came with the headers stay in that buffer and are lost (an attach's
+    log replay, a quick exec's output). The kernel counts what the peer has not read
+    yet (SIOCOUTQ; for TCP, what it has not acknowledged)."""
+    import fcntl
+    import struct
+    import termios
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pending = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        except OSError:
+            return
+        if pending <= 0 or time.monotonic() >= deadline:
+            return
+        time.sleep(0.001)
 
 
 class Request(BaseHTTPRequestHandler):
@@ -334,6 +357,7 @@ class Request(BaseHTTPRequestHandler):
         self.responded = True
         self.close_connection = True
         sock = self.connection
+        _wait_until_read(sock)
         sock.setblocking(False)
         try:
             early = self.rfile.peek()  # (what is buffered; the socket is non-blocking meanwhile)

@@ -226,6 +226,9 @@ def serve(config: Config, uri: str | None = None, idle: float = DEFAULT_IDLE, ve
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # as dockerd: SIGUSR1 writes every thread's stack
     thread = threading.Thread(target=service.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True,
                               name="accept")
     thread.start()
