@@ -40,7 +40,7 @@ def test_docker_py_integration_suite(tmp_path):
         dockerpy.run(svc.uri, junit)
         results = dockerpy.results(junit)
         # a failure not on the list runs once more, alone: one that passes then is reported as flaky
-        # (timing on a loaded machine), not as a regression
+        # (timing on a loaded machine), not as a regression; one that fails again is a new failure
         again = sorted(t for t, state in results.items() if state == "failed" and t not in known_failures())
         if again:
             rerun = tmp_path / "again" / "dockerpy.xml"
@@ -49,7 +49,7 @@ def test_docker_py_integration_suite(tmp_path):
             for test, state in dockerpy.results(rerun).items():
                 if test in again and state == "passed":
                     print(f"flaky (failed, then passed alone): {test}")
-                    results[test] = "passed"
+                    results[test] = "flaky"
     finally:
         svc.stop()
         import subprocess
@@ -62,12 +62,14 @@ def test_docker_py_integration_suite(tmp_path):
         reg.stop()
     known = known_failures()
     failed = {t for t, s in results.items() if s == "failed"}
+    flaky = {t for t, s in results.items() if s == "flaky"}
     passed = {t for t, s in results.items() if s == "passed"}
-    ran = len(failed) + len(passed)
-    print(f"docker-py suite: {len(passed)} passed, {len(failed)} failed, "
-          f"{sum(s == 'skipped' for s in results.values())} skipped; {len(passed) / max(ran, 1):.1%} of those run")
+    ran = len(failed) + len(flaky) + len(passed)
+    print(f"docker-py suite: {len(passed)} passed, {len(flaky)} flaky (passed only when run again alone), "
+          f"{len(failed)} failed, {sum(s == 'skipped' for s in results.values())} skipped; "
+          f"{len(passed) / max(ran, 1):.1%} of those run passed at the first try")
     new = sorted(failed - set(known))
     fixed = sorted(set(known) & passed)
     assert not new, "new failures (not in dockerpy_known_failures.txt):\n" + "\n".join(new)
     assert not fixed, "known failures that pass now (take them off the list):\n" + "\n".join(fixed)
-    assert len(passed) / max(ran, 1) >= 0.9
+    assert len(passed) / max(ran, 1) >= 0.9  # flaky ones do not count towards the target
