@@ -1,9 +1,9 @@
 """Issue 17's benchmark: the docker CLI through ``pyctr system service`` against the same CLI
 talking to a reference dockerd 20.10, and against pyctr's own command line.
 
-    docker run --rm --network none busybox true   (service | dockerd 20.10 | ``pyctr run``)
-    docker ps                                     (service | dockerd 20.10 | ``pyctr ps``)
-    the idle service's RSS (and dockerd's + containerd's, for scale)
+    docker run --rm --network none busybox true   (service | dockerd 20.10 | podman service | ``pyctr run``)
+    docker ps                                     (service | dockerd 20.10 | podman service | ``pyctr ps``)
+    the idle service's RSS (and dockerd's + containerd's, podman's service's, for scale)
 
 Targets: run through the service <= 0.5x dockerd's and <= 1.2x ``pyctr run``; ``docker ps``
 through the service <= 1.5x ``pyctr ps``; the idle service < 40 MB RSS.
@@ -14,6 +14,8 @@ workspace), dockerd with its own data-root, exec-root, socket and pidfile,
 relative); both are stopped by PID and everything they left is removed. Nothing is
 started when ``/usr/sbin/dockerd`` or ``containerd`` is missing (those rows say so).
 The docker CLI is Debian's docker.io 20.10 (``/usr/bin/docker``), as the daemon.
+``podman system service`` (when podman is installed) runs with a root, runroot and socket
+of its own (runc and explicit ulimits, as benchmarks/common.py's podman rows), stopped by PID.
 The tools take turns (common.interleaved_medians).
 
 Run as root, under the privileged lock: ``python benchmarks/bench_api.py [--runs N]``.
@@ -35,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from common import PYCTR, interleaved_medians, report  # noqa: E402
+from common import PODMAN, PODMAN_RUN, PYCTR, have, interleaved_medians, report  # noqa: E402
 
 DOCKER = "/usr/bin/docker"  # Debian's docker.io 20.10 CLI
 DOCKERD = "/usr/sbin/dockerd"
@@ -126,9 +128,7 @@ class ReferenceDaemon:
         _stop(self.dockerd)
         _stop(self.containerd)
         # what they may have left: mounts under the workspace, cgroups of our own naming
-        mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True, text=True).stdout.split()
-        for target in sorted((m for m in mounts if m.startswith(str(self.base))), key=len, reverse=True):
-            subprocess.run(["umount", "-l", target], capture_output=True)
+        _umount_under(self.base)
         for root in Path("/sys/fs/cgroup").iterdir():
             own = root / _own_cgroup(root.name).lstrip("/") / self.cgroup_parent
             if own.is_dir():
@@ -142,6 +142,42 @@ class ReferenceDaemon:
                     own.rmdir()
                 except OSError:
                     pass
+
+
+class PodmanService:
+    """``podman system service`` with a storage root, runroot and socket private to ``base``."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.sock = base / "podman.sock"
+        self.argv = [*PODMAN, "--root", str(base / "root"), "--runroot", str(base / "run"),
+                     "--events-backend", "file", "--cgroup-manager", "cgroupfs"]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PodmanService:
+        self.base.mkdir(parents=True)
+        with open(self.base / "podman.log", "wb") as log:
+            self.proc = subprocess.Popen([*self.argv, "system", "service", "--time", "0", f"unix://{self.sock}"],
+                                         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        _wait_for_socket(self.sock, self.proc, "podman system service")
+        return self
+
+    def rss_kib(self) -> int:
+        return _rss_kib(self.proc.pid) if self.proc is not None and self.proc.poll() is None else 0
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        # its containers, storage and mounts: all under its own root
+        # (not ``system reset``: it would also remove the machine's podman networks, which are shared)
+        subprocess.run([*self.argv, "rm", "-af"], capture_output=True)
+        subprocess.run([*self.argv, "rmi", "-af"], capture_output=True)
+        _umount_under(self.base)
+
+
+def _umount_under(base: Path) -> None:
+    mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True, text=True).stdout.split()
+    for target in sorted((m for m in mounts if m.startswith(str(base))), key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True)
 
 
 def _own_cgroup(controller_dir: str) -> str:
@@ -169,6 +205,7 @@ def main() -> None:
     (work / "docker-config").mkdir()
     service: subprocess.Popen[bytes] | None = None
     daemon: ReferenceDaemon | None = None
+    podman: PodmanService | None = None
     try:
         from pyctr.testing.rootfs import build_busybox_rootfs
 
@@ -192,14 +229,25 @@ def main() -> None:
             subprocess.run([DOCKER, "load"], env=via_dockerd, stdin=saved.stdout, check=True,
                            stdout=subprocess.DEVNULL)
             saved.wait()
+        via_podman = None
+        if have("podman"):
+            podman = PodmanService(work / "podman").start()
+            via_podman = dict(env, DOCKER_HOST=f"unix://{podman.sock}")
+            saved = subprocess.Popen(PYCTR + ["save", "busybox"], env=env, stdout=subprocess.PIPE)
+            subprocess.run([DOCKER, "load"], env=via_podman, stdin=saved.stdout, check=True,
+                           stdout=subprocess.DEVNULL)
+            saved.wait()
         run = ["run", "--rm", "--network", "none", "busybox", "true"]
         cmds = {"docker run (pyctr service)": ([DOCKER, *run], via_service),
                 "pyctr run": (PYCTR + run, env)}
         if via_dockerd:
             cmds["docker run (dockerd 20.10)"] = ([DOCKER, *run], via_dockerd)
+        if via_podman:
+            cmds["docker run (podman service)"] = ([DOCKER, "run", *PODMAN_RUN, *run[1:]], via_podman)
         runs = interleaved_medians(cmds, args.runs)
         report("docker run --rm --network none busybox true",
-               [(k, runs.get(k)) for k in ("docker run (pyctr service)", "docker run (dockerd 20.10)", "pyctr run")],
+               [(k, runs.get(k)) for k in ("docker run (pyctr service)", "docker run (dockerd 20.10)",
+                                           "docker run (podman service)", "pyctr run")],
                ratio_to="docker run (dockerd 20.10)" if via_dockerd else "pyctr run")
         if via_dockerd:
             print(f"  service / pyctr run: {runs['docker run (pyctr service)'] / runs['pyctr run']:.2f}x")
@@ -212,6 +260,10 @@ def main() -> None:
             subprocess.run([DOCKER, "create", "--name", "listed", "--network", "none", "busybox", "true"],
                            env=via_dockerd, check=True, stdout=subprocess.DEVNULL)
             ps["docker ps -a (dockerd 20.10)"] = ([DOCKER, "ps", "-a"], via_dockerd)
+        if via_podman:
+            subprocess.run([DOCKER, "create", "--name", "listed", "--network", "none", "busybox", "true"],
+                           env=via_podman, check=True, stdout=subprocess.DEVNULL)
+            ps["docker ps -a (podman service)"] = ([DOCKER, "ps", "-a"], via_podman)
         listed = interleaved_medians(ps, args.runs)
         report("docker ps -a", list(listed.items()), ratio_to="pyctr ps -a")
         time.sleep(2)
@@ -220,10 +272,14 @@ def main() -> None:
         print(f"  pyctr system service, after the runs   {_rss_kib(service.pid) / 1024:8.1f} MB")
         if daemon is not None:
             print(f"  dockerd + containerd                   {daemon.rss_kib() / 1024:8.1f} MB")
+        if podman is not None:
+            print(f"  podman system service                  {podman.rss_kib() / 1024:8.1f} MB")
         print(json.dumps({"run": runs, "ps": listed, "service_rss_kib": [rss_fresh, _rss_kib(service.pid)]}))
     finally:
         if daemon is not None:
             daemon.stop()
+        if podman is not None:
+            podman.stop()
         _stop(service)
         subprocess.run(PYCTR + ["rm", "-f", "listed"], env=env, capture_output=True)
         subprocess.run(PYCTR + ["system", "prune", "-f"], env=env, capture_output=True)
