@@ -3,7 +3,6 @@ and reading the json-file log."""
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
 import threading
@@ -71,11 +70,10 @@ def entry_time(text: str) -> float:
 
 
 def parse_entry(line: bytes) -> dict[str, Any] | None:
-    try:
-        entry = json.loads(line)
-    except ValueError:
-        return None  # a line cut short
-    return entry if isinstance(entry, dict) and isinstance(entry.get("log"), str) else None
+    """A json-file line, or conmon's k8s-file line, as an entry; None for a line cut short."""
+    from pyctr.runtime.logfiles import parse_line
+
+    return parse_line(line)
 
 
 def entries(c: Container, stdout: bool = True, stderr: bool = True, since: float | None = None,

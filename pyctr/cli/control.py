@@ -118,9 +118,15 @@ def wait(containers: tuple[str, ...]) -> None:
 
 @click.command(name="internal-finish", hidden=True)
 @click.argument("container_id")
-@click.argument("exit_code", type=int)
-def internal_finish(container_id: str, exit_code: int) -> None:
-    """Called by a container's monitor once its init exited: record, clean up, --rm, restart."""
+@click.argument("exit_code", type=int, required=False)
+def internal_finish(container_id: str, exit_code: int | None) -> None:
+    """Called by a container's monitor once its init exited: record, clean up, --rm, restart.
+    Without EXIT_CODE, conmon's exit command: the code is the one conmon wrote."""
+    if exit_code is None:
+        from pyctr.runtime.conmon_exit import finish as conmon_finish
+
+        conmon_finish(engine(), container_id)
+        return
     from pyctr.runtime.handover import finish
 
     finish(engine(), container_id, exit_code)  # (a restart to come: this process waits out the back-off)

@@ -149,25 +149,17 @@ def _run_at_terminal(eng: Any, container: Any, detach_keys: bytes | None) -> int
     and this terminal is attached to it, so that the detach keys (Ctrl-P Ctrl-Q)
     leave it running, as Docker's do; otherwise the container's exit code, once
     its monitor has recorded the exit (and, with --rm, removed it)."""
-    import socket
-
     from pyctr.core import lifecycle
     from pyctr.runtime.attaching import DETACH_KEYS, relay
-    from pyctr.runtime.detach import start_detached
+    from pyctr.runtime.detach import start_attached
 
-    ours, theirs = socket.socketpair()  # attached before it starts: not a byte of output missed
     try:
-        try:
-            start_detached(eng, container, client=theirs)
-        except BaseException:
-            if container.spec.auto_remove:
-                lifecycle.remove(eng, container, force=True, volumes=True)
-            raise
-        finally:
-            theirs.close()
-        ended = relay(container, detach_keys or DETACH_KEYS, sock=ours)
-    finally:
-        ours.close()
+        link = start_attached(eng, container)  # attached before it starts: not a byte of output missed
+    except BaseException:
+        if container.spec.auto_remove:
+            lifecycle.remove(eng, container, force=True, volumes=True)
+        raise
+    ended = relay(container, detach_keys or DETACH_KEYS, sock=link)  # (it closes the link)
     if ended.detached:
         return 0
     from pyctr.core.lifecycle import wait_stopped

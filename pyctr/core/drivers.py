@@ -381,7 +381,8 @@ class Launch:
     def __init__(self, *, spec: ContainerSpec, rootfs: str, container_dir: str, flags: int,
                  joins: dict[str, str], stdio: tuple[int, int, int] | None = None, setsid: bool = True,
                  ctty: bool = False, console: int | None = None, seccomp_cache: str | None = None,
-                 plan: Any = None, preserve_fds: int = 0) -> None:
+                 plan: Any = None, preserve_fds: int = 0, container_id: str = "", cgroup: Any = None,
+                 detach: Any = None) -> None:
         self.spec = spec
         self.rootfs = rootfs  #: the mounted root filesystem (the storage driver's ``get``)
         self.container_dir = container_dir  #: the container's files (hostname, hosts, resolv.conf)
@@ -397,6 +398,12 @@ class Launch:
         self.preserve_fds = preserve_fds  #: fds 3..3+N-1 stay open across execve (runc's --preserve-fds)
         #: (in the forked process) the error pipe's write end, where a plan's init says "created"
         self.report = -1
+        self.container_id = container_id
+        self.cgroup = cgroup  #: the handle of the cgroups the host made for the container (None: none)
+        #: a detached start (the init outlives this command): what a runtime driver that watches such
+        #: containers itself needs (conmon's, :mod:`pyctr.runtime.conmon`); None: this process waits for
+        #: the init (a foreground run) or watches it (pyctr's own monitor). The host does not look inside.
+        self.detach = detach
 
 
 class RuntimeDriver(Driver):
@@ -422,6 +429,11 @@ class RuntimeDriver(Driver):
         On any failure nothing of the init is left and the error is raised
         (:class:`~pyctr.core.errors.PyctrError` with the exit code to report).
         """
+
+    def refuses(self, spec: ContainerSpec) -> str | None:
+        """Why this driver cannot run a container made from ``spec`` (None: it can); checked at
+        ``create``, where auto-selection then takes the next driver by priority."""
+        return None
 
     @abc.abstractmethod
     def wait(self, pid: int, master: int | None = None, interactive: bool = False) -> int:

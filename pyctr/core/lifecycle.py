@@ -88,9 +88,9 @@ def create(engine: Engine, spec: ContainerSpec, image: Image, network: str | Non
         cgroups.warm_up()  # its kernel wait (10-15 ms) runs while the rest is made: see _make_cgroups_ahead
     storage = engine.storage
     net = engine.driver("network", network)
-    runtime = engine.driver("runtime", engine.config.runtime)
     spec.resources = cgroups.validate(spec.resources)  # nonsense limits stop here, before anything exists
     plugins.modify_container_spec(spec)
+    runtime = _runtime_for(engine, spec)
     cid = os.urandom(32).hex()  # not the secrets module: it loads OpenSSL, 10 ms per command
     spec.name = name
     if not spec.hostname:
@@ -141,6 +141,31 @@ def _insert_with_a_generated_name(db: Any, container: Container) -> None:
         except Conflict:
             if attempt == 6:
                 raise
+
+
+def _runtime_for(engine: Engine, spec: ContainerSpec) -> Any:
+    """The runtime driver of a new container: the configured one, which must accept it, else
+    the first by priority that accepts it (RuntimeDriver.refuses: conmon cannot keep Docker's
+    rotated or compressed logs, so such a container gets pyctr's own monitor)."""
+    name = engine.config.runtime
+    runtime = engine.driver("runtime", name)
+    why = runtime.refuses(spec)
+    if why is None:
+        return runtime
+    if name:
+        raise UsageError(f"the {name} runtime driver cannot run this container: {why}")
+    from pyctr.core.selection import auto_order
+
+    for candidate in auto_order("runtime"):
+        if candidate == runtime.name:
+            continue
+        try:
+            other = engine.driver("runtime", candidate)
+        except PyctrError:
+            continue
+        if other.refuses(spec) is None:
+            return other
+    raise UsageError(f"no runtime driver can run this container: {why}")
 
 
 def _make_cgroups_ahead(engine: Engine, container: Container, cgroups: Any) -> None:
@@ -245,14 +270,17 @@ def _host_resolv_conf() -> str:
 
 
 def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] | None = None,
-          console: int | None = None) -> int:
-    """Run the container's init; return its host pid once the user's command is executing."""
+          console: int | None = None, detach: Any = None) -> int:
+    """Run the container's init; return its host pid once the user's command is executing.
+
+    ``detach``: the init outlives this command and its runtime driver watches it (see
+    :class:`~pyctr.core.drivers.Launch`); handed to the driver untouched."""
     if container.status in ("running", "paused") and is_alive(container.pid):
         raise Conflict(f"container {container.name} is already running")
     storage = engine.storage_for(container)
     network = engine.network_for(container)
     try:
-        pid = _start(engine, container, storage, network, stdio, console)
+        pid = _start(engine, container, storage, network, stdio, console, detach)
     except BaseException as e:
         # whatever was made before the failure (mount, volumes, cgroup, veth) goes again
         container.error = str(e)
@@ -263,7 +291,7 @@ def start(engine: Engine, container: Container, *, stdio: tuple[int, int, int] |
 
 
 def _start(engine: Engine, container: Container, storage: Any, network: Any,
-           stdio: tuple[int, int, int] | None, console: int | None) -> int:
+           stdio: tuple[int, int, int] | None, console: int | None, detach: Any = None) -> int:
     from pyctr.core.drivers import Launch
     from pyctr.kernel.linux import NAMESPACE_FILES
 
@@ -298,7 +326,8 @@ def _start(engine: Engine, container: Container, storage: Any, network: Any,
             joins[kind] = f"/proc/{other.pid}/ns/{NAMESPACE_FILES[kind]}"
     launch = Launch(spec=spec, rootfs=rootfs, container_dir=str(container.dir),
                     flags=plugins.namespace_flags(spec), joins=joins, stdio=stdio, console=console,
-                    seccomp_cache=seccomp_cache_dir(engine))
+                    seccomp_cache=seccomp_cache_dir(engine), container_id=container.id,
+                    cgroup=container.runtime.get("cgroup"), detach=detach)
 
     def create_runtime(pid: int, ready: Callable[[], None]) -> None:
         container.pid = pid

@@ -331,6 +331,14 @@ class PyctrPlugins:
             out.append((name, dist, version))
         return sorted(out)
 
+    def implements(self, hook: str) -> bool:
+        """Whether any loaded hook plugin implements ``hook`` (a runtime that runs the init's
+        hooks elsewhere need not load plugins there when none does)."""
+        self.load()
+        if self._direct is not None:
+            return bool(self._direct.impls(hook))
+        return bool(getattr(self._pm.hook, hook).get_hookimpls())
+
     def hooks_of(self, name: str) -> list[str]:
         pm = self.pm
         plugin = pm.get_plugin(name)

@@ -65,23 +65,13 @@ def start(glob: Globals, cid: str) -> int:
 
 
 def _open_fifo(c: Container) -> None:
-    """Open the exec fifo for reading: the init, blocked opening it for writing, writes one
-    byte and goes on to execve. If the init dies meanwhile, say so instead of hanging."""
-    import select
+    """Let the init blocked on the exec fifo go on (shared with the conmon runtime driver)."""
+    from pyctr.runtime import execfifo
 
-    fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        while True:
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                data = os.read(fd, 1)
-                if data:
-                    break
-            if not c.alive():
-                raise OciError("cannot start a container that has stopped")
-    finally:
-        os.close(fd)
-    os.unlink(c.fifo)
+        execfifo.release(c.fifo, c.alive)
+    except execfifo.StartFailure as e:
+        raise OciError(str(e)) from None
 
 
 def state(glob: Globals, cid: str) -> int:
@@ -174,7 +164,7 @@ def _globals_of(c: Container) -> Globals:
 def destroy(glob: Globals, c: Container) -> None:
     """Kill what is left in the cgroup, remove it, run poststop, remove the state."""
     handle = c.data.get("cgroup")
-    if handle:
+    if handle and not c.data.get("cgroup_adopted"):  # (adopted: the caller's to remove)
         from pyctr.oci import cgroups
 
         drv = cgroups.driver(glob)

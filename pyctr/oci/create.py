@@ -21,6 +21,7 @@ from typing import Any
 from pyctr.oci import cgroups, config
 from pyctr.oci.common import Globals, OciError
 from pyctr.oci.state import Container, now_rfc3339, start_time
+from pyctr.runtime.bundle import CGROUP_ANNOTATION, INIT_HOOKS_ANNOTATION
 
 
 def main(command: str, glob: Globals, opts: dict[str, Any], cid: str) -> int:
@@ -32,7 +33,8 @@ def main(command: str, glob: Globals, opts: dict[str, Any], cid: str) -> int:
     process = bundle.process()
     plan = bundle.plan(process)
     plan.no_pivot = bool(opts.get("no-pivot"))
-    plan.hook_plugins = load_hook_plugins()
+    # pyctr's own bundles (its conmon runtime driver) say whether a hook plugin has anything to do in the init
+    plan.hook_plugins = bundle.annotations.get(INIT_HOOKS_ANNOTATION) != "none" and load_hook_plugins()
     if not opts.get("no-new-keyring"):
         plan.session_keyring = "_ses." + cid
     res = cgroups.with_default_devices(cgroups.resources(bundle.linux.get("resources")), plan.devices)
@@ -118,7 +120,13 @@ def _create(glob: Globals, c: Container, bundle: config.Bundle, plan: Any, res: 
                   "created": now_rfc3339(), "annotations": bundle.annotations, "ociVersion": bundle.version,
                   "config": bundle.data, "own_namespaces": sorted(bundle.own), "hooks_done": []}
         c.save()
-        drv, handle = cgroups.create(glob, c.id, bundle.cgroups_path, res)
+        adopted = bundle.annotations.get(CGROUP_ANNOTATION)
+        if adopted:
+            # the caller (pyctr) made the cgroups and owns their limits, counters and removal: placed in only
+            drv, handle = cgroups.driver(glob), _adopted_cgroup(adopted)
+            c.data["cgroup_adopted"] = True
+        else:
+            drv, handle = cgroups.create(glob, c.id, bundle.cgroups_path, res)
         drv.warm_up()  # the first v1 migration's RCU wait starts now, overlapping the fork and mounts
         c.data["cgroup"] = handle
         c.data["cgroup_driver"] = drv.name
@@ -165,13 +173,25 @@ def _create(glob: Globals, c: Container, bundle: config.Bundle, plan: Any, res: 
     except BaseException:
         if fifo >= 0:
             os.close(fifo)
-        if drv is not None and handle is not None:
+        if drv is not None and handle is not None and not c.data.get("cgroup_adopted"):
             try:
                 drv.destroy(handle)
             except Exception:  # noqa: BLE001, S110  (the original error is the one to report)
                 pass
         c.remove()
         raise
+
+
+def _adopted_cgroup(text: str) -> dict[str, Any]:
+    import json
+
+    try:
+        handle = json.loads(text)
+    except ValueError:
+        handle = None
+    if not isinstance(handle, dict) or not isinstance(handle.get("paths"), dict):
+        raise OciError(f"annotations.{CGROUP_ANNOTATION}: not a cgroup handle")
+    return handle
 
 
 def prepare_process(pid: int, process: Any) -> None:

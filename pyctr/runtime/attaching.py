@@ -1,5 +1,8 @@
 """A terminal attached to a container's monitor: ``pyctr attach`` and ``pyctr run -it``.
 
+(A container of the ``conmon`` runtime driver is watched by conmon instead: the same relay
+speaks conmon's attach protocol through :class:`pyctr.runtime.conmon_link.ConmonLink`.)
+
 The monitor's socket speaks in frames (see :mod:`pyctr.runtime.monitor`):
 we send what is typed (``d``) and the window size (``w``, again on every
 SIGWINCH); it sends the container's output (``o``, and ``e`` for its stderr)
@@ -62,58 +65,104 @@ def _window_size() -> bytes | None:
     return None
 
 
+class MonitorLink:
+    """An attached client's side of pyctr's monitor: frames both ways (pyctr.runtime.monitor)."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.received = b""
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send_input(self, data: bytes) -> None:
+        self.sock.sendall(_frame(b"d", data))
+
+    def send_size(self, size: bytes) -> None:
+        self.sock.sendall(_frame(b"w", size))
+
+    def receive(self) -> list[tuple[bytes, bytes]] | None:
+        """The frames that arrived ((kind, payload)); None once the monitor is gone."""
+        data = self.sock.recv(65536)
+        if not data:
+            return None
+        self.received += data
+        out = []
+        while len(self.received) >= 5:
+            kind, size = self.received[:1], struct.unpack(">I", self.received[1:5])[0]
+            if len(self.received) < 5 + size:
+                break
+            out.append((kind, self.received[5:5 + size]))
+            self.received = self.received[5 + size:]
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def link_to(container: Any) -> Any:
+    """A connection to whatever watches the detached ``container``: conmon or pyctr's monitor."""
+    from pyctr.runtime import conmon_files
+
+    if conmon_files.watched(container):
+        from pyctr.runtime.conmon_link import ConmonLink
+
+        return ConmonLink.connect(conmon_files.userdata(container.dir))
+    from pyctr.runtime.watching import attach_socket
+
+    return MonitorLink(attach_socket(container, connect=True))
+
+
 def relay(container: Any, keys: bytes = DETACH_KEYS, use_stdin: bool = True, sock: Any = None) -> Relay:
-    """Copy this terminal to and from ``container``'s monitor until it exits or the keys
-    are typed; through ``sock`` if given (see ``start_detached``), else its attach socket."""
-    from pyctr.runtime.detach import attach_socket
+    """Copy this terminal to and from ``container``'s monitor (or conmon) until it exits or the
+    keys are typed; through ``sock`` if given (a socket to pyctr's monitor, see
+    ``start_detached``, or a link made already), else a new connection (:func:`link_to`)."""
     from pyctr.runtime.tty import RawMode
 
     tty = bool(container.spec.tty)
     if sock is None:
-        sock = attach_socket(container, connect=True)
+        link = link_to(container)
+    elif hasattr(sock, "send_input"):  # a link already (MonitorLink, or conmon's ConmonLink)
+        link = sock
+    else:
+        link = MonitorLink(sock)
     result = Relay()
     winch_r, winch_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     previous = signal.signal(signal.SIGWINCH, lambda *_: os.write(winch_w, b"w")) if tty else None
     try:
         if tty and (size := _window_size()) is not None:
-            sock.sendall(_frame(b"w", size))
+            link.send_size(size)
         with RawMode(0, enabled=use_stdin and tty):
-            _copy(sock, result, keys, use_stdin, winch_r)
+            _copy(link, result, keys, use_stdin, winch_r)
     finally:
         if previous is not None:
             signal.signal(signal.SIGWINCH, previous)
         os.close(winch_r)
         os.close(winch_w)
-        sock.close()
+        link.close()
     return result
 
 
-def _copy(sock: Any, result: Relay, keys: bytes, use_stdin: bool, winch_r: int) -> None:
+def _copy(link: Any, result: Relay, keys: bytes, use_stdin: bool, winch_r: int) -> None:
     from pyctr.runtime.tty import write_all
 
-    received = b""
     held = b""  # a beginning of the detach keys, not sent (yet)
-    readers = [sock.fileno(), winch_r] + ([0] if use_stdin else [])
+    readers = [link.fileno(), winch_r] + ([0] if use_stdin else [])
     while True:
         try:
             ready, _, _ = select.select(readers, [], [])
         except InterruptedError:
             continue
-        if sock.fileno() in ready:
-            data = sock.recv(65536)
-            if not data:
+        if link.fileno() in ready:
+            frames = link.receive()
+            if frames is None:
                 return  # the monitor is gone (the exit code, if any, came before)
-            received += data
-            while len(received) >= 5:
-                kind, size = received[:1], struct.unpack(">I", received[1:5])[0]
-                if len(received) < 5 + size:
-                    break
-                payload, received = received[5:5 + size], received[5 + size:]
+            for kind, payload in frames:
                 if kind == b"o":
                     write_all(1, payload)
                 elif kind == b"e":
                     write_all(2, payload)
-                elif kind == b"x" and size == 4:
+                elif kind == b"x" and len(payload) == 4:
                     result.exit_code = struct.unpack(">i", payload)[0]
         if winch_r in ready:
             try:
@@ -121,7 +170,7 @@ def _copy(sock: Any, result: Relay, keys: bytes, use_stdin: bool, winch_r: int) 
             except BlockingIOError:
                 pass
             if (size := _window_size()) is not None:
-                sock.sendall(_frame(b"w", size))
+                link.send_size(size)
         if 0 in ready:
             data = os.read(0, 65536)
             if not data:
@@ -129,7 +178,7 @@ def _copy(sock: Any, result: Relay, keys: bytes, use_stdin: bool, winch_r: int) 
                 continue
             out, held, detach = split_keys(held, data, keys)
             if out:
-                sock.sendall(_frame(b"d", out))
+                link.send_input(out)
             if detach:
                 result.detached = True
                 return

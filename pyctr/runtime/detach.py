@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from pyctr.core.errors import RuntimeFailure
+from pyctr.runtime.watching import attach_listener, attach_socket, health_schedule  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from pyctr.core.container import Container
@@ -27,7 +28,16 @@ def start_detached(engine: Engine, container: Container, client: socket.socket |
     ``client``: one end of a socket pair that the monitor serves as an attached
     client from before the container starts, so that none of its output is
     missed (``run -it``: the other end is this terminal's).
+
+    A container of the ``conmon`` runtime driver is started under conmon instead
+    (:mod:`pyctr.runtime.conmon_start`); ``client`` is for pyctr's monitor only (see
+    :func:`start_attached`).
     """
+    if client is None and _under_conmon(engine, container):
+        from pyctr.runtime import conmon_start
+
+        conmon_start.start_detached(engine, container)
+        return container.pid
     r, w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -65,6 +75,33 @@ def start_detached(engine: Engine, container: Container, client: socket.socket |
         code, _, text = message[4:].partition(":")
         raise ExecError(int(code) if code.isdigit() else 125, text)
     raise RuntimeFailure("the container's monitor died before the container started")
+
+
+def start_attached(engine: Engine, container: Container) -> object:
+    """Start ``container`` detached, attached from before its start (``run -it`` at a terminal):
+    the connection to its watcher, for :func:`pyctr.runtime.attaching.relay`."""
+    if _under_conmon(engine, container):
+        from pyctr.runtime import conmon_start
+
+        return conmon_start.start_detached(engine, container, attach=True).link
+    ours, theirs = socket.socketpair()
+    try:
+        start_detached(engine, container, client=theirs)
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+    return ours
+
+
+def _under_conmon(engine: Engine, container: Container) -> bool:
+    """Whether the container's runtime driver watches detached containers with conmon."""
+    if container.drivers.get("runtime", "pyctr") == "pyctr":
+        return False  # (the built-in driver: its module is imported already, nothing to look up)
+    from pyctr.runtime.conmon import ConmonRuntimeDriver
+
+    return isinstance(engine.runtime_for(container), ConmonRuntimeDriver)
 
 
 def _become_monitor(old_engine: Engine, container_id: str, report: int, client: int = -1) -> None:
@@ -143,17 +180,6 @@ def _start_piped(engine: Engine, container_id: str) -> _Started:
     return _Started(container, pid, log_path, out_r, err_r, in_w, listener)
 
 
-def health_schedule(container: Container) -> str:
-    """The monitor's health argument: INTERVAL,START_PERIOD,START_INTERVAL,STARTED (pyctr.runtime.prober), or -."""
-    from pyctr.core import health
-
-    check = container.spec.healthcheck
-    if not health.active(check):
-        return "-"
-    interval, _, start_period, start_interval, _ = health.timings(check)  # type: ignore[arg-type]
-    return f"{interval},{start_period},{start_interval},{container.started}"
-
-
 def _log_arguments(container: Container) -> list[str]:
     """The monitor's rotation (MAX_SIZE,MAX_FILE,COMPRESS) and extra attributes (JSON, or -) arguments."""
     spec = container.spec
@@ -167,36 +193,3 @@ def _log_arguments(container: Container) -> list[str]:
     attrs = logconfig.extra_attributes(spec.log_options, container.id, container.name, spec.image,
                                        container.image_id, spec.labels, spec.env)
     return [f"{size},{files},{int(compress)}", json.dumps(attrs, sort_keys=True) if attrs else "-"]
-
-
-def attach_socket(container: Container, connect: bool) -> socket.socket:
-    """The unix socket in the container's directory where its monitor serves ``pyctr attach``.
-
-    Named through ``/proc/self/fd/N`` of the directory: socket paths are limited
-    to 108 bytes, and a storage root can be deeper than that.
-    """
-    dfd = os.open(container.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        path = f"/proc/self/fd/{dfd}/attach.sock"
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if connect:
-            try:
-                sock.connect(path)
-            except OSError:
-                sock.close()
-                raise RuntimeFailure(f"container {container.name} has no monitor to attach to (started in the foreground?)") from None
-            return sock
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        sock.bind(path)
-        os.chmod(path, 0o600)
-        sock.listen(8)
-        return sock
-    finally:
-        os.close(dfd)
-
-
-def attach_listener(container: Container) -> socket.socket:
-    return attach_socket(container, connect=False)

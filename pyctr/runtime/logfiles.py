@@ -1,5 +1,8 @@
 """Reading a container's json-file log across its rotated files (``logs``, ``logs -f``, the API).
 
+(Under conmon, the ``conmon`` runtime driver, the same file holds CRI's k8s-file lines:
+:func:`parse_line` reads both.)
+
 The monitor (:mod:`pyctr.runtime.monitor`) writes ``<id>-json.log`` and, with
 ``max-size``, rotates it to ``.1`` .. ``.N-1`` (``.gz`` with ``compress``).
 A reader opens every file first and then checks that the current file is
@@ -79,10 +82,56 @@ def entries(f: IO[bytes]) -> Iterator[dict[str, Any]]:
             if f.seekable():
                 f.seek(-len(line), os.SEEK_CUR)  # read again, whole, next time
             return
+        entry = parse_line(line)
+        if entry is not None:
+            yield entry
+
+
+def parse_line(line: bytes) -> dict[str, Any] | None:
+    """One whole line of the log as a json-file entry (``log``, ``stream``, ``time``); None if it is not one.
+
+    The Python monitor writes Docker's json-file lines; conmon (the ``conmon`` runtime
+    driver) writes CRI's k8s-file lines into the same file: ``TIME STREAM F|P TEXT``, with the
+    time in RFC 3339 with the local offset, ``F`` for a whole line and ``P`` for a part of a
+    longer one (its newline added by conmon). A k8s-file line becomes the entry the json-file
+    line would have been: the text with its newline (a part without), the time in UTC.
+    """
+    if line[:1] == b"{":
         try:
-            yield json.loads(line)
+            entry = json.loads(line)
         except ValueError:
-            continue
+            return None
+        return entry if isinstance(entry, dict) and isinstance(entry.get("log"), str) else None
+    parts = line.split(b" ", 3)
+    if len(parts) != 4 or parts[1] not in (b"stdout", b"stderr") or parts[2] not in (b"F", b"P"):
+        return None
+    text = parts[3]
+    if parts[2] == b"P" and text.endswith(b"\n"):
+        text = text[:-1]
+    stamp = _utc(parts[0].decode(errors="replace"))
+    if stamp is None:
+        return None
+    return {"log": text.decode("utf-8", "replace"), "stream": parts[1].decode(), "time": stamp}
+
+
+def _utc(stamp: str) -> str | None:
+    """An RFC 3339 time with an offset, as Docker writes its times: UTC, ``Z``, the fraction kept."""
+    if stamp.endswith(("+00:00", "-00:00")):
+        return stamp[:-6] + "Z"
+    if stamp.endswith("Z"):
+        return stamp
+    m = _RFC3339.fullmatch(stamp)
+    if m is None or m.group(3) is None:
+        return None
+    import calendar
+
+    try:
+        seconds = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    zone = m.group(3)
+    seconds -= (1 if zone[0] == "+" else -1) * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + (m.group(2) or "") + "Z"
 
 
 def entry_time(entry: dict[str, Any]) -> float:

@@ -185,7 +185,7 @@ def watch_beside(engine: Engine, container: Container) -> int:
     reap once the container is gone; 0 when the container has no check."""
     import sys
 
-    from pyctr.runtime.detach import health_schedule
+    from pyctr.runtime.watching import health_schedule
 
     schedule = health_schedule(container)
     if schedule == "-":

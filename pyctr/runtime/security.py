@@ -68,15 +68,16 @@ def drop_bounding(keep_mask: int) -> None:
             linux.bounding_drop(cap)
 
 
-def lookup_user(user: str) -> tuple[int, int, list[int], str]:
+def lookup_user(user: str, root: str | None = None) -> tuple[int, int, list[int], str]:
     """(uid, gid, supplementary gids, home) from the container's /etc/passwd and /etc/group.
 
     Runs after pivot_root, so the files read are the container's own and no
-    link in them can lead out of the rootfs.
+    link in them can lead out of the rootfs; or, with ``root``, from the host,
+    each file opened inside ``root`` (a bundle for pyctr-runtime has numbers only).
     """
     name, _, group = (user or "0").partition(":")
-    passwd = _read_db("/etc/passwd")
-    groups = _read_db("/etc/group")
+    passwd = _read_db("/etc/passwd", root)
+    groups = _read_db("/etc/group", root)
     uid = gid = None
     home = "/"
     username = None
@@ -113,15 +114,16 @@ def lookup_user(user: str) -> tuple[int, int, list[int], str]:
     return uid, gid, sorted(set(extra) - {gid}), home
 
 
-def added_groups(groups: list[int], names: list[str], gid: int) -> list[int]:
-    """``--group-add``: gids as given, names from the container's /etc/group (after pivot_root)."""
+def added_groups(groups: list[int], names: list[str], gid: int, root: str | None = None) -> list[int]:
+    """``--group-add``: gids as given, names from the container's /etc/group (after pivot_root;
+    or, with ``root``, from the host, opened inside ``root``)."""
     table = None
     out = list(groups)
     for name in names:
         if name.isdigit():
             number = int(name)
         else:
-            table = _read_db("/etc/group") if table is None else table
+            table = _read_db("/etc/group", root) if table is None else table
             found = [int(e[2]) for e in table if e[0] == name and len(e) > 2 and e[2].isdigit()]
             if not found:
                 raise UsageError(f"unable to find group {name}: no matching entries in group file")
@@ -131,12 +133,30 @@ def added_groups(groups: list[int], names: list[str], gid: int) -> list[int]:
     return out
 
 
-def _read_db(path: str) -> list[list[str]]:
+def _read_db(path: str, root: str | None = None) -> list[list[str]]:
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        if root is not None:
+            fd = _open_inside(root, path)
+            if fd < 0:
+                return []
+            opened = os.fdopen(fd, encoding="utf-8", errors="replace")
+        else:
+            opened = open(path, encoding="utf-8", errors="replace")
+        with opened as f:
             return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
     except OSError:
         return []
+
+
+def _open_inside(root: str, path: str) -> int:
+    """``path`` opened for reading as if ``root`` were /: no link or ``..`` leads out (-1: none there)."""
+    rootfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return linux.openat2(rootfd, path.lstrip("/"), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return -1
+    finally:
+        os.close(rootfd)
 
 
 def _unmapped(uid: int, gid: int, groups: list[int]) -> str:

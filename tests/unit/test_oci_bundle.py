@@ -30,7 +30,7 @@ def test_docker_defaults_round_trip(tmp_path):
     assert bin(process.identity.bounding).count("1") == 14  # Docker's 14 capabilities
     assert plan.masked == list(child.MASKED_PATHS) and plan.readonly == list(child.READONLY_PATHS)
     targets = [m.target for m in plan.mounts]
-    assert targets[:7] == ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"]
+    assert targets[:6] == ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"]
     assert "/etc/hosts" in targets and "/data" in targets and "/scratch" in targets
     assert plan.hostname == "web" and b.cgroups_path == "p/c"
     assert json.loads(b.seccomp)["defaultAction"] == "SCMP_ACT_ERRNO"  # Docker's profile, resolved
