@@ -94,6 +94,24 @@ def busybox(pyctr, busybox_rootfs) -> Pyctr:
     return pyctr
 
 
+@pytest.fixture
+def watcher(request, busybox) -> str:
+    """The runtime driver of the test's detached containers, the one that watches them: "pyctr"
+    (pyctr's own Python monitor) unless the test is parametrized over both (``both_watchers``
+    in tests/helpers.py) or its directory overrides this fixture (tests/clients/conmon)."""
+    name = getattr(request, "param", "pyctr")
+    if name == "conmon" and not _have_conmon():
+        pytest.skip("conmon is not installed (Debian package conmon)")
+    busybox.env["PYCTR_RUNTIME"] = name
+    return name
+
+
+def _have_conmon() -> bool:
+    from pyctr.runtime.conmon_files import conmon_binary
+
+    return conmon_binary() is not None
+
+
 @pytest.fixture(autouse=True)
 def no_leaks(request, tmp_path_factory):
     """Fail a root test that leaves anything behind (and clean it up)."""

@@ -7,6 +7,12 @@ import pty
 import select
 import time
 
+import pytest
+
+#: a detached-container test run once per watcher: pyctr's own monitor, and conmon (the
+#: ``watcher`` fixture in tests/conftest.py sets the runtime driver for the test's commands)
+both_watchers = pytest.mark.parametrize("watcher", ["pyctr", "conmon"], indirect=True)
+
 
 def install_hook_plugin(site, distribution: str, module: str, source: str) -> str:
     """A one-module hook plugin as a distribution of its own under ``site`` (a dist-info with

@@ -134,6 +134,8 @@ def relay(container: Any, keys: bytes = DETACH_KEYS, use_stdin: bool = True, soc
             link.send_size(size)
         with RawMode(0, enabled=use_stdin and tty):
             _copy(link, result, keys, use_stdin, winch_r)
+        if not result.detached and result.exit_code is None and hasattr(link, "exit_code"):
+            result.exit_code = link.exit_code()  # (conmon says it in a file, not on the socket)
     finally:
         if previous is not None:
             signal.signal(signal.SIGWINCH, previous)

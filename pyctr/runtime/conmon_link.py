@@ -69,5 +69,23 @@ class ConmonLink:
             return None
         return [(b"e" if data[0] == 3 else b"o", data[1:])]
 
+    def exit_code(self, timeout: float = 5.0) -> int | None:
+        """After the socket's end: the init's exit code, once conmon has written it (it closes its
+        clients first; with ``--rm`` its exit command removes the file soon after, so read it now)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with open(os.path.join(self.home, "exit")) as f:
+                    text = f.read().strip()
+                if text.lstrip("-").isdigit():
+                    return int(text)
+            except FileNotFoundError:
+                if not os.path.isdir(self.home):
+                    return None
+            time.sleep(0.005)
+        return None
+
     def close(self) -> None:
         self.sock.close()

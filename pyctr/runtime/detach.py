@@ -171,6 +171,7 @@ def _start_piped(engine: Engine, container_id: str) -> _Started:
             os.close(fd)
     listener = attach_listener(container)
     container.runtime["monitor"] = os.getpid()
+    container.runtime.pop("conmon", None)  # (watched by this monitor, whatever watched its last start)
     container.save(engine.db)
     if spec.healthcheck:
         from pyctr.core import health

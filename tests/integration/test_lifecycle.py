@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from tests.helpers import both_watchers
+
 pytestmark = pytest.mark.root
 
 LOOP = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
@@ -27,7 +29,8 @@ def _until(predicate, timeout: float = 20.0):
     raise AssertionError("condition not reached in time")
 
 
-def test_run_detached_prints_the_id_and_logs_are_kept(busybox):
+@both_watchers
+def test_run_detached_prints_the_id_and_logs_are_kept(busybox, watcher):
     r = busybox("--network=none", "run", "-d", "--name", "ticker", "busybox", "sh", "-c", LOOP)
     assert r.returncode == 0, r.stderr
     cid = r.stdout.strip()
@@ -42,7 +45,8 @@ def test_run_detached_prints_the_id_and_logs_are_kept(busybox):
         busybox("rm", "-f", "ticker")
 
 
-def test_the_monitor_is_small_and_the_init_is_its_child(busybox):
+@both_watchers
+def test_the_monitor_is_small_and_the_init_is_its_child(busybox, watcher):
     busybox("--network=none", "run", "-d", "--name", "m", "busybox", "sleep", "300", check=True)
     try:
         pid = int(busybox("inspect", "--format", "{{.State.Pid}}", "m", check=True).stdout)
@@ -51,13 +55,19 @@ def test_the_monitor_is_small_and_the_init_is_its_child(busybox):
         with open(f"/proc/{monitor}/status") as f:
             rss_kb = int(next(line for line in f if line.startswith("VmRSS")).split()[1])
         with open(f"/proc/{monitor}/cmdline") as f:
-            assert "monitor.py" in f.read()
-        assert rss_kb <= 12 * 1024, f"monitor uses {rss_kb} kB"
+            argv = f.read().split("\0")
+        if watcher == "conmon":
+            assert os.path.basename(argv[0]) == "conmon"
+            assert rss_kb <= 4 * 1024, f"conmon uses {rss_kb} kB"
+        else:
+            assert "monitor.py" in " ".join(argv)
+            assert rss_kb <= 12 * 1024, f"monitor uses {rss_kb} kB"
     finally:
         busybox("rm", "-f", "m")
 
 
-def test_stop_sends_the_stop_signal_then_kill(busybox):
+@both_watchers
+def test_stop_sends_the_stop_signal_then_kill(busybox, watcher):
     busybox("--network=none", "run", "-d", "--name", "s", "busybox", "sh", "-c", "trap 'exit 7' TERM; while true; do sleep 0.1; done", check=True)
     time.sleep(0.5)
     assert busybox("stop", "s").returncode == 0
@@ -72,7 +82,8 @@ def test_stop_sends_the_stop_signal_then_kill(busybox):
     busybox("rm", "-f", "s", "s2")
 
 
-def test_kill_with_a_signal_and_wait_reports_the_code(busybox):
+@both_watchers
+def test_kill_with_a_signal_and_wait_reports_the_code(busybox, watcher):
     busybox("--network=none", "run", "-d", "--name", "k", "busybox", "sh", "-c", "trap 'exit 12' USR1; while true; do sleep 0.1; done", check=True)
     time.sleep(0.5)
     busybox("kill", "-s", "USR1", "k", check=True)
@@ -89,18 +100,21 @@ def test_start_of_a_created_container_and_attach(busybox):
     busybox("rm", "c", check=True)
 
 
-def test_restart_policy_on_failure_counts(busybox):
+@both_watchers
+def test_restart_policy_on_failure_counts(busybox, watcher):
     busybox("--network=none", "run", "-d", "--name", "r", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3", check=True)
     _until(lambda: busybox("inspect", "--format", "{{.RestartCount}} {{.State.Status}}", "r").stdout.strip() == "2 exited")
     busybox("rm", "-f", "r")
 
 
-def test_detached_rm_removes_after_exit(busybox):
+@both_watchers
+def test_detached_rm_removes_after_exit(busybox, watcher):
     busybox("--network=none", "run", "-d", "--rm", "--name", "gone", "busybox", "true", check=True)
     _until(lambda: "gone" not in busybox("ps", "-a").stdout)
 
 
-def test_rm_refuses_a_running_container_unless_forced(busybox):
+@both_watchers
+def test_rm_refuses_a_running_container_unless_forced(busybox, watcher):
     busybox("--network=none", "run", "-d", "--name", "busy", "busybox", "sleep", "300", check=True)
     r = busybox("rm", "busy")
     assert r.returncode == 1 and "stop it first" in r.stderr
@@ -108,7 +122,8 @@ def test_rm_refuses_a_running_container_unless_forced(busybox):
     assert "busy" not in busybox("ps", "-a").stdout
 
 
-def test_sigkill_of_the_monitor_is_reported_truthfully_and_prune_cleans(busybox):
+@both_watchers
+def test_sigkill_of_the_monitor_is_reported_truthfully_and_prune_cleans(busybox, watcher):
     busybox("--network=none", "run", "-d", "--name", "orphan", "busybox", "sleep", "300", check=True)
     pid = int(busybox("inspect", "--format", "{{.State.Pid}}", "orphan", check=True).stdout)
     with open(f"/proc/{pid}/stat") as f:
@@ -134,7 +149,8 @@ def test_bad_flag_is_one_line_and_exit_125(busybox):
     assert busybox("ps", "-a", "-q").stdout.strip() == ""
 
 
-def test_exec_joins_every_namespace_with_the_containers_user_and_capabilities(busybox):
+@both_watchers
+def test_exec_joins_every_namespace_with_the_containers_user_and_capabilities(busybox, watcher):
     busybox("--network=none", "run", "-d", "--name", "x", "--hostname", "xhost", "busybox", "sleep", "300", check=True)
     try:
         init = int(busybox("inspect", "--format", "{{.State.Pid}}", "x", check=True).stdout)
@@ -156,7 +172,7 @@ def test_exec_joins_every_namespace_with_the_containers_user_and_capabilities(bu
     assert r.returncode == 125
 
 
-def test_attach_to_a_detached_tty_container_and_detach_with_ctrl_p_ctrl_q(busybox):
+def test_attach_to_a_detached_tty_container_and_detach_with_ctrl_p_ctrl_q(busybox, watcher):
     import sys
 
     from tests.helpers import Terminal
@@ -179,7 +195,7 @@ def test_attach_to_a_detached_tty_container_and_detach_with_ctrl_p_ctrl_q(busybo
         busybox("rm", "-f", "att")
 
 
-def test_run_it_at_a_terminal_detaches_with_ctrl_p_ctrl_q_and_follows_the_window_size(busybox):
+def test_run_it_at_a_terminal_detaches_with_ctrl_p_ctrl_q_and_follows_the_window_size(busybox, watcher):
     """Docker's ``run -it``: the terminal's size is the container's and follows it; Ctrl-P
     Ctrl-Q leaves the container running (exit 0, nothing printed); attach takes it up again."""
     import sys
@@ -209,7 +225,7 @@ def test_run_it_at_a_terminal_detaches_with_ctrl_p_ctrl_q_and_follows_the_window
         busybox("rm", "-f", "rit")
 
 
-def test_run_rm_it_at_a_terminal_returns_the_exit_code_once_removed(busybox):
+def test_run_rm_it_at_a_terminal_returns_the_exit_code_once_removed(busybox, watcher):
     import sys
 
     from tests.helpers import Terminal
@@ -242,7 +258,8 @@ def _until_attached(term) -> None:
     raise AssertionError("never attached")
 
 
-def test_attach_without_tty_forwards_stdin(busybox):
+@both_watchers
+def test_attach_without_tty_forwards_stdin(busybox, watcher):
     import subprocess
     import sys
 

@@ -56,7 +56,7 @@ def _container_pids(p, name):
 # -- health checks ----------------------------------------------------------------
 
 
-def test_health_goes_from_starting_to_healthy_and_unhealthy_in_inspect_and_ps(busybox):
+def test_health_goes_from_starting_to_healthy_and_unhealthy_in_inspect_and_ps(busybox, watcher):
     busybox(*RUN, "--name", "h", "--health-cmd", "test -e /tmp/ok && echo fine", "--health-interval", "300ms",
             "--health-retries", "2", "busybox", "sleep", "300", check=True)
     try:
@@ -81,7 +81,7 @@ def test_health_goes_from_starting_to_healthy_and_unhealthy_in_inspect_and_ps(bu
         busybox("rm", "-f", "h")
 
 
-def test_a_health_command_that_does_not_exist_makes_it_unhealthy(busybox):
+def test_a_health_command_that_does_not_exist_makes_it_unhealthy(busybox, watcher):
     r = busybox(*RUN, "--name", "nx", "--health-cmd", "/no/such/check", "--health-interval", "200ms",
                 "--health-retries", "1", "busybox", "sleep", "300")
     assert r.returncode == 0, r.stderr  # not bad input, as in Docker: the check fails
@@ -95,7 +95,7 @@ def test_a_health_command_that_does_not_exist_makes_it_unhealthy(busybox):
         busybox("rm", "-f", "nx")
 
 
-def test_a_hung_probe_is_killed_at_its_timeout_and_leaves_no_process(busybox):
+def test_a_hung_probe_is_killed_at_its_timeout_and_leaves_no_process(busybox, watcher):
     busybox(*RUN, "--name", "hung", "--health-cmd", "sleep 1000 & sleep 1001; echo never",
             "--health-interval", "1h", "--health-timeout", "1s", "busybox", "sleep", "300", check=True)
     busybox(*RUN, "--name", "bg", "--health-cmd", "sleep 1002 & echo started",
@@ -137,7 +137,7 @@ def test_a_foreground_run_is_probed_too_and_its_prober_ends_with_it(busybox):
         busybox("rm", "-f", "fg")
 
 
-def test_probes_count_against_the_containers_limits(busybox):
+def test_probes_count_against_the_containers_limits(busybox, watcher):
     busybox(*RUN, "--name", "lim", "--pids-limit", "3", "--health-cmd", "sleep 0.5 & sleep 0.5 & sleep 0.5 & wait",
             "--health-interval", "1h", "busybox", "sleep", "300", check=True)
     try:
@@ -148,7 +148,7 @@ def test_probes_count_against_the_containers_limits(busybox):
         busybox("rm", "-f", "lim")
 
 
-def test_no_healthcheck_and_a_container_without_one(busybox):
+def test_no_healthcheck_and_a_container_without_one(busybox, watcher):
     busybox(*RUN, "--name", "plain", "busybox", "sleep", "300", check=True)
     try:
         assert busybox("inspect", "--format", "{{json .State.Health}}", "plain").stdout.strip() in ("null", "<no value>")
