@@ -192,7 +192,10 @@ def _create(argv: list[str], home: str) -> int:
     os.set_inheritable(sync_w, True)  # conmon's, by the number in _OCI_SYNCPIPE
     env = dict(os.environ, _OCI_SYNCPIPE=str(sync_w))
     try:
-        # conmon's first process forks the one that stays (which does setsid) and exits
+        # conmon's first process forks the one that stays (which does setsid) and exits. It runs in
+        # its directory, as podman runs it: it writes an OOM event to ./oom besides its persist dir.
+        # (env -C: posix_spawn cannot change directory, and a chdir here would move every thread.)
+        argv = ["/usr/bin/env", "-C", home, *argv]
         first = os.posix_spawn(argv[0], argv, env, file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),

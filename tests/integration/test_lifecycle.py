@@ -59,6 +59,8 @@ def test_the_monitor_is_small_and_the_init_is_its_child(busybox, watcher):
         if watcher == "conmon":
             assert os.path.basename(argv[0]) == "conmon"
             assert rss_kb <= 4 * 1024, f"conmon uses {rss_kb} kB"
+            # it runs in its own directory (where it writes ./oom), never holding the caller's
+            assert os.readlink(f"/proc/{monitor}/cwd").endswith("/conmon"), os.readlink(f"/proc/{monitor}/cwd")
         else:
             assert "monitor.py" in " ".join(argv)
             assert rss_kb <= 12 * 1024, f"monitor uses {rss_kb} kB"

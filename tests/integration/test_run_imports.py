@@ -50,8 +50,7 @@ EXPECTED_PYCTR = {
     "pyctr.runtime.launch", "pyctr.runtime.seccomp", "pyctr.runtime.security", "pyctr.runtime.steps",
     "pyctr.runtime.plan",  # (oci: the process plan, built for every start)
     "pyctr.core.events",  # (the event journal: create, start, die, destroy are recorded on every run)
-    # (the conmon runtime driver, first by priority where conmon is installed: auto-selection reads its
-    # class, and a foreground run goes through it to the built-in launch; two small modules)
+    # (the conmon runtime driver: auto-selection reads its class's priority; two small modules)
     "pyctr.runtime.conmon", "pyctr.runtime.conmon_files",
     "pyctr.storage_plugins",
     "pyctr.storage_plugins.overlay2",

@@ -19,3 +19,30 @@ from tests.integration.test_services import (  # noqa: F401
 )
 
 pytestmark = pytest.mark.root
+
+
+def _watcher_of(busybox, name: str) -> str:
+    pid = int(busybox("inspect", "--format", "{{.State.Pid}}", name, check=True).stdout)
+    with open(f"/proc/{pid}/stat") as f:
+        parent = int(f.read().rsplit(")", 1)[1].split()[1])
+    with open(f"/proc/{parent}/cmdline") as f:
+        return f.read().split("\0")[0]
+
+
+def test_conmon_is_opt_in_and_refuses_a_log_it_cannot_keep(busybox, watcher):
+    # named, conmon refuses Docker's rotation over several files: one line, exit 125, nothing made
+    r = busybox("--network=none", "run", "-d", "--name", "rotated", "--log-opt", "max-size=1k",
+                "--log-opt", "max-file=3", "busybox", "true")
+    assert r.returncode == 125, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "max-file=1" in r.stderr, r.stderr
+    assert "rotated" not in busybox("ps", "-a").stdout
+    # not named, a detached container keeps pyctr's own monitor, even where conmon is installed
+    del busybox.env["PYCTR_RUNTIME"]
+    busybox("--network=none", "run", "-d", "--name", "plain", "busybox", "sleep", "60", check=True)
+    try:
+        assert _watcher_of(busybox, "plain") != "conmon" and "conmon" not in _watcher_of(busybox, "plain")
+        busybox.env["PYCTR_RUNTIME"] = "conmon"
+        busybox("--network=none", "run", "-d", "--name", "watched", "busybox", "sleep", "60", check=True)
+        assert _watcher_of(busybox, "watched").endswith("/conmon")
+    finally:
+        busybox("rm", "-f", "plain", "watched")
