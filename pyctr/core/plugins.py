@@ -24,6 +24,7 @@ every hook both ways and compares the calls and the results.
 
 from __future__ import annotations
 
+import _thread
 import importlib
 import os
 import sys
@@ -160,7 +161,10 @@ class PyctrPlugins:
     def __init__(self, use_pluggy: bool | None = None) -> None:
         self._pm: Any = None  # pluggy's PluginManager, once one is needed
         self._direct: _DirectHooks | None = None
-        self._loaded = False
+        self._loaded = False  # the load has begun
+        self._ready = False  # the load is over: any thread may call hooks
+        self._loading = _thread.allocate_lock()  # (_thread: threading's import is not on the start path)
+        self._loader: int | None = None  # the thread that is loading
         #: every registration, in order: what pluggy gets when it takes over
         self._registered: list[tuple[str, object]] = []
         self._use_pluggy = use_pluggy
@@ -175,10 +179,27 @@ class PyctrPlugins:
     # -- loading -----------------------------------------------------------
 
     def load(self) -> None:
-        """Load the plugins now (idempotent): a process about to fork loads them first."""
-        if self._loaded:
+        """Load the plugins now (idempotent): a process about to fork loads them first.
+
+        Thread-safe: a thread that calls a hook while another is loading waits for the load
+        (the API service's request threads; before this lock the second thread saw a facade
+        with neither direct hooks nor pluggy). The loading thread itself (a plugin's
+        pyctr_configure calling a hook) goes on, as before.
+        """
+        if self._ready or self._loader == _thread.get_ident():
             return
-        self._loaded = True
+        with self._loading:
+            if self._loaded:
+                return  # (another thread loaded them meanwhile)
+            self._loaded = True
+            self._loader = _thread.get_ident()
+            try:
+                self._load()
+            finally:
+                self._loader = None
+                self._ready = True
+
+    def _load(self) -> None:
         entry_points = [] if _truthy(os.environ.get("PYCTR_DISABLE_PLUGIN_AUTOLOAD")) else self._wanted_entry_points()
         want_pluggy = self._use_pluggy
         if want_pluggy is None:

@@ -194,3 +194,28 @@ def test_pyctr_markers_are_read_by_pluggy_and_pluggys_by_pyctr(monkeypatch):
         facade.register(ByPluggysMarker(), name="m")
         assert facade.report_status() == [("x", "y")]
     assert seen == ["pluggy's marker"] * 2
+
+
+def test_a_hook_called_while_another_thread_loads_waits_for_the_load(tmp_path, monkeypatch):
+    # The API service's request threads: the second caller once saw a facade that had begun
+    # loading but had neither direct hooks nor pluggy yet ("'NoneType' object has no attribute 'hook'")
+    import threading
+    import time
+
+    name = f"slow_plugin_{os.getpid()}"
+    (tmp_path / f"{name}.py").write_text(
+        "import time\ntime.sleep(0.3)  # (a plugin module whose import takes a while)\n"
+        "from pyctr import hookimpl\n\n@hookimpl\ndef pyctr_namespace_flags(spec):\n    return 4\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("pyctr.core.plugins.BUILTIN_PLUGINS", (name,))
+    monkeypatch.setenv("PYCTR_DISABLE_PLUGIN_AUTOLOAD", "1")
+    facade = PyctrPlugins()
+    loader = threading.Thread(target=facade.load)
+    loader.start()
+    deadline = time.monotonic() + 10
+    while not facade._loaded and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert facade._loaded and not facade._ready  # (the other thread is inside the load now)
+    assert facade.namespace_flags(SimpleNamespace(namespaces={}, uid_map=[])) == 4
+    loader.join()
+    assert facade.namespace_flags(SimpleNamespace(namespaces={}, uid_map=[])) == 4
