@@ -306,38 +306,36 @@ def _free_port(p: dict[str, Any]) -> int:
         return int(s.getsockname()[1])
 
 
-def _add_hostfwd(api: str, p: dict[str, Any]) -> None:
-    import socket
-
+def _add_hostfwd(api: str, p: dict[str, Any], guest: str = ADDRESS) -> None:
     request = {"execute": "add_hostfwd", "arguments": {
         "proto": p["proto"], "host_addr": p["host_ip"] or "0.0.0.0", "host_port": p["host_port"],
-        "guest_addr": ADDRESS, "guest_port": p["container_port"]}}
-    # A unix socket's path must fit in 108 bytes; the run root's may not: reach it
-    # through a descriptor of its directory instead.
-    dir_fd = os.open(os.path.dirname(api), os.O_PATH | os.O_CLOEXEC)
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.connect(f"/proc/self/fd/{dir_fd}/{os.path.basename(api)}")
-            answer = _exchange(s, request)
-    finally:
-        os.close(dir_fd)
-    reply = json.loads(answer or b"{}")
+        "guest_addr": guest, "guest_port": p["container_port"]}}
+    reply = _api_call(api, request)
     if "error" in reply:
         desc = reply["error"].get("desc", reply["error"]) if isinstance(reply["error"], dict) else reply["error"]
         where = f"{p['host_ip'] or '0.0.0.0'}:{p['host_port']}/{p['proto']}"
         raise DriverError(f"cannot publish {where}: {desc} (is the port in use?)")
 
 
-def _exchange(s: Any, request: dict[str, Any]) -> bytes:
-    """One request, one answer: slirp4netns's API speaks JSON once per connection."""
+def _api_call(api: str, request: dict[str, Any]) -> dict[str, Any]:
+    """One request to slirp4netns's API socket, its JSON answer (it speaks once per connection)."""
     import socket
 
-    s.sendall(json.dumps(request).encode())
-    s.shutdown(socket.SHUT_WR)
-    answer = b""
-    while chunk := s.recv(4096):
-        answer += chunk
-    return answer
+    # A unix socket's path must fit in 108 bytes; the run root's may not: reach it
+    # through a descriptor of its directory instead.
+    dir_fd = os.open(os.path.dirname(api), os.O_PATH | os.O_CLOEXEC)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(f"/proc/self/fd/{dir_fd}/{os.path.basename(api)}")
+            s.sendall(json.dumps(request).encode())
+            s.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := s.recv(4096):
+                answer += chunk
+    finally:
+        os.close(dir_fd)
+    reply = json.loads(answer or b"{}")
+    return reply if isinstance(reply, dict) else {}
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
