@@ -47,7 +47,8 @@ def run_step(engine: Engine, *, image_id: str, config: dict[str, Any], layers: l
     spec = ContainerSpec(image=image_id, image_id=image_id, env=env, workdir=workdir or "/", user=user,
                          argv=argv, cmd=argv)
     spec.network = {"mode": network or ""}
-    driver = _network_driver(network)
+    # (the configured default, as a run's: a rootless user's is slirp4netns, not the first by priority)
+    driver = _network_driver(network) or engine.config.network
     spec.mounts = [Mount(type=m.type, target=m.target, source=m.source, readonly=m.readonly, options=m.options)
                    for m in mounts]
     image = Image(id=image_id, config=config, layers=layers, size=0, created=0.0)

@@ -115,6 +115,9 @@ def load(flags: dict[str, Any]) -> Config:
         # an ordinary user's pyctr: podman's rootless places (pyctr.core.rootless)
         defaults["root"] = None
         defaults["runroot"] = None
+        # podman's rootless default; the bridge driver works for a user too (in a network
+        # namespace of the user's), but only for the networks it is asked for
+        defaults["network"] = "slirp4netns"
         explicit_file = explicit_file or rootless.default_config_file(user_uid)
     file_values = _read_file(explicit_file or DEFAULT_CONFIG_FILE)
     unknown = set(file_values) - set(SETTINGS)

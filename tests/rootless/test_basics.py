@@ -213,3 +213,17 @@ def test_api_socket_in_the_runtime_dir(busybox):
     finally:
         service.terminate()
         service.wait(timeout=10)
+
+
+def test_attach_to_a_detached_container(busybox):
+    """pyctr attach, as the user, to a container started with run -d -i: stdin in, output and exit code out."""
+    busybox.pyctr("run", "-d", "-i", "--name", "a", "--network", "none", "busybox", "sh", "-c",
+                  "read x; echo got-$x; exit 3", check=True)
+    try:
+        done = busybox.pyctr("attach", "a", input="hello\n", timeout=60)
+        assert done.stdout == "got-hello\n", done.stderr
+        assert done.returncode == 3
+        assert busybox.pyctr("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "a",
+                             check=True).stdout.strip() == "exited 3"
+    finally:
+        busybox.pyctr("rm", "-f", "a")

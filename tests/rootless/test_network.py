@@ -121,3 +121,81 @@ def test_port_in_use_is_one_line(busybox):
     assert done.returncode == 125
     assert len(done.stderr.strip().splitlines()) == 1 and f"127.0.0.1:{port}" in done.stderr
     assert busybox.pyctr("ps", "-aq", check=True).stdout.strip() == ""
+
+
+def _uplinks(session) -> list[str]:
+    """The slirp4netns processes of the user attached to its network namespace (not to a container)."""
+    return [cmd for uid, cmd in session.processes().values()
+            if cmd.startswith("/usr/bin/slirp4netns") and "--netns-type=path" in cmd]
+
+
+def test_user_network_name_resolution_and_published_port(busybox):
+    """Two containers on a user network of the rootless user: bridged in the user's own network
+    namespace, one reaches the other by name; the server's published port answers curl on the
+    host's loopback; everything ends with the last container."""
+    s = busybox
+    s.pyctr("network", "create", "appnet", check=True)
+    port = free_port()
+    try:
+        s.pyctr("run", "-d", "--name", "web", "--network", "appnet", "-p", f"127.0.0.1:{port}:80", "busybox",
+                "sh", "-c", HTTPD, check=True)
+        assert len(_uplinks(s)) == 1
+        host = s.pyctr("inspect", "--format", "{{.Config.Hostname}}", "web", check=True).stdout.strip()
+        ip = s.pyctr("inspect", "--format", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "web",
+                     check=True).stdout.strip()
+        out = s.pyctr("run", "--rm", "--network", "appnet", "busybox", "sh", "-c",
+                      "for i in $(seq 50); do wget -q -O- http://web/ && exit 0; sleep 0.1; done; exit 1",
+                      check=True).stdout
+        assert out == f"hello-from-{host}\n"
+        resolved = s.pyctr("run", "--rm", "--network", "appnet", "busybox", "sh", "-c", "ip -o -4 addr show eth0; "
+                           "grep -w web /etc/hosts", check=True).stdout
+        assert f" {ip}" in resolved.splitlines()[-1] and "eth0" in resolved
+        assert _curl(s, f"http://127.0.0.1:{port}/") == f"hello-from-{host}\n"
+        assert s.pyctr("port", "web", check=True).stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
+        # the bridge is in the user's namespace, not the host's
+        bridge = s.pyctr("network", "inspect", "--format",
+                         '{{index .Options "com.docker.network.bridge.name"}}', "appnet", check=True).stdout.strip()
+        with open("/proc/net/dev") as f:
+            assert bridge not in f.read()
+    finally:
+        s.pyctr("rm", "-f", "web")
+    assert _uplinks(s) == []  # the last container gone: the uplink too
+    s.pyctr("network", "rm", "appnet", check=True)
+    assert s.pyctr("network", "ls", "-q", "--filter", "name=appnet", check=True).stdout.strip() == ""
+
+
+def _host_address() -> str:
+    """An address of the host's own that is not loopback (the container reaches it through the uplink)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("10.255.255.255", 9))  # (no packet: a UDP connect only picks the route's source)
+        return s.getsockname()[0]
+
+
+def test_user_network_outbound(busybox):
+    """A container on a user network goes out through the uplink, as the user: here to an HTTP
+    server of the test's own on one of the host's addresses."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = f"from-{self.client_address[0]}\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    address = _host_address()
+    server = http.server.ThreadingHTTPServer((address, 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        busybox.pyctr("network", "create", "out", check=True)
+        done = busybox.pyctr("run", "--rm", "--network", "out", "busybox", "timeout", "5", "wget", "-q", "-O-",
+                             f"http://{address}:{server.server_address[1]}/")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"from-{address}\n"  # slirp's socket: the host's own address
+    finally:
+        server.shutdown()
+        server.server_close()
+        busybox.pyctr("network", "rm", "out")

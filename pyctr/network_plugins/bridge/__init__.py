@@ -38,7 +38,6 @@ from typing import Any
 from pyctr.core.drivers import DriverContext, NetworkAttachment, NetworkDriver
 from pyctr.core.errors import (
     DriverError,
-    DriverNotSupported,
     NotFound,
     PrerequisitesMissing,
     PyctrError,
@@ -59,6 +58,18 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
     name = "bridge"
     priority = 10
     wants_network_namespace = True
+    #: True for the rootless user's class (pyctr.network_plugins.bridge.rootless)
+    in_user_netns = False
+
+    def __new__(cls, ctx: DriverContext) -> BridgeNetworkDriver:  # noqa: ARG003
+        from pyctr.core import rootless
+
+        if not cls.in_user_netns and rootless.active():
+            # a rootless user's bridges live in a network namespace of its own (see .rootless)
+            from pyctr.network_plugins.bridge import rootless as in_userns
+
+            cls = in_userns.driver_class(cls)
+        return super().__new__(cls)
 
     def __init__(self, ctx: DriverContext) -> None:
         super().__init__(ctx)
@@ -86,8 +97,9 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
         from pyctr.core import rootless
 
         if rootless.active():
-            raise DriverNotSupported("the bridge network driver needs root (veths into the host's network); "
-                                     "rootless containers use slirp4netns")
+            from pyctr.network_plugins.bridge.rootless import probe
+
+            probe()
         if not nat.available():
             raise PrerequisitesMissing("the bridge network driver needs nftables: install the nftables package")
         if importlib.util.find_spec("pyroute2") is None:
@@ -221,6 +233,14 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
             raise UsageError(str(e)) from None
         return ports
 
+    def _published(self, container: Any, want: dict[str, Any]) -> list[plan.PortMapping]:
+        """The container's published ports (host ports 0 are chosen when leased)."""
+        return self._spec_ports(want)
+
+    def _dnat_ports(self, ports: list[plan.PortMapping]) -> list[plan.PortMapping]:
+        """The ports as the DNAT rules match them (the rootless driver drops the host address)."""
+        return ports
+
     @staticmethod
     def _primary_ref(container: Any) -> str:
         want = container.spec.network or {}
@@ -245,7 +265,7 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
 
         want: dict[str, Any] = dict(container.spec.network or {})
         primary = bool(entry.get("primary"))
-        ports = self._spec_ports(want) if primary else []
+        ports = self._published(container, want) if primary else []
         aliases = entry.get("aliases") or (list(want.get("aliases") or []) if primary else [])
         ip = entry.get("ip") or (want.get("ip") if primary else None) or None
         ep = ipam.Endpoint(
@@ -263,7 +283,7 @@ class BridgeNetworkDriver(Attachments, UserNetworks, NetworkDriver):
                    {"base": plan.base_ruleset(self.table),
                     f"network {net.id} {net.bridge} {net.subnet} {int(net.internal)}":
                         plan.network_elements(self.table, net)},
-                   plan.port_rules(self.table, container.id, ep.address, ep.ports))
+                   plan.port_rules(self.table, container.id, ep.address, self._dnat_ports(ep.ports)))
         return ep
 
     def _connect(self, container: Any, pid: int) -> NetworkAttachment:

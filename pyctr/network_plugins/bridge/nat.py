@@ -201,7 +201,8 @@ def _where() -> str:
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
             boot = f.read().strip()
-        return f"{boot}:{os.stat('/proc/self/ns/net').st_ino}"
+        # (thread-self: a rootless user's bridge works from a thread in the user's own netns)
+        return f"{boot}:{os.stat('/proc/thread-self/ns/net').st_ino}"
     except OSError:
         return ""
 
