@@ -355,6 +355,11 @@ class InUserNetns:
         self.netns.ensure()
         return self.netns.call(super().inspect_network, ref)
 
+    def release_default_network(self) -> list[str]:
+        # (system prune's bridge plugin: the default network's bridge is in the namespace too)
+        self.netns.ensure()
+        return self.netns.call(super().release_default_network)
+
     def status(self) -> list[tuple[str, str]]:
         return super().status() + [("Rootless netns", str(self.netns.path)),
                                    ("Uplink", "slirp4netns (10.0.2.100 in the namespace)")]
