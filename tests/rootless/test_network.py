@@ -149,7 +149,7 @@ def test_user_network_name_resolution_and_published_port(busybox):
         assert out == f"hello-from-{host}\n"
         resolved = s.pyctr("run", "--rm", "--network", "appnet", "busybox", "sh", "-c", "ip -o -4 addr show eth0; "
                            "grep -w web /etc/hosts", check=True).stdout
-        assert f" {ip}" in resolved.splitlines()[-1] and "eth0" in resolved
+        assert resolved.splitlines()[-1].split()[0] == ip and "eth0" in resolved  # (hosts: "IP<tab>names")
         assert _curl(s, f"http://127.0.0.1:{port}/") == f"hello-from-{host}\n"
         assert s.pyctr("port", "web", check=True).stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
         # the bridge is in the user's namespace, not the host's

@@ -93,6 +93,11 @@ class Netns:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         os.close(fd)
         linux.mount("/proc/thread-self/ns/net", str(self.path), None, linux.MS_BIND)
+        # A new namespace holds no rules: the nftables stamps of the last one (see bridge.nat.ensure)
+        # must not vouch for it, should the kernel give it the same inode number.
+        for stamp in self.dir.glob("nft-*.json"):
+            with contextlib.suppress(FileNotFoundError):
+                stamp.unlink()
         from pyctr.network_plugins.bridge.netlink import IFF_UP, NLM_F_ACK, RTM_NEWLINK, RTNL
 
         with RTNL() as rtnl:
@@ -180,7 +185,9 @@ class Netns:
         from pyctr.network_plugins.slirp4netns import _stop
 
         record = self._record()
-        _stop(int(record.get("pid") or 0), str(record.get("starttime") or ""))
+        pid, starttime = int(record.get("pid") or 0), str(record.get("starttime") or "")
+        _stop(pid, starttime)
+        _wait_gone(pid, starttime)
         for leftover in (self.dir / UPLINK_FILE, self.dir / "rootless-uplink.sock", self.dir / "slirp4netns.log"):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
@@ -214,6 +221,25 @@ class Netns:
                 _api_call(str(record["api"]), {"execute": "remove_hostfwd", "arguments": {"id": entry["id"]}})
                 gone += 1
         return gone
+
+
+def _wait_gone(pid: int, starttime: str, timeout: float = 3.0) -> None:
+    """Wait (a little) for a stopped uplink to end: a command that stopped it returns with it
+    gone (or a zombie of its reaper's), not still exiting."""
+    import time
+
+    from pyctr.network_plugins.slirp4netns import _starttime
+
+    deadline = time.monotonic() + timeout
+    while pid > 0 and starttime and time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("Z", "X") or _starttime(pid) != starttime:
+            return
+        time.sleep(0.01)
 
 
 def host_free_port(proto: str, host_ip: str) -> int:
