@@ -159,9 +159,38 @@ def _route(rtnl: RTNL, op: dict[str, Any]) -> None:
             raise
 
 
-def _sysctl(op: dict[str, Any]) -> None:
-    with open(op["path"], "w") as f:
-        f.write(op["value"])
+def _sysctl(op: dict[str, Any], rtnl: RTNL | None = None) -> None:
+    try:
+        with open(op["path"], "w") as f:
+            f.write(op["value"])
+    except FileNotFoundError:
+        # sysfs shows the netns of whoever mounted it: a rootless user's bridge, in a
+        # namespace of the user's (bridge.rootless), has its ports set through netlink
+        parts = op["path"].split("/")
+        if rtnl is None or parts[:4] != ["", "sys", "class", "net"] or parts[5:] != ["brport", "hairpin_mode"]:
+            raise
+        _hairpin(rtnl, parts[4], op["value"] == "1")
+
+
+_AF_BRIDGE, _RTM_SETLINK, _IFLA_PROTINFO, _IFLA_BRPORT_MODE, _NLA_F_NESTED = 7, 19, 12, 4, 0x8000
+
+
+def _hairpin(rtnl: RTNL, ifname: str, on: bool) -> None:
+    """A bridge port's hairpin mode through rtnetlink (RTM_SETLINK, AF_BRIDGE, IFLA_PROTINFO)."""
+    import struct
+
+    from pyctr.network_plugins.bridge.netlink import NLM_F_REQUEST
+
+    link = rtnl.link(ifname)
+    if link is None:
+        raise FileNotFoundError(errno.ENOENT, f"no interface {ifname}")
+    mode = struct.pack("=HHB3x", 5, _IFLA_BRPORT_MODE, int(on))
+    protinfo = struct.pack("=HH", 4 + len(mode), _IFLA_PROTINFO | _NLA_F_NESTED) + mode
+    body = struct.pack("=BxHiII", _AF_BRIDGE, 0, link["index"], 0, 0) + protinfo
+    rtnl.seq += 1
+    rtnl.sock.send(struct.pack("=IHHII", 16 + len(body), _RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, rtnl.seq, 0)
+                   + body)
+    list(rtnl._replies("ifinfmsg", dump=False))  # (the ACK, or NetlinkError)
 
 
 def perform(ops: list[dict[str, Any]], host: RTNL, pid: int | None = None) -> None:
@@ -171,7 +200,7 @@ def perform(ops: list[dict[str, Any]], host: RTNL, pid: int | None = None) -> No
         for op in ops:
             kind = op["op"]
             if kind == "sysctl":
-                _sysctl(op)
+                _sysctl(op, host)
                 continue
             if op.get("ns") == "container":
                 if inside is None:
