@@ -35,6 +35,9 @@ def attach(detach_keys: str, no_stdin: bool, sig_proxy: bool, container: str) ->
         click.echo("\r\nread escape sequence", err=True)
         sys.exit(1)
     if ended.exit_code is not None:
+        # as docker attach: back once the exit is recorded (its monitor's hand-over records it a moment after
+        # telling us; an inspect right after would see a dead init with the record's code, 0, till then)
+        wait_stopped(eng, c.id, timeout=5)
         sys.exit(ended.exit_code)
     done = wait_stopped(eng, c.id, timeout=30)
     sys.exit(done.exit_code if done is not None else 0)

@@ -215,8 +215,6 @@ def test_api_socket_in_the_runtime_dir(busybox):
         service.wait(timeout=10)
 
 
-@pytest.mark.xfail(strict=True, reason="a rootless run -d -i container attached to records exit 0 for exit 3 "
-                   "(attach itself returns 3): not fixed yet")
 def test_attach_to_a_detached_container(busybox):
     """pyctr attach, as the user, to a container started with run -d -i: stdin in, output and exit code out."""
     busybox.pyctr("run", "-d", "-i", "--name", "a", "--network", "none", "busybox", "sh", "-c",
