@@ -8,6 +8,7 @@ import sys
 import time
 
 from pyctr.cli.settings import echo
+from pyctr.core.units import human_duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -70,35 +71,6 @@ class _HeaderMap(dict):
 
     def get(self, key: str, default: Any = None) -> Any:
         return super().get(key, "")
-
-
-def human_duration(seconds: float) -> str:
-    """go-units' HumanDuration, as Docker prints CREATED and STATUS: "Less than a second",
-    "3 minutes", "About an hour", "2 weeks"."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = int(seconds / 60)
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = int(seconds / 3600 + 0.5)  # Go: int(d.Hours() + 0.5)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def ago(timestamp: float) -> str:

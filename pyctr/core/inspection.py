@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+from pyctr.core.units import human_duration
+
 TYPE_CHECKING = False  # (typing's import is ~3 ms of every command; annotations are strings here)
 if TYPE_CHECKING:
     from typing import Any
@@ -189,34 +191,6 @@ def _mount_json(eng: Any, m: Any) -> dict[str, Any]:
     return {"Type": m.type, "Name": name, "Source": source, "Destination": m.target, "Driver": driver,
             "Mode": "ro" if m.readonly else "", "RW": not m.readonly,
             "Propagation": m.propagation or ("rprivate" if m.type == "bind" else "")}
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's units.HumanDuration: "Less than a second", "3 minutes", "2 weeks"."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
 
 
 def state_of(c: Any) -> tuple[str, str]:

@@ -34,7 +34,7 @@ import stat
 
 TYPE_CHECKING = False  # (typing's import is ~3 ms of every command; annotations are strings here)
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from typing import Any
 
 #: directory descriptors one walk keeps open at most (a few more are open for a moment)
@@ -217,27 +217,7 @@ def remove_tree(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
             failed.append((path, e.strerror or str(e)))
         return failed
     try:
-        for level in walk(path, topdown=False, one_filesystem=True, onerror=note):
-            for name in level.files:
-                try:
-                    os.unlink(name, dir_fd=level.fd)
-                except FileNotFoundError:
-                    pass
-                except OSError as e:
-                    note(e, _join(level.path, name))
-            for name in level.dirs:
-                try:
-                    os.rmdir(name, dir_fd=level.fd)
-                except FileNotFoundError:
-                    pass
-                except NotADirectoryError:  # replaced by a file or link since it was listed
-                    try:
-                        os.unlink(name, dir_fd=level.fd)
-                    except OSError as e:
-                        note(e, _join(level.path, name))
-                except OSError as e:
-                    if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not failed:
-                        note(e, _join(level.path, name))
+        _empty_levels(walk(path, topdown=False, one_filesystem=True, onerror=note), note, failed)
     except OSError as e:
         note(e, "")
     try:
@@ -287,24 +267,38 @@ def _remove_below(fd: int, label: str) -> list[tuple[str, str]]:
         failed.append((_join(label, rel), e.strerror or str(e)))
 
     try:
-        for level in walk(fd, topdown=False, one_filesystem=True, onerror=note):
-            for name in level.files:
-                try:
-                    os.unlink(name, dir_fd=level.fd)
-                except FileNotFoundError:
-                    pass
-                except OSError as e:
-                    note(e, _join(level.path, name))
-            for name in level.dirs:
-                try:
-                    os.rmdir(name, dir_fd=level.fd)
-                except FileNotFoundError:
-                    pass
-                except OSError as e:
-                    note(e, _join(level.path, name))
+        _empty_levels(walk(fd, topdown=False, one_filesystem=True, onerror=note), note, failed)
     except OSError as e:
         note(e, "")
     return failed
+
+
+def _empty_levels(levels: Iterable[Level], note: Callable[[OSError, str], None],
+                  failed: list[tuple[str, str]]) -> None:
+    """Unlink each level's files, then remove its subdirectories (emptied by the
+    levels before it: the walk is bottom-up); what resists goes to ``note``."""
+    for level in levels:
+        for name in level.files:
+            try:
+                os.unlink(name, dir_fd=level.fd)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                note(e, _join(level.path, name))
+        for name in level.dirs:
+            try:
+                os.rmdir(name, dir_fd=level.fd)
+            except FileNotFoundError:
+                pass
+            except NotADirectoryError:  # replaced by a file or link since it was listed
+                try:
+                    os.unlink(name, dir_fd=level.fd)
+                except OSError as e:
+                    note(e, _join(level.path, name))
+            except OSError as e:
+                # a directory left non-empty by a failure below it has been said already
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not failed:
+                    note(e, _join(level.path, name))
 
 
 def _join(a: str, b: str) -> str:

@@ -1,4 +1,4 @@
-"""Docker-compatible units: memory sizes, CPU counts and human-readable sizes.
+"""Docker-compatible units: memory sizes, CPU counts, human-readable sizes and durations.
 
 The parsing follows docker's go-units (``RAMInBytes``) and ``opts.NanoCPUs``,
 so a value a Docker user types means the same here. Bad values raise
@@ -100,3 +100,32 @@ def format_bytes(size: float, *, binary: bool = True) -> str:
         size /= base
         i += 1
     return f"{size:.4g}{abbrs[i]}"
+
+
+def human_duration(seconds: float) -> str:
+    """go-units' HumanDuration, as Docker prints CREATED and STATUS: "Less than a second",
+    "3 minutes", "About an hour", "2 weeks"."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = int(seconds / 60)
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = int(seconds / 3600 + 0.5)  # Go: int(d.Hours() + 0.5)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return f"{h} hours"
+    if h < 24 * 7 * 2:
+        return f"{h // 24} days"
+    if h < 24 * 30 * 2:
+        return f"{h // 24 // 7} weeks"
+    if h < 24 * 365 * 2:
+        return f"{h // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from pyctr.core.drivers import DriverContext
-from pyctr.core.errors import DriverError, DriverNotSupported, NotFound, PrerequisitesMissing
+from pyctr.core.errors import DriverError, DriverNotSupported, PrerequisitesMissing
 from pyctr.storage_plugins.overlay2 import Overlay2StorageDriver, _is_mounted
 
 
@@ -58,25 +58,10 @@ class FuseOverlayfsStorageDriver(Overlay2StorageDriver):
         """(No such thing for a FUSE mount: nothing to do.)"""
 
     def get(self, layer_id: str) -> Path:
-        if not self.exists(layer_id):
-            raise NotFound(f"layer {layer_id} does not exist")
-        layer = self._dir(layer_id)
-        lower_file = layer / "lower"
-        lower = lower_file.read_text().strip() if lower_file.exists() else ""
-        if not (layer / "work").is_dir():
-            if not lower:
-                return layer / "diff"
-            raise DriverError("read-only layers with parents are only mounted through a container layer")
-        merged = layer / "merged"
-        if _is_mounted(merged):
+        merged, lower = self._mount_target(layer_id)
+        if lower is None:
             return merged
-        if not lower:
-            empty = layer / "empty"
-            empty.mkdir(exist_ok=True)
-            lower = f"{layer_id}/empty"
-        home = str(self.home)
-        absolute = ":".join(f"{home}/{p}" for p in lower.split(":"))
-        options = f"lowerdir={absolute},upperdir={home}/{layer_id}/diff,workdir={home}/{layer_id}/work"
+        options = self._absolute_options(layer_id, lower)
         import subprocess
 
         # It daemonizes once the mount is made: its exit status says whether it was

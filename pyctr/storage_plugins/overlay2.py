@@ -192,7 +192,10 @@ class Overlay2StorageDriver(StorageDriver):
 
     # -- mounting ------------------------------------------------------------------
 
-    def get(self, layer_id: str) -> Path:
+    def _mount_target(self, layer_id: str) -> tuple[Path, str | None]:
+        """Where the layer's tree is and, while that still has to be mounted, its
+        lowerdir chain (``l/<short>`` paths relative to the driver's home). Shared
+        with the FUSE driver, which mounts the same layout with another program."""
         if not self.exists(layer_id):
             raise NotFound(f"layer {layer_id} does not exist")
         layer = self._dir(layer_id)
@@ -201,19 +204,28 @@ class Overlay2StorageDriver(StorageDriver):
         if not (layer / "work").is_dir():
             # a read-only image layer: its diff is the whole tree only without parents
             if not lower:
-                return layer / "diff"
+                return layer / "diff", None
             raise DriverError("read-only layers with parents are only mounted through a container layer")
         merged = layer / "merged"
         if _is_mounted(merged):
-            return merged
+            return merged, None
         if not lower:
             # overlayfs needs a lower layer; an empty one stands in for "scratch"
-            empty = layer / "empty"
-            empty.mkdir(exist_ok=True)
+            (layer / "empty").mkdir(exist_ok=True)
             lower = f"{layer_id}/empty"
+        return merged, lower
+
+    def _absolute_options(self, layer_id: str, lower: str) -> str:
         home = str(self.home)
         absolute = ":".join(f"{home}/{p}" for p in lower.split(":"))
-        options = f"lowerdir={absolute},upperdir={home}/{layer_id}/diff,workdir={home}/{layer_id}/work"
+        return f"lowerdir={absolute},upperdir={home}/{layer_id}/diff,workdir={home}/{layer_id}/work"
+
+    def get(self, layer_id: str) -> Path:
+        merged, lower = self._mount_target(layer_id)
+        if lower is None:
+            return merged
+        layer = self._dir(layer_id)
+        options = self._absolute_options(layer_id, lower)
         if rootless.active():
             # In the user's namespace overlayfs keeps its markers in user.overlay.*
             # (opaque directories; pyctr.layers.extract writes them so), not trusted.*

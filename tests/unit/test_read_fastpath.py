@@ -228,6 +228,7 @@ PS_PYCTR = {
     "pyctr.cli.settings", "pyctr.cli.tabwriter", "pyctr.core", "pyctr.core.config", "pyctr.core.container",
     "pyctr.core.engine", "pyctr.core.errors", "pyctr.core.processes", "pyctr.core.records",
     "pyctr.core.rootless", "pyctr.core.spec", "pyctr.core.state",
+    "pyctr.core.units",  # go-units' HumanDuration for STATUS/CREATED, shared with inspect's Status (stdlib only)
 }
 #: never on a read command's way: click and pluggy (the fast path's reason to be), plugins and drivers
 #: (nothing to call), typing/uuid/platform (pyctr needs none of them to read)
