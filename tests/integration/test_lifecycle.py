@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from pyctr.testing.waiting import until
 from tests.helpers import both_watchers
 
 pytestmark = pytest.mark.root
@@ -19,16 +20,6 @@ def _state(p, name: str) -> str:
     return p("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name, check=True).stdout.strip()
 
 
-def _until(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 @both_watchers
 def test_run_detached_prints_the_id_and_logs_are_kept(busybox, watcher):
     r = busybox("--network=none", "run", "-d", "--name", "ticker", "busybox", "sh", "-c", LOOP)
@@ -37,7 +28,7 @@ def test_run_detached_prints_the_id_and_logs_are_kept(busybox, watcher):
     assert len(cid) == 64
     try:
         assert "ticker" in busybox("ps").stdout
-        _until(lambda: "tick 3" in busybox("logs", "ticker").stdout)
+        until(lambda: "tick 3" in busybox("logs", "ticker").stdout, 20)
         assert busybox("logs", "--tail", "1", "ticker").stdout.count("\n") == 1
         stamped = busybox("logs", "-t", "--tail", "1", "ticker").stdout
         assert stamped[:4].isdigit() and "T" in stamped.split()[0]
@@ -105,14 +96,14 @@ def test_start_of_a_created_container_and_attach(busybox):
 @both_watchers
 def test_restart_policy_on_failure_counts(busybox, watcher):
     busybox("--network=none", "run", "-d", "--name", "r", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3", check=True)
-    _until(lambda: busybox("inspect", "--format", "{{.RestartCount}} {{.State.Status}}", "r").stdout.strip() == "2 exited")
+    until(lambda: busybox("inspect", "--format", "{{.RestartCount}} {{.State.Status}}", "r").stdout.strip() == "2 exited", 20)
     busybox("rm", "-f", "r")
 
 
 @both_watchers
 def test_detached_rm_removes_after_exit(busybox, watcher):
     busybox("--network=none", "run", "-d", "--rm", "--name", "gone", "busybox", "true", check=True)
-    _until(lambda: "gone" not in busybox("ps", "-a").stdout)
+    until(lambda: "gone" not in busybox("ps", "-a").stdout, 20)
 
 
 @both_watchers
@@ -132,7 +123,7 @@ def test_sigkill_of_the_monitor_is_reported_truthfully_and_prune_cleans(busybox,
         monitor = int(f.read().rsplit(")", 1)[1].split()[1])
     os.kill(monitor, signal.SIGKILL)
     os.kill(pid, signal.SIGKILL)
-    _until(lambda: not os.path.exists(f"/proc/{pid}/stat") or open(f"/proc/{pid}/stat").read().split()[2] == "Z")
+    until(lambda: not os.path.exists(f"/proc/{pid}/stat") or open(f"/proc/{pid}/stat").read().split()[2] == "Z", 20)
     assert "Exited" in busybox("ps", "-a", "--filter", "name=orphan").stdout
     r = busybox("system", "prune", "-f")
     assert r.returncode == 0, r.stderr

@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+
+from pyctr.testing.waiting import until
 
 from tests.conftest import PYCTR
 
@@ -65,14 +66,6 @@ def _nfs_mount_at(path: Path) -> tuple[str, str] | None:
     return None
 
 
-def _wait_for(predicate, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.1)
-
-
 def _hold(pyctr, mount_args: list[str], target: str, sync: Path) -> subprocess.Popen:
     """A container that writes a file into the volume and waits until told to stop."""
     script = (f"echo from-container > {target}/written; touch /sync/ready; "
@@ -88,7 +81,7 @@ def _exercise(pyctr, mount_args: list[str], volume: str, server, tmp_path: Path)
     sync.mkdir()
     holder = _hold(pyctr, mount_args, "/app", sync)
     try:
-        _wait_for(lambda: (sync / "ready").exists() or holder.poll() is not None)
+        until(lambda: (sync / "ready").exists() or holder.poll() is not None, 120)
         assert holder.poll() is None, holder.communicate()
         fstype, source = _nfs_mount_at(data) or ("", "")
         assert fstype.startswith("nfs") and source == server.source  # the host sees the nfs mount

@@ -9,19 +9,11 @@ import time
 
 import pytest
 
+from pyctr.testing.waiting import until
+
 pytestmark = pytest.mark.root
 
 RUN = ("--network=none", "run", "-d")
-
-
-def _until(predicate, timeout: float = 30.0, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
 
 
 def _health(p, name):
@@ -62,14 +54,14 @@ def test_health_goes_from_starting_to_healthy_and_unhealthy_in_inspect_and_ps(bu
     try:
         assert _health(busybox, "h")["Status"] == "starting"
         assert "(health: starting)" in busybox("ps").stdout
-        _until(lambda: _health(busybox, "h")["Status"] == "unhealthy")
+        until(lambda: _health(busybox, "h")["Status"] == "unhealthy")
         state = _health(busybox, "h")
         assert state["FailingStreak"] >= 2 and state["Log"][-1]["ExitCode"] == 1
         assert "(unhealthy)" in busybox("ps").stdout
         assert busybox("ps", "-q", "--filter", "health=unhealthy").stdout.strip()
         busybox("exec", "h", "touch", "/tmp/ok", check=True)
-        _until(lambda: _health(busybox, "h")["Status"] == "healthy")
-        state = _until(lambda: (h := _health(busybox, "h")) and len(h["Log"]) == 5 and h)
+        until(lambda: _health(busybox, "h")["Status"] == "healthy")
+        state = until(lambda: (h := _health(busybox, "h")) and len(h["Log"]) == 5 and h)
         assert state["FailingStreak"] == 0 and state["Log"][-1]["Output"] == "fine\n"
         assert state["Log"][-1]["Start"] <= state["Log"][-1]["End"]
         assert "(healthy)" in busybox("ps").stdout
@@ -86,7 +78,7 @@ def test_a_health_command_that_does_not_exist_makes_it_unhealthy(busybox, watche
                 "--health-retries", "1", "busybox", "sleep", "300")
     assert r.returncode == 0, r.stderr  # not bad input, as in Docker: the check fails
     try:
-        _until(lambda: _health(busybox, "nx")["Status"] == "unhealthy")
+        until(lambda: _health(busybox, "nx")["Status"] == "unhealthy")
         last = _health(busybox, "nx")["Log"][-1]
         assert last["ExitCode"] == 127 and "not found" in last["Output"]
         r = busybox("healthcheck", "run", "nx")
@@ -125,8 +117,8 @@ def test_a_foreground_run_is_probed_too_and_its_prober_ends_with_it(busybox):
                             "true", "--health-interval", "200ms", "busybox", "sleep", "3"],
                            env=busybox.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _until(lambda: busybox("inspect", "--format", "{{.State.Status}}", "fg").stdout.strip() == "running")
-        _until(lambda: _health(busybox, "fg")["Status"] == "healthy")
+        until(lambda: busybox("inspect", "--format", "{{.State.Status}}", "fg").stdout.strip() == "running")
+        until(lambda: _health(busybox, "fg")["Status"] == "healthy")
         assert run.wait(timeout=30) == 0, run.stderr.read()
         assert not [p for p in os.listdir("/proc") if p.isdigit() and _cmdline_has(p, b"prober.py")
                     and _cmdline_has(p, str(busybox.root).encode())]
@@ -188,7 +180,7 @@ def test_logs_rotate_as_dockers_and_are_read_across_the_rotated_files(busybox):
     try:
         cid = busybox("inspect", "--format", "{{.Id}}", "rot", check=True).stdout.strip()
         directory = busybox.root / "containers" / cid
-        _until(lambda: "line 2999" in busybox("logs", "--tail", "1", "rot").stdout)
+        until(lambda: "line 2999" in busybox("logs", "--tail", "1", "rot").stdout)
         names = sorted(n for n in os.listdir(directory) if "-json.log" in n)
         assert names == [f"{cid}-json.log", f"{cid}-json.log.1.gz", f"{cid}-json.log.2.gz"]
         with gzip.open(directory / names[1]) as f:
@@ -220,7 +212,7 @@ def test_logs_details_and_until_and_the_none_driver(busybox):
     busybox(*RUN, "--name", "det", "--label", "app=shop", "--log-opt", "labels=app", "--log-opt", "tag={{.Name}}",
             "busybox", "sh", "-c", "echo first; sleep 2; echo second; sleep 300", check=True)
     try:
-        _until(lambda: "second" in busybox("logs", "det").stdout)
+        until(lambda: "second" in busybox("logs", "det").stdout)
         assert busybox("logs", "--details", "det").stdout.splitlines() == ["app=shop,tag=det first", "app=shop,tag=det second"]
         stamps = busybox("logs", "-t", "det").stdout.splitlines()
         middle = stamps[0].split()[0][:19] + "Z"  # the first line's second, before the second line
@@ -247,7 +239,7 @@ def test_the_configured_log_default_applies(busybox, tmp_path):
         opts = json.loads(busybox("inspect", "--format", "{{json .HostConfig.LogConfig.Config}}", "cfg", check=True).stdout)
         assert opts == {"max-size": "5k", "max-file": "2"}
         cid = busybox("inspect", "--format", "{{.Id}}", "cfg", check=True).stdout.strip()
-        _until(lambda: "line 2999" in busybox("logs", "--tail", "1", "cfg").stdout)
+        until(lambda: "line 2999" in busybox("logs", "--tail", "1", "cfg").stdout)
         total = sum(os.path.getsize(busybox.root / "containers" / cid / n)
                     for n in os.listdir(busybox.root / "containers" / cid) if "json.log" in n)
         assert total < 2 * 5_200

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+
+from pyctr.testing.waiting import until
 
 from tests.conftest import PYCTR
 
@@ -36,14 +37,6 @@ def _mounted_at(path: Path) -> list[str] | None:
     return None
 
 
-def _wait_for(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
-
-
 def _background(pyctr, *args: str) -> subprocess.Popen:
     return subprocess.Popen(PYCTR + list(args), env=pyctr.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -61,7 +54,7 @@ def test_a_named_volume_is_shared_by_two_containers_and_survives_their_removal(b
     first = _background(busybox, "run", "--name", "waiter", "-v", "shared:/data", "busybox", "sh", "-c",
                         "echo one > /data/f; until grep -q two /data/stop 2>/dev/null; do sleep 0.05; done; cat /data/stop")
     data = busybox.root / "volumes" / "shared" / "_data"
-    _wait_for(lambda: (data / "f").exists())
+    until(lambda: (data / "f").exists(), 20, 0.05)
     second = busybox("run", "--rm", "-v", "shared:/d", "busybox", "sh", "-c", "cat /d/f; echo two > /d/stop")
     assert second.returncode == 0 and second.stdout == "one\n"
     out, err = first.communicate(timeout=60)
@@ -266,7 +259,7 @@ def test_a_local_tmpfs_volume_is_mounted_while_used_and_unmounted_after(busybox,
     sync.mkdir()
     first = _background(busybox, "run", "--rm", "-v", "tv:/v", "-v", f"{sync}:/sync", "busybox", "sh", "-c",
                         "echo up > /v/f; touch /sync/ready; while [ ! -f /sync/go ]; do sleep 0.05; done")
-    _wait_for(lambda: (sync / "ready").exists())
+    until(lambda: (sync / "ready").exists(), 20, 0.05)
     line = _mounted_at(data)
     assert line is not None and line[line.index("-") + 1] == "tmpfs"
     second = busybox("run", "--rm", "-v", "tv:/v", "busybox", "cat", "/v/f")

@@ -11,19 +11,11 @@ import time
 
 import pytest
 
+from pyctr.testing.waiting import until
+
 pytestmark = pytest.mark.root
 
 RUN = ("--network=none", "run", "-d")
-
-
-def _until(predicate, timeout: float = 30.0, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
 
 
 def _starts(path):
@@ -39,7 +31,7 @@ def test_restart_back_off_follows_dockers_timings_and_stop_ends_it(busybox, tmp_
     busybox(*RUN, "--name", "crash", "--restart", "always", "-v", f"{data}:/data", "busybox", "sh", "-c",
             "cat /proc/uptime >> /data/starts; exit 3", check=True)
     try:
-        starts = _until(lambda: (s := _starts(data / "starts")) and len(s) >= 8 and s, timeout=60)
+        starts = until(lambda: (s := _starts(data / "starts")) and len(s) >= 8 and s, timeout=60)
         gaps = [b - a for a, b in zip(starts, starts[1:])]  # start to start: the wait, plus exit and start
         delays = [0.1 * 2 ** i for i in range(len(gaps))]  # Docker's: 0.1 0.2 0.4 ... 6.4 s
         # what an exit and a start take besides the wait (Docker's take time too): the first three's median
@@ -51,7 +43,7 @@ def test_restart_back_off_follows_dockers_timings_and_stop_ends_it(busybox, tmp_
                 assert abs(gaps[i + 1] - gap - delay) <= 0.2 * delay, (i, gaps)
         count = int(busybox("inspect", "--format", "{{.RestartCount}}", "crash", check=True).stdout)
         assert count >= 7
-        _until(lambda: busybox("inspect", "--format", "{{.State.Status}}", "crash").stdout.strip() == "restarting")
+        until(lambda: busybox("inspect", "--format", "{{.State.Status}}", "crash").stdout.strip() == "restarting")
         assert "Restarting (3)" in busybox("ps").stdout
         assert busybox("stop", "crash").returncode == 0
         assert busybox("inspect", "--format", "{{.State.Status}}", "crash").stdout.strip() == "exited"
@@ -79,12 +71,12 @@ def test_ten_seconds_of_running_reset_the_back_off(busybox, tmp_path):
     busybox(*RUN, "--name", "reset", "--restart", "on-failure:6", "-v", f"{data}:/data", "busybox", "sh", "-c", script,
             check=True)
     try:
-        starts = _until(lambda: (s := _starts(data / "starts")) and len(s) >= 7 and s, timeout=60)
+        starts = until(lambda: (s := _starts(data / "starts")) and len(s) >= 7 and s, timeout=60)
         gaps = [b - a for a, b in zip(starts, starts[1:])]
         # waits 0.1 0.2 0.4 0.8, then the fifth run lasts 10.5 s: the next wait is 0.1 s again
         assert gaps[4] >= 10.5 and gaps[4] - 10.5 < gaps[3]
         assert gaps[5] < gaps[3]
-        _until(lambda: busybox("inspect", "--format", "{{.State.Status}}", "reset").stdout.strip() == "exited")
+        until(lambda: busybox("inspect", "--format", "{{.State.Status}}", "reset").stdout.strip() == "exited")
         assert busybox("inspect", "--format", "{{.RestartCount}}", "reset").stdout.strip() == "6"
         time.sleep(1)
         assert len(_starts(data / "starts")) == 7  # on-failure:6 -> the first run and six restarts
@@ -101,7 +93,7 @@ def _kill_like_a_reboot(p, name):
     os.kill(pid, signal.SIGKILL)
     # Dead is dead: orphans go to PID 1, which on some machines (CI's among them) never reaps them,
     # so a zombie counts as gone, as it does for a rebooted host.
-    _until(lambda: _gone(pid) and _gone(monitor))
+    until(lambda: _gone(pid) and _gone(monitor))
 
 
 def _gone(pid: int) -> bool:
@@ -135,7 +127,7 @@ def test_a_restarting_container_is_removed_only_by_force_and_its_sleeper_goes_wi
     busybox(*RUN, "--name", "rr", "--restart", "always", "busybox", "sh", "-c", "exit 1", check=True)
     try:
         # its fourth exit waits 0.8 s, long enough to be seen restarting
-        _until(lambda: busybox("inspect", "--format", "{{.State.Status}} {{.RestartCount}}", "rr").stdout.split()
+        until(lambda: busybox("inspect", "--format", "{{.State.Status}} {{.RestartCount}}", "rr").stdout.split()
                in (["restarting", "4"], ["restarting", "5"], ["restarting", "6"]), step=0.02)
         r = busybox("rm", "rr")
         assert r.returncode != 0 and "restarting" in r.stderr
