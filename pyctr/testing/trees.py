@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -47,3 +49,15 @@ def make_wide(top: str | os.PathLike[str], entries: int, dirs_every: int = 0) ->
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(autouse=True)
+def remove_deep_trees(tmp_path):
+    """Deep layers are removed whatever the test did: pytest's own clean-up of old temporary
+    directories (shutil.rmtree) recursion-errors on them, in every later session. A test module
+    that makes deep trees imports this fixture (autouse: it then applies to each of its tests)."""
+    yield
+    from pyctr.core.trees import remove_tree
+
+    for name in ("root", "rootfs", "corpus"):
+        remove_tree(tmp_path / name)

@@ -10,22 +10,11 @@ import subprocess
 import pytest
 
 from pyctr.core.trees import remove_tree
-from pyctr.testing.trees import make_deep
+from pyctr.testing.trees import make_deep, remove_deep_trees  # noqa: F401 (autouse fixture)
 
 pytestmark = [pytest.mark.registry, pytest.mark.root]
 
 LID = "ab" * 32
-
-
-@pytest.fixture(autouse=True)
-def _remove_deep_trees(tmp_path):
-    """Deep layers are removed whatever the test did: pytest's own clean-up of old temporary
-    directories (shutil.rmtree) recursion-errors on them, in every later session."""
-    yield
-    from pyctr.core.trees import remove_tree
-
-    for name in ("root", "rootfs", "corpus"):
-        remove_tree(tmp_path / name)
 
 
 def test_planted_staging_never_fails_a_command(pyctr, registry_images, tmp_path):

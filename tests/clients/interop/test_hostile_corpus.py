@@ -15,19 +15,9 @@ import pytest
 
 from pyctr.core.errors import PyctrError
 from pyctr.testing.corpus import compression_bombs, hostile_layers
+from pyctr.testing.trees import remove_deep_trees  # noqa: F401 (autouse fixture)
 
 pytestmark = [pytest.mark.registry, pytest.mark.root]
-
-
-@pytest.fixture(autouse=True)
-def _remove_deep_trees(tmp_path):
-    """Deep layers are removed whatever the test did: pytest's own clean-up of old temporary
-    directories (shutil.rmtree) recursion-errors on them, in every later session."""
-    yield
-    from pyctr.core.trees import remove_tree
-
-    for name in ("root", "rootfs", "corpus"):
-        remove_tree(tmp_path / name)
 
 
 def snapshot(top: str) -> dict[str, tuple]:
