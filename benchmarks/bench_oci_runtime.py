@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from pyctr.testing.conformance.oci import base_config, own_cgroup_dirs, set_subreaper  # noqa: E402
+from pyctr.testing.conformance.oci import base_config, set_subreaper  # noqa: E402
+from pyctr.testing.leaks import remove_cgroup  # noqa: E402
 from pyctr.testing.rootfs import build_busybox_rootfs  # noqa: E402
 
 PYCTR_RUNTIME = str(Path(sys.executable).parent / "pyctr-runtime")
@@ -112,13 +113,7 @@ def main() -> None:
             for name, value in medians.items():
                 print(f"  {name:<16} {value * 1000:7.1f} ms  ({value / medians['runc']:.2f}x runc)")
     finally:
-        for base in own_cgroup_dirs():
-            path = os.path.join(base, parent)
-            for dirpath, _d, _f in sorted(os.walk(path), key=lambda w: -len(w[0])):
-                try:
-                    os.rmdir(dirpath)
-                except OSError:
-                    pass
+        remove_cgroup(parent)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

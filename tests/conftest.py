@@ -65,7 +65,7 @@ def session_cgroup_subtree():
     name = f"pyctr-tests-{os.getpid()}"
     os.environ["PYCTR_CGROUP_SUBTREE"] = name
     yield name
-    for base in leaks._own_cgroup_dirs():
+    for base in leaks.own_cgroup_dirs():
         path = os.path.join(base, name)
         if os.path.isdir(path):
             for dirpath, _dirnames, _ in sorted(os.walk(path), key=lambda w: -len(w[0])):

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 
-def _own_cgroup_dirs() -> list[str]:
+def own_cgroup_dirs() -> list[str]:
     """The directories of the cgroups this process is in, one per mounted hierarchy."""
     dirs = []
     with open("/proc/self/cgroup") as f:
@@ -32,6 +32,22 @@ def _own_cgroup_dirs() -> list[str]:
     return sorted(set(dirs))
 
 
+def remove_cgroup(relative: str) -> list[str]:
+    """Remove the cgroup ``relative`` (to the cgroups we run in) and everything below it, deepest
+    first, in every hierarchy; returns the directories that are left (a process still in one)."""
+    left = []
+    for base in own_cgroup_dirs():
+        path = os.path.join(base, relative)
+        for dirpath, _d, _f in sorted(os.walk(path), key=lambda w: -len(w[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+        if os.path.exists(path):
+            left.append(path)
+    return left
+
+
 _CONTAINER_CGROUP = re.compile(r"^pyctr-[0-9a-f]{64}$")
 
 
@@ -42,7 +58,7 @@ def _cgroups(parent: str = "") -> set[str]:
     containers of other sessions on the machine are never counted, nor touched.
     """
     found = set()
-    for base in _own_cgroup_dirs():
+    for base in own_cgroup_dirs():
         base = os.path.join(base, parent) if parent else base
         for dirpath, dirnames, _ in os.walk(base):
             for d in dirnames:

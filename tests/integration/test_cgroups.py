@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pyctr.testing.leaks import _own_cgroup_dirs
+from pyctr.testing.leaks import own_cgroup_dirs
 
 pytestmark = [pytest.mark.root, pytest.mark.matrix]  # kernel-dependent: runs on every kernel leg
 
@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.root, pytest.mark.matrix]  # kernel-dependent: runs on
 def _cgroup_dir(p, name: str, controller: str) -> str:
     cid = p("inspect", "--format", "{{.Id}}", name, check=True).stdout.strip()
     parent = os.environ.get("PYCTR_CGROUP_SUBTREE", "")
-    for base in _own_cgroup_dirs():
+    for base in own_cgroup_dirs():
         candidate = os.path.join(base, parent, f"pyctr-{cid}")
         if os.path.isdir(candidate) and (f"/{controller}/" in candidate or os.path.exists(os.path.join(candidate, f"{controller}.max"))):
             return candidate

@@ -47,7 +47,7 @@ def pyctr_create_container(container):
 
 
 def _named_cgroups(cid: str) -> list[str]:
-    return [dirpath for base in leaks._own_cgroup_dirs() for dirpath, dirs, _f in os.walk(base)
+    return [dirpath for base in leaks.own_cgroup_dirs() for dirpath, dirs, _f in os.walk(base)
             if f"pyctr-{cid}" in dirs]
 
 
@@ -58,7 +58,7 @@ def test_a_create_that_fails_after_its_cgroups_were_made_ahead_leaves_none(busyb
                                                     "pyctr_failing_create", FAILING_CREATE)
     # only hierarchies pyctr makes cgroups in: not a hybrid host's named systemd one or its cgroup2 mount
     skipped = ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
-    busybox.env["OWN_CGROUP_DIRS"] = ":".join(d for d in leaks._own_cgroup_dirs()
+    busybox.env["OWN_CGROUP_DIRS"] = ":".join(d for d in leaks.own_cgroup_dirs()
                                               if not any(d.rstrip("/") == s or d.startswith(s + "/") for s in skipped))
     busybox.env["SEEN_FILE"] = str(tmp_path / "seen")
     r = busybox("--network=none", "run", "--rm", "busybox", "true")

@@ -36,6 +36,8 @@ from typing import Any
 
 import pytest
 
+from pyctr.testing.leaks import remove_cgroup
+
 PR_SET_CHILD_SUBREAPER = 36
 CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
         "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
@@ -92,24 +94,6 @@ def base_config(args: list[str], cgroups_path: str) -> dict[str, Any]:
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
         },
     }
-
-
-def own_cgroup_dirs() -> list[str]:
-    """This process's cgroup directory in every mounted hierarchy."""
-    out = []
-    with open("/proc/self/cgroup") as f:
-        entries = [line.rstrip("\n").split(":", 2) for line in f]
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            m = line.split()
-            sep = m.index("-")
-            fstype, options = m[sep + 1], m[sep + 3] if len(m) > sep + 3 else ""
-            for _hid, controllers, path in entries:
-                if fstype == "cgroup2" and not controllers:
-                    out.append(m[4] + path)
-                elif fstype == "cgroup" and controllers and set(controllers.split(",")) <= set(options.split(",")):
-                    out.append(m[4] + path)
-    return sorted(set(out))
 
 
 class Runtime:
@@ -190,14 +174,8 @@ class OciRuntimeConformance:
     def cgroup_parent(self) -> Any:
         name = "pyctr-oci-" + secrets.token_hex(4)
         yield name
-        for base in own_cgroup_dirs():
-            path = os.path.join(base, name)
-            for dirpath, _d, _f in sorted(os.walk(path), key=lambda w: -len(w[0])):
-                try:
-                    os.rmdir(dirpath)
-                except OSError:
-                    pass
-            assert not os.path.exists(path), f"{path} is left (a container's cgroup was not removed)"
+        left = remove_cgroup(name)
+        assert not left, f"{left} is left (a container's cgroup was not removed)"
 
     @pytest.fixture
     def make_bundle(self, tmp_path: Path, busybox_rootfs: Path, cgroup_parent: str) -> Any:

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from pyctr.testing.conformance.oci import own_cgroup_dirs
+from pyctr.testing.leaks import remove_cgroup
 from pyctr.testing.containerd import Containerd, available, image_archive
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -29,14 +29,8 @@ IMAGE = "localhost/busybox:latest"
 def cgroup_parent():
     name = "pyctr-ctr-" + secrets.token_hex(4)
     yield name
-    for base in own_cgroup_dirs():
-        path = os.path.join(base, name)
-        for dirpath, _d, _f in sorted(os.walk(path), key=lambda w: -len(w[0])):
-            try:
-                os.rmdir(dirpath)
-            except OSError:
-                pass
-        assert not os.path.exists(path), f"{path} is left"
+    left = remove_cgroup(name)
+    assert not left, f"{left} is left"
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from pyctr.testing.conformance.oci import own_cgroup_dirs
+from pyctr.testing.leaks import remove_cgroup
 from pyctr.testing.containerd import PAUSE, Containerd, available, image_archive
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -71,13 +71,7 @@ def cri(tmp_path, busybox_rootfs):
             finally:
                 channel.close()
         c.stop()
-        for base in own_cgroup_dirs():
-            path = os.path.join(base, parent)
-            for dirpath, _d, _f in sorted(os.walk(path), key=lambda w: -len(w[0])):
-                try:
-                    os.rmdir(dirpath)
-                except OSError:
-                    pass
+        remove_cgroup(parent)
 
 
 def test_cri_pod_lifecycle(cri, tmp_path):

@@ -70,16 +70,10 @@ def podman(tmp_path, busybox_rootfs):
     p("rm", "-af", "-t", "0")
     p("rmi", "-af")
     shutil.rmtree(short, ignore_errors=True)
-    from pyctr.testing.conformance.oci import own_cgroup_dirs
+    from pyctr.testing.leaks import remove_cgroup
 
-    for base in own_cgroup_dirs():
-        path = os.path.join(base, p.cgroup_parent)
-        for dirpath, _d, _f in sorted(os.walk(path), key=lambda w: -len(w[0])):
-            try:
-                os.rmdir(dirpath)
-            except OSError:
-                pass
-        assert not os.path.exists(path), f"{path} is left"
+    left = remove_cgroup(p.cgroup_parent)
+    assert not left, f"{left} is left"
 
 
 def test_podman_run_output_and_exit_code(podman):
