@@ -116,6 +116,17 @@ def mount_sys(rootfs: str, own_network: bool) -> None:
     linux.mount(None, path, None, linux.MS_BIND | linux.MS_REMOUNT | flags)
 
 
+def mount_cgroup2(rootfs: str) -> None:
+    """On a cgroup v2 host, /sys/fs/cgroup is the container's own cgroup2, read-only, as Docker
+    and podman mount it: called after the init made its cgroup namespace, whose root is then
+    the container's cgroup, so the limits read inside are the container's (memory.max...). On
+    v1 it stays sysfs's empty directory."""
+    if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # (the host's, before pivot_root)
+        return
+    flags = linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+    linux.mount("cgroup2", os.path.join(rootfs, "sys/fs/cgroup"), "cgroup2", flags)
+
+
 def bind_etc_files(rootfs: str, container_dir: str) -> None:
     """/etc/hostname, /etc/hosts and /etc/resolv.conf from the container's own directory."""
     for name in ("hostname", "hosts", "resolv.conf"):

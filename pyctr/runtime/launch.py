@@ -424,6 +424,8 @@ def _init(launch: Launch, seccomp_filter: seccomp.Prepared, go_r: int) -> None:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
         _kernel_mounts(rootfs, own, in_userns)
+    if "cgroup" in own:
+        child.mount_cgroup2(rootfs)  # (after the unshare above: the namespace's root is the container's cgroup)
     # After "go": the network driver may have rewritten these files
     child.bind_etc_files(rootfs, launch.container_dir)
     child.mount_user_mounts(rootfs, spec)
