@@ -42,6 +42,15 @@ def _labels(labels: object) -> str:
     return ",".join(f"{k}={v}" for k, v in labels.items()) if isinstance(labels, dict) else ""
 
 
+def _matches(row: dict, filters: tuple[str, ...]) -> bool:
+    """``name=`` (a part of the name) and ``driver=``, each given filter must hold."""
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key == "name" and value not in row["Name"] or key == "driver" and row["Driver"] != value:
+            return False
+    return True
+
+
 @network_group.command(name="ls")
 @click.option("--quiet", "-q", is_flag=True, help="Only display network IDs.")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate the output.")
@@ -51,20 +60,14 @@ def network_ls(quiet: bool, no_trunc: bool, fmt: str | None, filters: tuple[str,
     """List networks."""
     rows = []
     for net in _bridge().list_networks():
-        row = {"ID": net["Id"] if no_trunc else net["Id"][:12], "Name": net["Name"], "Driver": net.get("Driver", "bridge"),
-               "Scope": net.get("Scope", "local"), "Internal": net.get("Internal", False),
-               "IPv6": net.get("EnableIPv6", False), "Labels": _labels(net.get("Labels")),
-               "CreatedAt": net.get("Created", "")}
-        keep = True
-        for f in filters:
-            key, _, value = f.partition("=")
-            if key == "name" and value not in row["Name"] or key == "driver" and row["Driver"] != value:
-                keep = False
-        if keep:
-            rows.append(row)
+        rows.append({"ID": net["Id"] if no_trunc else net["Id"][:12], "Name": net["Name"],
+                     "Driver": net.get("Driver", "bridge"), "Scope": net.get("Scope", "local"),
+                     "Internal": net.get("Internal", False), "IPv6": net.get("EnableIPv6", False),
+                     "Labels": _labels(net.get("Labels")), "CreatedAt": net.get("Created", "")})
     for name in ("host", "none"):
         rows.append({"ID": name, "Name": name, "Driver": name, "Scope": "local", "Internal": False, "IPv6": False,
                      "Labels": "", "CreatedAt": ""})
+    rows = [row for row in rows if _matches(row, filters)]  # (host and none too, as Docker's)
     emit(rows, fmt, [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")], quiet=quiet,
          headers={"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
                   "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"})

@@ -154,3 +154,9 @@ def test_listing_commands_print_docker_headers(cli, args, want):
 def test_non_table_template_prints_rows_only(cli):
     assert cli("network", "ls", "--format", "{{.Name}}") == "host\nnone\n"
     assert cli("images", "--format", "{{.Repository}}") == ""
+
+
+def test_network_ls_filters_apply_to_host_and_none_too(cli):
+    assert cli("network", "ls", "--filter", "name=ho", "--format", "{{.Name}}") == "host\n"
+    assert cli("network", "ls", "-f", "driver=none", "--format", "{{.Name}}") == "none\n"
+    assert cli("network", "ls", "-f", "name=appnet", "-q") == ""
