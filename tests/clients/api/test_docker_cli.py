@@ -259,3 +259,22 @@ def test_pull_from_a_local_registry(docker, service, tmp_path):
     finally:
         docker("rmi", f"{reg.host}/demo/hello:1")
         reg.stop()
+
+
+def test_logs_follow_until_the_container_ends(docker, service):
+    import subprocess
+
+    r = docker("run", "-d", "--name", "lf", "busybox", "sh", "-c",
+               "echo one; echo err >&2; sleep 1; echo two; sleep 1; echo three")
+    assert r.returncode == 0, r.stderr
+    try:
+        follower = subprocess.Popen([docker.cli, "logs", "-f", "lf"], env=service.client_env(),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = follower.communicate(timeout=30)  # returns by itself when the container exits
+        assert follower.returncode == 0
+        assert (out, err) == ("one\ntwo\nthree\n", "err\n")
+        assert docker("logs", "--tail", "1", "lf").stdout == "three\n"
+        r = docker("logs", "-t", "lf")
+        assert len(r.stdout.splitlines()) == 3 and r.stdout.startswith("20")  # RFC 3339 stamps
+    finally:
+        docker("rm", "-f", "lf")
