@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from typing import Any
@@ -64,9 +65,12 @@ def network_ls(quiet: bool, no_trunc: bool, fmt: str | None, filters: tuple[str,
                      "Driver": net.get("Driver", "bridge"), "Scope": net.get("Scope", "local"),
                      "Internal": net.get("Internal", False), "IPv6": net.get("EnableIPv6", False),
                      "Labels": _labels(net.get("Labels")), "CreatedAt": net.get("Created", "")})
-    for name in ("host", "none"):
-        rows.append({"ID": name, "Name": name, "Driver": name, "Scope": "local", "Internal": False, "IPv6": False,
-                     "Labels": "", "CreatedAt": ""})
+    # the predefined networks have no record: ids of Docker's shape (64 hex digits, the same in every
+    # store), and Docker's driver names (`none` is the `null` driver)
+    for name, driver_name in (("host", "host"), ("none", "null")):
+        ident = hashlib.sha256(f"pyctr predefined network {name}".encode()).hexdigest()
+        rows.append({"ID": ident if no_trunc else ident[:12], "Name": name, "Driver": driver_name, "Scope": "local",
+                     "Internal": False, "IPv6": False, "Labels": "", "CreatedAt": ""})
     rows = [row for row in rows if _matches(row, filters)]  # (host and none too, as Docker's)
     emit(rows, fmt, [("NETWORK ID", "ID"), ("NAME", "Name"), ("DRIVER", "Driver"), ("SCOPE", "Scope")], quiet=quiet,
          headers={"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",

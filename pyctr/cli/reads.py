@@ -54,7 +54,7 @@ def ps(show_all: bool, quiet: bool, no_trunc: bool, fmt: str | None, filters: tu
             continue
         state = (c.status if c.status in ("paused", "restarting") else "running") if running else (
             "exited" if c.status in ("running", "paused") else c.status)
-        command = " ".join(c.spec.argv)
+        command = docker_command(c.spec.argv)
         if not no_trunc and len(command) > 20:
             command = command[:19] + "…"
         row = {"ID": c.id if no_trunc else c.short_id, "Image": c.spec.image, "Command": f'"{command}"',
@@ -131,6 +131,12 @@ def _ps_match(row: dict, c: Any, filters: tuple[str, ...], health: str = "none")
     return True
 
 
+def docker_command(argv: list[str]) -> str:
+    """The COMMAND column as dockerd makes it: the arguments after the first that hold a space
+    are put in single quotes (``sh -c 'echo hi'``), nothing else is quoted."""
+    return " ".join(argv[:1] + [f"'{a}'" if " " in a else a for a in argv[1:]])
+
+
 # -- images ---------------------------------------------------------------------------------------
 
 def images(show_all: bool, quiet: bool, digests: bool, no_trunc: bool, fmt: str | None,
@@ -159,11 +165,8 @@ def images(show_all: bool, quiet: bool, digests: bool, no_trunc: bool, fmt: str 
                          "Labels": (image.config.get("config") or {}).get("Labels") or {},
                          "Dangling": not image.tags, "_name": name})
     rows = [r for r in rows if _image_matches(r, filters, repository)]
-    if quiet:
-        seen: dict[str, None] = {}
-        for r in rows:
-            seen.setdefault(r["ID"])
-        write("".join(f"{i}\n" for i in seen))
+    if quiet:  # one ID per row, as Docker's (an image with two tags is listed twice)
+        write("".join(f"{r['ID']}\n" for r in rows))
         return 0
     columns = [("REPOSITORY", "Repository"), ("TAG", "Tag")] + ([("DIGEST", "Digest")] if digests else []) + \
         [("IMAGE ID", "ID"), ("CREATED", "CreatedSince"), ("SIZE", "Size")]

@@ -158,5 +158,24 @@ def test_non_table_template_prints_rows_only(cli):
 
 def test_network_ls_filters_apply_to_host_and_none_too(cli):
     assert cli("network", "ls", "--filter", "name=ho", "--format", "{{.Name}}") == "host\n"
-    assert cli("network", "ls", "-f", "driver=none", "--format", "{{.Name}}") == "none\n"
+    assert cli("network", "ls", "-f", "driver=null", "--format", "{{.Name}}") == "none\n"  # (Docker's driver name)
     assert cli("network", "ls", "-f", "name=appnet", "-q") == ""
+
+
+def test_ps_command_column_quotes_arguments_with_spaces_as_dockerd():
+    from pyctr.cli.reads import docker_command
+
+    # dockerd 20.10's list: `sh -c 'echo hi; sleep 1'` (checked live in tests/clients/interop/test_docker_engine.py)
+    assert docker_command(["sh", "-c", "echo hi; sleep 1"]) == "sh -c 'echo hi; sleep 1'"
+    assert docker_command(["/bin/echo", "a b", "c"]) == "/bin/echo 'a b' c"
+    assert docker_command(["/path with space/x"]) == "/path with space/x"
+    assert docker_command([]) == ""
+
+
+def test_network_ls_predefined_networks_have_docker_shaped_ids(cli):
+    out = cli("network", "ls").splitlines()
+    assert out[0] == "NETWORK ID     NAME      DRIVER    SCOPE"
+    rows = {line.split()[1]: line.split() for line in out[1:]}
+    assert rows["none"][2] == "null" and rows["host"][2] == "host"
+    assert all(len(r[0]) == 12 and int(r[0], 16) >= 0 for r in rows.values())
+    assert cli("network", "ls", "--filter", "name=none", "--format", "{{.Name}} {{.Driver}}") == "none null\n"
