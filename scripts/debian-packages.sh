@@ -21,7 +21,7 @@ PKGS=(
   openssl                 # signs the test token server's JWTs (Bearer-auth registry tests)
   python3-venv tmux psmisc
   uidmap slirp4netns passt fuse-overlayfs   # rootless: newuidmap/newgidmap, the rootless network, fuse storage
-  docker.io docker-compose  # real clients of `pyctr system service` (their daemon is never started by the tests)
+  docker.io docker-compose  # real clients of `pyctr system service`; dockerd only on private roots (test_docker_engine)
 )
 need=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done

@@ -12,18 +12,16 @@ name longer than 100 bytes) is packed by:
   compared with `podman image mount`;
 * skopeo copy of an OCI layout to a docker-archive: `pyctr load`, compared with the source.
 
-`docker save` needs a Docker engine, which this machine has not: not tested here.
+`docker save` (Debian's dockerd 20.10 on private roots) is in test_docker_engine.py.
 Each comparison is over type, mode, owner, size, content and link target of every entry, and
 over which entries are hard links of each other.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import stat
 import subprocess
 import tarfile
 from pathlib import Path
@@ -31,69 +29,17 @@ from pathlib import Path
 import pytest
 
 from pyctr.core.trees import remove_tree
-from pyctr.testing.images import build_busybox_rootfs, layer_from_dir, push_layout, write_oci_layout
+from pyctr.testing.disktree import LONG_NAME, assert_same, awkward_tree
+from pyctr.testing.images import layer_from_dir, push_layout, write_oci_layout
 
 pytestmark = [pytest.mark.registry, pytest.mark.root]
 
-LONG = "a-name-longer-than-one-hundred-bytes-" + "x" * 80
-
-
-def view(top: str | Path) -> tuple[dict[str, tuple], set[frozenset[str]]]:
-    """Every entry under ``top`` (mtimes aside) and the hard-link groups."""
-    top = str(top)
-    entries: dict[str, tuple] = {}
-    inodes: dict[tuple[int, int], set[str]] = {}
-    for dirpath, dirnames, filenames in os.walk(top):
-        for name in dirnames + filenames:
-            p = os.path.join(dirpath, name)
-            rel = os.path.relpath(p, top)
-            st = os.lstat(p)
-            extra: object = None
-            if stat.S_ISREG(st.st_mode):
-                with open(p, "rb") as f:
-                    extra = hashlib.sha256(f.read()).hexdigest()
-                if st.st_nlink > 1:
-                    inodes.setdefault((st.st_dev, st.st_ino), set()).add(rel)
-            elif stat.S_ISLNK(st.st_mode):
-                extra = os.readlink(p)
-            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-                extra = st.st_rdev
-            mode = stat.S_IMODE(st.st_mode) if not stat.S_ISLNK(st.st_mode) else 0
-            entries[rel] = (stat.S_IFMT(st.st_mode), mode, st.st_uid, st.st_gid,
-                            st.st_size if stat.S_ISREG(st.st_mode) else 0, extra)
-    return entries, {frozenset(g) for g in inodes.values() if len(g) > 1}
-
-
-def assert_same(producer: str | Path, pyctr_view: str | Path) -> None:
-    want, want_links = view(producer)
-    got, got_links = view(pyctr_view)
-    missing = sorted(set(want) - set(got))
-    extra = sorted(set(got) - set(want))
-    differ = sorted(k for k in set(want) & set(got) if want[k] != got[k])
-    assert not missing and not extra and not differ, (missing[:5], extra[:5],
-                                                       [(k, want[k], got[k]) for k in differ[:5]])
-    assert want_links == got_links
+LONG = LONG_NAME
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Path:
-    src = build_busybox_rootfs(tmp_path_factory.mktemp("interop") / "src")
-    (src / "opt/data").mkdir(parents=True)
-    (src / "opt/data/file").write_bytes(os.urandom(5000))
-    os.link(src / "opt/data/file", src / "opt/data/hardlink")
-    os.symlink("/etc/passwd", src / "opt/abs-link")
-    os.symlink("../etc/group", src / "opt/rel-link")
-    os.mkfifo(src / "opt/fifo")
-    (src / "opt/setuid").write_bytes(b"#!/bin/sh\n")
-    os.chmod(src / "opt/setuid", 0o4755)
-    (src / "opt/owned").write_text("owned by 1000\n")
-    os.chown(src / "opt/owned", 1000, 1000)
-    (src / "opt/private").mkdir(mode=0o700)
-    os.chmod(src / "opt/private", 0o700)
-    (src / "opt/ünïcödé").write_text("utf-8 name\n")
-    (src / "opt" / LONG).write_text("long name\n")
-    os.chmod(src / "opt/data", 0o751)
-    return src
+    return awkward_tree(tmp_path_factory.mktemp("interop") / "src")
 
 
 def upper_dir(pyctr, ref: str) -> str:
