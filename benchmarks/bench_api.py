@@ -89,8 +89,11 @@ class ReferenceDaemon:
         self.containerd: subprocess.Popen[bytes] | None = None
         self.dockerd: subprocess.Popen[bytes] | None = None
         self.cgroup_parent = f"pyctr-bench-dockerd-{os.getpid()}"
+        self.run_docker_was_there = True
 
     def start(self) -> ReferenceDaemon:
+        # dockerd 20.10 makes /run/docker (and plugins/ in it) whatever its roots: ours to remove if it was not there
+        self.run_docker_was_there = os.path.lexists("/run/docker")
         ctd = self.base / "containerd"
         ctd.mkdir(parents=True)
         (ctd / "config.toml").write_text(
@@ -127,8 +130,14 @@ class ReferenceDaemon:
                 subprocess.run([DOCKER, "rm", "-f", *ids], env=env, capture_output=True)
         _stop(self.dockerd)
         _stop(self.containerd)
-        # what they may have left: mounts under the workspace, cgroups of our own naming
+        # what they may have left: mounts under the workspace, cgroups of our own naming, /run/docker
         _umount_under(self.base)
+        if not self.run_docker_was_there:
+            for place in ("/run/docker/plugins", "/run/docker"):
+                try:
+                    os.rmdir(place)  # only when empty: anything else in it is not ours
+                except OSError:
+                    pass
         for root in Path("/sys/fs/cgroup").iterdir():
             own = root / _own_cgroup(root.name).lstrip("/") / self.cgroup_parent
             if own.is_dir():
