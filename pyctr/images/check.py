@@ -116,7 +116,7 @@ def check(engine: Engine, repair: bool = False) -> Report:
             # No image with a missing layer stays listed: it goes, with a note why.
             from pyctr.images.operations import _untag, delete
 
-            _untag(engine, image.tags)  # type: ignore[attr-defined]
+            _untag(engine, image.tags, image.id)  # type: ignore[attr-defined]
             delete(engine, image)  # type: ignore[arg-type]
             rep.unrepaired.append(rep_line + "; the image was removed")
 
