@@ -96,10 +96,11 @@ def busybox(pyctr, busybox_rootfs) -> Pyctr:
 
 @pytest.fixture
 def watcher(request, busybox) -> str:
-    """The runtime driver of the test's detached containers, the one that watches them: "pyctr"
-    (pyctr's own Python monitor) unless the test is parametrized over both (``both_watchers``
-    in tests/helpers.py) or its directory overrides this fixture (tests/clients/conmon)."""
-    name = getattr(request, "param", "pyctr")
+    """The runtime driver of the test's detached containers, the one that watches them: the
+    default, "conmon" where it is installed and else "pyctr" (pyctr's own Python monitor),
+    unless the test is parametrized over both (``both_watchers`` in tests/helpers.py) or its
+    directory overrides this fixture (tests/clients/conmon runs the heavy ones with "pyctr")."""
+    name = getattr(request, "param", None) or ("conmon" if _have_conmon() else "pyctr")
     if name == "conmon" and not _have_conmon():
         pytest.skip("conmon is not installed (Debian package conmon)")
     busybox.env["PYCTR_RUNTIME"] = name

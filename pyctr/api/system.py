@@ -60,7 +60,7 @@ def info(req: Request) -> None:
     data["RegistryConfig"] = {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []}
     data["Swarm"] = {"LocalNodeState": "inactive", "ControlAvailable": False, "NodeID": "", "NodeAddr": "",
                      "Error": "", "RemoteManagers": None}
-    data["Runtimes"] = {"pyctr": {"path": "pyctr"}}
+    data["Runtimes"] = {name: {"path": name} for name in data["Plugins"].get("Runtime", [])}
     data["Labels"] = []
     data["Plugins"] = {"Volume": data["Plugins"].get("Volume", []), "Network": data["Plugins"].get("Network", []),
                        "Authorization": None, "Log": ["json-file", "none"]}

@@ -45,7 +45,7 @@ GLOBAL_OPTIONS = [
     Opt("--network", type="driver:network", help="Network driver for new containers.  [default: bridge]"),
     Opt("--volume-driver", type="driver:volume", help="Volume driver for new volumes.  [default: local]"),
     Opt("--cgroup-manager", type="driver:cgroup", help="cgroup driver.  [default: cgroupfs]"),
-    Opt("--runtime", type="driver:runtime", help="Runtime driver that makes containers' processes.  [default: pyctr]"),
+    Opt("--runtime", type="driver:runtime", help="Runtime driver that makes containers' processes.  [default: conmon where installed, else pyctr]"),
     Opt("--log-level", type="choice", choices=("debug", "info", "warning", "error", "critical"),
         help="Logging level: debug shows the traceback of an internal error and makes the API service verbose."),
 ]

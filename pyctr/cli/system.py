@@ -55,6 +55,7 @@ def info(fmt: str | None) -> None:
     lines += [f"  {kind}: {' '.join(names)}" for kind, names in data["Plugins"].items()]
     lines += [f"  Hooks: {' '.join(data['HookPlugins'])}"]
     lines += [f" {k}: {v}" for k, v in data["PluginStatus"]]
+    lines += [f" Default Runtime: {data['DefaultRuntime']}"]
     lines += [
         f" Kernel Version: {data['KernelVersion']}",
         f" Operating System: {data['OperatingSystem']}",

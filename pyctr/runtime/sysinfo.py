@@ -65,7 +65,7 @@ def collect_info(eng: Engine) -> dict:
         "DockerRootDir": str(cfg.root),
         "RunRoot": str(cfg.runroot),
         "ServerVersion": __version__,
-        "DefaultRuntime": "pyctr",
+        "DefaultRuntime": _default_runtime(eng),
         "SecurityOptions": ["name=seccomp,profile=default"],
         "HookPlugins": [name for name, _, _ in plugins.list()],
         "InsecureRegistries": list(cfg.insecure_registries),
@@ -83,6 +83,17 @@ def collect_info(eng: Engine) -> dict:
 
         info["RootlessStatus"] = [list(x) for x in userns.describe()]
     return info
+
+
+def _default_runtime(eng: Engine) -> str:
+    """The runtime driver a new container gets: the configured one, else the first workable by
+    priority (conmon where it is installed and pyctr is not rootless, else pyctr's own)."""
+    from pyctr.core.errors import PyctrError
+
+    try:
+        return eng.driver("runtime", eng.config.runtime).name
+    except PyctrError as e:
+        return f"none ({e})"
 
 
 def _os_name() -> str:

@@ -31,20 +31,28 @@ def _watcher_of(busybox, name: str) -> str:
         return f.read().split("\0")[0]
 
 
-def test_conmon_is_opt_in_and_refuses_a_log_it_cannot_keep(busybox, watcher):
-    # named, conmon refuses Docker's rotation over several files: one line, exit 125, nothing made
-    r = busybox("--network=none", "run", "-d", "--name", "rotated", "--log-opt", "max-size=1k",
-                "--log-opt", "max-file=3", "busybox", "true")
-    assert r.returncode == 125, r.stderr
-    assert r.stderr.strip().count("\n") == 0 and "max-file=1" in r.stderr, r.stderr
-    assert "rotated" not in busybox("ps", "-a").stdout
-    # not named, a detached container keeps pyctr's own monitor, even where conmon is installed
-    del busybox.env["PYCTR_RUNTIME"]
-    busybox("--network=none", "run", "-d", "--name", "plain", "busybox", "sleep", "60", check=True)
+def test_conmon_is_the_default_and_a_log_it_cannot_keep_falls_back_or_is_refused(busybox, watcher):
+    del busybox.env["PYCTR_RUNTIME"]  # nothing named: the default
+    assert busybox("info", "--format", "{{.DefaultRuntime}}", check=True).stdout.strip() == "conmon"
+    assert " Default Runtime: conmon" in busybox("info", check=True).stdout.splitlines()
+    made = ["plain", "rotated", "named"]
     try:
-        assert os.path.basename(_watcher_of(busybox, "plain")) != "conmon"
+        busybox("--network=none", "run", "-d", "--name", "plain", "busybox", "sleep", "60", check=True)
+        assert os.path.basename(_watcher_of(busybox, "plain")) == "conmon"
+        # Docker's rotation over several files, which conmon cannot keep: pyctr's own monitor
+        busybox("--network=none", "run", "-d", "--name", "rotated", "--log-opt", "max-size=1k",
+                "--log-opt", "max-file=3", "busybox", "sleep", "60", check=True)
+        assert os.path.basename(_watcher_of(busybox, "rotated")) != "conmon"
+        # the built-in driver named: pyctr's own monitor, conmon installed or not
+        busybox("--runtime", "pyctr", "--network=none", "run", "-d", "--name", "named", "busybox", "sleep",
+                "60", check=True)
+        assert os.path.basename(_watcher_of(busybox, "named")) != "conmon"
+        # conmon named, the same log is refused: one line, exit 125, nothing made
         busybox.env["PYCTR_RUNTIME"] = "conmon"
-        busybox("--network=none", "run", "-d", "--name", "watched", "busybox", "sleep", "60", check=True)
-        assert os.path.basename(_watcher_of(busybox, "watched")) == "conmon"
+        r = busybox("--network=none", "run", "-d", "--name", "refused", "--log-opt", "max-size=1k",
+                    "--log-opt", "max-file=3", "busybox", "true")
+        assert r.returncode == 125, r.stderr
+        assert r.stderr.strip().count("\n") == 0 and "max-file=1" in r.stderr, r.stderr
+        assert "refused" not in busybox("ps", "-a").stdout
     finally:
-        busybox("rm", "-f", "plain", "watched")
+        busybox("rm", "-f", *made)
