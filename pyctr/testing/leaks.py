@@ -101,6 +101,23 @@ def _links() -> set[str]:
     return names
 
 
+def defaults_in_use() -> set[str]:
+    """The machine-wide defaults a test session must never make: the default bridge ``pyctr0``
+    and the default nft table ``ip pyctr`` (the sessions' own bridge, table and pool are set in
+    PYCTR_NETWORK_OPT; one that falls back to the defaults would touch what the user's
+    containers use)."""
+    found = set()
+    if os.path.exists("/sys/class/net/pyctr0"):
+        found.add("link pyctr0")
+    try:
+        listed = subprocess.run(["nft", "list", "tables", "ip"], capture_output=True, text=True).stdout
+    except FileNotFoundError:  # no nftables: no table either
+        listed = ""
+    if any(line.strip() == "table ip pyctr" for line in listed.splitlines()):
+        found.add("nft table ip pyctr")
+    return found
+
+
 def _netns() -> set[str]:
     try:
         return set(os.listdir("/run/netns"))
