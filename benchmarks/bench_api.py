@@ -201,6 +201,13 @@ def _own_cgroup(controller_dir: str) -> str:
     return "/"
 
 
+def _load_busybox(env: dict[str, str], engine: dict[str, str]) -> None:
+    """``pyctr save busybox | docker load`` into the engine ``engine`` (DOCKER_HOST) names."""
+    saved = subprocess.Popen(PYCTR + ["save", "busybox"], env=env, stdout=subprocess.PIPE)
+    subprocess.run([DOCKER, "load"], env=engine, stdin=saved.stdout, check=True, stdout=subprocess.DEVNULL)
+    saved.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
@@ -234,18 +241,12 @@ def main() -> None:
         if have_daemon:
             daemon = ReferenceDaemon(work / "dockerd").start()
             via_dockerd = dict(env, DOCKER_HOST=f"unix://{daemon.sock}")
-            saved = subprocess.Popen(PYCTR + ["save", "busybox"], env=env, stdout=subprocess.PIPE)
-            subprocess.run([DOCKER, "load"], env=via_dockerd, stdin=saved.stdout, check=True,
-                           stdout=subprocess.DEVNULL)
-            saved.wait()
+            _load_busybox(env, via_dockerd)
         via_podman = None
         if have("podman"):
             podman = PodmanService(work / "podman").start()
             via_podman = dict(env, DOCKER_HOST=f"unix://{podman.sock}")
-            saved = subprocess.Popen(PYCTR + ["save", "busybox"], env=env, stdout=subprocess.PIPE)
-            subprocess.run([DOCKER, "load"], env=via_podman, stdin=saved.stdout, check=True,
-                           stdout=subprocess.DEVNULL)
-            saved.wait()
+            _load_busybox(env, via_podman)
         run = ["run", "--rm", "--network", "none", "busybox", "true"]
         cmds = {"docker run (pyctr service)": ([DOCKER, *run], via_service),
                 "pyctr run": (PYCTR + run, env)}

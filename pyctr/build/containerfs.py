@@ -22,6 +22,7 @@ from pyctr.images.store import image_store
 from pyctr.build.errors import BuildError
 from pyctr.core.errors import DriverError, NotFound, UsageError
 from pyctr.kernel import linux
+from pyctr.layers.create import add_node
 
 if TYPE_CHECKING:
     from pyctr.core.container import Container
@@ -165,13 +166,8 @@ def _tar_entry(tf: tarfile.TarFile, root: Root, rel: str, st: os.stat_result, na
         with os.fdopen(fd, "rb") as f:
             ti.size = os.fstat(f.fileno()).st_size
             tf.addfile(ti, f)
-    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-        ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-        tf.addfile(ti)
-    elif stat.S_ISFIFO(mode):
-        ti.type = tarfile.FIFOTYPE
-        tf.addfile(ti)
+    else:
+        add_node(tf, ti, st)
 
 
 def write_tar(root: Root, rel: str, out: IO[bytes], top: str) -> None:

@@ -27,6 +27,8 @@ import stat
 import tarfile
 from typing import IO
 
+from pyctr.layers.create import add_node
+
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
@@ -147,14 +149,8 @@ def write_layer(upper: str, out: IO[bytes], *, epoch: int | None = None, skip: s
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
                 with os.fdopen(fd, "rb") as f:
                     tf.addfile(ti, f)
-            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-                ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-                tf.addfile(ti)
-            elif stat.S_ISFIFO(mode):
-                ti.type = tarfile.FIFOTYPE
-                tf.addfile(ti)
-            # sockets are not carried in layers (as Docker)
+            else:
+                add_node(tf, ti, st)
     return info
 
 

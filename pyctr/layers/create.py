@@ -141,11 +141,18 @@ def create_layer_tar(src_dir: str | os.PathLike[str], out_fileobj: IO[bytes], *,
                 fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
                 with open(fd, "rb") as f:
                     tf.addfile(ti, f)
-            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-                ti.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
-                ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-                tf.addfile(ti)
-            elif stat.S_ISFIFO(st.st_mode):
-                ti.type = tarfile.FIFOTYPE
-                tf.addfile(ti)
-            # sockets are not carried in layers (like Docker)
+            else:
+                add_node(tf, ti, st)
+
+
+def add_node(tf: tarfile.TarFile, ti: tarfile.TarInfo, st: os.stat_result) -> None:
+    """Write ``ti`` as the device or fifo ``st`` (its lstat) says; anything else that is
+    neither file, directory nor link (a socket) is not carried in layers, as Docker's."""
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        ti.type = tarfile.CHRTYPE if stat.S_ISCHR(st.st_mode) else tarfile.BLKTYPE
+        ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    elif stat.S_ISFIFO(st.st_mode):
+        ti.type = tarfile.FIFOTYPE
+    else:
+        return
+    tf.addfile(ti)

@@ -59,24 +59,30 @@ def test_publish_all_picks_free_ports(busybox):
         busybox.pyctr("rm", "-f", "web")
 
 
-@pytest.fixture
-def host_http_server():
-    """An HTTP server on the host's loopback (this test's own, stopped after)."""
+def _http_server(address: str, body) -> http.server.ThreadingHTTPServer:
+    """An HTTP server of the test's own on ``address`` (port chosen by the kernel), answering
+    every GET with ``body(client_address)``; the caller shuts it down."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
-            body = b"outbound-ok\n"
+            data = body(self.client_address[0])
             self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(data)
 
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = http.server.ThreadingHTTPServer((address, 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def host_http_server():
+    """An HTTP server on the host's loopback (this test's own, stopped after)."""
+    server = _http_server("127.0.0.1", lambda _client: b"outbound-ok\n")
     yield server.server_address[1]
     server.shutdown()
     server.server_close()
@@ -175,20 +181,8 @@ def test_user_network_outbound(busybox):
     """A container on a user network goes out through the uplink, as the user: here to an HTTP
     server of the test's own on one of the host's addresses."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            body = f"from-{self.client_address[0]}\n".encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
     address = _host_address()
-    server = http.server.ThreadingHTTPServer((address, 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = _http_server(address, lambda client: f"from-{client}\n".encode())
     try:
         busybox.pyctr("network", "create", "out", check=True)
         done = busybox.pyctr("run", "--rm", "--network", "out", "busybox", "timeout", "5", "wget", "-q", "-O-",
