@@ -17,11 +17,12 @@ import select
 import socket
 import struct
 import time
-from typing import TYPE_CHECKING
 
 from pyctr.api.errors import ApiError
 from pyctr.api.routes import route
 from pyctr.api.streams import STDERR, STDOUT, _add_pending, _drop_pending, content_type, frame, stdcopy
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
 
 if TYPE_CHECKING:
     from pyctr.api.http import Request

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
 from pyctr.api.errors import ApiError, NotModified
 from pyctr.api.objects import is_running, lookup
@@ -11,7 +10,11 @@ from pyctr.api.routes import route
 from pyctr.core.errors import NotFound
 from pyctr.images.store import image_store
 
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from pyctr.api.http import Request
     from pyctr.core.container import Container
     from pyctr.core.engine import Engine

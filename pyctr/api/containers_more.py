@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
 
 from pyctr.api.errors import ApiError
 from pyctr.api.objects import is_running, lookup
 from pyctr.api.routes import route
 from pyctr.core.errors import Conflict
 
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from pyctr.api.http import Request
     from pyctr.core.container import Container
     from pyctr.core.engine import Engine

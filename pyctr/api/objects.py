@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from pyctr.api.errors import ApiError
 from pyctr.core.errors import NotFound
 from pyctr.images.store import image_store
 
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from pyctr.core.container import Container
     from pyctr.core.engine import Engine
     from pyctr.images.store import Image

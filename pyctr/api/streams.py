@@ -8,9 +8,12 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from pyctr.api.http import Request
     from pyctr.core.container import Container
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import TYPE_CHECKING
 
 from pyctr import __version__
 from pyctr.api.errors import ApiError
 from pyctr.api.http import API_VERSION, MIN_API_VERSION
 from pyctr.api.routes import route
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
 
 if TYPE_CHECKING:
     from pyctr.api.http import Request

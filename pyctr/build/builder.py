@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import os
 import sys
-from typing import IO, TYPE_CHECKING, Any
 
 from pyctr.images.store import image_store
 from pyctr.build import instructions
@@ -24,7 +23,11 @@ from pyctr.build.parser import Dockerfile, Node, parse
 from pyctr.build.shell import ExpansionError, Lexer
 from pyctr.build.state import PROXY_ARGS, StageState, empty_config, platform_args
 
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from pyctr.build.context import Context
     from pyctr.core.engine import Engine
     from pyctr.images.store import Image

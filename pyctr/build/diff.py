@@ -25,9 +25,13 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
-from typing import IO
 
 from pyctr.layers.create import add_node
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import IO
 
 
 WHITEOUT_PREFIX = ".wh."

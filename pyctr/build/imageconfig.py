@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def now(epoch: int | None) -> str:

@@ -13,9 +13,13 @@ declared. ``TARGETPLATFORM`` and its relatives are predefined.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from pyctr.build.shell import env_map
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
               "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")

@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from typing import Any
 
 import click
 
 from pyctr.cli.common import each, emit, engine, render
 from pyctr.core.errors import PyctrError, UsageError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _bridge() -> Any:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
 import click
 
 from pyctr.cli.common import each, emit, engine, human_size
 from pyctr.core.errors import Conflict, PyctrError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _running(eng: Any, ref: str) -> Any:

@@ -24,9 +24,12 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from pyctr.core.container import Container
     from pyctr.core.engine import Engine
 

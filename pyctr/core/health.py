@@ -19,9 +19,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any
 
 from pyctr.core.errors import UsageError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SECOND = 1_000_000_000
 #: Docker's defaults (daemon/health.go)

@@ -8,9 +8,12 @@ container exists.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyctr.core.errors import UsageError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: the drivers pyctr has; ``none`` keeps nothing (and ``logs`` says so)
 LOG_DRIVERS = ("json-file", "none")

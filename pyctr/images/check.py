@@ -19,10 +19,11 @@ import fcntl
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from pyctr.core.state import transaction
 from pyctr.images.store import image_store
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
 
 if TYPE_CHECKING:
     from pyctr.core.engine import Engine

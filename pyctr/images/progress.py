@@ -10,7 +10,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import IO
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import IO
 
 
 def _human(n: float) -> str:

@@ -31,13 +31,16 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from pyctr.core.errors import ImageError
 from pyctr.images.progress import CountingReader, Progress
 from pyctr.images.store import image_store
 
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from pyctr.core.engine import Engine
     from pyctr.images.store import Image
 

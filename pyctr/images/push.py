@@ -23,13 +23,16 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from pyctr.core.errors import ImageError
 from pyctr.images.progress import Progress
 from pyctr.images.store import image_store
 
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from pyctr.core.engine import Engine
     from pyctr.images.content import ContentStore
     from pyctr.images.store import Image

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyctr.core.drivers import NetworkAttachment, NetworkDriver
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class NoneNetworkDriver(NetworkDriver):

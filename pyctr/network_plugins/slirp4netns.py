@@ -31,11 +31,15 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Any
 
 from pyctr import hookimpl
 from pyctr.core.drivers import DriverContext, NetworkAttachment, NetworkDriver
 from pyctr.core.errors import DriverError, PrerequisitesMissing, UsageError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ADDRESS = "10.0.2.100"
 GATEWAY = "10.0.2.2"

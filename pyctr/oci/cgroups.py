@@ -11,9 +11,13 @@ driver named ``systemd``; without one it is refused in one line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pyctr.oci.common import Globals, OciError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def driver(glob: Globals) -> Any:

@@ -11,13 +11,14 @@ import json
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from typing import Any
 
 from pyctr.oci.common import Globals, OciError
 from pyctr.oci.state import Container, all_ids
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
            "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15, "STKFLT": 16,

@@ -15,12 +15,13 @@ import fcntl
 import json
 import os
 import time
-from typing import TYPE_CHECKING
+
+from pyctr.oci.common import OciError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
 
 if TYPE_CHECKING:
     from typing import Any
-
-from pyctr.oci.common import OciError
 
 RUNTIME = "pyctr-runtime"
 def check_id(cid: str) -> None:

@@ -19,10 +19,14 @@ anything to do in the init (when none has, pyctr-runtime loads none).
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from pyctr.kernel import linux
 from pyctr.runtime import child, security
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: the handle (JSON) of cgroups the caller made: pyctr-runtime places the init there, never removes them
 CGROUP_ANNOTATION = "io.pyctr.cgroup"

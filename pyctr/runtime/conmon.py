@@ -30,11 +30,11 @@ persist files) and ``oci/`` (pyctr-runtime's ``--root``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pyctr.core.drivers import DriverContext, PrerequisitesMissing
 from pyctr.runtime.conmon_files import conmon_binary
 from pyctr.runtime.driver import PyctrRuntimeDriver
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -11,11 +11,14 @@ watcher is still there (``wait`` and ``run --rm`` rely on that).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
 from pyctr.runtime.conmon_files import userdata
 
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from pyctr.core.engine import Engine
 
 

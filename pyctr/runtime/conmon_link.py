@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ConmonLink:

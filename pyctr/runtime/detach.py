@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from typing import TYPE_CHECKING
 
 from pyctr.core.errors import RuntimeFailure
 from pyctr.runtime.watching import attach_listener, attach_socket, health_schedule  # noqa: F401  (re-exported)
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
 
 if TYPE_CHECKING:
     from pyctr.core.container import Container

@@ -10,9 +10,13 @@ from __future__ import annotations
 import _signal as signal  # the C module: signal.py's enums cost ~1 ms of import per start
 import os
 from collections.abc import Callable
-from typing import Any
 
 from pyctr.core.drivers import Launch, RuntimeDriver
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: what a foreground run passes on to its container, as ``docker run`` does (--sig-proxy)
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)

@@ -24,12 +24,15 @@ import _signal as signal  # (the C module: imported before the fork, like everyt
 import os
 import select
 import time
-from typing import TYPE_CHECKING, Any
 
 from pyctr.core import health
 from pyctr.kernel import linux
 
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from pyctr.core.container import Container
     from pyctr.core.engine import Engine
 

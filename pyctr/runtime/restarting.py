@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
 from pyctr.core import restarts
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
 
 if TYPE_CHECKING:
     from collections.abc import Callable

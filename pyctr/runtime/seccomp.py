@@ -24,10 +24,14 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from typing import Any
 
 from pyctr.core.errors import UsageError
 from pyctr.core.filekeys import name_for  # the cache's file names
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: names that mean the built-in profile (Docker's daemon calls it "builtin")
 BUILTIN_NAMES = ("default", "builtin")

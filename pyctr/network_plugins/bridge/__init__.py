@@ -33,7 +33,6 @@ import contextlib
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
 
 from pyctr.core.drivers import DriverContext, NetworkAttachment, NetworkDriver
 from pyctr.core.errors import (
@@ -46,6 +45,11 @@ from pyctr.core.errors import (
 from pyctr.network_plugins.bridge import ipam, plan
 from pyctr.network_plugins.bridge.attach import Attachments
 from pyctr.network_plugins.bridge.networks import DEFAULT_NETWORK, UserNetworks
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
 

@@ -26,7 +26,11 @@ import importlib.util
 import os
 import sys
 import types
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: pyroute2 versions this light import was checked with: >= the first, < the second
 CHECKED = ((0, 9), (0, 10))

@@ -15,10 +15,14 @@ import ctypes
 import json
 import os
 import sys
-from typing import Any
 
 from pyctr.core.errors import DriverError, PrerequisitesMissing
 from pyctr.network_plugins.bridge import plan
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 LIBRARY = "libnftables.so.1"
 NFT_CTX_OUTPUT_JSON = 1 << 4

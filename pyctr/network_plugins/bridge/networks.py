@@ -8,10 +8,14 @@ network is a row of ``bridge_networks`` and a bridge of its own
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 from pyctr.core.errors import Conflict, DriverError, NotFound, UsageError
 from pyctr.network_plugins.bridge import ipam, plan
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_NETWORK = "bridge"
 RESERVED = ("bridge", "host", "none", "default")

@@ -33,9 +33,13 @@ per-container state is rules in ``ports`` tagged with the container id.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 from pyctr.core.records import Record, factory
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: like Docker's default-address-pools: (base, size of each subnet)
 DEFAULT_POOLS: tuple[tuple[str, int], ...] = (

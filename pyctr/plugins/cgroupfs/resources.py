@@ -6,9 +6,12 @@ so that a nonsense value is refused with one line before any cgroup exists.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pyctr.core.errors import UsageError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Docker's linuxMinMemory
 MIN_MEMORY = 6 * 1024 * 1024

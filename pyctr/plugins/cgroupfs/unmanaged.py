@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any
 
 from pyctr.core.errors import UsageError
+
+TYPE_CHECKING = False  # not typing's: importing typing costs each command ~5 ms
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class UnmanagedBackend:
