@@ -84,7 +84,7 @@ def _session_bridge() -> str:
 def _links() -> set[str]:
     """User-network bridges (``<user_prefix>*``, the session's own prefix) and the veths
     plugged into them or into the session's default bridge; other sessions' are not ours."""
-    ours = {_session_bridge()}
+    ours = {_session_bridge(), "pyctr0"}  # (the machine's default bridge: see defaults_in_use)
     prefix = _network_option("user_prefix", "pyctr-")
     names = set()
     for name in os.listdir("/sys/class/net"):
@@ -156,15 +156,16 @@ class Snapshot:
     netns: set[str] = field(default_factory=set)
     cgroups: set[str] = field(default_factory=set)
     processes: set[int] = field(default_factory=set)
+    defaults: set[str] = field(default_factory=set)
 
     @classmethod
     def take(cls, under: str) -> Snapshot:
         return cls(_mounts(under), _links(), _netns(), _cgroups(os.environ.get("PYCTR_CGROUP_SUBTREE", "")),
-                   _container_processes(under))
+                   _container_processes(under), defaults_in_use())
 
     def leaked_since(self, before: Snapshot) -> dict[str, list]:
         out = {}
-        for name in ("mounts", "links", "netns", "cgroups", "processes"):
+        for name in ("mounts", "links", "netns", "cgroups", "processes", "defaults"):
             new = getattr(self, name) - getattr(before, name)
             if new:
                 out[name] = sorted(new)
@@ -182,7 +183,7 @@ def clean(leaks: dict[str, list]) -> None:
             pass
     for mnt in sorted(leaks.get("mounts", []), key=len, reverse=True):
         subprocess.run(["umount", "-l", mnt], capture_output=True)
-    # Links and named netns are only reported: on a shared machine another
+    # Links, named netns and the defaults are only reported: on a shared machine another
     # session may own them, and deleting by name could hit its work.
     for cg in sorted(leaks.get("cgroups", []), key=len, reverse=True):
         try:
