@@ -154,8 +154,7 @@ def connect_reader(root: Path | str) -> sqlite3.Connection:
 def _migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version < len(CORE_MIGRATIONS):
-        # WAL is persistent in the file: set once, when the file is new.
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn)
         with transaction(conn):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for number in range(version, len(CORE_MIGRATIONS)):
@@ -174,6 +173,28 @@ def _migrate(conn: sqlite3.Connection) -> None:
                     for statement in _split(_plugin_migrations[name]):
                         conn.execute(statement)
                     conn.execute("INSERT INTO plugin_migrations(name) VALUES (?)", (name,))
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put a new database file in WAL mode (persistent in the file: set once).
+
+    Switching the journal mode needs every other connection off the file, and
+    SQLite answers "database is locked" at once rather than through the busy
+    timeout: several processes (or threads) opening a new store together meet
+    here, so wait for the others' moment on the file to pass, as the timeout would.
+    """
+    import time
+
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            # SQLITE_BUSY only (its extended codes keep the low byte); anything else is an answer
+            if getattr(e, "sqlite_errorcode", 5) & 0xFF != 5 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _split(script: str) -> list[str]:
