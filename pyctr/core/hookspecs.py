@@ -36,7 +36,7 @@ class HookspecMarker:
     attribute, a dict of pluggy's HookspecOpts keys), and pyctr's plugin
     manager reads them back through pluggy's documented override
     (``parse_hookspec_opts``), so the two cannot disagree. The facade
-    (pyctr.core.plugins) imports pluggy only when a third-party hook plugin
+    (pyctr.core.plugins) imports pluggy only when a hook wrapper
     or tracing needs it.
     """
 

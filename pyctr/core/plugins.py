@@ -9,10 +9,10 @@ hook call and result to stderr.
 
 Two ways to call a hook, one behaviour. pluggy (with ``inspect`` and
 ``typing`` behind it) is 25-45 ms of imports, most of a container start's
-import time, and is needed only for what pyctr's own plugins never do:
-hook wrappers, tracing, a third party's plugins. So while the entry-point
-index lists no third-party hook plugin to load and tracing is off, the
-facade calls the implementations itself (:class:`_DirectHooks`), in
+import time, and is needed only for what plain implementations never do:
+hook wrappers and tracing. So while tracing is off, the facade calls the
+implementations itself (:class:`_DirectHooks`), pyctr's own and a third
+party's (an installed hook plugin cost each command ~10 ms of pluggy), in
 pluggy's order (last registered first, ``tryfirst`` ahead and ``trylast``
 behind), each with the arguments it names, collecting the results that are
 not None. Anything it does not do itself (a wrapper, an implementation it
@@ -203,7 +203,8 @@ class PyctrPlugins:
         entry_points = [] if _truthy(os.environ.get("PYCTR_DISABLE_PLUGIN_AUTOLOAD")) else self._wanted_entry_points()
         want_pluggy = self._use_pluggy
         if want_pluggy is None:
-            want_pluggy = bool(entry_points) or _truthy(os.environ.get("PYCTR_TRACE_PLUGINS"))
+            # a third party's plain implementations go direct too; one that needs pluggy hands over in _add
+            want_pluggy = _truthy(os.environ.get("PYCTR_TRACE_PLUGINS"))
         if not want_pluggy:
             self._direct = _DirectHooks()
         for modname in BUILTIN_PLUGINS:

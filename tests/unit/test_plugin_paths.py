@@ -167,13 +167,17 @@ def _fresh(code: str, **env: str) -> str:
                           env={**os.environ, **env}).stdout.strip()
 
 
-def test_without_third_party_hook_plugins_pluggy_is_not_imported():
+def test_plain_hook_plugins_do_not_import_pluggy_and_tracing_does():
     code = ("import sys\nfrom types import SimpleNamespace as S\nfrom pyctr.core.plugins import plugins\n"
             "print(plugins.namespace_flags(S(namespaces={}, uid_map=[])) > 0, plugins.uses_pluggy, "
             "'pluggy' in sys.modules, 'inspect' in sys.modules)")
     assert _fresh(code, PYCTR_DISABLE_PLUGIN_AUTOLOAD="1") == "True False False False"
-    # an installed third-party hook plugin (tests install pyctr-example) or tracing: pluggy
-    assert _fresh(code, PYCTR_LOAD_PLUGINS="pyctr-example").endswith("True True True")
+    # an installed third-party hook plugin of plain implementations (tests install pyctr-example)
+    # is called directly too, and is called: its spec change is there
+    example = code + "\nfrom pyctr.core.spec import ContainerSpec\ns = ContainerSpec()\n" \
+        "plugins.modify_container_spec(s)\nprint(s.labels, plugins.sources['example-labels'][0])"
+    assert _fresh(example, PYCTR_LOAD_PLUGINS="pyctr-example").splitlines() == [
+        "True False False False", "{'org.pyctr.example': 'yes'} pyctr-example"]
     assert _fresh(code, PYCTR_DISABLE_PLUGIN_AUTOLOAD="1", PYCTR_TRACE_PLUGINS="1").endswith("True True True")
 
 
