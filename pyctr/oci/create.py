@@ -75,7 +75,7 @@ def main(command: str, glob: Globals, opts: dict[str, Any], cid: str) -> int:
 
 def load_hook_plugins() -> bool:
     """Whether third-party hook plugins are installed (and not switched off); if so they are
-    loaded here, before the fork, so the init does not import pluggy itself."""
+    loaded here, before the fork, so the init does not load them itself (pluggy only if one needs it)."""
     if os.environ.get("PYCTR_DISABLE_PLUGIN_AUTOLOAD", "").lower() in ("1", "true", "yes", "on"):
         return False
     from pyctr.core import entrypoints
@@ -83,7 +83,7 @@ def load_hook_plugins() -> bool:
 
     if not entrypoints.group(ENTRY_POINT_GROUP):
         return False
-    plugins.pm  # noqa: B018  (loads them)
+    plugins.load()
     return True
 
 
