@@ -121,8 +121,12 @@ def system_prune(force: bool, prune_all: bool) -> None:
                              "Are you sure you want to continue?"):
             return
     eng = engine()
-    lines = lifecycle.prune_orphans(eng)
+    # Dead "running" containers first (they are stopped ones then), the stopped ones next,
+    # and only then what no record names: a start killed before it saved its cgroups' handle
+    # leaves a record that does not name them, so they are orphans once that record is gone.
+    lines = lifecycle.reconcile(eng)
     removed = lifecycle.remove_stopped(eng)
+    lines += lifecycle.prune_orphans(eng)
     if removed:
         click.echo("Deleted Containers:\n" + "\n".join(removed) + "\n")
     for line in lines:

@@ -370,6 +370,13 @@ class CgroupDriver(Driver):
         """Remove the cgroups of containers that no longer exist; say what went."""
         return []
 
+    def recorded_handle(self, container_id: str) -> Any:
+        """The handle of cgroups this driver made for ``container_id`` and still records,
+        for a caller that lost it (a start killed between the mkdir and the save of the
+        handle: ``rm`` removes them then); None when there are none or the driver keeps
+        no records (the default: ``cleanup_orphans`` is the only way back)."""
+        return None
+
 
 class Launch:
     """What the host asks a runtime driver to start: plain data, so it crosses fork unchanged.

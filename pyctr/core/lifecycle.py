@@ -207,11 +207,16 @@ def _release_leftover_cgroups(engine: Engine, container: Container) -> None:
     except (PyctrError, OSError):
         pass  # a failed create removed what it made
     handle = container.runtime.pop("cgroup", None)
-    if handle is None:
-        return
+    if handle is None and container.status != "created":
+        return  # (a start that got as far as running saved its handle: no driver to load)
     try:
         cgroups = engine.cgroups_for(container)
-        if cgroups is not None:
+        if cgroups is None:
+            return
+        if handle is None:
+            # a start killed before it saved the handle of the cgroups it made: the driver knows them
+            handle = cgroups.recorded_handle(container.id)
+        if handle is not None:
             cgroups.destroy(handle)
     except (PyctrError, OSError):
         pass  # the driver's own records let `system prune` finish

@@ -136,3 +136,40 @@ def test_a_run_killed_at_random_moments_is_reported_truly_and_rm_and_prune_leave
     assert killed, "every run finished before it could be killed: the test proves nothing"
     busybox("system", "prune", "-f", check=True)
     assert busybox("ps", "-a", "-q").stdout.strip() == ""
+
+
+# What a run SIGKILLed between its cgroups' mkdir (made ahead, in a thread) and the save of their
+# handle leaves: a container record that does not name the cgroups the driver made (and recorded).
+MAKE_CGROUPS_AHEAD = """
+import sys
+from pyctr.core import config
+from pyctr.core.engine import Engine
+eng = Engine(config.load({}))
+eng.driver("cgroup", eng.config.cgroup_manager).create(sys.argv[1], None, {})
+"""
+
+
+def test_system_prune_removes_the_cgroups_of_a_start_killed_before_their_handle_was_saved(busybox):
+    """(CI's kernel leg once saw it: prune looked for orphan cgroups while the record was
+    still there, then removed the record, and the cgroups stayed.)"""
+    import subprocess
+    import sys
+
+    cid = busybox("--network=none", "create", "busybox", "true", check=True).stdout.strip()
+    subprocess.run([sys.executable, "-c", MAKE_CGROUPS_AHEAD, cid], env=busybox.env, check=True)
+    assert _named_cgroups(cid), "the driver made no cgroup: the test proves nothing"
+    out = busybox("system", "prune", "-f", check=True).stdout
+    assert cid in out, out  # removed as a stopped container
+    assert _named_cgroups(cid) == [], out
+    assert busybox("ps", "-a", "-q").stdout.strip() == ""
+
+
+def test_rm_removes_the_cgroups_of_a_start_killed_before_their_handle_was_saved(busybox):
+    import subprocess
+    import sys
+
+    cid = busybox("--network=none", "create", "busybox", "true", check=True).stdout.strip()
+    subprocess.run([sys.executable, "-c", MAKE_CGROUPS_AHEAD, cid], env=busybox.env, check=True)
+    assert _named_cgroups(cid), "the driver made no cgroup: the test proves nothing"
+    busybox("rm", "-f", cid, check=True)
+    assert _named_cgroups(cid) == []

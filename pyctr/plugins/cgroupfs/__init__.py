@@ -170,5 +170,11 @@ class CgroupfsCgroupDriver(CgroupDriver):
     def cleanup_orphans(self, live_container_ids: set[str]) -> list[str]:
         return self.backend.cleanup_orphans(set(live_container_ids))
 
+    def recorded_handle(self, container_id: str) -> Any:
+        # the intent record is written before the first mkdir (common.Records)
+        records = self.backend.records
+        handle = records.get(container_id) if records is not None else None
+        return handle if isinstance(handle, dict) and handle.get("version") == self.backend.version else None
+
     def status(self) -> list[tuple[str, str]]:
         return [("Cgroup Driver", "cgroupfs"), *self.backend.status()]

@@ -347,6 +347,12 @@ class Records:
             json.dump(handle, f)
         os.replace(tmp, self.path(container_id))
 
+    def get(self, container_id: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.path(container_id).read_text())
+        except (OSError, ValueError):
+            return None
+
     def drop(self, container_id: str) -> None:
         try:
             self.path(container_id).unlink()
